@@ -1,0 +1,43 @@
+# tagstream — the two commands a newcomer needs are `make run` and `make test`.
+GO      ?= go
+BIN     := bin/tagstream
+# Two cores: more parallel test binaries only make them fight for CPU.
+TESTP   ?= 2
+
+.PHONY: all build run test vet fuzz bench load-bench prereqs clean
+
+all: build
+
+prereqs:
+	@command -v $(GO) >/dev/null || { echo "missing: Go 1.26 (https://go.dev/dl) - needed to build and test"; exit 1; }
+
+build: prereqs
+	$(GO) build -o $(BIN) ./cmd/tagstream
+
+## run: the whole pipeline on an embedded broker, data in ./data
+run: build
+	./$(BIN) run
+
+## test: vet, every test, and a short run of every fuzz target
+test: prereqs vet
+	$(GO) test -count=1 -p $(TESTP) -timeout 20m ./...
+	$(MAKE) --no-print-directory fuzz FUZZTIME=10s
+
+vet:
+	$(GO) vet ./...
+
+FUZZTIME ?= 60s
+fuzz:
+	$(GO) test ./hashtag -run '^$$' -fuzz '^FuzzKeys$$' -fuzztime $(FUZZTIME)
+
+## bench: Go benchmarks (hashtag extraction, codecs, API handler)
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+## load-bench: end-to-end posts/s of `tagstream load` on the embedded broker
+POSTS ?= 1000000
+load-bench: build
+	scripts/load-bench.sh $(POSTS)
+
+clean:
+	rm -rf bin

@@ -1,0 +1,280 @@
+package api
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tagstream/tagstream/events"
+	"github.com/tagstream/tagstream/token"
+	"github.com/tagstream/tagstream/views"
+)
+
+// pages is an in-memory page source: these tests are about the HTTP layer;
+// the views themselves are tested on a broker in package pipeline.
+type pages struct {
+	recovered bool
+	byKey     map[string]views.Page
+	err       error
+}
+
+func (p *pages) Recovered() bool { return p.recovered }
+func (p *pages) Page(key string) (views.Page, error) {
+	if p.err != nil {
+		return views.Page{}, p.err
+	}
+	pg, ok := p.byKey[key]
+	if !ok {
+		return views.Page{}, views.ErrNotFound
+	}
+	return pg, nil
+}
+
+type publisher struct {
+	mu   sync.Mutex
+	sent []events.PostEvent
+	err  error
+}
+
+func (p *publisher) Emit(e events.PostEvent) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.err != nil {
+		return p.err
+	}
+	p.sent = append(p.sent, e)
+	return nil
+}
+
+var secret = []byte(strings.Repeat("k", token.MinSecretLen))
+
+func newServer() (http.Handler, *pages, *publisher) {
+	pg := &pages{recovered: true, byKey: map[string]views.Page{
+		"sunset": {Key: "sunset", Display: "Sunset", PostCount: 42, TopPosts: []events.PostSummary{
+			{PostID: "p1", UserID: "alice", ImageID: "img1", Caption: "gold"}}},
+		"日本": {Key: "日本", Display: "日本", PostCount: 7},
+		"strasse": {Key: "strasse", Display: "Straße", PostCount: 1},
+	}}
+	pub := &publisher{}
+	return New(Config{Secret: secret, CDNBase: "https://cdn.example.com/"}, pg, pub), pg, pub
+}
+
+func call(h http.Handler, method, path, tok, body string, hdr ...string) *httptest.ResponseRecorder {
+	req := httptest.NewRequest(method, path, strings.NewReader(body))
+	if tok != "" {
+		req.Header.Set("Authorization", "Bearer "+tok)
+	}
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, req)
+	return w
+}
+
+func mustToken(t *testing.T, user string) string {
+	t.Helper()
+	tok, err := token.Mint(secret, user, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
+func errorOf(t *testing.T, w *httptest.ResponseRecorder) string {
+	t.Helper()
+	var e struct {
+		Error string `json:"error"`
+	}
+	if err := json.Unmarshal(w.Body.Bytes(), &e); err != nil || e.Error == "" {
+		t.Fatalf("error body is not {\"error\": ...}: %q", w.Body.String())
+	}
+	return e.Error
+}
+
+func TestGetHashtagNormalisesThePath(t *testing.T) {
+	h, _, _ := newServer()
+	for _, path := range []string{"/v1/hashtags/sunset", "/v1/hashtags/%23SUNSET", "/v1/hashtags/%EF%BC%83Sunset",
+		"/v1/hashtags/%EF%BD%93%EF%BD%95%EF%BD%8E%EF%BD%93%EF%BD%85%EF%BD%94"} {
+		w := call(h, "GET", path, "", "")
+		if w.Code != 200 {
+			t.Fatalf("%s: %d %s", path, w.Code, w.Body)
+		}
+		var p PageJSON
+		json.Unmarshal(w.Body.Bytes(), &p)
+		if p.Key != "sunset" || p.Hashtag != "Sunset" || p.PostCount != 42 {
+			t.Fatalf("%s: page %+v", path, p)
+		}
+		if len(p.TopPosts) != 1 || p.TopPosts[0].ImageURL != "https://cdn.example.com/img/alice/img1?w=640" {
+			t.Fatalf("%s: top posts %+v", path, p.TopPosts)
+		}
+	}
+	if w := call(h, "GET", "/v1/hashtags/%E6%97%A5%E6%9C%AC", "", ""); w.Code != 200 {
+		t.Fatalf("percent-encoded Unicode: %d", w.Code)
+	}
+	if w := call(h, "GET", "/v1/hashtags/STRASSE", "", ""); w.Code != 200 {
+		t.Fatalf("case-folded ß: %d", w.Code)
+	}
+}
+
+func TestGetHashtagCaching(t *testing.T) {
+	h, _, _ := newServer()
+	w := call(h, "GET", "/v1/hashtags/sunset", "", "")
+	cc, etag := w.Header().Get("Cache-Control"), w.Header().Get("ETag")
+	if cc != "public, max-age=5, stale-while-revalidate=30" || !strings.HasPrefix(etag, `"`) {
+		t.Fatalf("Cache-Control %q, ETag %q", cc, etag)
+	}
+	for _, inm := range []string{etag, "W/" + etag, `"other", ` + etag, "*"} {
+		w2 := call(h, "GET", "/v1/hashtags/%23Sunset", "", "", "If-None-Match", inm)
+		if w2.Code != http.StatusNotModified || w2.Body.Len() != 0 || w2.Header().Get("ETag") != etag {
+			t.Errorf("If-None-Match %s: %d, body %q", inm, w2.Code, w2.Body)
+		}
+	}
+	if w3 := call(h, "GET", "/v1/hashtags/sunset", "", "", "If-None-Match", `"stale"`); w3.Code != 200 {
+		t.Errorf("stale ETag: %d", w3.Code)
+	}
+}
+
+func TestGetHashtagErrors(t *testing.T) {
+	h, pg, _ := newServer()
+	if w := call(h, "GET", "/v1/hashtags/neverseen", "", ""); w.Code != 404 {
+		t.Fatalf("unknown: %d", w.Code)
+	} else {
+		errorOf(t, w)
+	}
+	if w := call(h, "GET", "/v1/hashtags/123", "", ""); w.Code != 400 {
+		t.Fatalf("all digits: %d", w.Code)
+	}
+	if w := call(h, "GET", "/v1/hashtags/%20", "", ""); w.Code != 400 {
+		t.Fatalf("blank: %d", w.Code)
+	}
+	pg.err = errors.New("boom")
+	if w := call(h, "GET", "/v1/hashtags/sunset", "", ""); w.Code != 503 {
+		t.Fatalf("view error: %d", w.Code)
+	}
+}
+
+func TestCreatePost(t *testing.T) {
+	h, _, pub := newServer()
+	w := call(h, "POST", "/v1/posts", mustToken(t, "alice"), `{"caption":"Hi #Sunset #sunset #Beach","image_id":"img1"}`)
+	if w.Code != http.StatusAccepted {
+		t.Fatalf("%d %s", w.Code, w.Body)
+	}
+	var resp struct {
+		PostID   string   `json:"post_id"`
+		Hashtags []string `json:"hashtags"`
+	}
+	json.Unmarshal(w.Body.Bytes(), &resp)
+	if resp.PostID == "" || strings.Join(resp.Hashtags, ",") != "sunset,beach" {
+		t.Fatalf("response %s", w.Body)
+	}
+	e := pub.sent[0]
+	if e.UserID != "alice" || e.Type != events.PostCreated || e.PostID != resp.PostID || e.ImageID != "img1" || e.TS.IsZero() {
+		t.Fatalf("event %+v", e)
+	}
+	w = call(h, "POST", "/v1/posts", mustToken(t, "alice"), `{"caption":""}`)
+	if w.Code != 202 || !strings.Contains(w.Body.String(), `"hashtags":[]`) {
+		t.Fatalf("empty caption: %d %s", w.Code, w.Body)
+	}
+}
+
+func TestCreatePostRejects(t *testing.T) {
+	h, _, pub := newServer()
+	alice := mustToken(t, "alice")
+	expired, _ := token.Mint(secret, "alice", -time.Minute)
+	many := "x"
+	for i := range 31 {
+		many += " #t" + string(rune('a'+i%26)) + string(rune('a'+i/26))
+	}
+	cases := []struct {
+		name, tok, body string
+		code            int
+		hdr             []string
+	}{
+		{"no token", "", `{"caption":"#a"}`, 401, nil},
+		{"expired token", expired, `{"caption":"#a"}`, 401, nil},
+		{"bad token", "abc.def.ghi", `{"caption":"#a"}`, 401, nil},
+		{"malformed JSON", alice, `{"caption":`, 400, nil},
+		{"not an object", alice, `["caption"]`, 400, nil},
+		{"user in body", alice, `{"caption":"#a","user_id":"bob"}`, 400, nil},
+		{"missing caption", alice, `{}`, 400, nil},
+		{"bad post id", alice, `{"caption":"#a","post_id":"../x"}`, 400, nil},
+		{"trailing data", alice, `{"caption":"#a"} {}`, 400, nil},
+		{"too large", alice, `{"caption":"` + strings.Repeat("a", MaxBodyBytes) + `"}`, 413, nil},
+		{"caption too long", alice, `{"caption":"` + strings.Repeat("é", 2201) + `"}`, 422, nil},
+		{"too many hashtags", alice, `{"caption":"` + many + `"}`, 422, nil},
+		{"hashtag too long", alice, `{"caption":"#` + strings.Repeat("a", 101) + `"}`, 422, nil},
+		{"wrong content type", alice, `{"caption":"#a"}`, 415, []string{"Content-Type", "text/plain"}},
+	}
+	for _, c := range cases {
+		w := call(h, "POST", "/v1/posts", c.tok, c.body, c.hdr...)
+		if w.Code != c.code {
+			t.Errorf("%s: %d %s, want %d", c.name, w.Code, w.Body, c.code)
+			continue
+		}
+		msg := errorOf(t, w)
+		t.Logf("%s: %d %s", c.name, c.code, msg)
+	}
+	if len(pub.sent) != 0 {
+		t.Fatalf("rejected requests published %d events", len(pub.sent))
+	}
+	// Exactly at the limits is fine.
+	atLimit := `{"caption":"` + strings.Repeat("é", 2200-102) + ` #` + strings.Repeat("a", 100) + `"}`
+	if w := call(h, "POST", "/v1/posts", alice, atLimit); w.Code != 202 {
+		t.Fatalf("caption at the limits: %d %s", w.Code, w.Body)
+	}
+}
+
+func TestPublishFailureIs503(t *testing.T) {
+	h, _, pub := newServer()
+	pub.err = errors.New("broker down")
+	w := call(h, "POST", "/v1/posts", mustToken(t, "alice"), `{"caption":"#a"}`)
+	if w.Code != 503 {
+		t.Fatalf("%d", w.Code)
+	}
+	errorOf(t, w)
+}
+
+func TestEditAndDeleteAreScopedToTheTokenUser(t *testing.T) {
+	h, _, pub := newServer()
+	bob := mustToken(t, "bob")
+	if w := call(h, "PATCH", "/v1/posts/p1", bob, `{"caption":"#new"}`); w.Code != 202 {
+		t.Fatalf("patch: %d %s", w.Code, w.Body)
+	}
+	if w := call(h, "DELETE", "/v1/posts/p1", bob, ""); w.Code != 202 {
+		t.Fatalf("delete: %d %s", w.Code, w.Body)
+	}
+	if w := call(h, "DELETE", "/v1/posts/p1", "", ""); w.Code != 401 {
+		t.Fatalf("delete without token: %d", w.Code)
+	}
+	if len(pub.sent) != 2 || pub.sent[0].Type != events.PostEdited || pub.sent[1].Type != events.PostDeleted ||
+		pub.sent[0].UserID != "bob" || pub.sent[1].UserID != "bob" {
+		t.Fatalf("events %+v", pub.sent)
+	}
+}
+
+func TestReadyAndHealth(t *testing.T) {
+	h, pg, _ := newServer()
+	if w := call(h, "GET", "/healthz", "", ""); w.Code != 200 {
+		t.Fatal(w.Code)
+	}
+	pg.recovered = false
+	if w := call(h, "GET", "/readyz", "", ""); w.Code != 503 {
+		t.Fatalf("not recovered: %d", w.Code)
+	}
+	pg.recovered = true
+	if w := call(h, "GET", "/readyz", "", ""); w.Code != 200 {
+		t.Fatalf("recovered: %d", w.Code)
+	}
+	if w := call(h, "GET", "/metrics", "", ""); w.Code != 200 || !strings.Contains(w.Body.String(), "tagstream_http_requests_total") {
+		t.Fatalf("metrics: %d %s", w.Code, w.Body)
+	}
+	if w := call(h, "GET", "/nope", "", ""); w.Code != 404 {
+		t.Fatalf("unknown route: %d", w.Code)
+	}
+}

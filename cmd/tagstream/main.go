@@ -1,0 +1,178 @@
+// Command tagstream is the hashtag service and photo pipeline: one binary
+// whose subcommands run the pipeline, its pieces, and its tools. This file
+// only wires flags to packages.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/tagstream/tagstream/api"
+	"github.com/tagstream/tagstream/config"
+	"github.com/tagstream/tagstream/kafka"
+	"github.com/tagstream/tagstream/load"
+	"github.com/tagstream/tagstream/pipeline"
+	"github.com/tagstream/tagstream/token"
+)
+
+const usage = `tagstream: hashtag counts and top posts from a stream of posts
+
+usage: tagstream <command> [flags]
+
+commands:
+  run             everything in one process on an embedded Kafka broker
+  worker          the processors, against --brokers
+  api             the views and the HTTP API, against --brokers
+  hashtags        JSON Lines captions on stdin -> JSON arrays of hashtags
+  emit top-posts  JSON Lines top-post documents on stdin -> hashtag-top-posts
+  token           mint a bearer token for --user
+  load            generate posts and check the counts the API serves
+
+Every flag can also be set as TAGSTREAM_<FLAG>; "tagstream <command> -h" lists them.
+`
+
+func main() {
+	slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	err := dispatch(ctx, os.Args[1:], os.Stdin, os.Stdout)
+	if errors.Is(err, flag.ErrHelp) {
+		return
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "tagstream:", err)
+		os.Exit(1)
+	}
+}
+
+func dispatch(ctx context.Context, args []string, in io.Reader, out io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(os.Stderr, usage)
+		return errors.New("no command")
+	}
+	cmd, args := args[0], args[1:]
+	c := config.Defaults()
+	switch cmd {
+	case "run":
+		fs := config.FlagSet(cmd, &c, "data", "http", "kafka-listen", "partitions", "secret", "cdn-base", "pprof")
+		if err := parse(fs, args, &c); err != nil {
+			return err
+		}
+		return pipeline.Embedded(ctx, pipeline.EmbeddedOptions{
+			Data: c.Data, KafkaListen: c.KafkaListen, HTTP: c.HTTP, Out: out,
+			Cluster: cluster(c), API: apiConfig(c),
+		})
+	case "worker":
+		fs := config.FlagSet(cmd, &c, "brokers", "partitions", "replication", "state-dir", "pprof")
+		if err := parse(fs, args, &c); err != nil {
+			return err
+		}
+		return ignoreCancel(pipeline.Worker(ctx, cluster(c)))
+	case "api":
+		fs := config.FlagSet(cmd, &c, "brokers", "partitions", "replication", "state-dir", "http", "secret", "cdn-base", "pprof")
+		if err := parse(fs, args, &c); err != nil {
+			return err
+		}
+		if len(c.Secret) < token.MinSecretLen {
+			return fmt.Errorf("api needs --secret (or TAGSTREAM_SECRET) of at least %d bytes", token.MinSecretLen)
+		}
+		return ignoreCancel(pipeline.API(ctx, pipeline.APIOptions{
+			Cluster: cluster(c), HTTP: c.HTTP, API: apiConfig(c),
+			Listening: func(addr string) { fmt.Fprintf(out, "tagstream api listening on http://%s\n", addr) },
+		}))
+	case "hashtags":
+		fs := config.FlagSet(cmd, &c, "keys")
+		if err := parse(fs, args, &c); err != nil {
+			return err
+		}
+		return hashtagLines(in, out, os.Stderr, c.Keys)
+	case "emit":
+		if len(args) == 0 || args[0] != "top-posts" {
+			return errors.New("usage: tagstream emit top-posts [flags] < documents.jsonl")
+		}
+		fs := config.FlagSet("emit top-posts", &c, "brokers", "partitions", "replication")
+		if err := config.Parse(fs, args[1:]); err != nil {
+			return err
+		}
+		return emitTopPosts(ctx, cluster(c), in, os.Stderr)
+	case "token":
+		fs := config.FlagSet(cmd, &c, "user", "ttl", "secret", "data")
+		if err := parse(fs, args, &c); err != nil {
+			return err
+		}
+		secret := []byte(c.Secret)
+		if len(secret) == 0 {
+			var err error
+			if secret, err = token.LoadOrCreateSecret(c.Data); err != nil {
+				return err
+			}
+		}
+		tok, err := token.Mint(secret, c.User, c.TTL)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(out, tok)
+		return nil
+	case "load":
+		fs := config.FlagSet(cmd, &c, "brokers", "posts", "seed", "via", "api", "users", "tags",
+			"per-post", "zipf", "concurrency", "timeout", "secret", "data")
+		if err := parse(fs, args, &c); err != nil {
+			return err
+		}
+		secret := []byte(c.Secret)
+		if len(secret) == 0 && c.Load.Via == "api" {
+			var err error
+			if secret, err = token.LoadOrCreateSecret(c.Data); err != nil {
+				return err
+			}
+		}
+		res, err := load.Run(ctx, load.Options{
+			Cluster: cluster(c), Posts: c.Load.Posts, Seed: c.Load.Seed, Via: c.Load.Via,
+			API: c.Load.API, Users: c.Load.Users, Tags: c.Load.Tags, PerPost: c.Load.PerPost,
+			Zipf: c.Load.Zipf, Concurrency: c.Load.Concurrency, Timeout: c.Load.Timeout,
+			Secret: secret, Progress: os.Stderr,
+		})
+		if res != nil {
+			fmt.Fprintln(out, res)
+		}
+		return err
+	case "-h", "--help", "help":
+		fmt.Fprint(out, usage)
+		return nil
+	}
+	fmt.Fprint(os.Stderr, usage)
+	return fmt.Errorf("unknown command %q", cmd)
+}
+
+// parse reads flags and environment, then starts the profiler if asked.
+func parse(fs *flag.FlagSet, args []string, c *config.Config) error {
+	if err := config.Parse(fs, args); err != nil {
+		return err
+	}
+	if c.Pprof != "" {
+		return pipeline.ServePprof(c.Pprof)
+	}
+	return nil
+}
+
+func cluster(c config.Config) kafka.Cluster {
+	return kafka.Cluster{Brokers: c.Brokers, Partitions: c.Partitions, Replication: c.Replication, StateDir: c.StateDir}
+}
+
+func apiConfig(c config.Config) api.Config {
+	return api.Config{Secret: []byte(c.Secret), CDNBase: c.CDNBase}
+}
+
+func ignoreCancel(err error) error {
+	if errors.Is(err, context.Canceled) {
+		return nil
+	}
+	return err
+}

@@ -1,0 +1,55 @@
+package config
+
+import (
+	"flag"
+	"slices"
+	"testing"
+)
+
+func TestPrecedenceFlagThenEnvThenDefault(t *testing.T) {
+	t.Setenv("TAGSTREAM_BROKERS", "env:1,env:2")
+	t.Setenv("TAGSTREAM_HTTP", "env-http:1")
+	t.Setenv("TAGSTREAM_KAFKA_LISTEN", "env-listen:1")
+	c := Defaults()
+	fs := FlagSet("run", &c, "brokers", "http", "kafka-listen", "data")
+	if err := Parse(fs, []string{"--http", "flag-http:1"}); err != nil {
+		t.Fatal(err)
+	}
+	if c.HTTP != "flag-http:1" {
+		t.Errorf("flag lost to env: HTTP = %q", c.HTTP)
+	}
+	if !slices.Equal(c.Brokers, []string{"env:1", "env:2"}) {
+		t.Errorf("env not applied: Brokers = %v", c.Brokers)
+	}
+	if c.KafkaListen != "env-listen:1" {
+		t.Errorf("hyphenated flag env: KafkaListen = %q", c.KafkaListen)
+	}
+	if c.Data != "./data" {
+		t.Errorf("default lost: Data = %q", c.Data)
+	}
+}
+
+func TestBadEnvValueIsAnError(t *testing.T) {
+	t.Setenv("TAGSTREAM_PARTITIONS", "many")
+	c := Defaults()
+	if err := Parse(FlagSet("worker", &c, "partitions"), nil); err == nil {
+		t.Fatal("TAGSTREAM_PARTITIONS=many accepted")
+	}
+}
+
+func TestEveryFlagHasAnEnvName(t *testing.T) {
+	c := Defaults()
+	names := make([]string, 0, len(defs))
+	for n := range defs {
+		names = append(names, n)
+	}
+	fs := FlagSet("all", &c, names...)
+	fs.VisitAll(func(f *flag.Flag) {
+		if f.Usage == "" {
+			t.Errorf("flag %s has no usage text", f.Name)
+		}
+	})
+	if EnvName("kafka-listen") != "TAGSTREAM_KAFKA_LISTEN" {
+		t.Error(EnvName("kafka-listen"))
+	}
+}

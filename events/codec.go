@@ -1,0 +1,34 @@
+package events
+
+import (
+	"encoding/json"
+	"fmt"
+)
+
+// JSON is a goka.Codec for the value type T. It is used for tagstream's own
+// tables and internal topics, whose records tagstream wrote itself; input
+// topics use goka's codec.Bytes and decode inside the callback, so that a
+// poison record reaches the callback and is dead-lettered instead of
+// stopping the processor.
+type JSON[T any] struct{}
+
+// Encode implements goka.Codec.
+func (JSON[T]) Encode(value any) ([]byte, error) {
+	switch v := value.(type) {
+	case T:
+		return json.Marshal(v)
+	case *T:
+		return json.Marshal(v)
+	default:
+		return nil, fmt.Errorf("events: cannot encode %T, want %T", value, *new(T))
+	}
+}
+
+// Decode implements goka.Codec. It returns a T, never a *T.
+func (JSON[T]) Decode(data []byte) (any, error) {
+	var v T
+	if err := json.Unmarshal(data, &v); err != nil {
+		return nil, fmt.Errorf("events: decode %T: %w", v, err)
+	}
+	return v, nil
+}

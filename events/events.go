@@ -1,0 +1,287 @@
+// Package events holds the records that travel on tagstream's topics and
+// the codecs goka uses to put them on the wire.
+//
+// External topics (posts, hashtag-top-posts) carry JSON documented field by
+// field in topology.md, so that any Kafka client can produce them. Their
+// decoders are strict about what tagstream needs and lenient about what it
+// does not (unknown fields are ignored), and report every rejection as a
+// *DecodeError so the processors can dead-letter the record with a reason.
+package events
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// Size limits of records on the input topics. A record over its limit is
+// dead-lettered rather than processed: one oversized post must not be able
+// to bloat every table it touches.
+const (
+	// MaxPostEventBytes bounds a PostEvent record. A caption is at most
+	// 2,200 characters (≤ 8.8 KB of UTF-8); 64 KiB leaves room for JSON
+	// escaping and future fields, and matches the API's body limit.
+	MaxPostEventBytes = 64 << 10
+	// MaxTopPostsBytes bounds a top-posts document: 100 summaries with
+	// captions of up to 2,200 characters.
+	MaxTopPostsBytes = 1 << 20
+	// MaxTopPosts is the length of a hashtag's top list.
+	MaxTopPosts = 100
+	// MaxIDLen bounds user, post and image ids.
+	MaxIDLen = 128
+)
+
+// PostEventType says what happened to a post.
+type PostEventType string
+
+// The post event types. Any other value is rejected.
+const (
+	PostCreated PostEventType = "created"
+	PostEdited  PostEventType = "edited"
+	PostDeleted PostEventType = "deleted"
+)
+
+// PostEvent is a record of the posts topic, keyed by user_id.
+type PostEvent struct {
+	Type    PostEventType `json:"type"`
+	PostID  string        `json:"post_id"`
+	UserID  string        `json:"user_id"`
+	ImageID string        `json:"image_id,omitempty"`
+	Caption string        `json:"caption,omitempty"`
+	TS      time.Time     `json:"ts"`
+}
+
+// DecodeError says why a record could not be used. Reason is short and
+// stable enough to be a metric label; Detail says what exactly was wrong.
+type DecodeError struct {
+	Reason string
+	Detail string
+}
+
+func (e *DecodeError) Error() string {
+	if e.Detail == "" {
+		return "events: " + e.Reason
+	}
+	return "events: " + e.Reason + ": " + e.Detail
+}
+
+// Reasons carried by DecodeError and by dead letters.
+const (
+	ReasonTooLarge    = "too_large"
+	ReasonBadJSON     = "bad_json"
+	ReasonMissing     = "missing_field"
+	ReasonInvalid     = "invalid_field"
+	ReasonKeyMismatch = "key_mismatch"
+)
+
+// Reason returns the DecodeError reason of err, or "error" for any other error.
+func Reason(err error) string {
+	var de *DecodeError
+	if errors.As(err, &de) {
+		return de.Reason
+	}
+	return "error"
+}
+
+func decodeJSON(b []byte, max int, v any) error {
+	if len(b) > max {
+		return &DecodeError{ReasonTooLarge, fmt.Sprintf("%d bytes, limit %d", len(b), max)}
+	}
+	if !utf8.Valid(b) {
+		return &DecodeError{ReasonBadJSON, "not valid UTF-8"}
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	if err := dec.Decode(v); err != nil {
+		return &DecodeError{ReasonBadJSON, err.Error()}
+	}
+	if dec.More() {
+		return &DecodeError{ReasonBadJSON, "trailing data after the JSON value"}
+	}
+	return nil
+}
+
+func checkID(field, v string) error {
+	if v == "" {
+		return &DecodeError{ReasonMissing, field}
+	}
+	if len(v) > MaxIDLen {
+		return &DecodeError{ReasonInvalid, fmt.Sprintf("%s longer than %d bytes", field, MaxIDLen)}
+	}
+	if strings.ContainsAny(v, "/\x00") {
+		// ids become parts of table keys ("user/post") and object keys.
+		return &DecodeError{ReasonInvalid, field + " contains '/' or NUL"}
+	}
+	return nil
+}
+
+// DecodePostEvent parses a posts record. key is the record key; it must be
+// the event's user_id, since that is what partitions the topic and scopes the
+// post (a post is identified by user_id and post_id together).
+func DecodePostEvent(key string, b []byte) (PostEvent, error) {
+	var e PostEvent
+	if err := decodeJSON(b, MaxPostEventBytes, &e); err != nil {
+		return e, err
+	}
+	switch e.Type {
+	case PostCreated, PostEdited, PostDeleted:
+	case "":
+		return e, &DecodeError{ReasonMissing, "type"}
+	default:
+		return e, &DecodeError{ReasonInvalid, fmt.Sprintf("type %q is not created, edited or deleted", e.Type)}
+	}
+	if err := checkID("post_id", e.PostID); err != nil {
+		return e, err
+	}
+	if err := checkID("user_id", e.UserID); err != nil {
+		return e, err
+	}
+	if e.ImageID != "" {
+		if err := checkID("image_id", e.ImageID); err != nil {
+			return e, err
+		}
+	}
+	if key != e.UserID {
+		return e, &DecodeError{ReasonKeyMismatch, fmt.Sprintf("record key %q is not user_id %q", key, e.UserID)}
+	}
+	return e, nil
+}
+
+// PostKey is the extractor's table key of a post: the post id is only unique
+// within its user, and scoping it makes one user unable to touch another's post.
+func PostKey(userID, postID string) string { return userID + "/" + postID }
+
+// Source locates the posts record an event derives from.
+type Source struct {
+	Partition int32 `json:"p"`
+	Offset    int64 `json:"o"`
+}
+
+// PostSummary is the denormalised part of a post that hashtag pages show.
+type PostSummary struct {
+	PostID    string    `json:"post_id"`
+	UserID    string    `json:"user_id"`
+	ImageID   string    `json:"image_id,omitempty"`
+	Caption   string    `json:"caption,omitempty"`
+	CreatedAt time.Time `json:"created_at,omitzero"`
+}
+
+// Delta is a record of post-hashtags, keyed by the normalised hashtag: one
+// post gained (+1) or lost (-1) the hashtag.
+type Delta struct {
+	Hashtag string      `json:"hashtag"`
+	Display string      `json:"display"`
+	Delta   int         `json:"delta"`
+	Post    PostSummary `json:"post"`
+	Source  Source      `json:"src"`
+}
+
+// DecodeDelta parses a post-hashtags record and checks it against its key.
+func DecodeDelta(key string, b []byte) (Delta, error) {
+	var d Delta
+	if err := decodeJSON(b, MaxPostEventBytes, &d); err != nil {
+		return d, err
+	}
+	if d.Delta != 1 && d.Delta != -1 {
+		return d, &DecodeError{ReasonInvalid, fmt.Sprintf("delta %d is not +1 or -1", d.Delta)}
+	}
+	if d.Hashtag == "" {
+		return d, &DecodeError{ReasonMissing, "hashtag"}
+	}
+	if key != d.Hashtag {
+		return d, &DecodeError{ReasonKeyMismatch, fmt.Sprintf("record key %q is not hashtag %q", key, d.Hashtag)}
+	}
+	return d, nil
+}
+
+// TopPosts is a record of hashtag-top-posts, keyed by the normalised hashtag,
+// as the ranking job (or `tagstream emit top-posts`) publishes it.
+type TopPosts struct {
+	Hashtag    string        `json:"hashtag"`
+	Posts      []PostSummary `json:"posts"`
+	ComputedAt time.Time     `json:"computed_at"`
+}
+
+// DecodeTopPosts parses a hashtag-top-posts record. normalize maps the
+// document's hashtag to its key; the record key must equal it, or the list
+// would be stored under a key no reader looks up.
+func DecodeTopPosts(key string, b []byte, normalize func(string) string) (TopPosts, error) {
+	var t TopPosts
+	if err := decodeJSON(b, MaxTopPostsBytes, &t); err != nil {
+		return t, err
+	}
+	if t.Hashtag == "" {
+		return t, &DecodeError{ReasonMissing, "hashtag"}
+	}
+	if t.ComputedAt.IsZero() {
+		return t, &DecodeError{ReasonMissing, "computed_at"}
+	}
+	if len(t.Posts) > MaxTopPosts {
+		return t, &DecodeError{ReasonInvalid, fmt.Sprintf("%d posts, limit %d", len(t.Posts), MaxTopPosts)}
+	}
+	for i, p := range t.Posts {
+		if err := checkID(fmt.Sprintf("posts[%d].post_id", i), p.PostID); err != nil {
+			return t, err
+		}
+		if err := checkID(fmt.Sprintf("posts[%d].user_id", i), p.UserID); err != nil {
+			return t, err
+		}
+	}
+	if want := normalize(t.Hashtag); key != want {
+		return t, &DecodeError{ReasonKeyMismatch, fmt.Sprintf("record key %q is not the normalised hashtag %q", key, want)}
+	}
+	return t, nil
+}
+
+// Count is the value of hashtag-counts-table. It is deliberately small: it is
+// rewritten into the changelog at every count change.
+type Count struct {
+	Display   string    `json:"display"`
+	PostCount int64     `json:"post_count"`
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+// Top is the value of hashtag-top-table. It changes only when the ranking job
+// publishes, so it lives apart from the count (DESIGN section 2).
+type Top struct {
+	TopPosts   []PostSummary `json:"top_posts"`
+	ComputedAt time.Time     `json:"computed_at"`
+}
+
+// PostState is the value of extractor-table under PostKey: what the extractor
+// remembers of one post so that edits and deletes can emit exact deltas.
+type PostState struct {
+	// Keys are the post's distinct normalised hashtags; Display[i] is how
+	// Keys[i] was first written in the caption.
+	Keys    []string  `json:"keys,omitempty"`
+	Display []string  `json:"display,omitempty"`
+	ImageID string    `json:"image_id,omitempty"`
+	Created time.Time `json:"created_at,omitzero"`
+	// Deleted marks a tombstone: a later "created" with the same id is a
+	// duplicate of a deleted post, not a new one.
+	Deleted bool `json:"deleted,omitempty"`
+}
+
+// Routed is the extractor's loopback record: a post event re-keyed by
+// PostKey, with where it came from on the posts topic.
+type Routed struct {
+	Event  PostEvent `json:"e"`
+	Source Source    `json:"src"`
+}
+
+// DeadLetter is a record of the dead-letters topic: an input record a
+// processor could not use, with the reason, so nothing is silently lost.
+type DeadLetter struct {
+	Group     string    `json:"group"`
+	Topic     string    `json:"topic"`
+	Partition int32     `json:"partition"`
+	Offset    int64     `json:"offset"`
+	Key       string    `json:"key"`
+	Value     []byte    `json:"value"` // base64 in JSON: the record may not be text
+	Reason    string    `json:"reason"`
+	Error     string    `json:"error"`
+	At        time.Time `json:"at"`
+}

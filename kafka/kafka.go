@@ -1,0 +1,279 @@
+// Package kafka holds how tagstream talks to a Kafka cluster: the broker
+// list, the sarama configuration goka runs on, the partitioner every client
+// must share, and the creation of tagstream's topics.
+package kafka
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash"
+	"log/slog"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/lovoo/goka"
+	"github.com/lovoo/goka/storage"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/tagstream/tagstream/murmur2"
+)
+
+// Cluster describes the Kafka cluster tagstream runs on and how it uses it.
+type Cluster struct {
+	// Brokers are the seed brokers. Default 127.0.0.1:9092
+	// (Kafka's bootstrap.servers).
+	Brokers []string
+	// Partitions is the partition count of every topic tagstream creates.
+	// All topics of a goka group must be co-partitioned, so there is one
+	// number. Default 12; topology.md says why.
+	Partitions int
+	// Replication is the replication factor of created topics. Default 1,
+	// right for one broker; use 3 in production (Kafka's
+	// default.replication.factor).
+	Replication int
+	// StateDir holds goka's local table copies (LevelDB). Empty keeps them in
+	// memory, so every start recovers from the changelog.
+	StateDir string
+	// ClientID prefixes the Kafka client.id of every client (default "tagstream").
+	ClientID string
+}
+
+// Hasher is the partitioning hash of every goka processor, view and emitter:
+// Kafka's murmur2, so any client's default partitioner agrees with goka.
+func Hasher() hash.Hash32 { return murmur2.Hasher() }
+
+func (c Cluster) clientID(role string) string {
+	id := c.ClientID
+	if id == "" {
+		id = "tagstream"
+	}
+	return id + "-" + role
+}
+
+// Sarama returns a fresh sarama configuration for goka.
+//
+// The protocol version is 2.8: Kafka 4 removed the request versions older
+// clients use (KIP-896), and 2.8 is accepted by Kafka 4 and by kfake alike.
+// Streams are read from the oldest offset when a group has no commit, because
+// goka's default (newest) would skip every post published before the first
+// worker started.
+func (c Cluster) Sarama(role string) *sarama.Config {
+	cfg := goka.DefaultConfig()
+	cfg.Version = sarama.V2_8_0_0
+	cfg.ClientID = c.clientID(role)
+	cfg.Consumer.Offsets.Initial = sarama.OffsetOldest
+	cfg.Producer.Compression = sarama.CompressionLZ4
+	cfg.Metadata.Retry.Max = 10
+	cfg.Metadata.Retry.Backoff = 500 * time.Millisecond
+	return cfg
+}
+
+func (c Cluster) topicManager(role string) goka.TopicManagerBuilder {
+	tmc := goka.NewTopicManagerConfig()
+	tmc.Table.Replication = c.replication()
+	tmc.Stream.Replication = c.replication()
+	// Topics are created by EnsureTopics with their retention; goka only
+	// checks them, so it can never create posts with its 1 h default.
+	tmc.Stream.Retention = 7 * 24 * time.Hour
+	return goka.TopicManagerBuilderWithConfig(c.Sarama(role), tmc)
+}
+
+func (c Cluster) replication() int {
+	if c.Replication < 1 {
+		return 1
+	}
+	return c.Replication
+}
+
+func (c Cluster) producer(role string) goka.ProducerBuilder {
+	return func(brokers []string, clientID string, hasher func() hash.Hash32) (goka.Producer, error) {
+		cfg := c.Sarama(role)
+		cfg.Producer.Partitioner = sarama.NewCustomHashPartitioner(hasher)
+		return goka.NewProducer(brokers, cfg)
+	}
+}
+
+func (c Cluster) storage(sub string) storage.Builder {
+	if c.StateDir == "" {
+		return storage.MemoryBuilder()
+	}
+	return storage.DefaultBuilder(filepath.Join(c.StateDir, sub))
+}
+
+// ProcessorOptions are the goka options of every tagstream processor.
+func (c Cluster) ProcessorOptions(group string) []goka.ProcessorOption {
+	role := "processor-" + group
+	return []goka.ProcessorOption{
+		goka.WithHasher(Hasher),
+		goka.WithLogger(gokaLogger{}),
+		goka.WithClientID(c.clientID(role)),
+		goka.WithTopicManagerBuilder(c.topicManager(role)),
+		goka.WithConsumerGroupBuilder(goka.ConsumerGroupBuilderWithConfig(c.Sarama(role))),
+		goka.WithConsumerSaramaBuilder(goka.SaramaConsumerBuilderWithConfig(c.Sarama(role))),
+		goka.WithProducerBuilder(c.producer(role)),
+		goka.WithStorageBuilder(c.storage("processors")),
+	}
+}
+
+// ViewOptions are the goka options of every tagstream view.
+func (c Cluster) ViewOptions(table string) []goka.ViewOption {
+	role := "view-" + table
+	return []goka.ViewOption{
+		goka.WithViewHasher(Hasher),
+		goka.WithViewLogger(gokaLogger{}),
+		goka.WithViewClientID(c.clientID(role)),
+		goka.WithViewTopicManagerBuilder(c.topicManager(role)),
+		goka.WithViewConsumerSaramaBuilder(goka.SaramaConsumerBuilderWithConfig(c.Sarama(role))),
+		goka.WithViewStorageBuilder(c.storage("views")),
+		goka.WithViewAutoReconnect(),
+	}
+}
+
+// EmitterOptions are the goka options of every tagstream emitter.
+func (c Cluster) EmitterOptions(topic string) []goka.EmitterOption {
+	role := "emitter-" + topic
+	return []goka.EmitterOption{
+		goka.WithEmitterHasher(Hasher),
+		goka.WithEmitterLogger(gokaLogger{}),
+		goka.WithEmitterClientID(c.clientID(role)),
+		goka.WithEmitterTopicManagerBuilder(c.topicManager(role)),
+		goka.WithEmitterProducerBuilder(c.producer(role)),
+	}
+}
+
+// Client returns a franz-go client for the cluster. franz-go's default
+// partitioner is Kafka's murmur2, so its records land where goka looks.
+func (c Cluster) Client(role string, opts ...kgo.Opt) (*kgo.Client, error) {
+	all := append([]kgo.Opt{
+		kgo.SeedBrokers(c.Brokers...),
+		kgo.ClientID(c.clientID(role)),
+	}, opts...)
+	cl, err := kgo.NewClient(all...)
+	if err != nil {
+		return nil, fmt.Errorf("kafka: client for %v: %w", c.Brokers, err)
+	}
+	return cl, nil
+}
+
+// TopicSpec is a topic tagstream needs, with the settings it must have.
+type TopicSpec struct {
+	Name string
+	// Compact marks a goka table changelog (cleanup.policy=compact).
+	Compact bool
+	// Retention is retention.ms; negative keeps records forever. Ignored
+	// for compacted topics.
+	Retention time.Duration
+}
+
+// EnsureTopics creates every missing topic of specs with c.Partitions
+// partitions, and fails if an existing one has another partition count:
+// goka's co-partitioning would otherwise fail later with a less clear error.
+func (c Cluster) EnsureTopics(ctx context.Context, specs []TopicSpec) error {
+	cl, err := c.Client("admin")
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	parts := int32(c.Partitions)
+	if parts < 1 {
+		parts = 12
+	}
+	var last error
+	for attempt := 0; attempt < 30; attempt++ {
+		if last = c.ensure(ctx, adm, specs, parts); last == nil {
+			return nil
+		}
+		if errors.Is(last, ErrPartitionMismatch) {
+			return last
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("kafka: ensure topics: %w (last error: %v)", ctx.Err(), last)
+		case <-time.After(time.Second):
+		}
+	}
+	return fmt.Errorf("kafka: ensure topics on %v: %w", c.Brokers, last)
+}
+
+func (c Cluster) ensure(ctx context.Context, adm *kadm.Client, specs []TopicSpec, parts int32) error {
+	names := make([]string, len(specs))
+	for i, s := range specs {
+		names[i] = s.Name
+	}
+	existing, err := adm.ListTopics(ctx, names...)
+	if err != nil {
+		return fmt.Errorf("list topics: %w", err)
+	}
+	for _, s := range specs {
+		if d, ok := existing[s.Name]; ok && d.Err == nil {
+			if got := int32(len(d.Partitions)); got != parts {
+				return fmt.Errorf("kafka: topic %s has %d partitions, tagstream is configured for %d: %w",
+					s.Name, got, parts, ErrPartitionMismatch)
+			}
+			continue
+		}
+		conf := map[string]*string{}
+		if s.Compact {
+			conf["cleanup.policy"] = kadm.StringPtr("compact")
+		} else {
+			ms := int64(-1)
+			if s.Retention > 0 {
+				ms = s.Retention.Milliseconds()
+			}
+			conf["retention.ms"] = kadm.StringPtr(strconv.FormatInt(ms, 10))
+		}
+		resp, err := adm.CreateTopic(ctx, parts, int16(c.replication()), conf, s.Name)
+		if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
+			return fmt.Errorf("create topic %s: %w", s.Name, err)
+		}
+		if resp.Err != nil && !errors.Is(resp.Err, kerr.TopicAlreadyExists) {
+			return fmt.Errorf("create topic %s: %w", s.Name, resp.Err)
+		}
+	}
+	return nil
+}
+
+// ErrPartitionMismatch reports a topic whose partition count differs from
+// the configured one. It is not retried.
+var ErrPartitionMismatch = errors.New("partition count mismatch")
+
+// gokaLogger sends goka's chatter (rebalances, recovery) to slog at Info, so
+// it follows the process's log level instead of always reaching stderr.
+type gokaLogger struct{}
+
+func (gokaLogger) Print(v ...any)                 { slog.Info(fmt.Sprint(v...), "source", "goka") }
+func (gokaLogger) Println(v ...any)               { slog.Info(fmt.Sprint(v...), "source", "goka") }
+func (gokaLogger) Printf(format string, v ...any) { slog.Info(fmt.Sprintf(format, v...), "source", "goka") }
+
+// Lag returns the records the groups have not committed yet, summed over
+// their partitions. Zero means every input record is processed and its
+// offset committed, so a crash now replays nothing.
+func (c Cluster) Lag(ctx context.Context, groups ...string) (int64, error) {
+	cl, err := c.Client("admin")
+	if err != nil {
+		return 0, err
+	}
+	defer cl.Close()
+	lags, err := kadm.NewClient(cl).Lag(ctx, groups...)
+	if err != nil {
+		return 0, fmt.Errorf("kafka: lag of %v: %w", groups, err)
+	}
+	var total int64
+	for _, g := range groups {
+		l, ok := lags[g]
+		if !ok {
+			return 0, fmt.Errorf("kafka: lag of %s: group not described", g)
+		}
+		if err := l.Error(); err != nil {
+			return 0, fmt.Errorf("kafka: lag of %s: %w", g, err)
+		}
+		total += l.Lag.Total()
+	}
+	return total, nil
+}

@@ -1,0 +1,343 @@
+package pipeline
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/tagstream/tagstream/api"
+	"github.com/tagstream/tagstream/events"
+	"github.com/tagstream/tagstream/kafka"
+	"github.com/tagstream/tagstream/processors"
+	"github.com/tagstream/tagstream/token"
+)
+
+var testSecret = []byte(strings.Repeat("k", token.MinSecretLen))
+
+type node struct {
+	kafka, http string
+	stop        func()
+}
+
+// startEmbedded runs `tagstream run` in-process on dir with free ports.
+func startEmbedded(t *testing.T, dir string, partitions int) node {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan [2]string, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- Embedded(ctx, EmbeddedOptions{
+			Data: dir, KafkaListen: "127.0.0.1:0", HTTP: "127.0.0.1:0", Out: io.Discard,
+			Cluster: kafka.Cluster{Partitions: partitions}, API: api.Config{Secret: testSecret},
+			Ready: func(k, h string) { ready <- [2]string{k, h} },
+		})
+	}()
+	var n node
+	select {
+	case a := <-ready:
+		n = node{kafka: a[0], http: a[1]}
+	case err := <-done:
+		cancel()
+		t.Fatalf("embedded pipeline stopped before it was ready: %v", err)
+	case <-time.After(60 * time.Second):
+		cancel()
+		t.Fatal("embedded pipeline not ready after 60s")
+	}
+	stopped := false
+	n.stop = func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("embedded pipeline: %v", err)
+			}
+		case <-time.After(30 * time.Second):
+			t.Error("embedded pipeline did not stop within 30s")
+		}
+	}
+	t.Cleanup(n.stop)
+	waitReady(t, n.http)
+	return n
+}
+
+func waitReady(t *testing.T, addr string) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		resp, err := http.Get("http://" + addr + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatal("API not ready after 60s")
+}
+
+func bearer(t *testing.T, user string) string {
+	t.Helper()
+	tok, err := token.Mint(testSecret, user, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
+func do(t *testing.T, method, u, tok, body string, hdr ...string) (*http.Response, []byte) {
+	t.Helper()
+	req, _ := http.NewRequest(method, u, strings.NewReader(body))
+	if tok != "" {
+		req.Header.Set("Authorization", "Bearer "+tok)
+	}
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp, b
+}
+
+type page struct {
+	Hashtag   string          `json:"hashtag"`
+	Key       string          `json:"key"`
+	PostCount int64           `json:"post_count"`
+	TopPosts  []api.PostJSON  `json:"top_posts"`
+	UpdatedAt time.Time       `json:"updated_at"`
+	Raw       json.RawMessage `json:"-"`
+}
+
+// awaitCount polls the page of tag until post_count is want.
+func awaitCount(t *testing.T, addr, tag string, want int64) page {
+	t.Helper()
+	var last string
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		resp, b := do(t, http.MethodGet, "http://"+addr+"/v1/hashtags/"+url.PathEscape(tag), "", "")
+		last = fmt.Sprintf("%d %s", resp.StatusCode, b)
+		if resp.StatusCode == http.StatusOK {
+			var p page
+			if err := json.Unmarshal(b, &p); err != nil {
+				t.Fatalf("page of %s: %v: %s", tag, err, b)
+			}
+			if p.PostCount == want {
+				return p
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("hashtag %q: count never reached %d; last answer %s", tag, want, last)
+	return page{}
+}
+
+func TestEmbeddedEndToEnd(t *testing.T) {
+	n := startEmbedded(t, t.TempDir(), 3)
+	base := "http://" + n.http
+	alice, bob := bearer(t, "alice"), bearer(t, "bob")
+
+	resp, b := do(t, http.MethodPost, base+"/v1/posts", alice, `{"caption":"Golden hour #Sunset at the #beach #sunset","image_id":"img1","post_id":"p1"}`)
+	if resp.StatusCode != http.StatusAccepted || !strings.Contains(string(b), `"hashtags":["sunset","beach"]`) {
+		t.Fatalf("create: %d %s", resp.StatusCode, b)
+	}
+	do(t, http.MethodPost, base+"/v1/posts", bob, `{"caption":"#SUNSET again"}`)
+
+	// A third-party producer with franz-go's default partitioner, and a
+	// poison record between two valid ones.
+	cl, err := kgo.NewClient(kgo.SeedBrokers(n.kafka))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	rec := func(key, value string) *kgo.Record {
+		return &kgo.Record{Topic: string(processors.TopicPosts), Key: []byte(key), Value: []byte(value)}
+	}
+	if err := cl.ProduceSync(context.Background(),
+		rec("carol", `{"type":"created","post_id":"c1","user_id":"carol","caption":"#ｓｕｎｓｅｔ from kcat"}`),
+		rec("carol", `this is not json`),
+		rec("dave", `{"type":"created","post_id":"d1","user_id":"dave","caption":"#Straße"}`),
+	).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+
+	p := awaitCount(t, n.http, "#SunSet", 3)
+	if p.Hashtag != "Sunset" || p.Key != "sunset" {
+		t.Errorf("page names %q/%q, want display Sunset, key sunset", p.Hashtag, p.Key)
+	}
+	awaitCount(t, n.http, "STRASSE", 1) // NFKC + case folding: Straße → strasse
+	awaitCount(t, n.http, "beach", 1)
+
+	// The poison record is on the dead-letters topic with its reason.
+	cl.AddConsumeTopics(string(processors.TopicDeadLetters))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	fs := cl.PollFetches(ctx)
+	if err := fs.Err0(); err != nil {
+		t.Fatal(err)
+	}
+	var dl events.DeadLetter
+	if err := json.Unmarshal(fs.Records()[0].Value, &dl); err != nil {
+		t.Fatal(err)
+	}
+	if dl.Reason != events.ReasonBadJSON || string(dl.Value) != "this is not json" || dl.Group != string(processors.GroupExtractor) {
+		t.Errorf("dead letter = %+v", dl)
+	}
+
+	// Top posts join the count on the same page, with derived image URLs.
+	pc := kafka.Cluster{Brokers: []string{n.kafka}}
+	adm, _ := pc.Client("test")
+	defer adm.Close()
+	doc := `{"hashtag":"#Sunset","computed_at":"2026-11-27T12:00:00Z","posts":[{"post_id":"p1","user_id":"alice","image_id":"img1","caption":"Golden hour"}]}`
+	if err := adm.ProduceSync(context.Background(), &kgo.Record{Topic: string(processors.TopicTopPosts), Key: []byte("sunset"), Value: []byte(doc)}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) && len(p.TopPosts) == 0 {
+		time.Sleep(100 * time.Millisecond)
+		p = awaitCount(t, n.http, "sunset", 3)
+	}
+	if len(p.TopPosts) != 1 || p.TopPosts[0].ImageURL != "/img/alice/img1?w=640" {
+		t.Fatalf("top posts = %+v", p.TopPosts)
+	}
+
+	// Caching: ETag round trip gives 304.
+	resp, _ = do(t, http.MethodGet, base+"/v1/hashtags/sunset", "", "")
+	etag := resp.Header.Get("ETag")
+	if !strings.Contains(resp.Header.Get("Cache-Control"), "stale-while-revalidate") || etag == "" {
+		t.Fatalf("cache headers: %v", resp.Header)
+	}
+	resp, b = do(t, http.MethodGet, base+"/v1/hashtags/sunset", "", "", "If-None-Match", etag)
+	if resp.StatusCode != http.StatusNotModified || len(b) != 0 {
+		t.Fatalf("If-None-Match: %d %q", resp.StatusCode, b)
+	}
+	resp, _ = do(t, http.MethodGet, base+"/v1/hashtags/neverseen", "", "")
+	if resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("unknown tag: %d", resp.StatusCode)
+	}
+
+	// Edit and delete move the counts.
+	do(t, http.MethodPatch, base+"/v1/posts/p1", alice, `{"caption":"just the #beach now"}`)
+	awaitCount(t, n.http, "sunset", 2)
+	do(t, http.MethodDelete, base+"/v1/posts/p1", alice, "")
+	awaitCount(t, n.http, "beach", 0)
+}
+
+// counts reads post_count of every tag through the API.
+func countOf(t *testing.T, addr, tag string) int64 {
+	resp, b := do(t, http.MethodGet, "http://"+addr+"/v1/hashtags/"+tag, "", "")
+	if resp.StatusCode != http.StatusOK {
+		return -1
+	}
+	var p page
+	json.Unmarshal(b, &p)
+	return p.PostCount
+}
+
+func produceN(t *testing.T, brokers string, from, to int, tags ...string) {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	var recs []*kgo.Record
+	for i := from; i < to; i++ {
+		user := fmt.Sprintf("user%d", i%17)
+		caption := "post"
+		for _, tag := range tags {
+			caption += " #" + tag
+		}
+		v, _ := json.Marshal(events.PostEvent{Type: events.PostCreated, PostID: fmt.Sprintf("p%d", i), UserID: user, Caption: caption})
+		recs = append(recs, &kgo.Record{Topic: string(processors.TopicPosts), Key: []byte(user), Value: v})
+	}
+	if err := cl.ProduceSync(context.Background(), recs...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Restarting the whole pipeline on its data dir keeps every count, and new
+// posts keep counting from there (state recovered from local storage and the
+// changelog of the embedded broker).
+func TestEmbeddedRestartKeepsCounts(t *testing.T) {
+	dir := t.TempDir()
+	n := startEmbedded(t, dir, 2)
+	produceN(t, n.kafka, 0, 50, "persist", "Other")
+	awaitCount(t, n.http, "persist", 50)
+	n.stop()
+
+	n = startEmbedded(t, dir, 2)
+	if got := countOf(t, n.http, "persist"); got != 50 {
+		t.Fatalf("after restart the count is %d, want 50", got)
+	}
+	produceN(t, n.kafka, 50, 80, "persist")
+	awaitCount(t, n.http, "persist", 80)
+	awaitCount(t, n.http, "other", 50)
+}
+
+// Two workers in one consumer group split the partitions between them, and
+// every post is counted exactly once while both run.
+func TestTwoWorkersSplitPartitions(t *testing.T) {
+	dir := t.TempDir()
+	n := startEmbedded(t, dir, 4) // its own worker is the first member
+	c := kafka.Cluster{Brokers: []string{n.kafka}, Partitions: 4} // in-memory state: recovers from changelogs
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- processors.Run(ctx, c) }()
+	defer func() { cancel(); <-done }()
+
+	cl, _ := c.Client("test")
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	var owners map[string]int
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		owners = map[string]int{}
+		groups, err := adm.DescribeGroups(context.Background(), string(processors.GroupCounts))
+		if err == nil {
+			for _, m := range groups[string(processors.GroupCounts)].Members {
+				if a, ok := m.Assigned.AsConsumer(); ok {
+					for _, tp := range a.Topics {
+						owners[m.MemberID] += len(tp.Partitions)
+					}
+				}
+			}
+		}
+		if len(owners) == 2 {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if len(owners) != 2 {
+		t.Fatalf("group %s has members %v, want 2 sharing partitions", processors.GroupCounts, owners)
+	}
+	for m, parts := range owners {
+		if parts == 0 {
+			t.Errorf("member %s owns no partition: %v", m, owners)
+		}
+	}
+	produceN(t, n.kafka, 0, 200, "split", "shared")
+	awaitCount(t, n.http, "split", 200)
+	awaitCount(t, n.http, "shared", 200)
+	time.Sleep(time.Second)
+	if got := countOf(t, n.http, "split"); got != 200 {
+		t.Fatalf("count moved past the truth to %d", got)
+	}
+}
+

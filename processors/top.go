@@ -1,0 +1,47 @@
+package processors
+
+import (
+	"github.com/lovoo/goka"
+	"github.com/lovoo/goka/codec"
+
+	"github.com/tagstream/tagstream/events"
+	"github.com/tagstream/tagstream/hashtag"
+)
+
+// TopPosts is the group whose table holds each hashtag's denormalised top
+// posts, as published by the ranking job.
+func TopPosts() *goka.GroupGraph {
+	return goka.DefineGroup(GroupTop,
+		goka.Input(TopicTopPosts, new(codec.Bytes), storeTop),
+		goka.Output(TopicDeadLetters, deadLetterCodec),
+		goka.Persist(events.JSON[events.Top]{}),
+	)
+}
+
+func storeTop(ctx goka.Context, msg any) {
+	raw := rawBytes(msg)
+	doc, err := events.DecodeTopPosts(ctx.Key(), raw, hashtag.Normalize)
+	if err != nil {
+		deadLetter(ctx, raw, err)
+		return
+	}
+	prev, _ := ctx.Value().(events.Top)
+	if next, ok := ApplyTop(prev, doc); ok {
+		ctx.SetValue(next)
+	} else {
+		Ignored.Inc("stale_top_posts")
+	}
+}
+
+// ApplyTop replaces the list unless doc was computed before the stored one:
+// the ranking job may be re-run or its records replayed out of order.
+func ApplyTop(prev events.Top, doc events.TopPosts) (events.Top, bool) {
+	if doc.ComputedAt.Before(prev.ComputedAt) {
+		return prev, false
+	}
+	posts := doc.Posts
+	if posts == nil {
+		posts = []events.PostSummary{}
+	}
+	return events.Top{TopPosts: posts, ComputedAt: doc.ComputedAt.UTC()}, true
+}

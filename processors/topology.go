@@ -1,0 +1,61 @@
+// Package processors defines tagstream's goka groups: the extractor that
+// re-keys posts by hashtag, the counter, and the top-posts table. Each group
+// is a small DefineGroup with named edges; callbacks decode, apply a pure
+// function of (table value, record) and act only through the goka context.
+package processors
+
+import (
+	"time"
+
+	"github.com/lovoo/goka"
+
+	"github.com/tagstream/tagstream/kafka"
+)
+
+// Topic names. They are the contract with other programs (topology.md).
+const (
+	// TopicPosts is the event log of posts, keyed by user_id.
+	TopicPosts goka.Stream = "posts"
+	// TopicPostHashtags is the re-keyed stream: one Delta per (post, hashtag),
+	// keyed by the normalised hashtag.
+	TopicPostHashtags goka.Stream = "post-hashtags"
+	// TopicTopPosts carries the ranking job's top lists, keyed by hashtag.
+	TopicTopPosts goka.Stream = "hashtag-top-posts"
+	// TopicDeadLetters receives every input record a processor rejected.
+	TopicDeadLetters goka.Stream = "dead-letters"
+)
+
+// Group names. Each group's table is goka.GroupTable(group), i.e.
+// "<group>-table".
+const (
+	GroupExtractor goka.Group = "extractor"
+	GroupCounts    goka.Group = "hashtag-counts"
+	GroupTop       goka.Group = "hashtag-top"
+)
+
+// Tables read by views and, later, the snapshotter.
+var (
+	TableCounts = goka.GroupTable(GroupCounts)
+	TableTop    = goka.GroupTable(GroupTop)
+)
+
+// Topics lists every topic the pipeline needs, with its retention. posts is
+// the source of truth and is kept forever: the whole state can be rebuilt by
+// replaying it.
+func Topics() []kafka.TopicSpec {
+	week := 7 * 24 * time.Hour
+	return []kafka.TopicSpec{
+		{Name: string(TopicPosts), Retention: -1},
+		{Name: string(TopicPostHashtags), Retention: week},
+		{Name: string(TopicTopPosts), Retention: week},
+		{Name: string(TopicDeadLetters), Retention: 4 * week},
+		{Name: string(LoopExtractor), Retention: week},
+		{Name: string(goka.GroupTable(GroupExtractor)), Compact: true},
+		{Name: string(TableCounts), Compact: true},
+		{Name: string(TableTop), Compact: true},
+	}
+}
+
+// LoopExtractor is the extractor's loop topic, which re-keys post events by
+// "user_id/post_id".
+var LoopExtractor = string(GroupExtractor) + "-loop"

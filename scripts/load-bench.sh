@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# End-to-end throughput of the embedded pipeline: starts `tagstream run` on a
+# fresh data dir and free ports, produces N posts with `tagstream load`, waits
+# until every count the API serves equals the ground truth, prints posts/s.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+posts=${1:-1000000}
+data=$(mktemp -d)
+trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$data"' EXIT
+http=127.0.0.1:28080 kafka=127.0.0.1:29092
+./bin/tagstream run --data "$data" --http $http --kafka-listen $kafka >"$data/run.log" 2>&1 &
+pid=$!
+for _ in $(seq 1 120); do
+  curl -sf "http://$http/readyz" >/dev/null 2>&1 && break
+  sleep 0.5
+done
+curl -sf "http://$http/readyz" >/dev/null || { echo "tagstream run did not become ready:"; tail -50 "$data/run.log"; exit 1; }
+./bin/tagstream load --brokers $kafka --api "http://$http" --posts "$posts" --seed 1 --via kafka
