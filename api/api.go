@@ -314,16 +314,9 @@ type postResponse struct {
 }
 
 func (s *server) createPost(w http.ResponseWriter, r *http.Request) {
-	user, ok := s.user(w, r)
-	if !ok {
-		return
-	}
 	var req createRequest
-	if !decodeBody(w, r, &req) {
-		return
-	}
-	if req.Caption == nil {
-		writeError(w, http.StatusBadRequest, "caption is required (it may be empty)")
+	user, ok := s.authorizedBody(w, r, &req)
+	if !ok {
 		return
 	}
 	if req.PostID == "" {
@@ -337,7 +330,7 @@ func (s *server) createPost(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "image_id must be 1-64 of A-Z a-z 0-9 _ -")
 		return
 	}
-	keys, ok := validCaption(w, *req.Caption)
+	keys, ok := requireCaption(w, req.Caption)
 	if !ok {
 		return
 	}
@@ -345,29 +338,39 @@ func (s *server) createPost(w http.ResponseWriter, r *http.Request) {
 		ImageID: req.ImageID, Caption: *req.Caption}, keys)
 }
 
+// authorizedBody authenticates the request and decodes its body into v,
+// answering the error itself.
+func (s *server) authorizedBody(w http.ResponseWriter, r *http.Request, v any) (string, bool) {
+	user, ok := s.user(w, r)
+	return user, ok && decodeBody(w, r, v)
+}
+
+// requireCaption answers 400 for a missing caption and 422 for one over the
+// limits, and returns its keys.
+func requireCaption(w http.ResponseWriter, caption *string) ([]string, bool) {
+	if caption == nil {
+		writeError(w, http.StatusBadRequest, "caption is required (it may be empty)")
+		return nil, false
+	}
+	return validCaption(w, *caption)
+}
+
 type editRequest struct {
 	Caption *string `json:"caption"`
 }
 
 func (s *server) editPost(w http.ResponseWriter, r *http.Request) {
-	user, ok := s.user(w, r)
-	if !ok {
-		return
-	}
 	id := r.PathValue("id")
 	if !idPattern.MatchString(id) {
 		writeError(w, http.StatusBadRequest, "bad post id")
 		return
 	}
 	var req editRequest
-	if !decodeBody(w, r, &req) {
+	user, ok := s.authorizedBody(w, r, &req)
+	if !ok {
 		return
 	}
-	if req.Caption == nil {
-		writeError(w, http.StatusBadRequest, "caption is required")
-		return
-	}
-	keys, ok := validCaption(w, *req.Caption)
+	keys, ok := requireCaption(w, req.Caption)
 	if !ok {
 		return
 	}

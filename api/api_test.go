@@ -57,7 +57,7 @@ func newServer() (http.Handler, *pages, *publisher) {
 	pg := &pages{recovered: true, byKey: map[string]views.Page{
 		"sunset": {Key: "sunset", Display: "Sunset", PostCount: 42, TopPosts: []events.PostSummary{
 			{PostID: "p1", UserID: "alice", ImageID: "img1", Caption: "gold"}}},
-		"日本": {Key: "日本", Display: "日本", PostCount: 7},
+		"日本":      {Key: "日本", Display: "日本", PostCount: 7},
 		"strasse": {Key: "strasse", Display: "Straße", PostCount: 1},
 	}}
 	pub := &publisher{}

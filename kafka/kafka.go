@@ -247,9 +247,11 @@ var ErrPartitionMismatch = errors.New("partition count mismatch")
 // it follows the process's log level instead of always reaching stderr.
 type gokaLogger struct{}
 
-func (gokaLogger) Print(v ...any)                 { slog.Info(fmt.Sprint(v...), "source", "goka") }
-func (gokaLogger) Println(v ...any)               { slog.Info(fmt.Sprint(v...), "source", "goka") }
-func (gokaLogger) Printf(format string, v ...any) { slog.Info(fmt.Sprintf(format, v...), "source", "goka") }
+func (gokaLogger) Print(v ...any)   { slog.Info(fmt.Sprint(v...), "source", "goka") }
+func (gokaLogger) Println(v ...any) { slog.Info(fmt.Sprint(v...), "source", "goka") }
+func (gokaLogger) Printf(format string, v ...any) {
+	slog.Info(fmt.Sprintf(format, v...), "source", "goka")
+}
 
 // Lag returns the records the groups have not committed yet, summed over
 // their partitions. Zero means every input record is processed and its

@@ -295,7 +295,7 @@ func TestEmbeddedRestartKeepsCounts(t *testing.T) {
 // every post is counted exactly once while both run.
 func TestTwoWorkersSplitPartitions(t *testing.T) {
 	dir := t.TempDir()
-	n := startEmbedded(t, dir, 4) // its own worker is the first member
+	n := startEmbedded(t, dir, 4)                                 // its own worker is the first member
 	c := kafka.Cluster{Brokers: []string{n.kafka}, Partitions: 4} // in-memory state: recovers from changelogs
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -340,4 +340,3 @@ func TestTwoWorkersSplitPartitions(t *testing.T) {
 		t.Fatalf("count moved past the truth to %d", got)
 	}
 }
-
