@@ -21,6 +21,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/tagstream/tagstream/murmur2"
+	"github.com/tagstream/tagstream/tablestore"
 )
 
 // Cluster describes the Kafka cluster tagstream runs on and how it uses it.
@@ -100,7 +101,7 @@ func (c Cluster) producer(role string) goka.ProducerBuilder {
 
 func (c Cluster) storage(sub string) storage.Builder {
 	if c.StateDir == "" {
-		return storage.MemoryBuilder()
+		return tablestore.Builder()
 	}
 	return storage.DefaultBuilder(filepath.Join(c.StateDir, sub))
 }

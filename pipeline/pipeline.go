@@ -123,9 +123,6 @@ func Embedded(ctx context.Context, o EmbeddedOptions) error {
 	c := o.Cluster
 	c.Brokers = []string{b.Addr()}
 	c.Replication = 1
-	if c.StateDir == "" {
-		c.StateDir = filepath.Join(o.Data, "state")
-	}
 	// goka creates its group tables on first start; creating all topics
 	// first avoids a race between the processors and the views.
 	if err := c.EnsureTopics(ctx, processors.Topics()); err != nil {

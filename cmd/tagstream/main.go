@@ -61,7 +61,7 @@ func dispatch(ctx context.Context, args []string, in io.Reader, out io.Writer) e
 	c := config.Defaults()
 	switch cmd {
 	case "run":
-		fs := config.FlagSet(cmd, &c, "data", "http", "kafka-listen", "partitions", "secret", "cdn-base", "pprof")
+		fs := config.FlagSet(cmd, &c, "data", "http", "kafka-listen", "partitions", "state-dir", "secret", "cdn-base", "pprof")
 		if err := parse(fs, args, &c); err != nil {
 			return err
 		}
