@@ -206,3 +206,55 @@ func TestRunSurvivesSIGKILL(t *testing.T) {
 	awaitCount(t, p, "survivor", 400)
 	awaitCount(t, p, "crash", 300)
 }
+
+type topPage struct {
+	PostCount int64 `json:"post_count"`
+	TopPosts  []struct {
+		PostID   string `json:"post_id"`
+		ImageURL string `json:"image_url"`
+	} `json:"top_posts"`
+}
+
+// `tagstream emit top-posts` publishes valid documents keyed by their
+// normalised hashtag and reports, skips and counts the bad ones.
+func TestEmitTopPosts(t *testing.T) {
+	p := startRun(t, t.TempDir(), freeAddr(t), freeAddr(t))
+	var posts []string
+	for i := range 101 {
+		posts = append(posts, fmt.Sprintf(`{"post_id":"p%d","user_id":"u"}`, i))
+	}
+	in := strings.Join([]string{
+		`{"hashtag":"#Sunset","computed_at":"2026-11-27T10:00:00Z","posts":[{"post_id":"p1","user_id":"alice","image_id":"i1","caption":"gold"}]}`,
+		`{"hashtag":"#broken",`,
+		`{"hashtag":"#toolong","computed_at":"2026-11-27T10:00:00Z","posts":[` + strings.Join(posts, ",") + `]}`,
+		`{"hashtag":"#nodate","posts":[]}`,
+	}, "\n")
+	var errw bytes.Buffer
+	err := emitTopPosts(context.Background(), kafka.Cluster{Brokers: []string{p.broker}, Partitions: 3}, strings.NewReader(in), &errw)
+	if err == nil || err.Error() != "3 bad input line(s), reported above" {
+		t.Fatalf("err = %v; stderr:\n%s", err, errw.String())
+	}
+	for _, want := range []string{"line 2:", "line 3: events: invalid_field: 101 posts", "line 4: events: missing_field: computed_at", "published 1"} {
+		if !strings.Contains(errw.String(), want) {
+			t.Errorf("stderr lacks %q:\n%s", want, errw.String())
+		}
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		resp, err := http.Get("http://" + p.http + "/v1/hashtags/SUNSET")
+		if err == nil && resp.StatusCode == 200 {
+			var pg topPage
+			json.NewDecoder(resp.Body).Decode(&pg)
+			resp.Body.Close()
+			if len(pg.TopPosts) != 1 || pg.TopPosts[0].PostID != "p1" || pg.PostCount != 0 {
+				t.Fatalf("page %+v", pg)
+			}
+			return
+		}
+		if resp != nil {
+			resp.Body.Close()
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatal("top posts of #sunset never served")
+}
