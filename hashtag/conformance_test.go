@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/tagstream/tagstream/testenv"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -66,7 +67,7 @@ func loadConformance(tb testing.TB) *conformanceFile {
 	tb.Helper()
 	f, err := readConformance()
 	if errors.Is(err, fs.ErrNotExist) {
-		tb.Skipf("conformance file %s not found (set %s to its path to run these cases)", conformanceFilePath(), conformanceEnv)
+		testenv.Skip(tb, fmt.Sprintf("conformance file %s not found (set %s to its path to run these cases)", conformanceFilePath(), conformanceEnv))
 	}
 	if err != nil {
 		tb.Fatalf("conformance file: %v", err)

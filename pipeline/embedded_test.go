@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -17,6 +18,7 @@ import (
 	"github.com/tagstream/tagstream/api"
 	"github.com/tagstream/tagstream/events"
 	"github.com/tagstream/tagstream/kafka"
+	"github.com/tagstream/tagstream/kafka/kafkatest"
 	"github.com/tagstream/tagstream/processors"
 	"github.com/tagstream/tagstream/token"
 )
@@ -26,6 +28,30 @@ var testSecret = []byte(strings.Repeat("k", token.MinSecretLen))
 type node struct {
 	kafka, http string
 	stop        func()
+}
+
+// backend starts the pipeline for a test: on the embedded broker, or as a
+// worker and an API against a real Kafka (TAGSTREAM_BROKERS). Every test
+// below runs on both (one shared suite, as Watermill does for its pub/subs).
+type backend struct {
+	name string
+	// start runs the pipeline with the given partition count; fresh
+	// clears what an earlier start left (the embedded broker's data dir is
+	// new per test anyway).
+	start func(t *testing.T, dir string, partitions int, fresh bool) node
+}
+
+var backends = []backend{
+	{"embedded", func(t *testing.T, dir string, partitions int, _ bool) node {
+		return startEmbedded(t, dir, partitions)
+	}},
+	{"kafka", startReal},
+}
+
+func eachBackend(t *testing.T, test func(t *testing.T, b backend)) {
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) { test(t, b) })
+	}
 }
 
 // startEmbedded runs `tagstream run` in-process on dir with free ports.
@@ -41,16 +67,50 @@ func startEmbedded(t *testing.T, dir string, partitions int) node {
 			Ready: func(k, h string) { ready <- [2]string{k, h} },
 		})
 	}()
+	return awaitNode(t, ready, done, cancel)
+}
+
+// startReal runs a worker and an API in-process against the real Kafka.
+func startReal(t *testing.T, _ string, partitions int, fresh bool) node {
+	t.Helper()
+	brokers := kafkatest.Brokers(t)
+	if fresh {
+		kafkatest.Reset(t, brokers)
+	}
+	c := kafka.Cluster{Brokers: brokers, Partitions: partitions}
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan [2]string, 1)
+	done := make(chan error, 2)
+	go func() { done <- ignoreCanceled(Worker(ctx, c)) }()
+	go func() {
+		done <- ignoreCanceled(API(ctx, APIOptions{Cluster: c, HTTP: "127.0.0.1:0", API: api.Config{Secret: testSecret},
+			Listening: func(addr string) { ready <- [2]string{strings.Join(brokers, ","), addr} }}))
+	}()
+	n := awaitNode(t, ready, done, cancel)
+	stop := n.stop
+	n.stop = func() { stop(); <-done }
+	return n
+}
+
+func ignoreCanceled(err error) error {
+	if errors.Is(err, context.Canceled) {
+		return nil
+	}
+	return err
+}
+
+func awaitNode(t *testing.T, ready chan [2]string, done chan error, cancel func()) node {
+	t.Helper()
 	var n node
 	select {
 	case a := <-ready:
 		n = node{kafka: a[0], http: a[1]}
 	case err := <-done:
 		cancel()
-		t.Fatalf("embedded pipeline stopped before it was ready: %v", err)
-	case <-time.After(60 * time.Second):
+		t.Fatalf("pipeline stopped before it was ready: %v", err)
+	case <-time.After(90 * time.Second):
 		cancel()
-		t.Fatal("embedded pipeline not ready after 60s")
+		t.Fatal("pipeline not ready after 90s")
 	}
 	stopped := false
 	n.stop = func() {
@@ -62,10 +122,10 @@ func startEmbedded(t *testing.T, dir string, partitions int) node {
 		select {
 		case err := <-done:
 			if err != nil {
-				t.Errorf("embedded pipeline: %v", err)
+				t.Errorf("pipeline: %v", err)
 			}
 		case <-time.After(30 * time.Second):
-			t.Error("embedded pipeline did not stop within 30s")
+			t.Error("pipeline did not stop within 30s")
 		}
 	}
 	t.Cleanup(n.stop)
@@ -148,8 +208,10 @@ func awaitCount(t *testing.T, addr, tag string, want int64) page {
 	return page{}
 }
 
-func TestEmbeddedEndToEnd(t *testing.T) {
-	n := startEmbedded(t, t.TempDir(), 3)
+func TestEndToEnd(t *testing.T) { eachBackend(t, testEndToEnd) }
+
+func testEndToEnd(t *testing.T, be backend) {
+	n := be.start(t, t.TempDir(), 3, true)
 	base := "http://" + n.http
 	alice, bob := bearer(t, "alice"), bearer(t, "bob")
 
@@ -161,7 +223,7 @@ func TestEmbeddedEndToEnd(t *testing.T) {
 
 	// A third-party producer with franz-go's default partitioner, and a
 	// poison record between two valid ones.
-	cl, err := kgo.NewClient(kgo.SeedBrokers(n.kafka))
+	cl, err := kgo.NewClient(kgo.SeedBrokers(strings.Split(n.kafka, ",")...))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -201,7 +263,7 @@ func TestEmbeddedEndToEnd(t *testing.T) {
 	}
 
 	// Top posts join the count on the same page, with derived image URLs.
-	pc := kafka.Cluster{Brokers: []string{n.kafka}}
+	pc := kafka.Cluster{Brokers: strings.Split(n.kafka, ",")}
 	adm, _ := pc.Client("test")
 	defer adm.Close()
 	doc := `{"hashtag":"#Sunset","computed_at":"2026-11-27T12:00:00Z","posts":[{"post_id":"p1","user_id":"alice","image_id":"img1","caption":"Golden hour"}]}`
@@ -252,7 +314,7 @@ func countOf(t *testing.T, addr, tag string) int64 {
 
 func produceN(t *testing.T, brokers string, from, to int, tags ...string) {
 	t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers))
+	cl, err := kgo.NewClient(kgo.SeedBrokers(strings.Split(brokers, ",")...))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -275,14 +337,16 @@ func produceN(t *testing.T, brokers string, from, to int, tags ...string) {
 // Restarting the whole pipeline on its data dir keeps every count, and new
 // posts keep counting from there (state recovered from local storage and the
 // changelog of the embedded broker).
-func TestEmbeddedRestartKeepsCounts(t *testing.T) {
+func TestRestartKeepsCounts(t *testing.T) { eachBackend(t, testRestartKeepsCounts) }
+
+func testRestartKeepsCounts(t *testing.T, b backend) {
 	dir := t.TempDir()
-	n := startEmbedded(t, dir, 2)
+	n := b.start(t, dir, 2, true)
 	produceN(t, n.kafka, 0, 50, "persist", "Other")
 	awaitCount(t, n.http, "persist", 50)
 	n.stop()
 
-	n = startEmbedded(t, dir, 2)
+	n = b.start(t, dir, 2, false)
 	if got := countOf(t, n.http, "persist"); got != 50 {
 		t.Fatalf("after restart the count is %d, want 50", got)
 	}
