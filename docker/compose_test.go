@@ -1,0 +1,752 @@
+package docker_test
+
+// These tests validate docker/compose.yaml and docker/Dockerfile without a
+// Docker engine: compose-go (the library `docker compose` itself uses) loads
+// the file, which checks it against the Compose schema, interpolates the
+// environment and checks references (depends_on, volumes); checkProject and
+// checkDockerfile then check what tagstream needs of the deployment. Each
+// check is shown to fail on a broken copy.
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/compose-spec/compose-go/v2/cli"
+	"github.com/compose-spec/compose-go/v2/types"
+)
+
+const (
+	composeFile    = "compose.yaml"
+	dockerfile     = "Dockerfile"
+	dockerignore   = "Dockerfile.dockerignore"
+	testSecret     = "test-only-secret-0123456789abcdef-0123456789abcdef"
+	testS3Secret   = "test-only-s3-secret"
+	kafkaImage     = "apache/kafka:"
+	healthprobe    = "/healthprobe"
+	brokerPort     = "9092"
+	controllerPort = "9093"
+)
+
+// The services the deployment must have. Names matter: the tagstream
+// processes reach Kafka by them.
+var (
+	brokerNames   = []string{"kafka-1", "kafka-2", "kafka-3"}
+	stateful      = []string{"kafka-1", "kafka-2", "kafka-3", "cassandra", "s3"}
+	healthChecked = []string{"kafka-1", "kafka-2", "kafka-3", "cassandra", "s3", "api"}
+	// tagstream's long-running processes and their subcommands.
+	tagstreamCommands = map[string]string{"worker": "worker", "api": "api", "snapshotter": "snapshot"}
+)
+
+func testEnv() map[string]string {
+	return map[string]string{"TAGSTREAM_SECRET": testSecret, "S3_SECRET_KEY": testS3Secret}
+}
+
+// load loads a compose file the way `docker compose` does, with only env as
+// the environment (not the test process's, nor a .env file), so the result
+// does not depend on the machine.
+func load(t *testing.T, file string, env map[string]string, profiles ...string) (*types.Project, error) {
+	t.Helper()
+	var list []string
+	for k, v := range env {
+		list = append(list, k+"="+v)
+	}
+	opts, err := cli.NewProjectOptions([]string{file}, cli.WithEnv(list), cli.WithProfiles(profiles))
+	if err != nil {
+		return nil, err
+	}
+	return opts.LoadProject(context.Background())
+}
+
+// loadAll loads compose.yaml with every profile enabled (the snapshotter too).
+func loadAll(t *testing.T) *types.Project {
+	t.Helper()
+	p, err := load(t, composeFile, testEnv(), "*")
+	if err != nil {
+		t.Fatalf("compose.yaml does not load: %v", err)
+	}
+	return p
+}
+
+func readFile(t *testing.T, name string) string {
+	t.Helper()
+	b, err := os.ReadFile(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func TestComposeFile(t *testing.T) {
+	p := loadAll(t)
+	if problems := checkProject(p); len(problems) > 0 {
+		t.Errorf("compose.yaml has %d problem(s):\n  %s", len(problems), strings.Join(problems, "\n  "))
+	}
+	if got := env(p.AllServices()["api"], "TAGSTREAM_SECRET"); got != testSecret {
+		t.Errorf("api TAGSTREAM_SECRET = %q, want the value interpolated from the environment", got)
+	}
+	// What runs, for the test log.
+	for _, name := range sortedNames(p.AllServices()) {
+		t.Logf("%-12s %s", name, describe(p.AllServices()[name]))
+	}
+}
+
+func TestComposeDefaultProfile(t *testing.T) {
+	// What a plain `docker compose up` starts: everything but the planned
+	// snapshotter, which waits behind its profile for `tagstream snapshot`.
+	p, err := load(t, composeFile, testEnv())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := p.DisabledServices["snapshotter"]; !ok {
+		t.Error("snapshotter starts by default, but `tagstream snapshot` does not exist yet")
+	}
+	for _, name := range []string{"kafka-1", "kafka-2", "kafka-3", "cassandra", "s3", "s3-init", "worker", "api"} {
+		if _, ok := p.Services[name]; !ok {
+			t.Errorf("service %s does not start by default", name)
+		}
+	}
+}
+
+func TestDockerfile(t *testing.T) {
+	if problems := checkDockerfile(readFile(t, dockerfile)); len(problems) > 0 {
+		t.Errorf("Dockerfile has %d problem(s):\n  %s", len(problems), strings.Join(problems, "\n  "))
+	}
+	ignore := strings.Fields(readFile(t, dockerignore))
+	for _, want := range []string{".git", "bin", "data", ".services"} {
+		if !slices.Contains(ignore, want) {
+			t.Errorf("%s does not exclude %s from the build context", dockerignore, want)
+		}
+	}
+	// The compose file builds with this Dockerfile from the repository root.
+	api := loadAll(t).AllServices()["api"]
+	if api.Build == nil {
+		t.Fatal("api has no build")
+	}
+	if got := filepath.Join(api.Build.Context, api.Build.Dockerfile); !sameFile(t, got, dockerfile) {
+		t.Errorf("api builds with %s, not docker/Dockerfile", got)
+	}
+	if _, err := os.Stat(filepath.Join(api.Build.Context, "go.mod")); err != nil {
+		t.Errorf("build context %s is not the repository root: %v", api.Build.Context, err)
+	}
+}
+
+// TestValidationFails shows that every check can fail: broken copies of the
+// compose file are refused by compose-go, and broken models and Dockerfiles
+// are reported by checkProject and checkDockerfile.
+func TestValidationFails(t *testing.T) {
+	original := readFile(t, composeFile)
+
+	t.Run("loader", func(t *testing.T) {
+		for _, tc := range []struct {
+			name, old, new string
+			env            map[string]string
+			want           string // in the error
+		}{
+			{name: "unknown key", old: "\n  api:\n", new: "\n  api:\n    restart_policy: always\n", want: "restart_policy"},
+			{name: "undeclared volume", old: "\n  s3-data:\n", new: "\n", want: "undefined volume s3-data"},
+			{name: "depends_on a missing service", old: "\n      s3-init:\n        condition:", new: "\n      s3-init-typo:\n        condition:", want: "s3-init-typo"},
+			{name: "bad healthcheck", old: `test: ["CMD", "cqlsh"`, new: `test: ["RUN", "cqlsh"`, want: "healthcheck"},
+			{name: "no TAGSTREAM_SECRET", env: map[string]string{"S3_SECRET_KEY": testS3Secret}, want: "TAGSTREAM_SECRET"},
+			{name: "no S3_SECRET_KEY", env: map[string]string{"TAGSTREAM_SECRET": testSecret}, want: "S3_SECRET_KEY"},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				text := original
+				if tc.old != "" {
+					if n := strings.Count(text, tc.old); n != 1 {
+						t.Fatalf("compose.yaml has %d occurrences of %q, the mutation needs exactly 1", n, tc.old)
+					}
+					text = strings.Replace(text, tc.old, tc.new, 1)
+				}
+				env := tc.env
+				if env == nil {
+					env = testEnv()
+				}
+				file := filepath.Join(t.TempDir(), "compose.yaml")
+				if err := os.WriteFile(file, []byte(text), 0o600); err != nil {
+					t.Fatal(err)
+				}
+				_, err := load(t, file, env, "*")
+				if err == nil {
+					t.Fatal("the broken compose file loaded")
+				}
+				if !strings.Contains(err.Error(), tc.want) {
+					t.Fatalf("error %q does not mention %q", err, tc.want)
+				}
+				t.Logf("refused: %v", err)
+			})
+		}
+	})
+
+	t.Run("round trip", func(t *testing.T) {
+		// The loaded model written back and loaded again is still valid ...
+		p := loadAll(t)
+		dir := t.TempDir()
+		write := func(p *types.Project) string {
+			b, err := p.MarshalYAML()
+			if err != nil {
+				t.Fatal(err)
+			}
+			file := filepath.Join(dir, "compose.yaml")
+			if err := os.WriteFile(file, b, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			return file
+		}
+		if _, err := load(t, write(p), testEnv(), "*"); err != nil {
+			t.Fatalf("the unchanged model does not load again: %v", err)
+		}
+		// ... and with a depends_on to a service that does not exist, it is not.
+		api := p.Services["api"]
+		api.DependsOn["postgres"] = types.ServiceDependency{Condition: types.ServiceConditionHealthy, Required: true}
+		p.Services["api"] = api
+		_, err := load(t, write(p), testEnv(), "*")
+		if err == nil || !strings.Contains(err.Error(), `undefined service "postgres"`) {
+			t.Fatalf("depends_on a missing service: err = %v", err)
+		}
+	})
+
+	t.Run("project", func(t *testing.T) {
+		for _, tc := range []struct {
+			name   string
+			mutate func(s types.Services)
+			want   string // in a problem
+		}{
+			{"broker that is not a kafka service", func(s types.Services) {
+				setEnv(s, "worker", "TAGSTREAM_BROKERS", "kafka-1:9092,kafka-4:9092")
+			}, "kafka-4"},
+			{"broker on the controller port", func(s types.Services) {
+				setEnv(s, "api", "TAGSTREAM_BROKERS", "kafka-1:9093,kafka-2:9092,kafka-3:9092")
+			}, "9093"},
+			{"duplicate node id", func(s types.Services) { setEnv(s, "kafka-3", "KAFKA_NODE_ID", "2") }, "node id"},
+			{"quorum missing a voter", func(s types.Services) {
+				setEnv(s, "kafka-2", "KAFKA_CONTROLLER_QUORUM_VOTERS", "1@kafka-1:9093,2@kafka-2:9093")
+			}, "quorum"},
+			{"fourth broker", func(s types.Services) {
+				k := s["kafka-3"]
+				k.Name = "kafka-4"
+				s["kafka-4"] = k
+			}, "3 Kafka brokers"},
+			{"broker only", func(s types.Services) { setEnv(s, "kafka-1", "KAFKA_PROCESS_ROLES", "broker") }, "controller"},
+			{"replication above the brokers", func(s types.Services) {
+				for name := range tagstreamCommands {
+					setEnv(s, name, "TAGSTREAM_REPLICATION", "4")
+				}
+			}, "TAGSTREAM_REPLICATION"},
+			{"processes disagree on partitions", func(s types.Services) {
+				setEnv(s, "api", "TAGSTREAM_PARTITIONS", "24")
+			}, "TAGSTREAM_PARTITIONS"},
+			{"one worker", func(s types.Services) { w := s["worker"]; w.SetScale(1); s["worker"] = w }, "replicas"},
+			{"another image", func(s types.Services) { a := s["api"]; a.Image = "tagstream:other"; s["api"] = a }, "image"},
+			{"another Dockerfile", func(s types.Services) {
+				a := s["snapshotter"]
+				b := *a.Build
+				b.Dockerfile = "Dockerfile.dev"
+				a.Build = &b
+				s["snapshotter"] = a
+			}, "build"},
+			{"no healthcheck", func(s types.Services) { c := s["cassandra"]; c.HealthCheck = nil; s["cassandra"] = c }, "cassandra has no healthcheck"},
+			{"disabled healthcheck", func(s types.Services) {
+				a := s["api"]
+				a.HealthCheck = &types.HealthCheckConfig{Disable: true}
+				s["api"] = a
+			}, "api has no healthcheck"},
+			{"no volume", func(s types.Services) { c := s["s3"]; c.Volumes = nil; s["s3"] = c }, "s3 keeps its data"},
+			{"waits for a service without healthcheck", func(s types.Services) {
+				w := s["worker"]
+				w.DependsOn["s3-init"] = types.ServiceDependency{Condition: types.ServiceConditionHealthy, Required: true}
+				s["worker"] = w
+			}, "s3-init"},
+			{"starts before Kafka is healthy", func(s types.Services) {
+				w := s["worker"]
+				delete(w.DependsOn, "kafka-2")
+				s["worker"] = w
+			}, "kafka-2"},
+			{"no memory limit", func(s types.Services) {
+				c := s["cassandra"]
+				c.Deploy.Resources.Limits = nil
+				s["cassandra"] = c
+			}, "limit"},
+			{"secret in the file", func(s types.Services) { setEnv(s, "api", "TAGSTREAM_SECRET", "short") }, "TAGSTREAM_SECRET"},
+			{"api on loopback", func(s types.Services) { setEnv(s, "api", "TAGSTREAM_HTTP", "127.0.0.1:8080") }, "TAGSTREAM_HTTP"},
+			{"no restart policy", func(s types.Services) { w := s["worker"]; w.Restart = ""; s["worker"] = w }, "restart"},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				p := loadAll(t) // a fresh copy each time
+				all := p.AllServices()
+				tc.mutate(all)
+				p.Services, p.DisabledServices = all, nil
+				problems := checkProject(p)
+				for _, pr := range problems {
+					if strings.Contains(pr, tc.want) {
+						t.Logf("reported: %s", pr)
+						return
+					}
+				}
+				t.Fatalf("no problem mentions %q; problems: %q", tc.want, problems)
+			})
+		}
+	})
+
+	t.Run("dockerfile", func(t *testing.T) {
+		good := readFile(t, dockerfile)
+		for _, tc := range []struct {
+			name, old, new, want string
+		}{
+			{"root user", "USER 65532:65532", "USER root", "root"},
+			{"uid 0", "USER 65532:65532", "USER 0:0", "root"},
+			{"no user", "USER 65532:65532", "", "USER"},
+			{"one stage", "FROM gcr.io/distroless/static-debian12:nonroot", "", "multi-stage"},
+			{"sources before modules", "COPY go.mod go.sum ./\nRUN go mod download", "COPY . .\nRUN go mod download", "go mod download"},
+			{"cgo", "CGO_ENABLED=0 go build -trimpath -ldflags='-s -w' -o /out/tagstream", "go build -o /out/tagstream", "CGO_ENABLED=0"},
+			{"no probe", "COPY --from=build /out/healthprobe /healthprobe", "", healthprobe},
+			{"no entrypoint", `ENTRYPOINT ["/tagstream"]`, "", "ENTRYPOINT"},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				if n := strings.Count(good, tc.old); n != 1 {
+					t.Fatalf("Dockerfile has %d occurrences of %q, the mutation needs exactly 1", n, tc.old)
+				}
+				problems := checkDockerfile(strings.Replace(good, tc.old, tc.new, 1))
+				for _, pr := range problems {
+					if strings.Contains(pr, tc.want) {
+						t.Logf("reported: %s", pr)
+						return
+					}
+				}
+				t.Fatalf("no problem mentions %q; problems: %q", tc.want, problems)
+			})
+		}
+	})
+}
+
+// checkProject returns what is wrong with the deployment, as sentences.
+func checkProject(p *types.Project) []string {
+	var problems []string
+	bad := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
+	all := p.AllServices()
+	names := sortedNames(all)
+
+	// Every service has something to run, everything it depends on exists
+	// (and can become healthy if it is waited for), every named volume it
+	// mounts is declared, and it restarts and is bounded.
+	for _, name := range names {
+		s := all[name]
+		if s.Image == "" && s.Build == nil {
+			bad("%s has neither image nor build", name)
+		}
+		for dep, d := range s.DependsOn {
+			target, ok := all[dep]
+			switch {
+			case !ok:
+				bad("%s depends on %s, which is not a service", name, dep)
+			case d.Condition == types.ServiceConditionHealthy && !hasHealthcheck(target):
+				bad("%s waits for %s to be healthy, but %s has no healthcheck", name, dep, dep)
+			case d.Condition == types.ServiceConditionCompletedSuccessfully && target.Restart != types.RestartPolicyNo:
+				bad("%s waits for %s to complete, but %s restarts (%q)", name, dep, dep, target.Restart)
+			}
+		}
+		for _, v := range s.Volumes {
+			if v.Type == types.VolumeTypeVolume && v.Source != "" {
+				if _, ok := p.Volumes[v.Source]; !ok {
+					bad("%s mounts volume %s, which is not declared", name, v.Source)
+				}
+			}
+		}
+		if s.Restart == types.RestartPolicyNo {
+			if len(s.Command) == 0 {
+				bad("%s does not restart, but is not a one-shot job with a command", name)
+			}
+		} else if s.Restart != types.RestartPolicyUnlessStopped && s.Restart != types.RestartPolicyAlways {
+			bad("%s has restart policy %q, want unless-stopped (or no for a one-shot job)", name, s.Restart)
+		}
+		if s.Deploy == nil || s.Deploy.Resources.Limits == nil || s.Deploy.Resources.Limits.MemoryBytes <= 0 || s.Deploy.Resources.Limits.NanoCPUs <= 0 {
+			bad("%s has no cpu and memory limit", name)
+		} else if m := s.Deploy.Resources.Limits.MemoryBytes; m > 4<<30 {
+			bad("%s memory limit %d bytes is not modest (over 4 GiB)", name, m)
+		}
+	}
+	for _, name := range stateful {
+		if !hasNamedVolume(all[name]) {
+			bad("%s keeps its data in the container: it mounts no named volume", name)
+		}
+	}
+	for _, name := range healthChecked {
+		if !hasHealthcheck(all[name]) {
+			bad("%s has no healthcheck", name)
+		}
+	}
+
+	// Kafka: exactly three combined broker+controller nodes forming one
+	// quorum, each advertising its own service name.
+	var brokers []string
+	for _, name := range names {
+		if strings.HasPrefix(all[name].Image, kafkaImage) {
+			brokers = append(brokers, name)
+		}
+	}
+	if len(brokers) != 3 {
+		bad("want 3 Kafka brokers, have %d: %v", len(brokers), brokers)
+	}
+	ids := map[string]string{} // node id -> service
+	var voters, cluster string
+	for _, name := range brokers {
+		s := all[name]
+		id := env(s, "KAFKA_NODE_ID")
+		if id == "" {
+			bad("%s has no KAFKA_NODE_ID", name)
+		} else if other, dup := ids[id]; dup {
+			bad("%s and %s share node id %s", other, name, id)
+		}
+		ids[id] = name
+		roles := strings.Split(env(s, "KAFKA_PROCESS_ROLES"), ",")
+		if !slices.Contains(roles, "broker") || !slices.Contains(roles, "controller") {
+			bad("%s has KAFKA_PROCESS_ROLES %q, want broker,controller", name, env(s, "KAFKA_PROCESS_ROLES"))
+		}
+		if v := env(s, "KAFKA_CONTROLLER_QUORUM_VOTERS"); voters == "" {
+			voters = v
+		} else if v != voters {
+			bad("%s has another controller quorum (%q, not %q)", name, v, voters)
+		}
+		if c := env(s, "CLUSTER_ID"); c == "" {
+			bad("%s has no CLUSTER_ID", name)
+		} else if cluster == "" {
+			cluster = c
+		} else if c != cluster {
+			bad("%s has another CLUSTER_ID", name)
+		}
+		if got, want := env(s, "KAFKA_ADVERTISED_LISTENERS"), "PLAINTEXT://"+name+":"+brokerPort; got != want {
+			bad("%s advertises %q, want %q", name, got, want)
+		}
+		for key, want := range map[string]string{
+			"KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR":         "3",
+			"KAFKA_TRANSACTION_STATE_LOG_REPLICATION_FACTOR": "3",
+			"KAFKA_DEFAULT_REPLICATION_FACTOR":               "3",
+			"KAFKA_MIN_INSYNC_REPLICAS":                      "2",
+		} {
+			if got := env(s, key); got != want {
+				bad("%s has %s=%q, want %s", name, key, got, want)
+			}
+		}
+		if dir := env(s, "KAFKA_LOG_DIRS"); !mountsNamedVolumeAt(s, dir) {
+			bad("%s keeps its log dir %q outside a named volume", name, dir)
+		}
+	}
+	// The quorum names every broker, by its node id, on the controller port.
+	quorum := map[string]string{}
+	for _, v := range strings.Split(voters, ",") {
+		id, addr, ok := strings.Cut(strings.TrimSpace(v), "@")
+		if !ok {
+			bad("quorum voter %q is not id@host:port", v)
+			continue
+		}
+		quorum[id] = addr
+	}
+	if len(quorum) != len(brokers) {
+		bad("the controller quorum %q has %d voters for %d brokers", voters, len(quorum), len(brokers))
+	}
+	for id, name := range ids {
+		if got, want := quorum[id], name+":"+controllerPort; got != want {
+			bad("the controller quorum has voter %s at %q, want %q", id, got, want)
+		}
+	}
+
+	// tagstream: one image built from one Dockerfile, pointed at the brokers
+	// that exist, all processes agreeing on partitions and replication.
+	var ref *types.ServiceConfig
+	for _, name := range names {
+		s := all[name]
+		_, expected := tagstreamCommands[name]
+		if s.Build == nil {
+			if expected {
+				bad("%s is a tagstream process but has no build", name)
+			}
+			continue
+		}
+		if !expected {
+			bad("%s builds an image but is not a known tagstream process", name)
+		}
+		if ref == nil {
+			ref = &s
+		} else {
+			if s.Image != ref.Image {
+				bad("%s uses image %q, %s uses %q: every tagstream process runs the same image", name, s.Image, ref.Name, ref.Image)
+			}
+			if s.Build.Context != ref.Build.Context || s.Build.Dockerfile != ref.Build.Dockerfile {
+				bad("%s has another build (%s %s) than %s", name, s.Build.Context, s.Build.Dockerfile, ref.Name)
+			}
+		}
+	}
+	for _, name := range sortedKeys(tagstreamCommands) {
+		s, ok := all[name]
+		if !ok {
+			bad("tagstream process %s is missing", name)
+			continue
+		}
+		if len(s.Command) == 0 || s.Command[0] != tagstreamCommands[name] {
+			bad("%s runs %q, want `tagstream %s`", name, s.Command, tagstreamCommands[name])
+		}
+		for _, b := range brokerNames {
+			if d, ok := s.DependsOn[b]; !ok || d.Condition != types.ServiceConditionHealthy {
+				bad("%s starts before %s is healthy", name, b)
+			}
+		}
+		listed := map[string]bool{}
+		for _, addr := range strings.Split(env(s, "TAGSTREAM_BROKERS"), ",") {
+			host, port, err := net.SplitHostPort(strings.TrimSpace(addr))
+			switch {
+			case err != nil:
+				bad("%s TAGSTREAM_BROKERS entry %q: %v", name, addr, err)
+			case !slices.Contains(brokers, host):
+				bad("%s TAGSTREAM_BROKERS names %s, which is not a Kafka service", name, host)
+			case port != brokerPort:
+				bad("%s TAGSTREAM_BROKERS names %s on port %s, the brokers listen on %s", name, host, port, brokerPort)
+			}
+			listed[host] = true
+		}
+		if len(listed) != len(brokers) {
+			bad("%s TAGSTREAM_BROKERS names %d of the %d brokers: bootstrap should survive any one down", name, len(listed), len(brokers))
+		}
+		for _, key := range []string{"TAGSTREAM_PARTITIONS", "TAGSTREAM_REPLICATION"} {
+			if got, want := env(s, key), env(all["worker"], key); got != want {
+				bad("%s has %s=%q, the workers %q: goka's groups must be co-partitioned", name, key, got, want)
+			}
+		}
+	}
+	worker := all["worker"]
+	partitions, err1 := strconv.Atoi(env(worker, "TAGSTREAM_PARTITIONS"))
+	replication, err2 := strconv.Atoi(env(worker, "TAGSTREAM_REPLICATION"))
+	minISR, _ := strconv.Atoi(env(all["kafka-1"], "KAFKA_MIN_INSYNC_REPLICAS"))
+	switch {
+	case err1 != nil || err2 != nil:
+		bad("worker TAGSTREAM_PARTITIONS/TAGSTREAM_REPLICATION are not numbers: %v %v", err1, err2)
+	case replication > len(brokers) || replication <= minISR:
+		bad("TAGSTREAM_REPLICATION=%d: want more than min.insync.replicas (%d) and at most the %d brokers", replication, minISR, len(brokers))
+	case worker.GetScale() < 2:
+		bad("worker has %d replicas, want at least 2", worker.GetScale())
+	case worker.GetScale() > partitions:
+		bad("worker has %d replicas for %d partitions: the rest would idle", worker.GetScale(), partitions)
+	}
+
+	// The API: reachable from outside its container, with its secret from
+	// the environment.
+	api := all["api"]
+	if host, _, _ := net.SplitHostPort(env(api, "TAGSTREAM_HTTP")); host != "0.0.0.0" && host != "" {
+		bad("api TAGSTREAM_HTTP=%q listens inside the container only", env(api, "TAGSTREAM_HTTP"))
+	}
+	if len(env(api, "TAGSTREAM_SECRET")) < 32 {
+		bad("api TAGSTREAM_SECRET is shorter than 32 bytes")
+	}
+	published := false
+	for _, port := range api.Ports {
+		published = published || (port.Target == 8080 && port.Published != "")
+	}
+	if !published {
+		bad("api does not publish port 8080")
+	}
+	if hc := api.HealthCheck; hasHealthcheck(api) && (len(hc.Test) < 2 || hc.Test[1] != healthprobe) {
+		bad("api healthcheck %q does not use %s, the image has no shell", hc.Test, healthprobe)
+	}
+	return problems
+}
+
+// checkDockerfile returns what is wrong with the Dockerfile: it must build
+// in stages, download modules in their own layer, build a static binary, and
+// run it as a non-root user.
+func checkDockerfile(text string) []string {
+	var problems []string
+	bad := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
+	type instr struct{ cmd, args string }
+	var stages [][]instr
+	for _, line := range logicalLines(text) {
+		cmd, args, _ := strings.Cut(line, " ")
+		cmd = strings.ToUpper(cmd)
+		if cmd == "FROM" {
+			stages = append(stages, nil)
+		}
+		if len(stages) == 0 {
+			if cmd != "ARG" {
+				bad("%s before the first FROM", cmd)
+			}
+			continue
+		}
+		stages[len(stages)-1] = append(stages[len(stages)-1], instr{cmd, strings.TrimSpace(args)})
+	}
+	if len(stages) < 2 {
+		bad("want a multi-stage build (at least 2 FROM), have %d", len(stages))
+	}
+	if len(stages) == 0 {
+		return problems
+	}
+
+	build := stages[0]
+	modules, sources, download := -1, -1, -1
+	for i, in := range build {
+		switch {
+		case in.cmd == "COPY" && strings.Contains(in.args, "go.mod") && strings.Contains(in.args, "go.sum"):
+			modules = i
+		case in.cmd == "COPY" && strings.HasPrefix(in.args, ". "):
+			sources = i
+		case in.cmd == "RUN" && strings.Contains(in.args, "go mod download"):
+			download = i
+		}
+	}
+	if modules < 0 || download < 0 || sources < 0 || !(modules < download && download < sources) {
+		bad("the build stage must COPY go.mod go.sum, RUN go mod download, then COPY the sources (module layer cached apart)")
+	}
+	static := false
+	for _, in := range build {
+		cgoOff := in.cmd == "ENV" && strings.Contains(in.args, "CGO_ENABLED=0")
+		for _, step := range strings.Split(in.args, "&&") {
+			if in.cmd == "RUN" && strings.Contains(step, "go build") && strings.Contains(step, "./cmd/tagstream") {
+				static = static || cgoOff || strings.Contains(step, "CGO_ENABLED=0")
+			}
+		}
+		if cgoOff {
+			// An ENV before the build covers it.
+			static = static || slices.ContainsFunc(build, func(b instr) bool {
+				return b.cmd == "RUN" && strings.Contains(b.args, "./cmd/tagstream")
+			})
+		}
+	}
+	if !static {
+		bad("the build stage must build ./cmd/tagstream with CGO_ENABLED=0 (a static binary for the final stage)")
+	}
+
+	final := stages[len(stages)-1]
+	user, entrypoint, probe := "", false, false
+	for _, in := range final {
+		switch in.cmd {
+		case "USER":
+			user = in.args
+		case "ENTRYPOINT":
+			entrypoint = strings.Contains(in.args, "/tagstream")
+		case "COPY":
+			probe = probe || strings.HasSuffix(in.args, " "+healthprobe)
+		}
+	}
+	name, _, _ := strings.Cut(user, ":")
+	switch {
+	case user == "":
+		bad("the final stage sets no USER: it would run as root")
+	case name == "root" || name == "0":
+		bad("the final stage runs as root (USER %s)", user)
+	}
+	if !entrypoint {
+		bad("the final stage has no ENTRYPOINT running /tagstream")
+	}
+	if !probe {
+		bad("the final stage does not copy %s, which the api healthcheck runs", healthprobe)
+	}
+	return problems
+}
+
+// logicalLines returns the Dockerfile's instructions: comments and blank
+// lines dropped, backslash continuations joined.
+func logicalLines(text string) []string {
+	var lines []string
+	var cur strings.Builder
+	for _, raw := range strings.Split(text, "\n") {
+		line := strings.TrimSpace(raw)
+		if cur.Len() == 0 && (line == "" || strings.HasPrefix(line, "#")) {
+			continue
+		}
+		if strings.HasSuffix(line, "\\") {
+			cur.WriteString(strings.TrimSuffix(line, "\\") + " ")
+			continue
+		}
+		cur.WriteString(line)
+		lines = append(lines, cur.String())
+		cur.Reset()
+	}
+	if cur.Len() > 0 {
+		lines = append(lines, cur.String())
+	}
+	return lines
+}
+
+func env(s types.ServiceConfig, key string) string {
+	if v := s.Environment[key]; v != nil {
+		return *v
+	}
+	return ""
+}
+
+func setEnv(all types.Services, name, key, value string) {
+	s := all[name]
+	e := types.MappingWithEquals{}
+	for k, v := range s.Environment {
+		e[k] = v
+	}
+	e[key] = &value
+	s.Environment = e
+	all[name] = s
+}
+
+func hasHealthcheck(s types.ServiceConfig) bool {
+	hc := s.HealthCheck
+	return hc != nil && !hc.Disable && len(hc.Test) > 0 && hc.Test[0] != "NONE"
+}
+
+func hasNamedVolume(s types.ServiceConfig) bool {
+	for _, v := range s.Volumes {
+		if v.Type == types.VolumeTypeVolume && v.Source != "" {
+			return true
+		}
+	}
+	return false
+}
+
+func mountsNamedVolumeAt(s types.ServiceConfig, dir string) bool {
+	for _, v := range s.Volumes {
+		if v.Type == types.VolumeTypeVolume && v.Source != "" && v.Target == dir {
+			return true
+		}
+	}
+	return false
+}
+
+func describe(s types.ServiceConfig) string {
+	what := s.Image
+	if s.Build != nil {
+		what += " (built from " + s.Build.Dockerfile + ")"
+	}
+	if len(s.Profiles) > 0 {
+		what += fmt.Sprintf(" profiles=%v", s.Profiles)
+	}
+	if n := s.GetScale(); n != 1 {
+		what += fmt.Sprintf(" replicas=%d", n)
+	}
+	return what
+}
+
+func sameFile(t *testing.T, a, b string) bool {
+	t.Helper()
+	fa, err1 := os.Stat(a)
+	fb, err2 := os.Stat(b)
+	return err1 == nil && err2 == nil && os.SameFile(fa, fb)
+}
+
+func sortedNames(s types.Services) []string {
+	names := make([]string, 0, len(s))
+	for name := range s {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	return names
+}
+
+func sortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
