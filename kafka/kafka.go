@@ -62,12 +62,16 @@ func (c Cluster) clientID(role string) string {
 // clients use (KIP-896), and 2.8 is accepted by Kafka 4 and by kfake alike.
 // Streams are read from the oldest offset when a group has no commit, because
 // goka's default (newest) would skip every post published before the first
-// worker started.
+// worker started. Producers wait for all in-sync replicas (acks=all).
 func (c Cluster) Sarama(role string) *sarama.Config {
 	cfg := goka.DefaultConfig()
 	cfg.Version = sarama.V2_8_0_0
 	cfg.ClientID = c.clientID(role)
 	cfg.Consumer.Offsets.Initial = sarama.OffsetOldest
+	// acks=all: goka's default (leader only) can lose a post the API has
+	// answered 202 for, or a changelog write, when a leader fails right
+	// after acknowledging; min.insync.replicas only protects acks=all.
+	cfg.Producer.RequiredAcks = sarama.WaitForAll
 	cfg.Producer.Compression = sarama.CompressionLZ4
 	cfg.Metadata.Retry.Max = 10
 	cfg.Metadata.Retry.Backoff = 500 * time.Millisecond
