@@ -1,10 +1,8 @@
 # tagstream — the two commands a newcomer needs are `make run` and `make test`.
 GO      ?= go
 BIN     := bin/tagstream
-# Two cores: more parallel test binaries only make them fight for CPU.
-TESTP   ?= 2
 
-.PHONY: all build run test vet fuzz bench load-bench prereqs clean
+.PHONY: all build run test vet fuzz bench load-bench prereqs clean services-up services-down
 
 all: build
 
@@ -18,10 +16,16 @@ build: prereqs
 run: build
 	./$(BIN) run
 
-## test: vet, every test, and a short run of every fuzz target
-test: prereqs vet
-	$(GO) test -count=1 -p $(TESTP) -timeout 20m ./...
-	$(MAKE) --no-print-directory fuzz FUZZTIME=10s
+## test: start Kafka, Cassandra and S3 on loopback, run every test against
+## them (none may skip), a short run of every fuzz target, stop the services
+test:
+	scripts/test.sh
+
+## services-up / services-down: the real services alone (logs in .services/logs)
+services-up:
+	services/all.sh up
+services-down:
+	services/all.sh down
 
 vet:
 	$(GO) vet ./...

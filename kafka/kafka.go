@@ -241,6 +241,25 @@ func (c Cluster) ensure(ctx context.Context, adm *kadm.Client, specs []TopicSpec
 			return fmt.Errorf("create topic %s: %w", s.Name, resp.Err)
 		}
 	}
+	// CreateTopics returns before every broker's metadata shows the topic;
+	// goka asks a fresh sarama client for its partitions right away and
+	// fails on "topic not found". Return only once metadata lists every
+	// topic with a leader for each partition.
+	ready, err := adm.ListTopics(ctx, names...)
+	if err != nil {
+		return fmt.Errorf("list created topics: %w", err)
+	}
+	for _, n := range names {
+		d, ok := ready[n]
+		if !ok || d.Err != nil || int32(len(d.Partitions)) != parts {
+			return fmt.Errorf("topic %s not yet in metadata", n)
+		}
+		for _, p := range d.Partitions {
+			if p.Leader < 0 || p.Err != nil {
+				return fmt.Errorf("topic %s partition %d has no leader yet", n, p.Partition)
+			}
+		}
+	}
 	return nil
 }
 

@@ -1,0 +1,195 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"math/rand"
+	"net/http"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/tagstream/tagstream/events"
+	"github.com/tagstream/tagstream/kafka"
+	"github.com/tagstream/tagstream/kafka/kafkatest"
+	"github.com/tagstream/tagstream/processors"
+)
+
+// command runs this test binary as `tagstream args...`.
+type command struct {
+	name string
+	cmd  *exec.Cmd
+	out  *bytes.Buffer
+}
+
+func launch(t *testing.T, name string, args ...string) *command {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], args...)
+	cmd.Env = append(os.Environ(), "TAGSTREAM_TEST_AS_COMMAND=1")
+	out := &bytes.Buffer{}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	c := &command{name: name, cmd: cmd, out: out}
+	t.Cleanup(func() { c.cmd.Process.Kill(); c.cmd.Wait() })
+	return c
+}
+
+// stop ends the process with sig and waits for it.
+func (c *command) stop(t *testing.T, sig syscall.Signal) {
+	t.Helper()
+	c.cmd.Process.Signal(sig)
+	done := make(chan struct{})
+	go func() { c.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(60 * time.Second):
+		t.Fatalf("%s did not exit 60 s after %v; output:\n%s", c.name, sig, c.out.String())
+	}
+	t.Logf("%s stopped with %v", c.name, sig)
+}
+
+// loadGen keeps producing posts with hashtags from a small vocabulary and
+// remembers how many posts carried each one.
+type loadGen struct {
+	mu    sync.Mutex
+	truth map[string]int64
+	sent  int
+}
+
+func (g *loadGen) run(ctx context.Context, t *testing.T, brokers []string) {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	if err != nil {
+		t.Error(err)
+		return
+	}
+	defer cl.Close()
+	r := rand.New(rand.NewSource(7))
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for i := 0; ; i++ {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		var recs []*kgo.Record
+		batch := map[string]int64{}
+		for j := 0; j < 5; j++ {
+			user := fmt.Sprintf("u%d", r.Intn(50))
+			caption := "scaling"
+			seen := map[int]bool{}
+			for k := 0; k < 3; k++ {
+				n := r.Intn(12)
+				if !seen[n] {
+					seen[n] = true
+					caption += fmt.Sprintf(" #scale%c", 'a'+n)
+					batch[fmt.Sprintf("scale%c", 'a'+n)]++
+				}
+			}
+			v, _ := json.Marshal(events.PostEvent{Type: events.PostCreated, PostID: fmt.Sprintf("s%d-%d", i, j), UserID: user, Caption: caption})
+			recs = append(recs, &kgo.Record{Topic: string(processors.TopicPosts), Key: []byte(user), Value: v})
+		}
+		pctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		err := cl.ProduceSync(pctx, recs...).FirstErr()
+		cancel()
+		if err != nil {
+			t.Errorf("produce: %v", err)
+			return
+		}
+		g.mu.Lock()
+		for k, n := range batch {
+			g.truth[k] += n
+		}
+		g.sent += len(recs)
+		g.mu.Unlock()
+	}
+}
+
+// Workers and the API as separate processes on real Kafka: start two
+// workers, scale to three and back to one while posts keep coming, SIGKILL
+// the last one and restart it. No count may end below the truth; goka is
+// at-least-once, so an over-count is possible and is printed, not hidden.
+func TestWorkersScaleOnRealKafka(t *testing.T) {
+	brokers := kafkatest.Brokers(t)
+	kafkatest.Reset(t, brokers)
+	b := strings.Join(brokers, ",")
+	httpAddr := freeAddr(t)
+	secret := strings.Repeat("s", 32)
+	common := []string{"--brokers", b, "--partitions", "6"}
+	worker := func(name string) *command { return launch(t, name, append([]string{"worker"}, common...)...) }
+
+	w1, w2 := worker("worker-1"), worker("worker-2")
+	apiProc := launch(t, "api", append([]string{"api", "--http", httpAddr, "--secret", secret}, common...)...)
+	for deadline := time.Now().Add(90 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		if resp, err := http.Get("http://" + httpAddr + "/readyz"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("api not ready after 90 s; its output:\n%s", apiProc.out.String())
+		}
+	}
+
+	g := &loadGen{truth: map[string]int64{}}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); g.run(ctx, t, brokers) }()
+
+	time.Sleep(8 * time.Second)
+	w3 := worker("worker-3")
+	time.Sleep(12 * time.Second)
+	w2.stop(t, syscall.SIGTERM)
+	w3.stop(t, syscall.SIGTERM)
+	time.Sleep(10 * time.Second)
+	w1.stop(t, syscall.SIGKILL)
+	w1 = worker("worker-1-restarted")
+	time.Sleep(8 * time.Second)
+	cancel()
+	wg.Wait()
+
+	c := kafka.Cluster{Brokers: brokers}
+	var lag int64
+	var err error
+	for deadline := time.Now().Add(120 * time.Second); time.Now().Before(deadline); time.Sleep(time.Second) {
+		if lag, err = c.Lag(context.Background(), string(processors.GroupExtractor), string(processors.GroupCounts)); err == nil && lag == 0 {
+			break
+		}
+	}
+	if lag != 0 {
+		t.Fatalf("processors still lag by %d (err %v); worker output:\n%s", lag, err, w1.out.String())
+	}
+	time.Sleep(2 * time.Second) // the API's view follows the table's changelog
+
+	var below, over []string
+	var drift int64
+	for tag, want := range g.truth {
+		got := count(httpAddr, tag)
+		switch {
+		case got < want:
+			below = append(below, fmt.Sprintf("#%s %d < %d", tag, got, want))
+		case got > want:
+			over = append(over, fmt.Sprintf("#%s %d > %d", tag, got, want))
+			drift += got - want
+		}
+	}
+	t.Logf("%d posts over %d hashtags; over-counted: %d hashtag(s), %d in all %v", g.sent, len(g.truth), len(over), drift, over)
+	if len(below) > 0 {
+		t.Fatalf("counts below the ground truth: %v\napi output:\n%s", below, apiProc.out.String())
+	}
+	if g.sent < 1000 {
+		t.Fatalf("only %d posts were sent: the test did not exercise scaling", g.sent)
+	}
+}

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# The README's test command (make test): check prerequisites, start the real
+# services, run every test with their addresses (no test may skip), and stop
+# the services whatever happens.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+missing=0
+check() { command -v "$1" >/dev/null 2>&1 || { echo "missing: $1 - $2" >&2; missing=1; }; }
+check go   "Go 1.26 (go.dev/dl): builds and runs the tests"
+check java "JDK 17 (Debian: apt-get install openjdk-17-jdk-headless): runs Kafka and Cassandra"
+check mvn  "Maven (Debian: apt-get install maven): fetches Kafka and Cassandra from Maven Central"
+check curl "curl (Debian: apt-get install curl): health checks"
+if command -v java >/dev/null 2>&1; then
+  v=$(java -version 2>&1 | sed -n 's/.*version "\([0-9]*\).*/\1/p' | head -1)
+  if [[ $v != 17 ]]; then echo "missing: JDK 17 - found Java $v; Cassandra 5.0 needs 17 (18+ removed its security manager)" >&2; missing=1; fi
+fi
+(( missing == 0 )) || exit 1
+
+start=$SECONDS
+trap 'services/all.sh down >/dev/null 2>&1 || true' EXIT INT TERM
+services/all.sh up
+echo "services up in $((SECONDS - start)) s"
+eval "$(services/all.sh env)"
+export TAGSTREAM_NO_SKIP=1
+go vet ./...
+# Two cores: more parallel test binaries only make them fight for CPU; the
+# packages that use the real Kafka reset its topics, so they run one at a time.
+go test -count=1 -p 1 -timeout 30m ./...
+go test ./hashtag -run '^$' -fuzz '^FuzzKeys$' -fuzztime "${FUZZTIME:-10s}"
+echo "make test: $((SECONDS - start)) s in all"

@@ -1,0 +1,241 @@
+#!/usr/bin/env bash
+# services/s3.sh up|down|status|env
+#
+# A real S3-compatible server on loopback for integration tests and local
+# runs: versitygw (Versity S3 Gateway, Apache-2.0) with its posix backend.
+# It checks SigV4 signatures, presigned-URL signatures and expiry and POST
+# policies (expiration, conditions, content-length-range) as AWS S3 does, so
+# the security tests run against a genuine verifier, not a mock.
+#
+#   endpoint    http://127.0.0.1:19000   (path-style addressing)
+#   access key  tagstream                (the gateway's root account)
+#   secret key  tagstream-secret-key
+#   region      us-east-1
+#
+# Test credentials only; `services/s3.sh env` (or services/all.sh env) prints
+# them as the TAGSTREAM_S3_* variables the tests read.
+#
+# The binary is built from the Go module proxy with `go install` (no repo
+# go.mod involved) into $SERVICES_DIR/bin, once per version: the first build
+# takes ~3 min on 2 cores, a later `up` finds it there. Buckets and objects
+# live in $SERVICES_DIR/s3/data (each subdirectory is a bucket) and survive
+# restarts; object metadata is kept in user xattrs, or in the sidecar
+# directory $SERVICES_DIR/s3/meta where the filesystem has none.
+#
+#   up      build if needed, start, wait until a signed ListBuckets answers
+#           (idempotent: already healthy says so and exits 0)
+#   down    stop it and wait until it has exited (fine when not running)
+#   status  exit 0 iff this checkout's server runs and answers; prints the
+#           endpoint and credentials
+#   env     print the TAGSTREAM_S3_* export lines
+set -euo pipefail
+
+SERVICE=s3
+# shellcheck source=services/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+HOST=127.0.0.1
+PORT=19000
+ENDPOINT=http://$HOST:$PORT
+ACCESS_KEY=tagstream
+SECRET_KEY=tagstream-secret-key
+REGION=us-east-1
+START_TIMEOUT=30 # a warm start answers in well under a second
+
+VGW_MODULE=github.com/versity/versitygw
+VGW_VERSION=v1.8.0 # needs Go >= 1.25
+
+STATE=$SERVICES_DIR/s3
+DATA=$STATE/data       # the gateway root: every subdirectory is a bucket
+SIDECAR=$STATE/meta    # metadata store when xattrs are unsupported; must not be under $DATA
+META_MODE=$STATE/meta-mode # "xattr" or "sidecar", fixed by the first start
+BIN=$SERVICES_DIR/bin/versitygw
+LOG=$LOG_DIR/s3.log
+mkdir -p "$STATE"
+touch "$LOG"
+
+# --- health -----------------------------------------------------------------
+
+# list_buckets_ok: a SigV4-signed ListBuckets with the root credentials gets
+# 200 and a ListAllMyBucketsResult. This proves more than an open port: the
+# server parses S3 requests, verifies signatures with our secret and can read
+# its backend. curl >= 7.75 signs with --aws-sigv4; before curl 8.x it does
+# not add x-amz-content-sha256 itself, which S3 requires, so we send the
+# SHA-256 of the empty body (curl signs every x-amz-* header it sends).
+EMPTY_SHA256=e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855
+list_buckets_ok() {
+  curl -sf --max-time 5 --aws-sigv4 "aws:amz:$REGION:s3" --user "$ACCESS_KEY:$SECRET_KEY" \
+    -H "x-amz-content-sha256: $EMPTY_SHA256" "$ENDPOINT/" 2>/dev/null |
+    grep -q '<ListAllMyBucketsResult'
+}
+
+# ours: the pid file names a live process of *this checkout's* service.
+ours() { runs_cmd "$BIN --port $HOST:$PORT"; }
+
+# --- binary -----------------------------------------------------------------
+
+# installed_version: the versitygw module version recorded in $BIN (empty if
+# there is no binary). Read from the binary's build info, so a binary built
+# from another version is never mistaken for this one.
+installed_version() {
+  [[ -x $BIN ]] || return 0
+  go version -m "$BIN" 2>/dev/null | awk -v m="$VGW_MODULE" '$1 == "mod" && $2 == m {print $3}'
+}
+
+# ensure_binary: `go install module@version` builds outside any main module,
+# so the repo's go.mod is never read or written. GOTOOLCHAIN=local: never
+# fetch another toolchain; GOWORK=off: ignore any go.work around; and it runs
+# in /tmp, away from any go.mod. It installs into a scratch dir first so an
+# interrupted build leaves no half binary.
+ensure_binary() {
+  need go "Go 1.25+ (the versitygw $VGW_VERSION build needs it)"
+  [[ $(installed_version) == "$VGW_VERSION" ]] && return 0
+  say "building versitygw $VGW_VERSION with go install (first time: ~3 min on 2 cores)"
+  local tmp t0=$SECONDS
+  mkdir -p "$(dirname "$BIN")"
+  tmp=$(mktemp -d "$(dirname "$BIN")/.versitygw-install.XXXXXX")
+  {
+    echo "=== $(date -Is) go install $VGW_MODULE/cmd/versitygw@$VGW_VERSION"
+    cd "${TMPDIR:-/tmp}" && GOWORK=off GOTOOLCHAIN=local GOBIN="$tmp" \
+      go install -ldflags "-X main.Version=$VGW_VERSION" "$VGW_MODULE/cmd/versitygw@$VGW_VERSION"
+  } >>"$LOG" 2>&1 || { rm -rf "$tmp"; die "go install of versitygw $VGW_VERSION failed"; }
+  mv -f "$tmp/versitygw" "$BIN"
+  rm -rf "$tmp"
+  say "built versitygw $VGW_VERSION in $((SECONDS - t0))s"
+}
+
+# --- start/stop -------------------------------------------------------------
+
+# launch <metadata args...>: start the gateway in the background. `env -i`:
+# versitygw reads dozens of environment variables (VGW_*, ROOT_*, and generic
+# ones such as LOGFILE and WEBHOOK), so it gets a clean environment and only
+# what we pass; the root credentials go through the environment to stay out
+# of `ps`. --keep-alive: serve persistent connections as S3 does.
+# `9>&-`: the server must not inherit this script's lock (see below).
+launch() {
+  start_bg env -i PATH="$PATH" HOME="${HOME:-/root}" \
+    ROOT_ACCESS_KEY_ID="$ACCESS_KEY" ROOT_SECRET_ACCESS_KEY="$SECRET_KEY" \
+    "$BIN" --port "$HOST:$PORT" --region "$REGION" --keep-alive \
+    posix "$@" "$DATA" 9>&-
+}
+
+# await_healthy <log offset>: poll until healthy. Returns 2 if the server
+# exited because the filesystem has no user xattrs (versitygw tests this at
+# start), dies on any other exit or on timeout.
+await_healthy() {
+  local off=$1 deadline=$((SECONDS + START_TIMEOUT))
+  until list_buckets_ok; do
+    if ! running; then # not `ours`: right after the fork it is not versitygw yet
+      tail -c +"$((off + 1))" "$LOG" | grep -q 'xattrs are not supported' && return 2
+      die "versitygw exited during start-up"
+    fi
+    (( SECONDS < deadline )) || die "not healthy after ${START_TIMEOUT}s"
+    sleep 0.2
+  done
+}
+
+up() {
+  need curl "curl 7.75+ (the health check signs a request with --aws-sigv4)"
+  if ours; then
+    if list_buckets_ok; then
+      say "already up at $ENDPOINT (pid $(cat "$(pidfile)"), RSS $(rss))"
+      return 0
+    fi
+    say "pid $(cat "$(pidfile)") is starting; waiting for it"
+    await_healthy "$(stat -c %s "$LOG")" || die "versitygw exited during start-up"
+    say "up at $ENDPOINT"
+    return 0
+  fi
+  rm -f "$(pidfile)" # stale: its process is gone or is not our server
+
+  # Someone else on our port (another checkout's server, ...): never report
+  # a server whose data we do not own as ours.
+  local who
+  who=$(listener_of "$PORT")
+  if [[ -n $who ]]; then
+    say "$HOST:$PORT is taken by a process that is not this checkout's S3 server: $who"
+    say "stop it (another checkout's: with its own services/s3.sh down)"
+    exit 1
+  fi
+
+  ensure_binary
+  mkdir -p "$DATA" || die "cannot create the data dir $DATA"
+
+  local mode t0=$SECONDS off rc=0
+  mode=$(cat "$META_MODE" 2>/dev/null || echo auto)
+  # A failed or timed-out start must not leave a half-started server that
+  # the next `up` would take for one still starting.
+  trap 'stop_bg >/dev/null 2>&1' EXIT
+  off=$(stat -c %s "$LOG")
+  echo "=== $(date -Is) starting versitygw $VGW_VERSION posix $DATA (metadata: $mode)" >>"$LOG"
+  case $mode in
+    sidecar)
+      mkdir -p "$SIDECAR" || die "cannot create the sidecar dir $SIDECAR"
+      launch --sidecar "$SIDECAR" ;;
+    *) launch ;;
+  esac
+  await_healthy "$off" || rc=$?
+  if (( rc == 2 )); then
+    rm -f "$(pidfile)"
+    [[ $mode == auto ]] || die "the filesystem of $DATA no longer supports user xattrs, which hold its objects' metadata; wipe $STATE to start afresh"
+    say "no user xattrs on the filesystem of $DATA: keeping object metadata in $SIDECAR"
+    mode=sidecar
+    mkdir -p "$SIDECAR" || die "cannot create the sidecar dir $SIDECAR"
+    off=$(stat -c %s "$LOG")
+    echo "=== $(date -Is) starting versitygw $VGW_VERSION posix --sidecar $SIDECAR $DATA" >>"$LOG"
+    launch --sidecar "$SIDECAR"
+    await_healthy "$off" || die "versitygw exited during start-up"
+  fi
+  trap - EXIT
+  [[ $mode == auto ]] && mode=xattr
+  echo "$mode" >"$META_MODE"
+  say "up at $ENDPOINT in $((SECONDS - t0))s (pid $(cat "$(pidfile)"), RSS $(rss), data $DATA, metadata in $mode)"
+}
+
+down() {
+  if ! ours; then
+    # Never signal a pid that is not our server (stale file, reused pid).
+    rm -f "$(pidfile)"
+    say "not running"
+    return 0
+  fi
+  stop_bg # SIGTERM: versitygw shuts down cleanly
+}
+
+status() {
+  local rc=1
+  if ours && list_buckets_ok; then
+    say "up at $ENDPOINT (pid $(cat "$(pidfile)"), RSS $(rss), versitygw $VGW_VERSION, data $DATA, metadata in $(cat "$META_MODE" 2>/dev/null || echo '?'))"
+    rc=0
+  elif ours; then
+    say "pid $(cat "$(pidfile)") runs but does not answer at $ENDPOINT"
+  elif [[ -n $(listener_of "$PORT") ]]; then
+    say "down; $HOST:$PORT is held by another process: $(listener_of "$PORT")"
+  else
+    say "down"
+  fi
+  say "access key $ACCESS_KEY, secret key $SECRET_KEY, region $REGION (test credentials)"
+  return $rc
+}
+
+env_lines() {
+  cat <<ENV
+export TAGSTREAM_S3_ENDPOINT=$ENDPOINT
+export TAGSTREAM_S3_ACCESS_KEY=$ACCESS_KEY
+export TAGSTREAM_S3_SECRET_KEY=$SECRET_KEY
+export TAGSTREAM_S3_REGION=$REGION
+ENV
+}
+
+# One up/down at a time per checkout: two concurrent `up`s would otherwise
+# both start a server and race for the port. `status` and `env` do not wait
+# for the lock, so they answer at once while an `up` is in progress.
+lock() { exec 9>"$STATE/lock"; flock 9; }
+
+case ${1:-} in
+  up) lock; up ;;
+  down) lock; down ;;
+  status) status ;;
+  env) env_lines ;;
+  *) echo "usage: $0 up|down|status|env" >&2; exit 2 ;;
+esac
