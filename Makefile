@@ -30,9 +30,10 @@ services-down:
 vet:
 	$(GO) vet ./...
 
+## fuzz: every fuzz target for FUZZTIME each
 FUZZTIME ?= 60s
 fuzz:
-	$(GO) test ./hashtag -run '^$$' -fuzz '^FuzzKeys$$' -fuzztime $(FUZZTIME)
+	FUZZTIME=$(FUZZTIME) scripts/fuzz.sh
 
 ## bench: Go benchmarks (hashtag extraction, codecs, API handler)
 bench:

@@ -27,5 +27,5 @@ go vet ./...
 # Two cores: more parallel test binaries only make them fight for CPU; the
 # packages that use the real Kafka reset its topics, so they run one at a time.
 go test -count=1 -p 1 -timeout 30m ./...
-go test ./hashtag -run '^$' -fuzz '^FuzzKeys$' -fuzztime "${FUZZTIME:-10s}"
+FUZZTIME=${FUZZTIME:-10s} scripts/fuzz.sh
 echo "make test: $((SECONDS - start)) s in all"
