@@ -13,6 +13,7 @@ import (
 	"math/rand"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -96,15 +97,16 @@ func NewGenerator(o Options) *Generator {
 	return &Generator{o: o, r: r, zipf: rand.NewZipf(r, o.Zipf, 1, uint64(o.Tags-1))}
 }
 
-// TagKey is the normalised key of vocabulary entry n: letters only, so it is
-// a hashtag whatever n is.
+// TagKey is the normalised key of vocabulary entry n: "ld" and n in base 26
+// written with the letters a-z, so it is a hashtag (never all digits) and
+// distinct for every n.
 func TagKey(n uint64) string {
-	return "ld" + strings.Map(func(r rune) rune {
-		if r >= '0' && r <= '9' {
-			return 'g' + (r - '0')
-		}
-		return r
-	}, strconv.FormatUint(n, 36))
+	b := []byte{'a' + byte(n%26)}
+	for n /= 26; n > 0; n /= 26 {
+		b = append(b, 'a'+byte(n%26))
+	}
+	slices.Reverse(b)
+	return "ld" + string(b)
 }
 
 // Next returns the next post. About one tag in eight is written in upper
