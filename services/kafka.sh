@@ -212,15 +212,9 @@ up() {
 }
 
 down() {
-  if ! ours; then
-    # Never signal a pid that is not our broker (stale file, reused pid).
-    rm -f "$(pidfile)"
-    say "not running"
-    return 0
-  fi
   # SIGTERM: Kafka shuts down cleanly (no log recovery next start). The first
   # stop after a start without a class archive also writes it (~5 s more).
-  stop_bg
+  stop_ours
 }
 
 status() {

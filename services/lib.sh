@@ -68,6 +68,17 @@ stop_bg() {
   say "stopped"
 }
 
+# stop_ours: stop the service if the pid file names *its* process (the
+# script defines `ours`); never signal a stale file's reused pid.
+stop_ours() {
+  if ! ours; then
+    rm -f "$(pidfile)"
+    say "not running"
+    return 0
+  fi
+  stop_bg
+}
+
 # runs_cmd <text>: the pid file names a live process whose command line
 # contains text. A bare `kill -0` would trust a stale pid file whose pid was
 # reused by another process.

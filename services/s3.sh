@@ -192,15 +192,7 @@ up() {
   say "up at $ENDPOINT in $((SECONDS - t0))s (pid $(cat "$(pidfile)"), RSS $(rss), data $DATA, metadata in $mode)"
 }
 
-down() {
-  if ! ours; then
-    # Never signal a pid that is not our server (stale file, reused pid).
-    rm -f "$(pidfile)"
-    say "not running"
-    return 0
-  fi
-  stop_bg # SIGTERM: versitygw shuts down cleanly
-}
+down() { stop_ours; } # SIGTERM: versitygw shuts down cleanly
 
 status() {
   local rc=1

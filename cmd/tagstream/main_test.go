@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"strings"
 	"syscall"
 	"testing"
@@ -83,36 +82,32 @@ func freeAddr(t *testing.T) string {
 }
 
 type proc struct {
-	cmd    *exec.Cmd
-	out    *bytes.Buffer
+	*command
 	http   string
 	broker string
 }
 
 func startRun(t *testing.T, data, httpAddr, kafkaAddr string) *proc {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "run", "--data", data, "--http", httpAddr, "--kafka-listen", kafkaAddr, "--partitions", "3")
-	cmd.Env = append(os.Environ(), "TAGSTREAM_TEST_AS_COMMAND=1")
-	out := &bytes.Buffer{}
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	p := &proc{cmd: cmd, out: out, http: httpAddr, broker: kafkaAddr}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	deadline := time.Now().Add(90 * time.Second)
-	for time.Now().Before(deadline) {
-		resp, err := http.Get("http://" + httpAddr + "/readyz")
-		if err == nil {
+	c := launch(t, "tagstream run", "run", "--data", data, "--http", httpAddr, "--kafka-listen", kafkaAddr, "--partitions", "3")
+	awaitReady(t, httpAddr, c)
+	return &proc{command: c, http: httpAddr, broker: kafkaAddr}
+}
+
+// awaitReady waits until the API of process c at addr answers /readyz.
+func awaitReady(t *testing.T, addr string, c *command) {
+	t.Helper()
+	for deadline := time.Now().Add(90 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		if resp, err := http.Get("http://" + addr + "/readyz"); err == nil {
 			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return p
+			if resp.StatusCode == http.StatusOK {
+				return
 			}
 		}
-		time.Sleep(200 * time.Millisecond)
+		if time.Now().After(deadline) {
+			t.Fatalf("%s not ready after 90 s; its output:\n%s", c.name, c.out.String())
+		}
 	}
-	t.Fatalf("tagstream run not ready after 90s; output:\n%s", out.String())
-	return nil
 }
 
 func count(addr, tag string) int64 {

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand"
-	"net/http"
 	"os"
 	"os/exec"
 	"strings"
@@ -130,17 +129,7 @@ func TestWorkersScaleOnRealKafka(t *testing.T) {
 
 	w1, w2 := worker("worker-1"), worker("worker-2")
 	apiProc := launch(t, "api", append([]string{"api", "--http", httpAddr, "--secret", secret}, common...)...)
-	for deadline := time.Now().Add(90 * time.Second); ; time.Sleep(200 * time.Millisecond) {
-		if resp, err := http.Get("http://" + httpAddr + "/readyz"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				break
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("api not ready after 90 s; its output:\n%s", apiProc.out.String())
-		}
-	}
+	awaitReady(t, httpAddr, apiProc)
 
 	g := &loadGen{truth: map[string]int64{}}
 	ctx, cancel := context.WithCancel(context.Background())
