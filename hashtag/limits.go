@@ -87,7 +87,7 @@ func Validate(caption string) ([]string, error) {
 			return nil, &LimitError{Limit: LimitHashtagRunes, Max: MaxHashtagRunes, Got: n}
 		}
 	}
-	keys := keysOf(caption, spans)
+	keys := keysOf(caption, spans, nil)
 	if len(keys) > MaxHashtags {
 		return nil, &LimitError{Limit: LimitHashtags, Max: MaxHashtags, Got: len(keys)}
 	}

@@ -145,10 +145,25 @@ func Keys(text string) []string {
 	if len(spans) == 0 {
 		return nil
 	}
-	return keysOf(text, spans)
+	return keysOf(text, spans, nil)
 }
 
-func keysOf(text string, spans []tagSpan) []string {
+// KeysAndDisplay returns Keys(text) and, for each key, the hashtag as it was
+// first written in text (without the hash sign), in one pass: the extractor
+// needs both for every post.
+func KeysAndDisplay(text string) (keys, display []string) {
+	spans := scan(text)
+	if len(spans) == 0 {
+		return nil, nil
+	}
+	display = make([]string, 0, len(spans))
+	keys = keysOf(text, spans, &display)
+	return keys, display
+}
+
+// keysOf returns the distinct keys of spans; if display is not nil, it also
+// receives each key's first spelling.
+func keysOf(text string, spans []tagSpan, display *[]string) []string {
 	keys := make([]string, 0, len(spans))
 	var seen map[string]struct{}
 	for _, s := range spans {
@@ -179,8 +194,14 @@ func keysOf(text string, spans []tagSpan) []string {
 			continue
 		}
 		keys = append(keys, k)
+		if display != nil {
+			*display = append(*display, tag)
+		}
 	}
 	if len(keys) == 0 {
+		if display != nil {
+			*display = nil
+		}
 		return nil
 	}
 	return keys

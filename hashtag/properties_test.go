@@ -2,6 +2,7 @@ package hashtag
 
 import (
 	"slices"
+	"strings"
 	"testing"
 	"unicode/utf8"
 )
@@ -132,5 +133,22 @@ func TestExtractEdgeCases(t *testing.T) {
 	}
 	if got := Extract("\uFE0F#a"); !slices.Equal(got, []string{"a"}) {
 		t.Errorf("Extract(FE0F #a) = %+q, want [a]", got)
+	}
+}
+
+// KeysAndDisplay is Keys plus each key's first spelling.
+func TestKeysAndDisplay(t *testing.T) {
+	for _, c := range []struct{ text, keys, display string }{
+		{"Golden #Sunset at the #beach #SUNSET #Beach", "sunset beach", "Sunset beach"},
+		{"＃Ｔｏｋｙｏ #tokyo", "tokyo", "Ｔｏｋｙｏ"},
+		{"no tags", "", ""},
+	} {
+		keys, display := KeysAndDisplay(c.text)
+		if strings.Join(keys, " ") != c.keys || strings.Join(display, " ") != c.display {
+			t.Errorf("%q: keys %q display %q, want %q %q", c.text, keys, display, c.keys, c.display)
+		}
+		if got := Keys(c.text); strings.Join(got, " ") != c.keys {
+			t.Errorf("%q: Keys %q disagrees", c.text, got)
+		}
 	}
 }

@@ -86,14 +86,14 @@ func Apply(prev *events.PostState, r events.Routed) (events.PostState, []events.
 		if prev != nil {
 			return events.PostState{}, nil, "duplicate_create"
 		}
-		keys, display := keysAndDisplay(e.Caption)
+		keys, display := hashtag.KeysAndDisplay(e.Caption)
 		next := events.PostState{Keys: keys, Display: display, ImageID: e.ImageID, Created: e.TS}
 		return next, deltas(+1, keys, display, summary(e, next), r.Source), ""
 	case events.PostEdited:
 		if prev == nil || prev.Deleted {
 			return events.PostState{}, nil, "edit_unknown"
 		}
-		keys, display := keysAndDisplay(e.Caption)
+		keys, display := hashtag.KeysAndDisplay(e.Caption)
 		next := events.PostState{Keys: keys, Display: display, ImageID: prev.ImageID, Created: prev.Created}
 		if e.ImageID != "" {
 			next.ImageID = e.ImageID
@@ -111,24 +111,6 @@ func Apply(prev *events.PostState, r events.Routed) (events.PostState, []events.
 		return events.PostState{Deleted: true}, deltas(-1, prev.Keys, prev.Display, s, r.Source), ""
 	}
 	return events.PostState{}, nil, "unknown_type"
-}
-
-// keysAndDisplay returns the caption's distinct keys in order of first
-// appearance and, for each, the hashtag as first written.
-func keysAndDisplay(caption string) (keys, display []string) {
-	keys = hashtag.Keys(caption)
-	display = make([]string, len(keys))
-	for _, tag := range hashtag.Extract(caption) {
-		if i := slices.Index(keys, hashtag.Normalize(tag)); i >= 0 && display[i] == "" {
-			display[i] = tag
-		}
-	}
-	for i := range display {
-		if display[i] == "" {
-			display[i] = keys[i]
-		}
-	}
-	return keys, display
 }
 
 func minus(keys, display, drop []string) (k, d []string) {
