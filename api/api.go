@@ -4,6 +4,7 @@
 package api
 
 import (
+	"bytes"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
@@ -269,7 +270,7 @@ func decodeBody(w http.ResponseWriter, r *http.Request, v any) bool {
 		writeError(w, http.StatusBadRequest, "read body: "+err.Error())
 		return false
 	}
-	dec := json.NewDecoder(strings.NewReader(string(body)))
+	dec := json.NewDecoder(bytes.NewReader(body))
 	// An unknown field is refused rather than ignored: a client sending
 	// user_id must learn that the user comes from the token only.
 	dec.DisallowUnknownFields()
