@@ -42,6 +42,11 @@ type Config struct {
 	Pprof string
 	// Keys is --keys: `hashtags` prints distinct normalised keys.
 	Keys bool
+	// InstanceID is --instance-id: this worker's stable, unique name
+	// (transactional.id suffix and group.instance.id).
+	InstanceID string
+	// ExactlyOnce is --exactly-once: the extractor's Kafka transactions.
+	ExactlyOnce bool
 	// Load holds the flags of `tagstream load`.
 	Load Load
 }
@@ -70,6 +75,7 @@ func Defaults() Config {
 		Partitions:  12,
 		Replication: 1,
 		TTL:         24 * time.Hour,
+		ExactlyOnce: true,
 		Load: Load{
 			Posts: 100_000, Seed: 1, Via: "kafka", API: "http://127.0.0.1:8080",
 			Users: 100_000, Tags: 50_000, PerPost: 8, Zipf: 1.1, Concurrency: 32,
@@ -125,6 +131,14 @@ var defs = map[string]func(fs *flag.FlagSet, c *Config, name string){
 	},
 	"secret": func(fs *flag.FlagSet, c *Config, n string) {
 		fs.StringVar(&c.Secret, n, c.Secret, "HS256 secret of bearer tokens, at least 32 bytes (run: default is kept in --data)")
+	},
+	"instance-id": func(fs *flag.FlagSet, c *Config, n string) {
+		fs.StringVar(&c.InstanceID, n, c.InstanceID, "this worker's name, unique among workers and stable across its restarts, e.g. the pod name "+
+			"(Kafka's transactional.id suffix and group.instance.id; empty: random id, dynamic membership, slower recovery)")
+	},
+	"exactly-once": func(fs *flag.FlagSet, c *Config, n string) {
+		fs.BoolVar(&c.ExactlyOnce, n, c.ExactlyOnce, "count every post exactly once across crashes with Kafka transactions "+
+			"(Kafka Streams' processing.guarantee=exactly_once_v2); false only to measure what it costs")
 	},
 	"cdn-base": func(fs *flag.FlagSet, c *Config, n string) {
 		fs.StringVar(&c.CDNBase, n, c.CDNBase, "base URL of image URLs (default: this API's /img origin)")

@@ -169,14 +169,18 @@ type PostSummary struct {
 	CreatedAt time.Time `json:"created_at,omitzero"`
 }
 
-// Delta is a record of post-hashtags, keyed by the normalised hashtag: one
-// post gained (+1) or lost (-1) the hashtag.
+// Delta is a record of post-hashtags, keyed by the normalised hashtag: the
+// net change of the hashtag's post count caused by the posts records of one
+// posts partition within one extractor transaction. Source is the last of
+// those records, so the deltas of a (hashtag, posts partition) pair carry
+// strictly increasing offsets: that is what lets the counter drop a delta it
+// has already applied (see Count.Watermarks).
 type Delta struct {
-	Hashtag string      `json:"hashtag"`
-	Display string      `json:"display"`
-	Delta   int         `json:"delta"`
-	Post    PostSummary `json:"post"`
-	Source  Source      `json:"src"`
+	Hashtag string `json:"hashtag"`
+	// Display is how the hashtag was first written in those records.
+	Display string `json:"display"`
+	Delta   int64  `json:"delta"`
+	Source  Source `json:"src"`
 }
 
 // DecodeDelta parses a post-hashtags record and checks it against its key.
@@ -185,14 +189,17 @@ func DecodeDelta(key string, b []byte) (Delta, error) {
 	if err := decodeJSON(b, MaxPostEventBytes, &d); err != nil {
 		return d, err
 	}
-	if d.Delta != 1 && d.Delta != -1 {
-		return d, &DecodeError{ReasonInvalid, fmt.Sprintf("delta %d is not +1 or -1", d.Delta)}
+	if d.Delta == 0 {
+		return d, &DecodeError{ReasonMissing, "delta"}
 	}
 	if d.Hashtag == "" {
 		return d, &DecodeError{ReasonMissing, "hashtag"}
 	}
 	if key != d.Hashtag {
 		return d, &DecodeError{ReasonKeyMismatch, fmt.Sprintf("record key %q is not hashtag %q", key, d.Hashtag)}
+	}
+	if d.Source.Partition < 0 || d.Source.Offset < 0 {
+		return d, &DecodeError{ReasonInvalid, fmt.Sprintf("src %d/%d is not a posts record", d.Source.Partition, d.Source.Offset)}
 	}
 	return d, nil
 }
@@ -242,6 +249,13 @@ type Count struct {
 	Display   string    `json:"display"`
 	PostCount int64     `json:"post_count"`
 	UpdatedAt time.Time `json:"updated_at"`
+	// Watermarks holds, per posts partition, the Source offset of the last
+	// delta applied to this count. It is written in the same changelog
+	// record as the count, so after a crash the count and the deltas it
+	// includes are restored together, and a replayed delta (offset at or
+	// below its partition's watermark) is recognised and skipped. At most
+	// one entry per posts partition: ~15 bytes each.
+	Watermarks map[int32]int64 `json:"w,omitempty"`
 }
 
 // Top is the value of hashtag-top-table. It changes only when the ranking job
@@ -263,13 +277,6 @@ type PostState struct {
 	// Deleted marks a tombstone: a later "created" with the same id is a
 	// duplicate of a deleted post, not a new one.
 	Deleted bool `json:"deleted,omitempty"`
-}
-
-// Routed is the extractor's loopback record: a post event re-keyed by
-// PostKey, with where it came from on the posts topic.
-type Routed struct {
-	Event  PostEvent `json:"e"`
-	Source Source    `json:"src"`
 }
 
 // DeadLetter is a record of the dead-letters topic: an input record a

@@ -73,6 +73,15 @@ func (c Cluster) Sarama(role string) *sarama.Config {
 	// after acknowledging; min.insync.replicas only protects acks=all.
 	cfg.Producer.RequiredAcks = sarama.WaitForAll
 	cfg.Producer.Compression = sarama.CompressionLZ4
+	// Idempotent, hence ordered: a retried batch can neither duplicate nor
+	// overtake the next one, so each goka changelog partition holds a
+	// prefix of the writes its processor made, which the counter's
+	// watermarks rely on after a crash (topology.md, Delivery guarantee).
+	cfg.Producer.Idempotent = true
+	cfg.Net.MaxOpenRequests = 1
+	// post-hashtags is written in transactions: aborted deltas must never
+	// be counted.
+	cfg.Consumer.IsolationLevel = sarama.ReadCommitted
 	cfg.Metadata.Retry.Max = 10
 	cfg.Metadata.Retry.Backoff = 500 * time.Millisecond
 	return cfg
@@ -111,14 +120,18 @@ func (c Cluster) storage(sub string) storage.Builder {
 }
 
 // ProcessorOptions are the goka options of every tagstream processor.
-func (c Cluster) ProcessorOptions(group string) []goka.ProcessorOption {
+func (c Cluster) ProcessorOptions(group, instanceID string) []goka.ProcessorOption {
 	role := "processor-" + group
+	groupCfg := c.Sarama(role)
+	if instanceID != "" {
+		groupCfg.Consumer.Group.InstanceId = instanceID + "-" + group
+	}
 	return []goka.ProcessorOption{
 		goka.WithHasher(Hasher),
 		goka.WithLogger(gokaLogger{}),
 		goka.WithClientID(c.clientID(role)),
 		goka.WithTopicManagerBuilder(c.topicManager(role)),
-		goka.WithConsumerGroupBuilder(goka.ConsumerGroupBuilderWithConfig(c.Sarama(role))),
+		goka.WithConsumerGroupBuilder(goka.ConsumerGroupBuilderWithConfig(groupCfg)),
 		goka.WithConsumerSaramaBuilder(goka.SaramaConsumerBuilderWithConfig(c.Sarama(role))),
 		goka.WithProducerBuilder(c.producer(role)),
 		goka.WithStorageBuilder(c.storage("processors")),
@@ -151,14 +164,29 @@ func (c Cluster) EmitterOptions(topic string) []goka.EmitterOption {
 	}
 }
 
+// Opts returns the franz-go options every tagstream client of the cluster
+// starts from: the seed brokers, a client id naming the role, acks=all
+// (franz-go's default) and LZ4 batches like the goka producers.
+func (c Cluster) Opts(role string) []kgo.Opt {
+	return []kgo.Opt{
+		kgo.SeedBrokers(c.Brokers...),
+		kgo.ClientID(c.clientID(role)),
+		kgo.ProducerBatchCompression(kgo.Lz4Compression()),
+	}
+}
+
+// PartitionCount is the partition count of every topic: Partitions, or 12.
+func (c Cluster) PartitionCount() int {
+	if c.Partitions < 1 {
+		return 12
+	}
+	return c.Partitions
+}
+
 // Client returns a franz-go client for the cluster. franz-go's default
 // partitioner is Kafka's murmur2, so its records land where goka looks.
 func (c Cluster) Client(role string, opts ...kgo.Opt) (*kgo.Client, error) {
-	all := append([]kgo.Opt{
-		kgo.SeedBrokers(c.Brokers...),
-		kgo.ClientID(c.clientID(role)),
-	}, opts...)
-	cl, err := kgo.NewClient(all...)
+	cl, err := kgo.NewClient(append(c.Opts(role), opts...)...)
 	if err != nil {
 		return nil, fmt.Errorf("kafka: client for %v: %w", c.Brokers, err)
 	}
@@ -185,10 +213,7 @@ func (c Cluster) EnsureTopics(ctx context.Context, specs []TopicSpec) error {
 	}
 	defer cl.Close()
 	adm := kadm.NewClient(cl)
-	parts := int32(c.Partitions)
-	if parts < 1 {
-		parts = 12
-	}
+	parts := int32(c.PartitionCount())
 	var last error
 	for attempt := 0; attempt < 30; attempt++ {
 		if last = c.ensure(ctx, adm, specs, parts); last == nil {
@@ -280,6 +305,13 @@ func (gokaLogger) Printf(format string, v ...any) {
 // Lag returns the records the groups have not committed yet, summed over
 // their partitions. Zero means every input record is processed and its
 // offset committed, so a crash now replays nothing.
+//
+// A transactional topic ends each transaction with a marker that takes an
+// offset but is never delivered, so a consumer that commits "last record +
+// 1" (goka, sarama) stays one offset short of the end for good, or more
+// after an aborted transaction. Lag therefore reads the few records of a
+// partition that seems behind by at most maxVerify and counts only the
+// committed data records among them.
 func (c Cluster) Lag(ctx context.Context, groups ...string) (int64, error) {
 	cl, err := c.Client("admin")
 	if err != nil {
@@ -299,7 +331,52 @@ func (c Cluster) Lag(ctx context.Context, groups ...string) (int64, error) {
 		if err := l.Error(); err != nil {
 			return 0, fmt.Errorf("kafka: lag of %s: %w", g, err)
 		}
-		total += l.Lag.Total()
+		for _, pl := range l.Lag.Sorted() {
+			switch {
+			case pl.Lag <= 0:
+			case pl.Lag <= maxVerify:
+				total += c.dataRecords(ctx, pl.Topic, pl.Partition, pl.End.Offset-pl.Lag, pl.End.Offset)
+			default:
+				total += pl.Lag
+			}
+		}
 	}
 	return total, nil
+}
+
+// maxVerify bounds the records Lag reads to tell markers from data.
+const maxVerify = 1000
+
+// dataRecords counts the committed data records in [from, end) of a
+// partition. When it cannot tell (an open transaction holds the records
+// back, or the read fails) it returns end - from: not caught up.
+func (c Cluster) dataRecords(ctx context.Context, topic string, p int32, from, end int64) int64 {
+	rc, err := c.Client("lag",
+		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: {p: kgo.NewOffset().At(from)}}),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.KeepControlRecords(),
+	)
+	if err != nil {
+		return end - from
+	}
+	defer rc.Close()
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	var data int64
+	for {
+		f := rc.PollFetches(ctx)
+		if ctx.Err() != nil || len(f.Errors()) > 0 {
+			return end - from
+		}
+		last := int64(-1)
+		f.EachRecord(func(r *kgo.Record) {
+			if !r.Attrs.IsControl() && r.Offset < end {
+				data++
+			}
+			last = r.Offset
+		})
+		if last >= end-1 {
+			return data
+		}
+	}
 }

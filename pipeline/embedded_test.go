@@ -81,7 +81,7 @@ func startReal(t *testing.T, _ string, partitions int, fresh bool) node {
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan [2]string, 1)
 	done := make(chan error, 2)
-	go func() { done <- ignoreCanceled(Worker(ctx, c)) }()
+	go func() { done <- ignoreCanceled(Worker(ctx, c, processors.Options{})) }()
 	go func() {
 		done <- ignoreCanceled(API(ctx, APIOptions{Cluster: c, HTTP: "127.0.0.1:0", API: api.Config{Secret: testSecret},
 			Listening: func(addr string) { ready <- [2]string{strings.Join(brokers, ","), addr} }}))
@@ -367,7 +367,7 @@ func TestTwoWorkersSplitPartitions(t *testing.T) {
 	c := kafka.Cluster{Brokers: []string{n.kafka}, Partitions: 4} // in-memory state: recovers from changelogs
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- processors.Run(ctx, c) }()
+	go func() { done <- processors.Run(ctx, c, processors.Options{InstanceID: "second"}) }()
 	defer func() { cancel(); <-done }()
 
 	cl, _ := c.Client("test")

@@ -27,11 +27,11 @@ import (
 )
 
 // Worker creates missing topics and runs every processor until ctx is done.
-func Worker(ctx context.Context, c kafka.Cluster) error {
+func Worker(ctx context.Context, c kafka.Cluster, o processors.Options) error {
 	if err := c.EnsureTopics(ctx, processors.Topics()); err != nil {
 		return err
 	}
-	return processors.Run(ctx, c)
+	return processors.Run(ctx, c, o)
 }
 
 // APIOptions configures an API process.
@@ -92,6 +92,8 @@ func API(ctx context.Context, o APIOptions) error {
 
 // EmbeddedOptions configures `tagstream run`.
 type EmbeddedOptions struct {
+	// Processors configures the worker; its InstanceID defaults to "embedded".
+	Processors processors.Options
 	// Data holds the broker's log, goka's state and the token secret.
 	Data string
 	// KafkaListen is where the embedded broker listens for any Kafka client.
@@ -128,12 +130,17 @@ func Embedded(ctx context.Context, o EmbeddedOptions) error {
 	if err := c.EnsureTopics(ctx, processors.Topics()); err != nil {
 		return err
 	}
+	if o.Processors.InstanceID == "" {
+		// One worker, restarted on the same data: a stable id fences
+		// the killed predecessor's transaction at once.
+		o.Processors.InstanceID = "embedded"
+	}
 	demo, err := token.Mint(o.API.Secret, "demo", 30*24*time.Hour)
 	if err != nil {
 		return err
 	}
 	g, ctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return Worker(ctx, c) })
+	g.Go(func() error { return Worker(ctx, c, o.Processors) })
 	g.Go(func() error {
 		return API(ctx, APIOptions{Cluster: c, HTTP: o.HTTP, API: o.API, Listening: func(addr string) {
 			fmt.Fprintf(o.Out, "tagstream is running\n"+

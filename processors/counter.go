@@ -1,17 +1,24 @@
 package processors
 
 import (
+	"maps"
 	"time"
 
 	"github.com/lovoo/goka"
 	"github.com/lovoo/goka/codec"
 
 	"github.com/tagstream/tagstream/events"
+	"github.com/tagstream/tagstream/metrics"
 )
+
+// Replayed counts deltas the counter recognised as already applied: the
+// input it re-reads after a crash or a rebalance.
+var Replayed = metrics.Default.NewCounterVec("tagstream_counter_replayed_total",
+	"Deltas skipped because the count already includes them (re-read after a crash or rebalance).")
 
 // Counter is the group whose small table holds each hashtag's post count.
 // It never holds the top posts: every increment rewrites the value into the
-// changelog, and that value must stay a few dozen bytes.
+// changelog, and that value must stay small.
 func Counter() *goka.GroupGraph {
 	return goka.DefineGroup(GroupCounts,
 		goka.Input(TopicPostHashtags, new(codec.Bytes), countDelta),
@@ -28,17 +35,33 @@ func countDelta(ctx goka.Context, msg any) {
 		return
 	}
 	prev, _ := ctx.Value().(events.Count)
-	ctx.SetValue(ApplyDelta(prev, d, ctx.Timestamp()))
+	next, ok := ApplyDelta(prev, d, ctx.Timestamp())
+	if !ok {
+		Replayed.Inc()
+		return
+	}
+	ctx.SetValue(next)
 }
 
-// ApplyDelta adds d to the count. The display form is the first one seen,
-// so a page keeps its title as later posts spell the tag differently.
-// updated_at is the delta's record time, so a replay rebuilds it exactly.
-func ApplyDelta(c events.Count, d events.Delta, at time.Time) events.Count {
-	c.PostCount += int64(d.Delta)
+// ApplyDelta adds d to the count unless the count already includes it,
+// which it tells by d's source offset against the watermark of d's posts
+// partition; ok is false for such a replayed delta. The display form is the
+// first one seen, so a page keeps its title as later posts spell the tag
+// differently. updated_at is the delta's record time, so a replay rebuilds
+// it exactly.
+func ApplyDelta(c events.Count, d events.Delta, at time.Time) (next events.Count, ok bool) {
+	if w, seen := c.Watermarks[d.Source.Partition]; seen && d.Source.Offset <= w {
+		return c, false
+	}
+	c.Watermarks = maps.Clone(c.Watermarks)
+	if c.Watermarks == nil {
+		c.Watermarks = map[int32]int64{}
+	}
+	c.Watermarks[d.Source.Partition] = d.Source.Offset
+	c.PostCount += d.Delta
 	if c.Display == "" {
 		c.Display = d.Display
 	}
 	c.UpdatedAt = at.UTC().Truncate(time.Millisecond)
-	return c
+	return c, true
 }

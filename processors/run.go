@@ -10,18 +10,21 @@ import (
 	"github.com/tagstream/tagstream/kafka"
 )
 
-// Graphs returns every group of the pipeline.
+// Graphs returns the goka groups of the pipeline. The extractor is not
+// among them: it is the one stage that needs Kafka transactions, which goka
+// does not offer, so it runs on franz-go (topology.md).
 func Graphs() []*goka.GroupGraph {
-	return []*goka.GroupGraph{Extractor(), Counter(), TopPosts()}
+	return []*goka.GroupGraph{Counter(), TopPosts()}
 }
 
-// Run runs every group against the cluster until ctx is done or one of them
-// fails. More instances of Run on other machines share the partitions
-// through the consumer groups.
-func Run(ctx context.Context, c kafka.Cluster) error {
+// Run runs the extractor and every goka group against the cluster until ctx
+// is done or one of them fails. More instances of Run on other machines
+// share the partitions through the consumer groups.
+func Run(ctx context.Context, c kafka.Cluster, o Options) error {
 	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return runExtractor(ctx, c, o) })
 	for _, gg := range Graphs() {
-		p, err := goka.NewProcessor(c.Brokers, gg, c.ProcessorOptions(string(gg.Group()))...)
+		p, err := goka.NewProcessor(c.Brokers, gg, c.ProcessorOptions(string(gg.Group()), o.InstanceID)...)
 		if err != nil {
 			return fmt.Errorf("processors: create %s: %w", gg.Group(), err)
 		}

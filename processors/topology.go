@@ -1,7 +1,8 @@
-// Package processors defines tagstream's goka groups: the extractor that
-// re-keys posts by hashtag, the counter, and the top-posts table. Each group
-// is a small DefineGroup with named edges; callbacks decode, apply a pure
-// function of (table value, record) and act only through the goka context.
+// Package processors defines tagstream's stages: the extractor that re-keys
+// posts by hashtag in Kafka transactions (franz-go), and the goka groups of
+// the counter and the top-posts table. Each goka group is a small
+// DefineGroup with named edges; callbacks decode, apply a pure function of
+// (table value, record) and act only through the goka context.
 package processors
 
 import (
@@ -16,7 +17,8 @@ import (
 const (
 	// TopicPosts is the event log of posts, keyed by user_id.
 	TopicPosts goka.Stream = "posts"
-	// TopicPostHashtags is the re-keyed stream: one Delta per (post, hashtag),
+	// TopicPostHashtags is the re-keyed stream, written in the extractor's
+	// transactions: one Delta per (hashtag, posts partition, transaction),
 	// keyed by the normalised hashtag.
 	TopicPostHashtags goka.Stream = "post-hashtags"
 	// TopicTopPosts carries the ranking job's top lists, keyed by hashtag.
@@ -25,8 +27,7 @@ const (
 	TopicDeadLetters goka.Stream = "dead-letters"
 )
 
-// Group names. Each group's table is goka.GroupTable(group), i.e.
-// "<group>-table".
+// Group names. Each group's table is "<group>-table" (goka.GroupTable).
 const (
 	GroupExtractor goka.Group = "extractor"
 	GroupCounts    goka.Group = "hashtag-counts"
@@ -49,13 +50,8 @@ func Topics() []kafka.TopicSpec {
 		{Name: string(TopicPostHashtags), Retention: week},
 		{Name: string(TopicTopPosts), Retention: week},
 		{Name: string(TopicDeadLetters), Retention: 4 * week},
-		{Name: string(LoopExtractor), Retention: week},
-		{Name: string(goka.GroupTable(GroupExtractor)), Compact: true},
+		{Name: TableExtractor, Compact: true},
 		{Name: string(TableCounts), Compact: true},
 		{Name: string(TableTop), Compact: true},
 	}
 }
-
-// LoopExtractor is the extractor's loop topic, which re-keys post events by
-// "user_id/post_id".
-var LoopExtractor = string(GroupExtractor) + "-loop"

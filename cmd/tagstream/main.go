@@ -19,6 +19,7 @@ import (
 	"github.com/tagstream/tagstream/kafka"
 	"github.com/tagstream/tagstream/load"
 	"github.com/tagstream/tagstream/pipeline"
+	"github.com/tagstream/tagstream/processors"
 	"github.com/tagstream/tagstream/token"
 )
 
@@ -61,20 +62,20 @@ func dispatch(ctx context.Context, args []string, in io.Reader, out io.Writer) e
 	c := config.Defaults()
 	switch cmd {
 	case "run":
-		fs := config.FlagSet(cmd, &c, "data", "http", "kafka-listen", "partitions", "state-dir", "secret", "cdn-base", "pprof")
+		fs := config.FlagSet(cmd, &c, "data", "http", "kafka-listen", "partitions", "state-dir", "secret", "cdn-base", "exactly-once", "pprof")
 		if err := parse(fs, args, &c); err != nil {
 			return err
 		}
 		return pipeline.Embedded(ctx, pipeline.EmbeddedOptions{
 			Data: c.Data, KafkaListen: c.KafkaListen, HTTP: c.HTTP, Out: out,
-			Cluster: cluster(c), API: apiConfig(c),
+			Cluster: cluster(c), API: apiConfig(c), Processors: processorOptions(c),
 		})
 	case "worker":
-		fs := config.FlagSet(cmd, &c, "brokers", "partitions", "replication", "state-dir", "pprof")
+		fs := config.FlagSet(cmd, &c, "brokers", "partitions", "replication", "state-dir", "instance-id", "exactly-once", "pprof")
 		if err := parse(fs, args, &c); err != nil {
 			return err
 		}
-		return ignoreCancel(pipeline.Worker(ctx, cluster(c)))
+		return ignoreCancel(pipeline.Worker(ctx, cluster(c), processorOptions(c)))
 	case "api":
 		fs := config.FlagSet(cmd, &c, "brokers", "partitions", "replication", "state-dir", "http", "secret", "cdn-base", "pprof")
 		if err := parse(fs, args, &c); err != nil {
@@ -164,6 +165,10 @@ func parse(fs *flag.FlagSet, args []string, c *config.Config) error {
 
 func cluster(c config.Config) kafka.Cluster {
 	return kafka.Cluster{Brokers: c.Brokers, Partitions: c.Partitions, Replication: c.Replication, StateDir: c.StateDir}
+}
+
+func processorOptions(c config.Config) processors.Options {
+	return processors.Options{InstanceID: c.InstanceID, AtLeastOnce: !c.ExactlyOnce}
 }
 
 func apiConfig(c config.Config) api.Config {

@@ -1,0 +1,447 @@
+package processors
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/tagstream/tagstream/events"
+	"github.com/tagstream/tagstream/kafka"
+)
+
+// Options configures a worker's processors.
+type Options struct {
+	// InstanceID names this worker among the others. When set, the
+	// extractor uses it as its transactional id suffix
+	// ("tagstream-extractor-<id>", Kafka's transactional.id) and every
+	// group uses static membership (group.instance.id): a worker restarted
+	// under the same id fences its dead predecessor's transaction at once
+	// and gets its partitions back without a rebalance. It must be unique
+	// among running workers and stable across restarts (a pod name).
+	// Default: empty, a random transactional id and dynamic membership; a
+	// killed worker's partitions then wait for the transaction timeout and
+	// the session timeout.
+	InstanceID string
+	// AtLeastOnce turns the extractor's transactions off: it produces with
+	// an idempotent producer and commits offsets after its writes are
+	// acknowledged. A crash can then count a post twice or lose a change.
+	// It exists to measure what exactly-once costs. Default: false.
+	AtLeastOnce bool
+	// CommitInterval is how long one extractor transaction collects
+	// records before it commits. Default 100ms, Kafka Streams'
+	// commit.interval.ms under exactly_once_v2.
+	CommitInterval time.Duration
+	// MaxBatch bounds the posts records of one transaction. Default 10,000.
+	MaxBatch int
+	// TxnTimeout is transaction.timeout.ms: how long a dead worker's open
+	// transaction blocks its partitions before the broker aborts it.
+	// Default 10s, Kafka Streams' default under exactly-once.
+	TxnTimeout time.Duration
+}
+
+func (o Options) withDefaults() Options {
+	if o.CommitInterval <= 0 {
+		o.CommitInterval = 100 * time.Millisecond
+	}
+	if o.MaxBatch <= 0 {
+		o.MaxBatch = 10_000
+	}
+	if o.TxnTimeout <= 0 {
+		o.TxnTimeout = 10 * time.Second
+	}
+	return o
+}
+
+// TableExtractor is the extractor's state changelog: the PostState of every
+// post, keyed "user_id/post_id", in the partition of the user's posts
+// partition. It is written in the extractor's transactions only.
+var TableExtractor = string(GroupExtractor) + "-table"
+
+// extractor is the stage that needs transactions: it reads posts, keeps
+// each post's hashtags, and writes deltas, post states and its consumed
+// offsets in one Kafka transaction (exactly_once_v2, KIP-447), so a crash
+// at any moment leaves either all of a batch's effects or none.
+type extractor struct {
+	c     kafka.Cluster
+	o     Options
+	parts int32
+
+	mu     sync.Mutex
+	states map[int32]map[string]events.PostState
+	failed error
+	cancel context.CancelCauseFunc
+}
+
+// runExtractor runs the extractor until ctx is done or it fails.
+func runExtractor(ctx context.Context, c kafka.Cluster, o Options) error {
+	o = o.withDefaults()
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	x := &extractor{c: c, o: o, parts: int32(c.PartitionCount()), states: map[int32]map[string]events.PostState{}, cancel: cancel}
+	opts := append(c.Opts("extractor"),
+		kgo.ConsumerGroup(string(GroupExtractor)),
+		kgo.ConsumeTopics(string(TopicPosts)),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.RequireStableFetchOffsets(),
+		// Rebalances wait for the loop between transactions: the state
+		// callbacks never race a batch, and a batch never straddles one.
+		kgo.BlockRebalanceOnPoll(),
+		kgo.DisableAutoCommit(),
+		kgo.RecordPartitioner(kgo.ManualPartitioner()),
+		kgo.OnPartitionsAssigned(x.assigned),
+		kgo.OnPartitionsRevoked(x.revoked),
+		kgo.OnPartitionsLost(x.revoked),
+		// A static member does not leave the group when it stops, so a
+		// worker that does not come back holds its partitions for the
+		// session timeout: 10s, not franz-go's 45s default
+		// (session.timeout.ms), as goka's groups do.
+		kgo.SessionTimeout(10*time.Second),
+	)
+	if o.InstanceID != "" {
+		opts = append(opts, kgo.InstanceID(o.InstanceID+"-"+string(GroupExtractor)))
+	}
+	if o.AtLeastOnce {
+		cl, err := kgo.NewClient(opts...)
+		if err != nil {
+			return fmt.Errorf("processors: extractor client: %w", err)
+		}
+		defer cl.CloseAllowingRebalance()
+		return x.loop(ctx, cl, nil)
+	}
+	txnID := o.InstanceID
+	if txnID == "" {
+		b := make([]byte, 8)
+		_, _ = rand.Read(b)
+		txnID = hex.EncodeToString(b)
+	}
+	sess, err := kgo.NewGroupTransactSession(append(opts,
+		kgo.TransactionalID("tagstream-extractor-"+txnID),
+		kgo.TransactionTimeout(o.TxnTimeout),
+	)...)
+	if err != nil {
+		return fmt.Errorf("processors: extractor transactional session: %w", err)
+	}
+	defer sess.CloseAllowingRebalance()
+	return x.loop(ctx, sess.Client(), sess)
+}
+
+// loop runs one transaction per batch. sess is nil without transactions.
+func (x *extractor) loop(ctx context.Context, cl *kgo.Client, sess *kgo.GroupTransactSession) error {
+	for {
+		f := cl.PollRecords(ctx, x.o.MaxBatch)
+		if err := x.stopped(ctx, f); err != nil || ctx.Err() != nil {
+			return err
+		}
+		if f.Empty() {
+			cl.AllowRebalance()
+			continue
+		}
+		if sess != nil {
+			if err := sess.Begin(); err != nil {
+				return fmt.Errorf("processors: extractor: begin transaction: %w", err)
+			}
+		}
+		b := newBatch()
+		if err := x.collect(ctx, cl, b, f); err != nil {
+			return err
+		}
+		if err := x.end(ctx, cl, sess, b); err != nil {
+			return err
+		}
+		cl.AllowRebalance()
+	}
+}
+
+// collect adds f and whatever else arrives within the commit interval.
+func (x *extractor) collect(ctx context.Context, cl *kgo.Client, b *batch, f kgo.Fetches) error {
+	deadline := time.Now().Add(x.o.CommitInterval)
+	for {
+		if err := x.add(b, f); err != nil {
+			return err
+		}
+		if b.records >= x.o.MaxBatch || !time.Now().Before(deadline) {
+			return nil
+		}
+		pctx, cancel := context.WithDeadline(ctx, deadline)
+		f = cl.PollRecords(pctx, x.o.MaxBatch-b.records)
+		cancel()
+		if err := x.stopped(ctx, f); err != nil {
+			return err
+		}
+	}
+}
+
+func (x *extractor) add(b *batch, f kgo.Fetches) error {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	var err error
+	f.EachPartition(func(p kgo.FetchTopicPartition) {
+		if len(p.Records) == 0 {
+			return // an error-only entry, such as the poll's deadline
+		}
+		st, ok := x.states[p.Partition]
+		if !ok {
+			err = fmt.Errorf("processors: extractor: records of posts partition %d, whose state was not restored", p.Partition)
+			return
+		}
+		for _, r := range p.Records {
+			b.add(st, r)
+		}
+	})
+	return err
+}
+
+// end writes the batch and commits it with the consumed offsets, or rolls
+// the in-memory state back if the transaction aborted (a rebalance, a
+// fenced producer): the session then rewinds to the committed offsets and
+// the same records come again.
+func (x *extractor) end(ctx context.Context, cl *kgo.Client, sess *kgo.GroupTransactSession, b *batch) error {
+	var mu sync.Mutex
+	var produceErr error
+	for _, r := range b.output(x.parts) {
+		cl.Produce(ctx, r, func(_ *kgo.Record, err error) {
+			if err != nil {
+				mu.Lock()
+				produceErr = errors.Join(produceErr, err)
+				mu.Unlock()
+			}
+		})
+	}
+	if sess == nil {
+		if err := cl.Flush(ctx); err != nil {
+			return fmt.Errorf("processors: extractor: flush: %w", err)
+		}
+		if produceErr != nil {
+			return fmt.Errorf("processors: extractor: produce: %w", produceErr)
+		}
+		if err := cl.CommitUncommittedOffsets(ctx); err != nil {
+			return fmt.Errorf("processors: extractor: commit offsets: %w", err)
+		}
+		b.committed()
+		return nil
+	}
+	committed, err := sess.End(ctx, kgo.TryCommit)
+	if err != nil {
+		x.rollback(b)
+		if ctx.Err() != nil {
+			return nil
+		}
+		return fmt.Errorf("processors: extractor: end transaction: %w", err)
+	}
+	if !committed {
+		slog.Info("extractor transaction aborted; rewinding to the committed offsets", "records", b.records, "produce_err", produceErr)
+		x.rollback(b)
+		return nil
+	}
+	b.committed()
+	return nil
+}
+
+func (x *extractor) rollback(b *batch) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	b.rollback(x.states)
+}
+
+// stopped returns why the loop must stop: a callback's failure, or a fatal
+// fetch error. Context errors are not failures.
+func (x *extractor) stopped(ctx context.Context, f kgo.Fetches) error {
+	x.mu.Lock()
+	failed := x.failed
+	x.mu.Unlock()
+	if failed != nil {
+		return failed
+	}
+	if f.IsClientClosed() {
+		return nil
+	}
+	var err error
+	f.EachError(func(t string, p int32, e error) {
+		if errors.Is(e, context.Canceled) || errors.Is(e, context.DeadlineExceeded) {
+			return
+		}
+		err = errors.Join(err, fmt.Errorf("processors: extractor: fetch %s/%d: %w", t, p, e))
+	})
+	if err != nil && ctx.Err() == nil {
+		return err
+	}
+	return nil
+}
+
+func (x *extractor) fail(err error) {
+	x.mu.Lock()
+	if x.failed == nil {
+		x.failed = err
+	}
+	x.mu.Unlock()
+	x.cancel(err)
+}
+
+// assigned restores the post states of newly assigned partitions before
+// any of their records is processed.
+func (x *extractor) assigned(ctx context.Context, cl *kgo.Client, m map[string][]int32) {
+	parts := m[string(TopicPosts)]
+	if len(parts) == 0 {
+		return
+	}
+	if !x.o.AtLeastOnce {
+		// Initialising the producer id fences a predecessor with the
+		// same transactional id and aborts its open transaction, so
+		// the restore below does not wait for it to time out.
+		if _, _, err := cl.ProducerID(ctx); err != nil {
+			x.fail(fmt.Errorf("processors: extractor: init producer id: %w", err))
+			return
+		}
+	}
+	start := time.Now()
+	states, err := restore(ctx, x.c, parts, x.o.TxnTimeout*3)
+	if err != nil {
+		x.fail(err)
+		return
+	}
+	x.mu.Lock()
+	n := 0
+	for p, s := range states {
+		x.states[p] = s
+		n += len(s)
+	}
+	x.mu.Unlock()
+	slog.Info("extractor restored post states", "partitions", parts, "posts", n, "took", time.Since(start).Round(time.Millisecond))
+}
+
+func (x *extractor) revoked(_ context.Context, _ *kgo.Client, m map[string][]int32) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	for _, p := range m[string(TopicPosts)] {
+		delete(x.states, p)
+	}
+}
+
+// restore reads the committed post states of parts from the changelog.
+//
+// An open transaction of a dead previous owner holds the partition's last
+// stable offset back until the broker aborts it, and a read must not stop
+// before a transaction that may still commit. So restore first waits (at
+// most wait) until no transaction is open on the partitions, then reads
+// them to their end with read_committed, keeping control records so it can
+// tell when it has reached the end.
+func restore(ctx context.Context, c kafka.Cluster, parts []int32, wait time.Duration) (map[int32]map[string]events.PostState, error) {
+	admin, err := c.Client("extractor-restore")
+	if err != nil {
+		return nil, err
+	}
+	defer admin.Close()
+	adm := kadm.NewClient(admin)
+	ends, err := settledEnds(ctx, adm, parts, wait)
+	if err != nil {
+		return nil, err
+	}
+	starts, err := adm.ListStartOffsets(ctx, TableExtractor)
+	if err != nil || starts.Error() != nil {
+		return nil, fmt.Errorf("processors: extractor: start offsets of %s: %w", TableExtractor, errors.Join(err, starts.Error()))
+	}
+	states := map[int32]map[string]events.PostState{}
+	from := map[int32]kgo.Offset{}
+	remaining := map[int32]int64{}
+	for _, p := range parts {
+		states[p] = map[string]events.PostState{}
+		s, _ := starts.Lookup(TableExtractor, p)
+		if ends[p] > s.Offset {
+			from[p] = kgo.NewOffset().At(s.Offset)
+			remaining[p] = ends[p]
+		}
+	}
+	if len(from) == 0 {
+		return states, nil
+	}
+	rc, err := c.Client("extractor-restore",
+		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{TableExtractor: from}),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.KeepControlRecords(),
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	for len(remaining) > 0 {
+		f := rc.PollFetches(ctx)
+		if err := ctx.Err(); err != nil {
+			return nil, fmt.Errorf("processors: extractor: restore: %w", err)
+		}
+		var ferr error
+		f.EachError(func(t string, p int32, e error) { ferr = errors.Join(ferr, fmt.Errorf("%s/%d: %w", t, p, e)) })
+		if ferr != nil {
+			return nil, fmt.Errorf("processors: extractor: restore: %w", ferr)
+		}
+		f.EachRecord(func(r *kgo.Record) {
+			end, ok := remaining[r.Partition]
+			if !ok {
+				return
+			}
+			if !r.Attrs.IsControl() {
+				if r.Value == nil {
+					delete(states[r.Partition], string(r.Key))
+				} else {
+					var s events.PostState
+					if json.Unmarshal(r.Value, &s) == nil {
+						states[r.Partition][string(r.Key)] = s
+					}
+				}
+			}
+			if r.Offset >= end-1 {
+				delete(remaining, r.Partition)
+			}
+		})
+	}
+	return states, nil
+}
+
+// settledEnds waits until the last stable offset of every partition equals
+// its high watermark and returns those ends.
+func settledEnds(ctx context.Context, adm *kadm.Client, parts []int32, wait time.Duration) (map[int32]int64, error) {
+	deadline := time.Now().Add(wait)
+	for {
+		stable, err := adm.ListCommittedOffsets(ctx, TableExtractor)
+		if err == nil {
+			err = stable.Error()
+		}
+		var high kadm.ListedOffsets
+		if err == nil {
+			high, err = adm.ListEndOffsets(ctx, TableExtractor)
+			if err == nil {
+				err = high.Error()
+			}
+		}
+		if err == nil {
+			ends, open := map[int32]int64{}, false
+			for _, p := range parts {
+				s, _ := stable.Lookup(TableExtractor, p)
+				h, _ := high.Lookup(TableExtractor, p)
+				ends[p] = h.Offset
+				open = open || s.Offset < h.Offset
+			}
+			if !open {
+				return ends, nil
+			}
+			err = errors.New("a transaction is still open")
+		}
+		if time.Now().After(deadline) {
+			return nil, fmt.Errorf("processors: extractor: %s not settled after %s: %w", TableExtractor, wait, err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("processors: extractor: restore: %w", ctx.Err())
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
