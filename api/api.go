@@ -95,8 +95,13 @@ func New(cfg Config, pages Pages, posts Publisher) http.Handler {
 	}
 	handle("GET /v1/hashtags/{tag}", s.getHashtag)
 	handle("POST /v1/posts", s.createPost)
+	// A post is identified by its owner and its id: /v1/posts/{id} is the
+	// caller's own post, /v1/posts/{user}/{id} anyone's, and only its
+	// owner may change it.
 	handle("PATCH /v1/posts/{id}", s.editPost)
+	handle("PATCH /v1/posts/{user}/{id}", s.editPost)
 	handle("DELETE /v1/posts/{id}", s.deletePost)
+	handle("DELETE /v1/posts/{user}/{id}", s.deletePost)
 	handle("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
@@ -306,6 +311,7 @@ type createRequest struct {
 
 type postResponse struct {
 	PostID   string   `json:"post_id"`
+	UserID   string   `json:"user_id"`
 	Hashtags []string `json:"hashtags,omitzero"`
 }
 
@@ -356,14 +362,12 @@ type editRequest struct {
 }
 
 func (s *server) editPost(w http.ResponseWriter, r *http.Request) {
-	id := r.PathValue("id")
-	if !idPattern.MatchString(id) {
-		writeError(w, http.StatusBadRequest, "bad post id")
+	user, id, ok := s.ownPost(w, r)
+	if !ok {
 		return
 	}
 	var req editRequest
-	user, ok := s.authorizedBody(w, r, &req)
-	if !ok {
+	if !decodeBody(w, r, &req) {
 		return
 	}
 	keys, ok := requireCaption(w, req.Caption)
@@ -374,16 +378,31 @@ func (s *server) editPost(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *server) deletePost(w http.ResponseWriter, r *http.Request) {
-	user, ok := s.user(w, r)
+	user, id, ok := s.ownPost(w, r)
 	if !ok {
 		return
 	}
-	id := r.PathValue("id")
-	if !idPattern.MatchString(id) {
-		writeError(w, http.StatusBadRequest, "bad post id")
-		return
-	}
 	s.publish(w, events.PostEvent{Type: events.PostDeleted, PostID: id, UserID: user}, nil)
+}
+
+// ownPost authenticates the caller and checks that the post in the path is
+// theirs: 401 without a valid token, 403 for another user's post, 400 for
+// a malformed id.
+func (s *server) ownPost(w http.ResponseWriter, r *http.Request) (user, id string, ok bool) {
+	user, ok = s.user(w, r)
+	if !ok {
+		return "", "", false
+	}
+	if owner := r.PathValue("user"); owner != "" && owner != user {
+		writeError(w, http.StatusForbidden, "post belongs to another user: only its owner may edit or delete it")
+		return "", "", false
+	}
+	id = r.PathValue("id")
+	if !idPattern.MatchString(id) {
+		writeError(w, http.StatusBadRequest, "post_id must be 1-64 of A-Z a-z 0-9 _ -")
+		return "", "", false
+	}
+	return user, id, true
 }
 
 func (s *server) publish(w http.ResponseWriter, e events.PostEvent, keys []string) {
@@ -393,7 +412,7 @@ func (s *server) publish(w http.ResponseWriter, e events.PostEvent, keys []strin
 		writeError(w, http.StatusServiceUnavailable, "could not publish the post event; retry")
 		return
 	}
-	writeJSON(w, http.StatusAccepted, postResponse{PostID: e.PostID, Hashtags: keys})
+	writeJSON(w, http.StatusAccepted, postResponse{PostID: e.PostID, UserID: e.UserID, Hashtags: keys})
 }
 
 // newID returns a time-ordered random id: 12 hex digits of milliseconds

@@ -261,6 +261,33 @@ func TestEditAndDeleteAreScopedToTheTokenUser(t *testing.T) {
 	}
 }
 
+func TestOnlyTheOwnerMayEditOrDelete(t *testing.T) {
+	h, _, pub := newServer()
+	bob := mustToken(t, "bob")
+	for _, c := range []struct {
+		method, path, token, body string
+		code                      int
+	}{
+		{"PATCH", "/v1/posts/alice/p1", bob, `{"caption":"#mine"}`, 403},
+		{"DELETE", "/v1/posts/alice/p1", bob, "", 403},
+		{"DELETE", "/v1/posts/alice/p1", "", "", 401},
+		{"PATCH", "/v1/posts/bob/p1", bob, `{"caption":"#mine"}`, 202},
+		{"DELETE", "/v1/posts/bob/p1", bob, "", 202},
+		{"DELETE", "/v1/posts/bob/bad!id", bob, "", 400},
+	} {
+		w := call(h, c.method, c.path, c.token, c.body)
+		if w.Code != c.code {
+			t.Errorf("%s %s: %d %s, want %d", c.method, c.path, w.Code, w.Body, c.code)
+		}
+		if w.Code >= 400 {
+			errorOf(t, w)
+		}
+	}
+	if len(pub.sent) != 2 || pub.sent[0].UserID != "bob" || pub.sent[1].UserID != "bob" {
+		t.Fatalf("published %+v: only bob's own two changes may reach the posts topic", pub.sent)
+	}
+}
+
 func TestReadyAndHealth(t *testing.T) {
 	h, pg, _ := newServer()
 	if w := call(h, "GET", "/healthz", "", ""); w.Code != 200 {

@@ -77,8 +77,10 @@ func FuzzDecodeTopPosts(f *testing.F) {
 }
 
 func FuzzDecodeDelta(f *testing.F) {
-	f.Add("sunset", []byte(`{"hashtag":"sunset","display":"Sunset","delta":1,"post":{"post_id":"p","user_id":"u"},"src":{"p":0,"o":1}}`))
-	f.Add("sunset", []byte(`{"hashtag":"sunset","delta":5}`))
+	f.Add("sunset", []byte(`{"hashtag":"sunset","display":"Sunset","delta":1,"src":{"p":0,"o":1}}`))
+	f.Add("sunset", []byte(`{"hashtag":"sunset","delta":-3,"src":{"p":11,"o":1234567}}`))
+	f.Add("sunset", []byte(`{"hashtag":"sunset","delta":0,"src":{"p":0,"o":1}}`))
+	f.Add("sunset", []byte(`{"hashtag":"sunset","delta":2,"src":{"p":-1,"o":1}}`))
 	f.Fuzz(func(t *testing.T, key string, data []byte) {
 		d, err := DecodeDelta(key, data)
 		if err != nil {
@@ -87,7 +89,7 @@ func FuzzDecodeDelta(f *testing.F) {
 			}
 			return
 		}
-		if d.Delta != 1 && d.Delta != -1 || d.Hashtag != key {
+		if d.Delta == 0 || d.Hashtag != key || d.Source.Partition < 0 || d.Source.Offset < 0 {
 			t.Fatalf("accepted %+v under key %q", d, key)
 		}
 	})
