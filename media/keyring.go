@@ -1,0 +1,178 @@
+package media
+
+import (
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// MinKeyLen is the shortest image-signing secret accepted, in bytes.
+const MinKeyLen = 32
+
+// KeyFile is where LoadOrCreateKeyring keeps the keys inside a data dir.
+const KeyFile = "image-keys"
+
+var kidRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,32}$`)
+
+// Keyring signs image URLs with one key and accepts the signatures of all of
+// its keys, each named by a key id that travels in the URL (kid=), so keys
+// can rotate without breaking URLs already handed out.
+type Keyring struct {
+	signing string
+	keys    map[string][]byte
+}
+
+// ParseKeyring reads "kid1:base64secret,kid2:base64secret" (commas or
+// newlines between keys; standard base64, e.g. `openssl rand -base64 32`).
+// The first key signs; every key verifies. To rotate: add the new key in
+// second place everywhere, then move it first, then drop the old key once
+// the longest URL lifetime (see Expiry) has passed.
+func ParseKeyring(spec string) (*Keyring, error) {
+	kr := &Keyring{keys: map[string][]byte{}}
+	for _, item := range strings.FieldsFunc(spec, func(r rune) bool { return r == ',' || r == '\n' || r == '\r' }) {
+		kid, b64, ok := strings.Cut(strings.TrimSpace(item), ":")
+		if !ok || !kidRE.MatchString(kid) {
+			return nil, fmt.Errorf("media: key %q: want kid:base64secret with kid of [A-Za-z0-9_-]", kid)
+		}
+		secret, err := base64.StdEncoding.DecodeString(b64)
+		if err != nil {
+			return nil, fmt.Errorf("media: key %q: %w", kid, err)
+		}
+		if len(secret) < MinKeyLen {
+			return nil, fmt.Errorf("media: key %q is %d bytes, need at least %d", kid, len(secret), MinKeyLen)
+		}
+		if _, dup := kr.keys[kid]; dup {
+			return nil, fmt.Errorf("media: key id %q given twice", kid)
+		}
+		if kr.signing == "" {
+			kr.signing = kid
+		}
+		kr.keys[kid] = secret
+	}
+	if kr.signing == "" {
+		return nil, errors.New("media: no image-signing key given")
+	}
+	return kr, nil
+}
+
+// LoadOrCreateKeyring reads the keyring kept in dir/KeyFile (ParseKeyring's
+// format), creating one random key on first use, so image URLs stay valid
+// across restarts of `tagstream run`.
+func LoadOrCreateKeyring(dir string) (*Keyring, error) {
+	spec, err := loadOrCreate(filepath.Join(dir, KeyFile), func(b []byte) string {
+		return "k" + time.Now().UTC().Format("20060102") + ":" + base64.StdEncoding.EncodeToString(b)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return ParseKeyring(spec)
+}
+
+// loadOrCreate returns the trimmed content of path, first writing
+// encode(32 random bytes) there if the file does not exist.
+func loadOrCreate(path string, encode func([]byte) string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err == nil {
+		return strings.TrimSpace(string(b)), nil
+	}
+	if !errors.Is(err, os.ErrNotExist) {
+		return "", fmt.Errorf("media: read %s: %w", path, err)
+	}
+	raw := make([]byte, MinKeyLen)
+	rand.Read(raw)
+	s := encode(raw)
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return "", fmt.Errorf("media: create %s: %w", filepath.Dir(path), err)
+	}
+	if err := os.WriteFile(path, []byte(s+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("media: write %s: %w", path, err)
+	}
+	return s, nil
+}
+
+// Build returns the signed URL of an image at a width, valid until exp:
+// <cdnBase>/img/<user>/<image>?w=<width>&exp=<unix seconds>&kid=<key id>&sig=<mac>,
+// where mac is the unpadded base64url HMAC-SHA256, under the key kid names,
+// of the URL's path and query up to and including kid.
+func (k *Keyring) Build(cdnBase, userID, imageID string, width int, exp time.Time) string {
+	signed := signedPart(userID, imageID, strconv.Itoa(width), strconv.FormatInt(exp.Unix(), 10), k.signing)
+	return strings.TrimRight(cdnBase, "/") + signed + "&sig=" + mac(k.keys[k.signing], signed)
+}
+
+// signedPart is the canonical form the MAC covers. Escaping makes it
+// unambiguous whatever the ids hold.
+func signedPart(userID, imageID, width, exp, kid string) string {
+	return "/img/" + url.PathEscape(userID) + "/" + url.PathEscape(imageID) +
+		"?w=" + width + "&exp=" + exp + "&kid=" + url.QueryEscape(kid)
+}
+
+func mac(key []byte, s string) string {
+	h := hmac.New(sha256.New, key)
+	h.Write([]byte(s))
+	return base64.RawURLEncoding.EncodeToString(h.Sum(nil))
+}
+
+// errSignature is why the origin answers 403.
+var errSignature = errors.New("media: bad image signature")
+
+// verify checks a request for an image against the keyring and returns the
+// width and expiry it names.
+func (k *Keyring) verify(userID, imageID string, q url.Values, now time.Time) (width int, exp time.Time, err error) {
+	w, e, kid := q.Get("w"), q.Get("exp"), q.Get("kid")
+	key, ok := k.keys[kid]
+	if !ok {
+		return 0, exp, fmt.Errorf("%w: unknown key id %q", errSignature, kid)
+	}
+	want := mac(key, signedPart(userID, imageID, w, e, kid))
+	if !hmac.Equal([]byte(want), []byte(q.Get("sig"))) {
+		return 0, exp, fmt.Errorf("%w: signature does not match", errSignature)
+	}
+	secs, err := strconv.ParseInt(e, 10, 64)
+	if err != nil {
+		return 0, exp, fmt.Errorf("%w: exp %q: %v", errSignature, e, err)
+	}
+	if exp = time.Unix(secs, 0); !now.Before(exp) {
+		return 0, exp, fmt.Errorf("%w: expired at %s", errSignature, exp.UTC().Format(time.RFC3339))
+	}
+	if width, err = strconv.Atoi(w); err != nil {
+		return 0, exp, fmt.Errorf("%w: w %q: %v", errSignature, w, err)
+	}
+	return width, exp, nil
+}
+
+// Expiry is the rule for the exp of image URLs embedded in a page a CDN
+// caches. See the package doc for the reasoning.
+type Expiry struct {
+	MaxAge               time.Duration // the page's Cache-Control max-age
+	StaleWhileRevalidate time.Duration // the page's stale-while-revalidate
+	Margin               time.Duration // time a client may take to fetch an image after getting the page
+	Bucket               time.Duration // exp is rounded up to a multiple of this (0: whole seconds)
+}
+
+// DefaultExpiry matches the hashtag page's Cache-Control (max-age=5,
+// stale-while-revalidate=30), leaves a client 10 minutes to fetch the
+// images, and rounds to the hour: URLs live between 10m35s and 1h10m35s.
+var DefaultExpiry = Expiry{MaxAge: 5 * time.Second, StaleWhileRevalidate: 30 * time.Second, Margin: 10 * time.Minute, Bucket: time.Hour}
+
+// At returns the exp for a page generated at now: now + MaxAge +
+// StaleWhileRevalidate + Margin, rounded up to the next multiple of Bucket
+// since the Unix epoch.
+func (e Expiry) At(now time.Time) time.Time {
+	least := now.Add(e.MaxAge + e.StaleWhileRevalidate + e.Margin)
+	b := max(int64(e.Bucket/time.Second), 1)
+	secs := least.Unix()
+	if least.Nanosecond() > 0 {
+		secs++
+	}
+	return time.Unix((secs+b-1)/b*b, 0)
+}

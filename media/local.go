@@ -1,0 +1,327 @@
+package media
+
+import (
+	"context"
+	"crypto/hmac"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/signer"
+)
+
+// LocalConfig configures the embedded backend.
+type LocalConfig struct {
+	Dir       string // data directory: objects in Dir/objects, the upload secret in Dir/upload-secret (required)
+	PublicURL string // base URL browsers reach the Local handler at, e.g. http://127.0.0.1:8080 (required)
+	Bucket    string // default "uploads": the handler answers POST /<Bucket>/
+	Region    string // default us-east-1
+	AccessKey string // default "tagstream-local"
+	SecretKey string // default: random, kept in Dir/upload-secret
+}
+
+// Local is the embedded backend of `tagstream run`: objects are files under
+// a data directory, and Local is also the http.Handler browsers post uploads
+// to (mount it at UploadPath). It verifies SigV4 POST policies as S3 does,
+// so uploads are presigned by the same minio-go code as for S3 and refused
+// for the same reasons.
+type Local struct {
+	dir, bucket, region, accessKey, secret string
+	presigner                              *minio.Client
+}
+
+// NewLocal opens (creating if needed) the store under cfg.Dir.
+func NewLocal(cfg LocalConfig) (*Local, error) {
+	if cfg.Dir == "" || cfg.PublicURL == "" {
+		return nil, errors.New("media: local store needs Dir and PublicURL")
+	}
+	l := &Local{dir: cfg.Dir, bucket: cmp(cfg.Bucket, "uploads"), region: cmp(cfg.Region, "us-east-1"),
+		accessKey: cmp(cfg.AccessKey, "tagstream-local"), secret: cfg.SecretKey}
+	if l.secret == "" {
+		var err error
+		if l.secret, err = loadOrCreate(filepath.Join(cfg.Dir, "upload-secret"), hex.EncodeToString); err != nil {
+			return nil, err
+		}
+	}
+	if err := os.MkdirAll(filepath.Join(l.dir, "tmp"), 0o700); err != nil {
+		return nil, fmt.Errorf("media: local store: %w", err)
+	}
+	var err error
+	l.presigner, err = newMinio(cfg.PublicURL, l.accessKey, l.secret, l.region)
+	return l, err
+}
+
+func cmp(v, def string) string {
+	if v == "" {
+		return def
+	}
+	return v
+}
+
+// UploadPath is the path the handler answers: POST /<bucket>/.
+func (l *Local) UploadPath() string { return "/" + l.bucket + "/" }
+
+// PresignPost implements Storage.
+func (l *Local) PresignPost(ctx context.Context, p PostPolicy) (*PresignedPost, error) {
+	return presign(ctx, l.presigner, l.bucket, p)
+}
+
+func (l *Local) path(key string) (string, error) {
+	user, image, _ := strings.Cut(key, "/")
+	if _, ok := objectKey(user, image); !ok {
+		return "", fmt.Errorf("%w: bad key %q", ErrNotFound, key)
+	}
+	return filepath.Join(l.dir, "objects", user, image), nil
+}
+
+// Stat implements Storage.
+func (l *Local) Stat(_ context.Context, key string) (ObjectInfo, error) {
+	p, err := l.path(key)
+	if err != nil {
+		return ObjectInfo{}, err
+	}
+	fi, err := os.Stat(p)
+	if err != nil {
+		return ObjectInfo{}, localErr(key, err)
+	}
+	return ObjectInfo{Size: fi.Size(), ModTime: fi.ModTime()}, nil
+}
+
+// Open implements Storage.
+func (l *Local) Open(_ context.Context, key string) (io.ReadCloser, error) {
+	p, err := l.path(key)
+	if err != nil {
+		return nil, err
+	}
+	f, err := os.Open(p)
+	if err != nil {
+		return nil, localErr(key, err)
+	}
+	return f, nil
+}
+
+func localErr(key string, err error) error {
+	if errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("%w: %s", ErrNotFound, key)
+	}
+	return fmt.Errorf("media: local store %s: %w", key, err)
+}
+
+// Put stores r under key, bypassing any policy (seeding, imports), refusing
+// more than maxSize bytes. It returns the size written.
+func (l *Local) Put(key string, r io.Reader, maxSize int64) (int64, error) {
+	return l.put(key, r, 0, maxSize)
+}
+
+// put stores r under key if it holds lo to hi bytes.
+func (l *Local) put(key string, r io.Reader, lo, hi int64) (int64, error) {
+	p, err := l.path(key)
+	if err != nil {
+		return 0, err
+	}
+	tmp, err := os.CreateTemp(filepath.Join(l.dir, "tmp"), "put-*")
+	if err != nil {
+		return 0, fmt.Errorf("media: local put: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	n, err := io.Copy(tmp, io.LimitReader(r, hi+1))
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	switch {
+	case err != nil:
+		return n, fmt.Errorf("media: local put %s: %w", key, err)
+	case n > hi:
+		return n, &postError{http.StatusBadRequest, "EntityTooLarge", fmt.Sprintf("over %d bytes", hi)}
+	case n < lo:
+		return n, &postError{http.StatusBadRequest, "EntityTooSmall", fmt.Sprintf("under %d bytes", lo)}
+	}
+	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+		return n, fmt.Errorf("media: local put: %w", err)
+	}
+	if err := os.Rename(tmp.Name(), p); err != nil {
+		return n, fmt.Errorf("media: local put: %w", err)
+	}
+	return n, nil
+}
+
+// postError is an S3-style refusal of a browser upload.
+type postError struct {
+	status        int
+	code, message string
+}
+
+func (e *postError) Error() string { return "media: upload refused: " + e.code + ": " + e.message }
+
+func denied(format string, args ...any) error {
+	return &postError{http.StatusForbidden, "AccessDenied", fmt.Sprintf(format, args...)}
+}
+
+// Form limits of a browser upload: the fields before the file.
+const (
+	maxFieldBytes = 16 << 10
+	maxFormFields = 32
+)
+
+// ServeHTTP accepts a browser upload (POST /<bucket>/, multipart form:
+// fields, then "file") within a presigned policy, answering like S3: 204,
+// or an XML error with 403 (signature, expiry, a condition) or 400
+// (malformed, size outside content-length-range).
+func (l *Local) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	err := l.upload(r)
+	var pe *postError
+	switch {
+	case err == nil:
+		w.WriteHeader(http.StatusNoContent)
+		return
+	case !errors.As(err, &pe):
+		pe = &postError{http.StatusInternalServerError, "InternalError", err.Error()}
+	}
+	w.Header().Set("Content-Type", "application/xml")
+	w.WriteHeader(pe.status)
+	io.WriteString(w, xml.Header)
+	xml.NewEncoder(w).Encode(struct {
+		XMLName xml.Name `xml:"Error"`
+		Code    string
+		Message string
+	}{Code: pe.code, Message: pe.message})
+}
+
+func (l *Local) upload(r *http.Request) error {
+	malformed := func(msg string) error { return &postError{http.StatusBadRequest, "MalformedPOSTRequest", msg} }
+	if r.Method != http.MethodPost || r.URL.Path != l.UploadPath() {
+		return &postError{http.StatusMethodNotAllowed, "MethodNotAllowed", "POST a form to " + l.UploadPath()}
+	}
+	mr, err := r.MultipartReader()
+	if err != nil {
+		return malformed(err.Error())
+	}
+	fields := map[string]string{}
+	for {
+		part, err := mr.NextPart()
+		if err != nil {
+			return malformed("no file field: " + err.Error())
+		}
+		name := strings.ToLower(part.FormName())
+		if name == "file" {
+			lo, hi, err := l.check(fields, time.Now())
+			if err != nil {
+				return err
+			}
+			_, err = l.put(fields["key"], part, lo, hi)
+			return err
+		}
+		v, err := io.ReadAll(io.LimitReader(part, maxFieldBytes+1))
+		if err != nil || len(v) > maxFieldBytes || len(fields) == maxFormFields {
+			return malformed("form field " + name + " unreadable or too large, or too many fields")
+		}
+		fields[name] = string(v)
+	}
+}
+
+// check verifies the policy's SigV4 signature, expiry and every condition
+// against the fields, and returns its content-length-range.
+func (l *Local) check(f map[string]string, now time.Time) (lo, hi int64, err error) {
+	cred := strings.Split(f["x-amz-credential"], "/")
+	if f["x-amz-algorithm"] != "AWS4-HMAC-SHA256" || len(cred) != 5 || cred[0] != l.accessKey ||
+		cred[2] != l.region || cred[3] != "s3" || cred[4] != "aws4_request" {
+		return 0, 0, denied("bad x-amz-algorithm or x-amz-credential")
+	}
+	day, err := time.Parse("20060102", cred[1])
+	if err != nil {
+		return 0, 0, denied("bad credential date")
+	}
+	want := signer.PostPresignSignatureV4(f["policy"], day, l.secret, l.region)
+	if !hmac.Equal([]byte(want), []byte(f["x-amz-signature"])) {
+		return 0, 0, denied("signature does not match")
+	}
+	var pol struct {
+		Expiration time.Time         `json:"expiration"`
+		Conditions []json.RawMessage `json:"conditions"`
+	}
+	raw, err := base64.StdEncoding.DecodeString(f["policy"])
+	if err == nil {
+		err = json.Unmarshal(raw, &pol)
+	}
+	if err != nil {
+		return 0, 0, denied("bad policy: %v", err)
+	}
+	if !now.Before(pol.Expiration) {
+		return 0, 0, denied("policy expired at %s", pol.Expiration.Format(time.RFC3339))
+	}
+	if b, ok := f["bucket"]; ok && b != l.bucket {
+		return 0, 0, denied("bucket %q is not %q", b, l.bucket)
+	}
+	f["bucket"] = l.bucket
+	covered := map[string]bool{"policy": true, "x-amz-signature": true, "bucket": true}
+	hi = -1
+	for _, raw := range pol.Conditions {
+		c, err := parseCondition(raw)
+		if err != nil {
+			return 0, 0, denied("policy condition %s: %v", raw, err)
+		}
+		switch got := f[c.field]; {
+		case c.op == "content-length-range":
+			lo, hi = c.lo, c.hi
+		case c.op == "eq" && got != c.value, c.op == "starts-with" && !strings.HasPrefix(got, c.value):
+			return 0, 0, denied("policy condition %s not met by %q", raw, got)
+		}
+		covered[c.field] = true
+	}
+	for name := range f {
+		if !covered[name] && !strings.HasPrefix(name, "x-ignore-") {
+			return 0, 0, denied("form field %q is not covered by the policy", name)
+		}
+	}
+	if hi < 0 {
+		return 0, 0, denied("the policy has no content-length-range")
+	}
+	return lo, hi, nil
+}
+
+// policyCondition is one condition of a POST policy, the field name
+// lowercased without its "$".
+type policyCondition struct {
+	op, field, value string
+	lo, hi           int64
+}
+
+// parseCondition reads {"field": "value"} (an eq), ["eq"|"starts-with",
+// "$field", "value"] or ["content-length-range", lo, hi].
+func parseCondition(raw json.RawMessage) (policyCondition, error) {
+	var eq map[string]string
+	if json.Unmarshal(raw, &eq) == nil && len(eq) == 1 {
+		for k, v := range eq {
+			return policyCondition{op: "eq", field: strings.ToLower(k), value: v}, nil
+		}
+	}
+	var arr []json.RawMessage
+	if err := json.Unmarshal(raw, &arr); err != nil || len(arr) != 3 {
+		return policyCondition{}, errors.New("not a condition")
+	}
+	var c policyCondition
+	if err := json.Unmarshal(arr[0], &c.op); err != nil {
+		return c, err
+	}
+	c.op = strings.ToLower(c.op)
+	switch c.op {
+	case "content-length-range":
+		c.field = "file"
+		return c, errors.Join(json.Unmarshal(arr[1], &c.lo), json.Unmarshal(arr[2], &c.hi))
+	case "eq", "starts-with":
+		err := errors.Join(json.Unmarshal(arr[1], &c.field), json.Unmarshal(arr[2], &c.value))
+		c.field = strings.ToLower(strings.TrimPrefix(c.field, "$"))
+		return c, err
+	}
+	return c, fmt.Errorf("unsupported operator %q", c.op)
+}

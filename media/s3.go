@@ -1,0 +1,114 @@
+package media
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+
+	"github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/credentials"
+)
+
+// S3Config configures the S3 backend.
+type S3Config struct {
+	Endpoint       string // server URL, e.g. http://127.0.0.1:19000 (required)
+	PublicEndpoint string // URL browsers post uploads to; default Endpoint
+	AccessKey      string
+	SecretKey      string
+	Region         string // default us-east-1
+	Bucket         string // default "tagstream-images"
+	CreateBucket   bool   // create Bucket at start when missing
+}
+
+// S3 stores images in an S3 bucket through minio-go.
+type S3 struct {
+	client, public *minio.Client
+	bucket         string
+}
+
+// NewS3 connects to the server (creating the bucket when CreateBucket is
+// set, which also proves the credentials work).
+func NewS3(ctx context.Context, cfg S3Config) (*S3, error) {
+	if cfg.Region == "" {
+		cfg.Region = "us-east-1"
+	}
+	if cfg.Bucket == "" {
+		cfg.Bucket = "tagstream-images"
+	}
+	if cfg.PublicEndpoint == "" {
+		cfg.PublicEndpoint = cfg.Endpoint
+	}
+	client, err := newMinio(cfg.Endpoint, cfg.AccessKey, cfg.SecretKey, cfg.Region)
+	if err != nil {
+		return nil, err
+	}
+	public, err := newMinio(cfg.PublicEndpoint, cfg.AccessKey, cfg.SecretKey, cfg.Region)
+	if err != nil {
+		return nil, err
+	}
+	s := &S3{client: client, public: public, bucket: cfg.Bucket}
+	if cfg.CreateBucket {
+		ok, err := client.BucketExists(ctx, cfg.Bucket)
+		if err == nil && !ok {
+			err = client.MakeBucket(ctx, cfg.Bucket, minio.MakeBucketOptions{Region: cfg.Region})
+		}
+		if err != nil {
+			return nil, fmt.Errorf("media: create bucket %s: %w", cfg.Bucket, err)
+		}
+	}
+	return s, nil
+}
+
+// newMinio returns a client for endpoint (a URL) with a fixed region, so
+// presigning needs no request.
+func newMinio(endpoint, accessKey, secretKey, region string) (*minio.Client, error) {
+	u, err := url.Parse(endpoint)
+	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
+		return nil, fmt.Errorf("media: endpoint %q: want http(s)://host[:port]", endpoint)
+	}
+	c, err := minio.New(u.Host, &minio.Options{
+		Creds:  credentials.NewStaticV4(accessKey, secretKey, ""),
+		Secure: u.Scheme == "https",
+		Region: region,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("media: s3 client for %s: %w", endpoint, err)
+	}
+	return c, nil
+}
+
+// PresignPost implements Storage.
+func (s *S3) PresignPost(ctx context.Context, p PostPolicy) (*PresignedPost, error) {
+	return presign(ctx, s.public, s.bucket, p)
+}
+
+// Stat implements Storage.
+func (s *S3) Stat(ctx context.Context, key string) (ObjectInfo, error) {
+	info, err := s.client.StatObject(ctx, s.bucket, key, minio.StatObjectOptions{})
+	if err != nil {
+		return ObjectInfo{}, s3Err(key, err)
+	}
+	return ObjectInfo{Size: info.Size, ModTime: info.LastModified}, nil
+}
+
+// Open implements Storage.
+func (s *S3) Open(ctx context.Context, key string) (io.ReadCloser, error) {
+	obj, err := s.client.GetObject(ctx, s.bucket, key, minio.GetObjectOptions{})
+	if err != nil {
+		return nil, s3Err(key, err)
+	}
+	if _, err := obj.Stat(); err != nil { // GetObject is lazy: surface a missing key now
+		obj.Close()
+		return nil, s3Err(key, err)
+	}
+	return obj, nil
+}
+
+func s3Err(key string, err error) error {
+	if minio.ToErrorResponse(err).StatusCode == http.StatusNotFound {
+		return fmt.Errorf("%w: %s", ErrNotFound, key)
+	}
+	return fmt.Errorf("media: s3 %s: %w", key, err)
+}

@@ -1,0 +1,131 @@
+package media
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"image"
+	"net/http"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tagstream/tagstream/testenv"
+)
+
+// The same suite runs against the embedded store and a real S3 server: the
+// storage itself, not our code in front of it, must refuse uploads outside
+// the policy.
+func TestLocalStorage(t *testing.T) { testStorage(t, newLocal(t)) }
+
+func TestS3Storage(t *testing.T) {
+	endpoint := testenv.Get(t, "TAGSTREAM_S3_ENDPOINT", "a real S3 server (services/s3.sh up starts versitygw on http://127.0.0.1:19000)")
+	s, err := NewS3(context.Background(), S3Config{
+		Endpoint:  endpoint,
+		AccessKey: os.Getenv("TAGSTREAM_S3_ACCESS_KEY"), SecretKey: os.Getenv("TAGSTREAM_S3_SECRET_KEY"),
+		Region:       os.Getenv("TAGSTREAM_S3_REGION"),
+		Bucket:       fmt.Sprintf("media-%d", time.Now().UnixNano()),
+		CreateBucket: true,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	testStorage(t, s)
+}
+
+func testStorage(t *testing.T, store Storage) {
+	ctx := context.Background()
+	up := NewUploads(store, UploadConfig{})
+	photo := testImage(t, 1200, 800, false)
+	reserve := func(t *testing.T, up *Uploads) *Reservation {
+		t.Helper()
+		res, err := up.Reserve(ctx, "alice", "image/jpeg", int64(len(photo)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
+	// refused checks that the storage refused an upload and stored nothing.
+	refused := func(t *testing.T, res *Reservation, code int, body string) {
+		t.Helper()
+		if code/100 == 2 {
+			t.Fatalf("upload accepted: %d %s", code, body)
+		}
+		t.Logf("refused: %d %s", code, body)
+		for _, user := range []string{"alice", "bob"} {
+			if err := up.Exists(ctx, user, res.ImageID); !errors.Is(err, ErrNotFound) {
+				t.Fatalf("Exists(%s) after a refused upload: %v", user, err)
+			}
+		}
+	}
+	with := func(fields map[string]string, k, v string) map[string]string {
+		m := map[string]string{k: v}
+		for fk, fv := range fields {
+			if !strings.EqualFold(fk, k) {
+				m[fk] = fv
+			}
+		}
+		return m
+	}
+
+	t.Run("within the policy, then resized by the origin", func(t *testing.T) {
+		res := reserve(t, up)
+		if code, body := browserPost(t, res.URL, res.Fields, photo); code/100 != 2 {
+			t.Fatalf("upload within the policy: %d %s", code, body)
+		}
+		if err := up.Exists(ctx, "alice", res.ImageID); err != nil {
+			t.Fatalf("Exists(alice): %v", err)
+		}
+		if err := up.Exists(ctx, "bob", res.ImageID); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("Exists(bob) = %v, want ErrNotFound", err)
+		}
+
+		kr := testKeyring(t, "k1:"+secretA)
+		o := NewOrigin(store, kr, OriginConfig{})
+		u := kr.Build("", "alice", res.ImageID, 320, DefaultExpiry.At(time.Now()))
+		rec := get(o, u)
+		if rec.Code != http.StatusOK || rec.Header().Get("Content-Type") != "image/jpeg" {
+			t.Fatalf("GET %s: %d %s %s", u, rec.Code, rec.Header().Get("Content-Type"), rec.Body)
+		}
+		cfg, _, err := image.DecodeConfig(rec.Body)
+		if err != nil || cfg.Width != 320 || cfg.Height != 213 {
+			t.Fatalf("resized to %dx%d (%v), want 320x213", cfg.Width, cfg.Height, err)
+		}
+		tampered := strings.Replace(u, "w=320", "w=640", 1)
+		expired := kr.Build("", "alice", res.ImageID, 320, time.Now().Add(-time.Second))
+		for name, u := range map[string]string{"tampered": tampered, "expired": expired} {
+			if rec := get(o, u); rec.Code != http.StatusForbidden {
+				t.Errorf("%s URL: %d %s, want 403", name, rec.Code, rec.Body)
+			}
+		}
+	})
+	t.Run("over the size limit", func(t *testing.T) {
+		res := reserve(t, up)
+		code, body := browserPost(t, res.URL, res.Fields, append(photo, make([]byte, 100)...))
+		refused(t, res, code, body)
+	})
+	t.Run("another content type", func(t *testing.T) {
+		res := reserve(t, up)
+		code, body := browserPost(t, res.URL, with(res.Fields, "Content-Type", "text/html"), photo)
+		refused(t, res, code, body)
+	})
+	t.Run("another user's key", func(t *testing.T) {
+		res := reserve(t, up)
+		code, body := browserPost(t, res.URL, with(res.Fields, "key", "bob/"+res.ImageID), photo)
+		refused(t, res, code, body)
+	})
+	t.Run("tampered signature", func(t *testing.T) {
+		res := reserve(t, up)
+		sig := res.Fields["x-amz-signature"]
+		code, body := browserPost(t, res.URL, with(res.Fields, "x-amz-signature", strings.Repeat("0", len(sig))), photo)
+		refused(t, res, code, body)
+	})
+	t.Run("after expiry", func(t *testing.T) {
+		short := NewUploads(store, UploadConfig{TTL: time.Second})
+		res := reserve(t, short)
+		time.Sleep(time.Until(res.ExpiresAt) + time.Second)
+		code, body := browserPost(t, res.URL, res.Fields, photo)
+		refused(t, res, code, body)
+	})
+}
