@@ -1,0 +1,184 @@
+package snapshot
+
+import (
+	"fmt"
+	"log/slog"
+	"regexp"
+	"time"
+
+	"github.com/gocql/gocql"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/tagstream/tagstream/metrics"
+)
+
+// Default values of Config. Each says what it corresponds to.
+const (
+	// DefaultCassandra is Cassandra's standard native transport address.
+	DefaultCassandra = "127.0.0.1:9042"
+	// DefaultBroker is Kafka's bootstrap.servers default, like every
+	// --brokers flag of tagstream.
+	DefaultBroker = "127.0.0.1:9092"
+	// DefaultKeyspace holds the snapshot tables.
+	DefaultKeyspace = "tagstream"
+	// DefaultReplication is a single copy: right for one node; use
+	// NetworkTopologyStrategy with 3 per data centre in production.
+	DefaultReplication = "{'class': 'SimpleStrategy', 'replication_factor': 1}"
+	// DefaultCountsTopic is the changelog of goka group hashtag-counts
+	// (processors.TableCounts) in generation 0.
+	DefaultCountsTopic = "hashtag-counts-table"
+	// DefaultTopTopic is the changelog of goka group hashtag-top
+	// (processors.TableTop) in generation 0.
+	DefaultTopTopic = "hashtag-top-table"
+	// DefaultGroup is the Kafka consumer group the snapshotters share.
+	DefaultGroup = "tagstream-snapshot"
+	// DefaultInterval is how often dirty rows are written: the staleness a
+	// Cassandra reader accepts, and the window in which repeated changes of
+	// one hashtag collapse into one row write.
+	DefaultInterval = 5 * time.Second
+	// DefaultConcurrency bounds in-flight row writes (gocql's default of 2
+	// connections per host times a modest pipeline).
+	DefaultConcurrency = 16
+	// DefaultRetryMin and DefaultRetryMax bound the exponential backoff of
+	// failed flushes: a first retry soon, then no more than one attempt
+	// every 30 s against a Cassandra that is down.
+	DefaultRetryMin = 500 * time.Millisecond
+	DefaultRetryMax = 30 * time.Second
+	// DefaultTimeout bounds one CQL request; shorter than gocql's 11 s so a
+	// dead node fails a flush quickly.
+	DefaultTimeout = 5 * time.Second
+	// DefaultShutdownFlush bounds the last flush Run makes when its context
+	// ends.
+	DefaultShutdownFlush = 10 * time.Second
+)
+
+// MaxGeneration is the largest Config.Generation: the generation takes the
+// top 16 bits of a 63-bit write timestamp (see WriteTimestamp).
+const MaxGeneration = 1<<16 - 1
+
+// Config configures a Snapshotter and a Reader. The zero value of every
+// field means its default. A Reader uses only the Cassandra fields.
+type Config struct {
+	// Cassandra are the contact points, host:port. Default DefaultCassandra.
+	Cassandra []string
+	// Keyspace holds the tables; created if missing. Default "tagstream".
+	Keyspace string
+	// Replication is the CQL replication map of a created keyspace.
+	// Default DefaultReplication (SimpleStrategy, replication_factor 1).
+	// An existing keyspace is never altered.
+	Replication string
+	// Consistency of reads and writes. Default LOCAL_QUORUM (with one
+	// replica, the one replica).
+	Consistency gocql.Consistency
+	// Timeout bounds each CQL request. Default 5 s.
+	Timeout time.Duration
+
+	// Brokers are the Kafka seed brokers. Default DefaultBroker.
+	Brokers []string
+	// KafkaOpts are extra franz-go options (client id, TLS, SASL, ...).
+	KafkaOpts []kgo.Opt
+	// CountsTopic and TopTopic are the changelogs followed. Defaults
+	// "hashtag-counts-table" and "hashtag-top-table" (generation 0).
+	// A replay's generation has its own topics; see Generation.
+	CountsTopic, TopTopic string
+	// Generation numbers the topics' generation, 0..MaxGeneration. Every
+	// change of CountsTopic/TopTopic (a replay's new generation, a
+	// recreated topic, a new partition count) must come with a higher
+	// Generation; a Snapshotter refuses to run on a generation lower than
+	// one already flushed. Default 0.
+	Generation int
+	// Group is the Kafka consumer group. Default "tagstream-snapshot".
+	// Offsets are kept in Cassandra, not committed to Kafka.
+	Group string
+
+	// Interval between flushes. Default 5 s.
+	Interval time.Duration
+	// Concurrency bounds row writes in flight. Default 16.
+	Concurrency int
+	// RetryMin and RetryMax bound the exponential backoff after a failed
+	// flush. Defaults 500 ms and 30 s.
+	RetryMin, RetryMax time.Duration
+
+	// Metrics receives the tagstream_snapshot_* metrics. Default: a private
+	// registry (Stats still works). Register one Snapshotter per registry.
+	Metrics *metrics.Registry
+	// Logger defaults to slog.Default().
+	Logger *slog.Logger
+}
+
+var identifier = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_]{0,47}$`)
+
+// withDefaults returns c with every zero field set to its default, or an
+// error for a value that cannot work.
+func (c Config) withDefaults() (Config, error) {
+	if len(c.Cassandra) == 0 {
+		c.Cassandra = []string{DefaultCassandra}
+	}
+	if c.Keyspace == "" {
+		c.Keyspace = DefaultKeyspace
+	}
+	if !identifier.MatchString(c.Keyspace) {
+		return c, fmt.Errorf("snapshot: keyspace %q is not a CQL identifier (a letter, then up to 47 letters, digits or _)", c.Keyspace)
+	}
+	if c.Replication == "" {
+		c.Replication = DefaultReplication
+	}
+	if c.Consistency == 0 {
+		c.Consistency = gocql.LocalQuorum
+	}
+	if c.Timeout <= 0 {
+		c.Timeout = DefaultTimeout
+	}
+	if len(c.Brokers) == 0 {
+		c.Brokers = []string{DefaultBroker}
+	}
+	if c.CountsTopic == "" {
+		c.CountsTopic = DefaultCountsTopic
+	}
+	if c.TopTopic == "" {
+		c.TopTopic = DefaultTopTopic
+	}
+	if c.CountsTopic == c.TopTopic {
+		return c, fmt.Errorf("snapshot: counts and top topics are both %q", c.CountsTopic)
+	}
+	if c.Generation < 0 || c.Generation > MaxGeneration {
+		return c, fmt.Errorf("snapshot: generation %d outside 0..%d", c.Generation, MaxGeneration)
+	}
+	if c.Group == "" {
+		c.Group = DefaultGroup
+	}
+	if c.Interval <= 0 {
+		c.Interval = DefaultInterval
+	}
+	if c.Concurrency <= 0 {
+		c.Concurrency = DefaultConcurrency
+	}
+	if c.RetryMin <= 0 {
+		c.RetryMin = DefaultRetryMin
+	}
+	if c.RetryMax <= 0 {
+		c.RetryMax = DefaultRetryMax
+	}
+	if c.RetryMax < c.RetryMin {
+		c.RetryMax = c.RetryMin
+	}
+	if c.Metrics == nil {
+		c.Metrics = &metrics.Registry{}
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return c, nil
+}
+
+// cluster is the gocql configuration shared by the Snapshotter and Reader.
+func (c Config) cluster() *gocql.ClusterConfig {
+	cl := gocql.NewCluster(c.Cassandra...)
+	cl.Consistency = c.Consistency
+	cl.Timeout = c.Timeout
+	cl.ConnectTimeout = c.Timeout
+	// gocql retries a node it marked down every ReconnectInterval (60 s by
+	// default): a restarted Cassandra would sit unused for up to a minute.
+	cl.ReconnectInterval = time.Second
+	return cl
+}

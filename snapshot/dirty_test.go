@@ -1,0 +1,168 @@
+package snapshot
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tagstream/tagstream/load"
+	"github.com/tagstream/tagstream/processors"
+)
+
+func TestDefaultTopicsAreTheGokaTables(t *testing.T) {
+	if DefaultCountsTopic != string(processors.TableCounts) || DefaultTopTopic != string(processors.TableTop) {
+		t.Fatalf("defaults %q, %q; goka tables %q, %q", DefaultCountsTopic, DefaultTopTopic, processors.TableCounts, processors.TableTop)
+	}
+}
+
+func TestWriteTimestampOrdersGenerationsFirst(t *testing.T) {
+	if WriteTimestamp(0, 0) <= 0 {
+		t.Fatal("timestamp of the first record must be positive")
+	}
+	if !(WriteTimestamp(1, 0) > WriteTimestamp(0, MaxOffset)) {
+		t.Fatal("generation 1 at offset 0 must beat generation 0 at any offset")
+	}
+	if WriteTimestamp(3, 10) <= WriteTimestamp(3, 9) {
+		t.Fatal("a later offset must have a later timestamp")
+	}
+	if WriteTimestamp(MaxGeneration, MaxOffset) <= 0 {
+		t.Fatal("the largest timestamp overflows")
+	}
+	if g := GenerationOf(WriteTimestamp(7, 12345)); g != 7 {
+		t.Fatalf("GenerationOf = %d, want 7", g)
+	}
+}
+
+func TestSchemaStatements(t *testing.T) {
+	st := SchemaStatements("ks1", DefaultReplication)
+	if len(st) != 4 {
+		t.Fatalf("%d statements, want 4: %q", len(st), st)
+	}
+	for _, s := range st {
+		if !strings.Contains(s, "ks1") {
+			t.Fatalf("statement without keyspace: %s", s)
+		}
+	}
+}
+
+func TestConfigRejectsBadValues(t *testing.T) {
+	for _, c := range []Config{
+		{Keyspace: "drop table x"},
+		{Generation: -1},
+		{Generation: MaxGeneration + 1},
+		{CountsTopic: "same", TopTopic: "same"},
+	} {
+		if _, err := New(c); err == nil {
+			t.Errorf("New(%+v) accepted", c)
+		}
+	}
+}
+
+var (
+	pc = partition{"counts", 0}
+	pt = partition{"top", 0}
+)
+
+func countChange(off int64, n int64) *change {
+	return &change{ts: WriteTimestamp(0, off), src: pc, count: countColumns{Display: "X", PostCount: n}}
+}
+
+func TestDirtySetKeepsLatestPerKeyAndGroup(t *testing.T) {
+	d := newDirtySet()
+	d.assign(pc, 0)
+	d.assign(pt, 0)
+	d.add("a", false, countChange(0, 1), 0)
+	d.add("a", false, countChange(1, 2), 1)
+	d.add("b", false, countChange(2, 1), 2)
+	d.add("a", true, &change{ts: WriteTimestamp(0, 0), src: pt}, 0)
+	d.add("a", false, countChange(0, 1), 0) // a re-read of an older record
+	if d.len() != 2 {
+		t.Fatalf("%d keys pending, want 2", d.len())
+	}
+	b := d.take()
+	if got := b.rows["a"].count.count.PostCount; got != 2 {
+		t.Fatalf("a's count %d, want the latest, 2", got)
+	}
+	if b.rows["a"].top == nil || b.rows["b"].top != nil {
+		t.Fatalf("top groups wrong: a %v, b %v", b.rows["a"].top, b.rows["b"].top)
+	}
+	if b.offsets[pc] != 3 || b.offsets[pt] != 1 {
+		t.Fatalf("offsets %v, want counts 3, top 1", b.offsets)
+	}
+	if d.len() != 0 {
+		t.Fatal("take left keys")
+	}
+
+	// A failed flush restores its rows, but never over a newer change.
+	d.add("a", false, countChange(5, 9), 5)
+	d.restore(b.rows)
+	b2 := d.take()
+	if got := b2.rows["a"].count.count.PostCount; got != 9 {
+		t.Fatalf("restore overwrote a newer count: %d", got)
+	}
+	if b2.rows["a"].top == nil || b2.rows["b"].count == nil {
+		t.Fatal("restore lost rows")
+	}
+	// Offsets not marked flushed are offered again.
+	if b2.offsets[pc] != 6 {
+		t.Fatalf("offsets %v, want counts 6", b2.offsets)
+	}
+	d.markFlushed(b2.offsets)
+	if b3 := d.take(); len(b3.offsets) != 0 {
+		t.Fatalf("flushed offsets offered again: %v", b3.offsets)
+	}
+
+	// Dropping a partition forgets its changes and position.
+	d.add("a", false, countChange(6, 10), 6)
+	d.add("a", true, &change{ts: WriteTimestamp(0, 1), src: pt}, 1)
+	d.add("c", false, countChange(7, 1), 7)
+	d.drop(map[partition]bool{pc: true})
+	if d.len() != 1 || d.rows["a"].count != nil || d.rows["a"].top == nil {
+		t.Fatalf("drop left %v", d.rows)
+	}
+	if _, ok := d.pos[pc]; ok {
+		t.Fatal("drop kept the position")
+	}
+}
+
+// BenchmarkWriteAmplification feeds a simulated stream of count-changelog
+// records, one per (post, hashtag) as the counter writes them, through the
+// dirty set and counts the rows a flush every interval writes. The naive
+// baseline writes one row per record (naive-rows/post, about 8). Time is
+// simulated: posts arrive evenly at the given rate over 30 s.
+//
+//	go test ./snapshot -run '^$' -bench WriteAmplification -benchtime 1x
+func BenchmarkWriteAmplification(b *testing.B) {
+	const window = 30 * time.Second
+	for _, rate := range []int{58, 1160, 11600} {
+		for _, interval := range []time.Duration{time.Second, 5 * time.Second} {
+			b.Run(fmt.Sprintf("posts_per_s=%d/interval=%s", rate, interval), func(b *testing.B) {
+				posts := int(float64(rate) * window.Seconds())
+				perFlush := max(1, int(float64(rate)*interval.Seconds()))
+				var rows, records, fed int
+				for b.Loop() {
+					// load's defaults: 50,000 hashtags, Zipf s=1.1, 8 per post.
+					g := load.NewGenerator(load.Options{Seed: 1, Users: 100_000, Tags: 50_000, PerPost: 8, Zipf: 1.1})
+					d := newDirtySet()
+					var off int64
+					for i := range posts {
+						for _, k := range g.Next().Keys {
+							d.add(k, false, &change{ts: WriteTimestamp(0, off), src: pc, count: countColumns{PostCount: off}}, off)
+							off++
+							records++
+						}
+						if (i+1)%perFlush == 0 {
+							rows += len(d.take().rows)
+						}
+					}
+					rows += len(d.take().rows)
+					fed += posts
+				}
+				b.ReportMetric(float64(rows)/float64(fed), "rows/post")
+				b.ReportMetric(float64(records)/float64(fed), "naive-rows/post")
+				b.ReportMetric(float64(rows)/float64(records), "rows/record")
+			})
+		}
+	}
+}

@@ -1,0 +1,119 @@
+package snapshot
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/gocql/gocql"
+
+	"github.com/tagstream/tagstream/events"
+	"github.com/tagstream/tagstream/views"
+)
+
+// ErrNotFound reports a hashtag with no row: no post or ranking ever
+// mentioned it (or the snapshot has not caught up). errors.Is also matches
+// views.ErrNotFound, so an API maps both sources to 404 with one check.
+var ErrNotFound = fmt.Errorf("snapshot: hashtag not found: %w", views.ErrNotFound)
+
+// Row is a hashtag's row: what the two goka views hold for the key.
+type Row struct {
+	// Key is the normalised hashtag.
+	Key string
+	// Count is the hashtag-counts-table value; nil if that table has none.
+	Count *events.Count
+	// Top is the hashtag-top-table value; nil if that table has none.
+	Top *events.Top
+}
+
+// Page joins the row's two values the way the goka views are joined
+// (views.Join): display defaults to the key, updated_at is the later of
+// the count's and the top list's times.
+func (r Row) Page() views.Page {
+	var c, t any
+	if r.Count != nil {
+		c = *r.Count
+	}
+	if r.Top != nil {
+		t = *r.Top
+	}
+	return views.Join(r.Key, c, t)
+}
+
+// Reader reads hashtag rows from Cassandra: the read side of a stateless
+// API, which needs no goka view.
+type Reader struct {
+	sess *gocql.Session
+	stmt statements
+}
+
+// NewReader connects to Cassandra with cfg's Cassandra fields (Cassandra,
+// Keyspace, Consistency, Timeout). It fails if no node answers now; gocql
+// reconnects by itself after that. The keyspace need not exist yet: Get
+// fails until a Snapshotter has created it.
+func NewReader(cfg Config) (*Reader, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	sess, err := cfg.cluster().CreateSession()
+	if err != nil {
+		return nil, fmt.Errorf("snapshot: connect to %v: %w", cfg.Cassandra, err)
+	}
+	return &Reader{sess: sess, stmt: newStatements(cfg.Keyspace)}, nil
+}
+
+// Get returns the row of the normalised hashtag key, or ErrNotFound.
+func (r *Reader) Get(ctx context.Context, key string) (Row, error) {
+	var (
+		display           *string
+		count             *int64
+		updated, computed time.Time
+		posts             []postUDT
+	)
+	err := r.sess.Query(r.stmt.get, key).WithContext(ctx).Idempotent(true).
+		Scan(&display, &count, &updated, &posts, &computed)
+	if errors.Is(err, gocql.ErrNotFound) {
+		return Row{}, ErrNotFound
+	}
+	if err != nil {
+		return Row{}, fmt.Errorf("snapshot: get %q: %w", key, err)
+	}
+	row := Row{Key: key}
+	if count != nil {
+		c := events.Count{PostCount: *count, UpdatedAt: updated}
+		if display != nil {
+			c.Display = *display
+		}
+		row.Count = &c
+	}
+	if !computed.IsZero() {
+		row.Top = &events.Top{TopPosts: fromUDT(posts), ComputedAt: computed}
+	}
+	if row.Count == nil && row.Top == nil {
+		return Row{}, ErrNotFound
+	}
+	return row, nil
+}
+
+// Page returns the hashtag page of key, joined as the goka views join it,
+// or ErrNotFound.
+func (r *Reader) Page(ctx context.Context, key string) (views.Page, error) {
+	row, err := r.Get(ctx, key)
+	if err != nil {
+		return views.Page{}, err
+	}
+	return row.Page(), nil
+}
+
+// Ping returns nil if Cassandra answers a query: the Reader's /readyz.
+func (r *Reader) Ping(ctx context.Context) error {
+	if err := r.sess.Query(r.stmt.ping).WithContext(ctx).Exec(); err != nil {
+		return fmt.Errorf("snapshot: ping Cassandra: %w", err)
+	}
+	return nil
+}
+
+// Close closes the session.
+func (r *Reader) Close() { r.sess.Close() }

@@ -1,0 +1,100 @@
+package snapshot
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Schema is the CQL the Snapshotter runs at start, each statement
+// idempotent. {keyspace} and {replication} stand for Config.Keyspace and
+// Config.Replication. The package documentation describes every column.
+const Schema = `CREATE KEYSPACE IF NOT EXISTS {keyspace}
+  WITH replication = {replication};
+
+CREATE TYPE IF NOT EXISTS {keyspace}.post_summary (
+  post_id    text,
+  user_id    text,
+  image_id   text,
+  caption    text,
+  created_at timestamp
+);
+
+CREATE TABLE IF NOT EXISTS {keyspace}.hashtags (
+  hashtag     text PRIMARY KEY,
+  display     text,
+  post_count  bigint,
+  updated_at  timestamp,
+  top_posts   frozen<list<frozen<post_summary>>>,
+  computed_at timestamp
+);
+
+CREATE TABLE IF NOT EXISTS {keyspace}.changelog_offsets (
+  generation  int,
+  topic       text,
+  partition   int,
+  next_offset bigint,
+  flushed_at  timestamp,
+  PRIMARY KEY ((generation), topic, partition)
+);`
+
+// SchemaStatements returns Schema for a keyspace and replication map, one
+// statement a string.
+func SchemaStatements(keyspace, replication string) []string {
+	r := strings.NewReplacer("{keyspace}", keyspace, "{replication}", replication)
+	var out []string
+	for _, s := range strings.Split(Schema, ";") {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, r.Replace(s))
+		}
+	}
+	return out
+}
+
+// offsetBits is the width of the offset part of a write timestamp; the
+// generation takes the 16 bits above it, and the sign bit stays clear.
+const offsetBits = 47
+
+// MaxOffset is the largest changelog offset WriteTimestamp can encode
+// (1.4e14: 4,400 years of 1,000 records/s per partition).
+const MaxOffset = 1<<offsetBits - 2
+
+// WriteTimestamp is the CQL write timestamp (USING TIMESTAMP) of the cells
+// derived from the changelog record at offset of generation gen:
+//
+//	gen << 47 | (offset + 1)
+//
+// Within a generation a hashtag lives in one partition of each changelog,
+// whose offsets only grow, so a later value of a hashtag always carries a
+// larger timestamp, and a stale writer (a restarted or zombie snapshotter,
+// a re-read after a rebalance) writes the same value with the same
+// timestamp or loses. Every timestamp of generation g+1 exceeds every one
+// of generation g, so switching to a replay's topics, whose offsets start
+// again at 0, never rewinds a row either. The same rule orders the stored
+// offsets (with offset the next offset to read).
+func WriteTimestamp(gen int, offset int64) int64 {
+	return int64(gen)<<offsetBits | (offset + 1)
+}
+
+// GenerationOf returns the generation of a write timestamp: with CQL
+// `SELECT WRITETIME(post_count)`, which generation last wrote a row.
+func GenerationOf(ts int64) int { return int(ts >> offsetBits) }
+
+// statements are the CQL requests of a keyspace, built once.
+type statements struct {
+	count, countDelete, top, topDelete, offset, offsets, generations, get, ping string
+}
+
+func newStatements(ks string) statements {
+	return statements{
+		count:       fmt.Sprintf(`UPDATE %s.hashtags USING TIMESTAMP ? SET display = ?, post_count = ?, updated_at = ? WHERE hashtag = ?`, ks),
+		countDelete: fmt.Sprintf(`DELETE display, post_count, updated_at FROM %s.hashtags USING TIMESTAMP ? WHERE hashtag = ?`, ks),
+		top:         fmt.Sprintf(`UPDATE %s.hashtags USING TIMESTAMP ? SET top_posts = ?, computed_at = ? WHERE hashtag = ?`, ks),
+		topDelete:   fmt.Sprintf(`DELETE top_posts, computed_at FROM %s.hashtags USING TIMESTAMP ? WHERE hashtag = ?`, ks),
+		offset: fmt.Sprintf(`UPDATE %s.changelog_offsets USING TIMESTAMP ? SET next_offset = ?, flushed_at = ? `+
+			`WHERE generation = ? AND topic = ? AND partition = ?`, ks),
+		offsets:     fmt.Sprintf(`SELECT partition, next_offset FROM %s.changelog_offsets WHERE generation = ? AND topic = ?`, ks),
+		generations: fmt.Sprintf(`SELECT DISTINCT generation FROM %s.changelog_offsets`, ks),
+		get:         fmt.Sprintf(`SELECT display, post_count, updated_at, top_posts, computed_at FROM %s.hashtags WHERE hashtag = ?`, ks),
+		ping:        `SELECT release_version FROM system.local`,
+	}
+}

@@ -1,0 +1,688 @@
+// Package snapshot copies the two hashtag tables into Cassandra, so that a
+// hashtag page can be served by stateless processes that hold no goka view
+// (DESIGN section 6: past one machine, a full replica per API process does
+// not fit), and so that Cassandra, the most brittle component, sees one
+// write per changed hashtag per interval instead of one per event.
+//
+// # What it does
+//
+// A Snapshotter follows the changelogs of hashtag-counts-table and
+// hashtag-top-table with franz-go and keeps, per hashtag, only the latest
+// value of each table since the last flush (the dirty set: its size is
+// bounded by distinct hashtags, never by the event rate). Every Interval
+// (default 5 s) it writes those rows, at most Concurrency (default 16) at a
+// time, and only the columns of the table that changed: a count change
+// never rewrites the top posts. When every row of a flush is written it
+// stores the changelog offsets the flush covers, so a restarted
+// snapshotter resumes there.
+//
+// # Scaling: one consumer group
+//
+// Snapshotters share the Kafka consumer group Config.Group, so more
+// processes split the partitions. The group only assigns partitions: the
+// offsets live in Cassandra next to the rows and are never committed to
+// Kafka. A partition that moves mid-interval is dropped from the old
+// owner's dirty set (its offsets in Cassandra only cover written rows, so
+// the new owner re-reads what was not written), and the write timestamps
+// below make any overlap between the two owners harmless.
+//
+// # Schema
+//
+// Schema (created if missing) holds two tables in Config.Keyspace:
+//
+//	hashtags (hashtag text PRIMARY KEY,
+//	          display text, post_count bigint, updated_at timestamp,
+//	          top_posts frozen<list<frozen<post_summary>>>, computed_at timestamp)
+//	changelog_offsets (generation int, topic text, partition int,
+//	                   next_offset bigint, flushed_at timestamp,
+//	                   PRIMARY KEY ((generation), topic, partition))
+//
+// A hashtags row is the whole hashtag page: hashtag is the normalised key,
+// display, post_count and updated_at come from hashtag-counts-table (events.Count;
+// other fields of its JSON are ignored), top_posts and computed_at from
+// hashtag-top-table (events.Top), the posts as the user-defined type
+// post_summary (post_id, user_id, image_id, caption, created_at), the fields of
+// events.PostSummary. Rows are only ever UPDATEd, never INSERTed, so a row
+// whose columns a tombstone deleted disappears. Timestamps have
+// millisecond precision (the counter already truncates updated_at to it).
+// changelog_offsets holds, per generation and changelog partition, the next
+// offset to read: every record before it is in the hashtags rows.
+//
+// # No rewind: write timestamps
+//
+// Every cell is written USING TIMESTAMP WriteTimestamp(generation, offset)
+// = generation<<47 | offset+1, the offset being that of the changelog record
+// the value comes from. A hashtag lives in one partition of each changelog
+// and offsets only grow, so a newer value always has a larger timestamp and
+// Cassandra keeps it whatever order writes arrive in: a snapshotter that
+// restarts, re-reads after a rebalance or lingers as a zombie can rewrite a
+// row with the same value, never with an older one. Offsets are stored only
+// after the rows they cover, with the same rule, so the stored offset never
+// moves back either.
+//
+// # Generations
+//
+// `tagstream replay` rebuilds state into new topics whose offsets restart at
+// 0. The rule: every change of the followed topics (a replay's generation,
+// a recreated topic, a new partition count) comes with a higher
+// Config.Generation. All timestamps of generation g+1 exceed those of g, so
+// the new generation's values win over the old ones without any comparison
+// of times, and a snapshotter left on the old generation can no longer
+// change a row. Offsets are kept per generation, so a new generation starts
+// at offset 0 and rewrites every row it has. A Snapshotter refuses to start
+// on a generation lower than one already flushed. Rows of hashtags that
+// the new generation lacks keep their old values; `SELECT WRITETIME(post_count)`
+// >> 47 tells their generation, and `DELETE ... USING TIMESTAMP g<<47`
+// removes everything older than generation g.
+//
+// # When Cassandra is down
+//
+// Consumption goes on: the dirty set absorbs every change, one entry per
+// hashtag. A failed flush puts its unwritten rows back (unless a newer value
+// arrived), does not store offsets, and is retried with capped exponential
+// backoff (RetryMin doubling to RetryMax). Meanwhile Healthy returns the
+// error, for /readyz, and the metrics show flush errors and pending keys.
+// When Cassandra answers again, the next flush writes the latest value of
+// every pending hashtag. A Snapshotter that starts while Cassandra is down
+// waits (unhealthy) before consuming, since it does not know where to start.
+package snapshot
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gocql/gocql"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/tagstream/tagstream/events"
+	"github.com/tagstream/tagstream/metrics"
+)
+
+// ErrOldGeneration is returned by Run when Cassandra already holds offsets
+// of a newer generation than Config.Generation: its writes would all lose.
+var ErrOldGeneration = errors.New("snapshot: generation older than one already flushed")
+
+// errNotConnected is the health of a Snapshotter before its first session.
+var errNotConnected = errors.New("snapshot: not connected to Cassandra yet")
+
+// Snapshotter copies the hashtag tables' changelogs into Cassandra.
+type Snapshotter struct {
+	cfg  Config
+	log  *slog.Logger
+	stmt statements
+	m    meters
+
+	mu    sync.Mutex
+	dirty *dirtySet
+	hwm   map[partition]int64 // high watermark of each owned partition
+
+	session  atomic.Pointer[gocql.Session]
+	inFlight atomic.Int64 // rows being written
+	lastOK   atomic.Int64 // unix nanoseconds of the last successful flush
+
+	hmu       sync.Mutex
+	health    error
+	failing   int       // consecutive failed flushes
+	failSince time.Time // first of them
+}
+
+// meters are the Snapshotter's metrics in its registry.
+type meters struct {
+	records, decodeErrors, rows, flushes *metrics.CounterVec
+}
+
+// Stats is a snapshot of a Snapshotter's counters and gauges.
+type Stats struct {
+	// Records are changelog records consumed; DecodeErrors those skipped as
+	// unreadable.
+	Records, DecodeErrors int64
+	// RowsWritten counts row writes: one per hashtag per flush, whichever
+	// column groups it carried. CountWrites and TopWrites count the column
+	// groups written (a row with both counts in each).
+	RowsWritten, CountWrites, TopWrites int64
+	// Flushes succeeded; FlushErrors failed.
+	Flushes, FlushErrors int64
+	// KeysPending are hashtags waiting for a write, including a flush in
+	// progress.
+	KeysPending int
+	// Lag is the records between the positions read and the partitions'
+	// high watermarks; Unflushed the records read whose offsets are not yet
+	// stored in Cassandra.
+	Lag, Unflushed int64
+	// LastFlush is when the last successful flush ended (zero before one).
+	LastFlush time.Time
+}
+
+// New checks cfg and returns a Snapshotter; Run starts it. New registers
+// the tagstream_snapshot_* metrics in cfg.Metrics.
+func New(cfg Config) (*Snapshotter, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	s := &Snapshotter{
+		cfg:    cfg,
+		log:    cfg.Logger.With("component", "snapshot"),
+		stmt:   newStatements(cfg.Keyspace),
+		dirty:  newDirtySet(),
+		hwm:    map[partition]int64{},
+		health: errNotConnected,
+	}
+	r := cfg.Metrics
+	s.m = meters{
+		records:      r.NewCounterVec("tagstream_snapshot_records_total", "Changelog records the snapshotter consumed.", "topic"),
+		decodeErrors: r.NewCounterVec("tagstream_snapshot_decode_errors_total", "Changelog records skipped as unreadable.", "topic"),
+		rows: r.NewCounterVec("tagstream_snapshot_rows_written_total",
+			"Hashtag rows written to Cassandra, by the column groups written (count, top or both).", "columns"),
+		flushes: r.NewCounterVec("tagstream_snapshot_flushes_total", "Flushes to Cassandra, by result (ok or error).", "result"),
+	}
+	r.NewGaugeFunc("tagstream_snapshot_keys_pending", "Hashtags changed and not yet written to Cassandra.",
+		func() float64 { return float64(s.Stats().KeysPending) })
+	r.NewGaugeFunc("tagstream_snapshot_lag_records", "Changelog records not yet read by the snapshotter.",
+		func() float64 { return float64(s.Stats().Lag) })
+	r.NewGaugeFunc("tagstream_snapshot_last_flush_timestamp_seconds", "Unix time of the last successful flush (0 before one).",
+		func() float64 {
+			if ns := s.lastOK.Load(); ns != 0 {
+				return float64(ns) / 1e9
+			}
+			return 0
+		})
+	r.NewGaugeFunc("tagstream_snapshot_healthy", "1 if the last flush (or connection attempt) succeeded, else 0.",
+		func() float64 {
+			if s.Healthy() == nil {
+				return 1
+			}
+			return 0
+		})
+	return s, nil
+}
+
+// Healthy returns nil when the Snapshotter is connected and its last flush
+// succeeded, else why not: the error for /readyz.
+func (s *Snapshotter) Healthy() error {
+	s.hmu.Lock()
+	defer s.hmu.Unlock()
+	return s.health
+}
+
+func (s *Snapshotter) setHealth(err error) {
+	s.hmu.Lock()
+	defer s.hmu.Unlock()
+	if err == nil {
+		s.health, s.failing = nil, 0
+		return
+	}
+	if s.failing == 0 {
+		s.failSince = time.Now()
+	}
+	s.failing++
+	s.health = fmt.Errorf("snapshot: %d attempt(s) failing since %s: %w",
+		s.failing, s.failSince.UTC().Format(time.RFC3339), err)
+}
+
+// Stats returns the current counters and gauges.
+func (s *Snapshotter) Stats() Stats {
+	st := Stats{
+		Records:      s.m.records.Value(s.cfg.CountsTopic) + s.m.records.Value(s.cfg.TopTopic),
+		DecodeErrors: s.m.decodeErrors.Value(s.cfg.CountsTopic) + s.m.decodeErrors.Value(s.cfg.TopTopic),
+		Flushes:      s.m.flushes.Value("ok"),
+		FlushErrors:  s.m.flushes.Value("error"),
+	}
+	c, t, b := s.m.rows.Value("count"), s.m.rows.Value("top"), s.m.rows.Value("both")
+	st.RowsWritten, st.CountWrites, st.TopWrites = c+t+b, c+b, t+b
+	if ns := s.lastOK.Load(); ns != 0 {
+		st.LastFlush = time.Unix(0, ns)
+	}
+	s.mu.Lock()
+	st.KeysPending = s.dirty.len() + int(s.inFlight.Load())
+	for p, next := range s.dirty.pos {
+		if h, ok := s.hwm[p]; ok && h > next {
+			st.Lag += h - next
+		}
+		st.Unflushed += next - s.dirty.flushed[p]
+	}
+	s.mu.Unlock()
+	return st
+}
+
+// Run connects to Cassandra (waiting while it is unreachable), creates the
+// schema, then follows the changelogs and flushes every Interval until ctx
+// ends. It then makes a last flush (bounded by DefaultShutdownFlush) and
+// returns nil; it returns an error only if it cannot run at all (a bad
+// Kafka configuration, ErrOldGeneration).
+func (s *Snapshotter) Run(ctx context.Context) error {
+	sess, err := s.connect(ctx)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return err
+	}
+	s.session.Store(sess)
+	defer sess.Close()
+
+	opts := append([]kgo.Opt{
+		kgo.SeedBrokers(s.cfg.Brokers...),
+		kgo.ConsumerGroup(s.cfg.Group),
+		kgo.ConsumeTopics(s.cfg.CountsTopic, s.cfg.TopTopic),
+		kgo.DisableAutoCommit(),
+		kgo.BlockRebalanceOnPoll(),
+		kgo.AdjustFetchOffsetsFn(s.startOffsets),
+		kgo.OnPartitionsRevoked(s.revoked),
+		kgo.OnPartitionsLost(s.revoked),
+	}, s.cfg.KafkaOpts...)
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		return fmt.Errorf("snapshot: kafka client for %v: %w", s.cfg.Brokers, err)
+	}
+
+	flushCtx, stopFlush := context.WithCancel(context.WithoutCancel(ctx))
+	var wg sync.WaitGroup
+	wg.Go(func() { s.flushLoop(flushCtx) })
+
+	s.consume(ctx, cl)
+
+	stopFlush()
+	wg.Wait()
+	cl.CloseAllowingRebalance()
+	final, cancel := context.WithTimeout(context.WithoutCancel(ctx), DefaultShutdownFlush)
+	defer cancel()
+	if err := s.flush(final); err != nil {
+		s.log.Warn("last flush failed; the next snapshotter re-reads from the stored offsets", "err", err)
+	}
+	return nil
+}
+
+// connect opens a session and creates the schema, retrying with backoff.
+func (s *Snapshotter) connect(ctx context.Context) (*gocql.Session, error) {
+	return retry(ctx, s, "connect to Cassandra", func() (*gocql.Session, error) { return s.open(ctx) })
+}
+
+// retry calls fn until it succeeds, ctx ends or fn returns ErrOldGeneration,
+// backing off between failures and reporting each in Healthy.
+func retry[T any](ctx context.Context, s *Snapshotter, what string, fn func() (T, error)) (T, error) {
+	var backoff time.Duration
+	for {
+		v, err := fn()
+		s.setHealth(err)
+		if err == nil || errors.Is(err, ErrOldGeneration) {
+			return v, err
+		}
+		backoff = s.next(backoff)
+		s.log.Warn(what+" failed; retrying", "err", err, "in", backoff)
+		select {
+		case <-ctx.Done():
+			var zero T
+			return zero, ctx.Err()
+		case <-time.After(backoff):
+		}
+	}
+}
+
+func (s *Snapshotter) open(ctx context.Context) (*gocql.Session, error) {
+	sess, err := s.cfg.cluster().CreateSession()
+	if err != nil {
+		return nil, fmt.Errorf("snapshot: connect to %v: %w", s.cfg.Cassandra, err)
+	}
+	for _, q := range SchemaStatements(s.cfg.Keyspace, s.cfg.Replication) {
+		if err := sess.Query(q).WithContext(ctx).Exec(); err != nil {
+			sess.Close()
+			return nil, fmt.Errorf("snapshot: create schema: %s: %w", q, err)
+		}
+	}
+	iter := sess.Query(s.stmt.generations).WithContext(ctx).Iter()
+	var g, newest int
+	for iter.Scan(&g) {
+		newest = max(newest, g)
+	}
+	if err := iter.Close(); err != nil {
+		sess.Close()
+		return nil, fmt.Errorf("snapshot: read generations: %w", err)
+	}
+	if newest > s.cfg.Generation {
+		sess.Close()
+		return nil, fmt.Errorf("%w: configured %d, Cassandra holds offsets of %d", ErrOldGeneration, s.cfg.Generation, newest)
+	}
+	return sess, nil
+}
+
+// next is the backoff after prev: RetryMin, doubling up to RetryMax, with
+// up to 20 % jitter so that many snapshotters do not retry in step.
+func (s *Snapshotter) next(prev time.Duration) time.Duration {
+	d := min(max(2*prev, s.cfg.RetryMin), s.cfg.RetryMax)
+	return d + time.Duration(rand.Int64N(int64(d)/5+1))
+}
+
+// startOffsets replaces the group's offsets (never committed) by those
+// stored in Cassandra, waiting while Cassandra is unreachable: starting
+// anywhere else could skip unwritten records.
+func (s *Snapshotter) startOffsets(ctx context.Context, offsets map[string]map[int32]kgo.Offset) (map[string]map[int32]kgo.Offset, error) {
+	for topic, parts := range offsets {
+		stored, err := s.loadOffsets(ctx, topic)
+		if err != nil {
+			return nil, err
+		}
+		for p := range parts {
+			next, ok := stored[p]
+			if ok {
+				parts[p] = kgo.NewOffset().At(next).WithEpoch(-1)
+			} else {
+				parts[p] = kgo.NewOffset().AtStart()
+			}
+			s.mu.Lock()
+			s.dirty.assign(partition{topic, p}, next)
+			s.mu.Unlock()
+		}
+		s.log.Info("resuming changelog", "topic", topic, "generation", s.cfg.Generation, "stored_offsets", stored)
+	}
+	return offsets, nil
+}
+
+func (s *Snapshotter) loadOffsets(ctx context.Context, topic string) (map[int32]int64, error) {
+	return retry(ctx, s, "read stored offsets", func() (map[int32]int64, error) {
+		out := map[int32]int64{}
+		iter := s.session.Load().Query(s.stmt.offsets, s.cfg.Generation, topic).WithContext(ctx).Iter()
+		var p int32
+		var next int64
+		for iter.Scan(&p, &next) {
+			out[p] = next
+		}
+		if err := iter.Close(); err != nil {
+			return nil, fmt.Errorf("snapshot: read offsets of %s: %w", topic, err)
+		}
+		return out, nil
+	})
+}
+
+// revoked forgets partitions another snapshotter now owns.
+func (s *Snapshotter) revoked(_ context.Context, _ *kgo.Client, lost map[string][]int32) {
+	parts := map[partition]bool{}
+	for t, ps := range lost {
+		for _, p := range ps {
+			parts[partition{t, p}] = true
+		}
+	}
+	s.mu.Lock()
+	s.dirty.drop(parts)
+	for p := range parts {
+		delete(s.hwm, p)
+	}
+	s.mu.Unlock()
+}
+
+// record is a decoded changelog record.
+type record struct {
+	key    string
+	top    bool
+	src    partition
+	offset int64
+	c      *change // nil for an unreadable record
+}
+
+// consume polls until ctx ends, folding records into the dirty set.
+func (s *Snapshotter) consume(ctx context.Context, cl *kgo.Client) {
+	var recs []record
+	for {
+		fetches := cl.PollRecords(ctx, 10_000)
+		if ctx.Err() != nil || fetches.IsClientClosed() {
+			return
+		}
+		fetches.EachError(func(t string, p int32, err error) {
+			s.log.Warn("changelog fetch failed", "topic", t, "partition", p, "err", err)
+		})
+		recs = recs[:0]
+		hwm := map[partition]int64{}
+		fetches.EachPartition(func(fp kgo.FetchTopicPartition) {
+			src := partition{fp.Topic, fp.Partition}
+			hwm[src] = fp.HighWatermark
+			for _, r := range fp.Records {
+				recs = append(recs, s.decode(src, r))
+			}
+		})
+		s.mu.Lock()
+		for p, h := range hwm {
+			if _, owned := s.dirty.pos[p]; owned {
+				s.hwm[p] = h
+			}
+		}
+		for _, r := range recs {
+			if r.c == nil {
+				s.dirty.seen(r.src, r.offset)
+				continue
+			}
+			s.dirty.add(r.key, r.top, r.c, r.offset)
+		}
+		s.mu.Unlock()
+		cl.AllowRebalance()
+	}
+}
+
+// decode turns a changelog record into the change of one column group. A
+// nil value is goka's tombstone: the key was deleted from the table.
+func (s *Snapshotter) decode(src partition, r *kgo.Record) record {
+	top := src.topic == s.cfg.TopTopic
+	s.m.records.Inc(src.topic)
+	out := record{key: string(r.Key), top: top, src: src, offset: r.Offset}
+	c := &change{ts: WriteTimestamp(s.cfg.Generation, r.Offset), src: src, deleted: r.Value == nil}
+	var err error
+	switch {
+	case len(r.Key) == 0:
+		err = errors.New("empty key")
+	case r.Offset > MaxOffset:
+		err = fmt.Errorf("offset %d over %d", r.Offset, int64(MaxOffset))
+	case c.deleted:
+	case top:
+		err = json.Unmarshal(r.Value, &c.top)
+	default:
+		err = json.Unmarshal(r.Value, &c.count)
+	}
+	if err != nil {
+		s.m.decodeErrors.Inc(src.topic)
+		s.log.Warn("skipping unreadable changelog record", "topic", src.topic, "partition", src.part,
+			"offset", r.Offset, "err", err)
+		c = nil
+	}
+	out.c = c
+	return out
+}
+
+// flushLoop flushes every Interval, or after a backoff when the last flush
+// failed, until ctx ends.
+func (s *Snapshotter) flushLoop(ctx context.Context) {
+	t := time.NewTimer(s.cfg.Interval)
+	defer t.Stop()
+	var backoff time.Duration
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		err := s.flush(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		if err != nil {
+			backoff = s.next(backoff)
+			s.log.Warn("flush failed; rows stay pending", "err", err, "retry_in", backoff, "pending", s.Stats().KeysPending)
+			t.Reset(backoff)
+			continue
+		}
+		backoff = 0
+		t.Reset(s.cfg.Interval)
+	}
+}
+
+// flush writes the dirty rows, then the offsets they cover. Rows it could
+// not write go back to the dirty set; offsets are only stored when every
+// row is written.
+func (s *Snapshotter) flush(ctx context.Context) (err error) {
+	defer func() {
+		if err != nil {
+			s.m.flushes.Inc("error")
+		} else {
+			s.m.flushes.Inc("ok")
+			s.lastOK.Store(time.Now().UnixNano())
+		}
+		s.setHealth(err)
+	}()
+	sess := s.session.Load()
+	s.mu.Lock()
+	b := s.dirty.take()
+	s.mu.Unlock()
+	if len(b.rows) == 0 && len(b.offsets) == 0 {
+		// Nothing to write; still tell /readyz whether Cassandra answers.
+		if err := sess.Query(s.stmt.ping).WithContext(ctx).Exec(); err != nil {
+			return fmt.Errorf("snapshot: ping Cassandra: %w", err)
+		}
+		return nil
+	}
+	s.inFlight.Store(int64(len(b.rows)))
+	unwritten, err := s.writeRows(ctx, sess, b.rows)
+	s.inFlight.Store(0)
+	if err != nil {
+		s.mu.Lock()
+		s.dirty.restore(unwritten)
+		s.mu.Unlock()
+		return err
+	}
+	if err := s.writeOffsets(ctx, sess, b.offsets); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	s.dirty.markFlushed(b.offsets)
+	s.mu.Unlock()
+	return nil
+}
+
+// writeRows writes rows with at most Concurrency in flight, stopping at the
+// first error, and returns the rows it did not write.
+func (s *Snapshotter) writeRows(ctx context.Context, sess *gocql.Session, rows map[string]pending) (map[string]pending, error) {
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(s.cfg.Concurrency)
+	var mu sync.Mutex
+	written := make(map[string]bool, len(rows))
+	for key, p := range rows {
+		if gctx.Err() != nil {
+			break
+		}
+		g.Go(func() error {
+			if err := gctx.Err(); err != nil {
+				return err
+			}
+			if err := s.writeRow(gctx, sess, key, p); err != nil {
+				return fmt.Errorf("snapshot: write hashtag %q: %w", key, err)
+			}
+			mu.Lock()
+			written[key] = true
+			mu.Unlock()
+			return nil
+		})
+	}
+	err := g.Wait()
+	if err == nil && len(written) < len(rows) {
+		err = fmt.Errorf("snapshot: flush interrupted: %w", ctx.Err())
+	}
+	if err == nil {
+		return nil, nil
+	}
+	unwritten := map[string]pending{}
+	for k, p := range rows {
+		if !written[k] {
+			unwritten[k] = p
+		}
+	}
+	return unwritten, err
+}
+
+// postUDT is events.PostSummary as the post_summary type.
+type postUDT struct {
+	PostID    string    `cql:"post_id"`
+	UserID    string    `cql:"user_id"`
+	ImageID   string    `cql:"image_id"`
+	Caption   string    `cql:"caption"`
+	CreatedAt time.Time `cql:"created_at"`
+}
+
+// writeRow writes the changed column groups of one hashtag: one statement,
+// or an unlogged single-partition batch (one mutation) when both changed.
+func (s *Snapshotter) writeRow(ctx context.Context, sess *gocql.Session, key string, p pending) error {
+	type stmt struct {
+		q    string
+		args []any
+	}
+	var stmts []stmt
+	if c := p.count; c != nil {
+		if c.deleted {
+			stmts = append(stmts, stmt{s.stmt.countDelete, []any{c.ts, key}})
+		} else {
+			stmts = append(stmts, stmt{s.stmt.count, []any{c.ts, c.count.Display, c.count.PostCount, c.count.UpdatedAt, key}})
+		}
+	}
+	if c := p.top; c != nil {
+		if c.deleted {
+			stmts = append(stmts, stmt{s.stmt.topDelete, []any{c.ts, key}})
+		} else {
+			posts := make([]postUDT, len(c.top.TopPosts))
+			for i, ps := range c.top.TopPosts {
+				posts[i] = postUDT(ps)
+			}
+			stmts = append(stmts, stmt{s.stmt.top, []any{c.ts, posts, c.top.ComputedAt, key}})
+		}
+	}
+	var err error
+	switch len(stmts) {
+	case 0:
+		return nil
+	case 1:
+		err = sess.Query(stmts[0].q, stmts[0].args...).WithContext(ctx).Idempotent(true).Exec()
+	default:
+		b := sess.NewBatch(gocql.UnloggedBatch).WithContext(ctx)
+		for _, st := range stmts {
+			b.Query(st.q, st.args...)
+		}
+		err = sess.ExecuteBatch(b)
+	}
+	if err != nil {
+		return err
+	}
+	switch {
+	case p.count != nil && p.top != nil:
+		s.m.rows.Inc("both")
+	case p.count != nil:
+		s.m.rows.Inc("count")
+	default:
+		s.m.rows.Inc("top")
+	}
+	return nil
+}
+
+// writeOffsets stores the next offset of each partition a flush covered.
+func (s *Snapshotter) writeOffsets(ctx context.Context, sess *gocql.Session, offsets map[partition]int64) error {
+	now := time.Now()
+	for p, next := range offsets {
+		err := sess.Query(s.stmt.offset, WriteTimestamp(s.cfg.Generation, next), next, now,
+			s.cfg.Generation, p.topic, p.part).WithContext(ctx).Idempotent(true).Exec()
+		if err != nil {
+			return fmt.Errorf("snapshot: store offset %d of %s/%d: %w", next, p.topic, p.part, err)
+		}
+	}
+	return nil
+}
+
+// fromUDT converts a stored top list back into events.PostSummary values.
+func fromUDT(posts []postUDT) []events.PostSummary {
+	out := make([]events.PostSummary, len(posts))
+	for i, p := range posts {
+		out[i] = events.PostSummary(p)
+	}
+	return out
+}
