@@ -1,10 +1,12 @@
-// Package api is tagstream's HTTP API: hashtag pages read from the views,
-// posts written to the posts topic. It holds no state of its own, so any
-// number of API processes can run behind a CDN.
+// Package api is tagstream's HTTP API: hashtag pages read from the views
+// (or the Cassandra snapshot), posts written to the posts topic, photo
+// upload reservations, and the signed-image origin. It holds no state of
+// its own, so any number of API processes can run behind a CDN.
 package api
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
@@ -14,7 +16,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"net/url"
 	"regexp"
 	"strconv"
 	"strings"
@@ -22,6 +23,7 @@ import (
 
 	"github.com/tagstream/tagstream/events"
 	"github.com/tagstream/tagstream/hashtag"
+	"github.com/tagstream/tagstream/media"
 	"github.com/tagstream/tagstream/metrics"
 	"github.com/tagstream/tagstream/token"
 	"github.com/tagstream/tagstream/views"
@@ -30,10 +32,28 @@ import (
 // MaxBodyBytes bounds every request body; a larger one gets 413.
 const MaxBodyBytes = 64 << 10
 
-// Pages reads hashtag pages; *views.Views implements it.
+// Pages reads hashtag pages. *views.Views (local goka views) and
+// *snapshot.Reader (the Cassandra snapshot, `api --source cassandra`)
+// implement it; both answer an error matching views.ErrNotFound for an
+// unknown hashtag, so both give the same JSON and headers.
 type Pages interface {
-	Page(key string) (views.Page, error)
-	Recovered() bool
+	Page(ctx context.Context, key string) (views.Page, error)
+	// Ready returns nil when pages can be served: /readyz.
+	Ready(ctx context.Context) error
+}
+
+// Uploads reserves photo uploads and checks that one exists;
+// *media.Uploads implements it. Reserve returns a *media.RequestError for
+// a request the caller must fix, Exists an error matching media.ErrNotFound
+// for an image the user has not uploaded.
+type Uploads interface {
+	Reserve(ctx context.Context, userID, contentType string, size int64) (*media.Reservation, error)
+	Exists(ctx context.Context, userID, imageID string) error
+}
+
+// Signer builds signed image URLs; *media.Keyring implements it.
+type Signer interface {
+	Build(cdnBase, userID, imageID string, width int, exp time.Time) string
 }
 
 // Publisher publishes post events; *emitters.Posts implements it.
@@ -57,8 +77,32 @@ type Config struct {
 	// StaleWhileRevalidate lets a CDN serve a stale page while it refetches,
 	// so a hot hashtag never stampedes the origin. Default 30 s.
 	StaleWhileRevalidate time.Duration
+	// ImageExpiry sets the exp of image URLs in pages. Default
+	// media.DefaultExpiry with MaxAge and StaleWhileRevalidate taken from
+	// the fields above, so that a page a CDN may still serve never holds
+	// an expired URL, and exp rounded to the hour so that the page, hence
+	// its ETag, is the same for every request within the hour.
+	ImageExpiry media.Expiry
 	// Now is the clock (tests); default time.Now.
 	Now func() time.Time
+
+	// Uploads serves POST /v1/uploads and checks the image_id of new
+	// posts. Nil when no image storage is configured: both answer 503,
+	// since an image id that cannot be checked must not be accepted.
+	Uploads Uploads
+	// Signer signs the image URLs of pages. Nil: pages carry no image_url
+	// (an unsigned URL would only earn a 403 from the origin).
+	Signer Signer
+	// Origin serves GET /img/{user_id}/{image_id} (a *media.Origin). Nil:
+	// 503, no image storage configured.
+	Origin http.Handler
+	// Routes are extra routes mounted as given, pattern to handler: the
+	// embedded storage's upload endpoint, which browsers post to.
+	Routes map[string]http.Handler
+	// Status are components /readyz reports by name without failing on
+	// them, e.g. the snapshotter inside `tagstream run`: pages are still
+	// served while Cassandra is down, so the API must stay in rotation.
+	Status map[string]func() error
 }
 
 func (c *Config) defaults() {
@@ -70,6 +114,10 @@ func (c *Config) defaults() {
 	}
 	if c.StaleWhileRevalidate == 0 {
 		c.StaleWhileRevalidate = 30 * time.Second
+	}
+	if c.ImageExpiry == (media.Expiry{}) {
+		c.ImageExpiry = media.DefaultExpiry
+		c.ImageExpiry.MaxAge, c.ImageExpiry.StaleWhileRevalidate = c.MaxAge, c.StaleWhileRevalidate
 	}
 	if c.Now == nil {
 		c.Now = time.Now
@@ -94,6 +142,7 @@ func New(cfg Config, pages Pages, posts Publisher) http.Handler {
 		mux.Handle(pattern, instrument(pattern, h))
 	}
 	handle("GET /v1/hashtags/{tag}", s.getHashtag)
+	handle("POST /v1/uploads", s.createUpload)
 	handle("POST /v1/posts", s.createPost)
 	// A post is identified by its owner and its id: /v1/posts/{id} is the
 	// caller's own post, /v1/posts/{user}/{id} anyone's, and only its
@@ -106,6 +155,18 @@ func New(cfg Config, pages Pages, posts Publisher) http.Handler {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	handle("GET /readyz", s.ready)
+	// The CDN origin shares the API's server: the default CDN base is
+	// this API itself. Its route is the pattern the origin checks again.
+	if cfg.Origin != nil {
+		mux.Handle("GET /img/{user}/{image}", instrument("GET /img/{user}/{image}", cfg.Origin))
+	} else {
+		handle("GET /img/{user}/{image}", func(w http.ResponseWriter, _ *http.Request) {
+			writeError(w, http.StatusServiceUnavailable, "no image storage is configured")
+		})
+	}
+	for pattern, h := range cfg.Routes {
+		mux.Handle(pattern, instrument(pattern, h))
+	}
 	mux.Handle("GET /metrics", metrics.Default)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no route for "+r.Method+" "+r.URL.Path)
@@ -143,12 +204,19 @@ func writeError(w http.ResponseWriter, code int, msg string) {
 	writeJSON(w, code, map[string]string{"error": msg})
 }
 
-func (s *server) ready(w http.ResponseWriter, _ *http.Request) {
-	if !s.pages.Recovered() {
-		writeError(w, http.StatusServiceUnavailable, "views are still recovering their tables")
+func (s *server) ready(w http.ResponseWriter, r *http.Request) {
+	if err := s.pages.Ready(r.Context()); err != nil {
+		writeError(w, http.StatusServiceUnavailable, "hashtag pages cannot be served yet: "+err.Error())
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+	out := map[string]string{"status": "ready"}
+	for name, check := range s.cfg.Status {
+		out[name] = "ok"
+		if err := check(); err != nil {
+			out[name] = err.Error()
+		}
+	}
+	writeJSON(w, http.StatusOK, out)
 }
 
 // PageJSON is the body of GET /v1/hashtags/{tag}.
@@ -176,7 +244,7 @@ func (s *server) getHashtag(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, fmt.Sprintf("%q is not a hashtag", r.PathValue("tag")))
 		return
 	}
-	page, err := s.pages.Page(key)
+	page, err := s.pages.Page(r.Context(), key)
 	if errors.Is(err, views.ErrNotFound) {
 		// A short cache keeps a storm of requests for a missing tag off the
 		// origin too, without hiding a new tag for long.
@@ -189,7 +257,10 @@ func (s *server) getHashtag(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusServiceUnavailable, "hashtag tables are unavailable")
 		return
 	}
-	body, err := json.Marshal(s.pageJSON(page))
+	// The ETag is a hash of the body, image URLs included: their expiry
+	// is rounded to a bucket (ImageExpiry), so the body and its ETag stay
+	// the same within the bucket and revalidations end in 304.
+	body, err := json.Marshal(s.pageJSON(page, s.cfg.ImageExpiry.At(s.cfg.Now())))
 	if err != nil {
 		writeError(w, http.StatusInternalServerError, "encode page")
 		return
@@ -222,24 +293,24 @@ func matchETag(header, etag string) bool {
 	return false
 }
 
-func (s *server) pageJSON(p views.Page) PageJSON {
+func (s *server) pageJSON(p views.Page, exp time.Time) PageJSON {
 	out := PageJSON{Hashtag: p.Display, Key: p.Key, PostCount: p.PostCount,
 		TopPosts: make([]PostJSON, len(p.TopPosts)), UpdatedAt: p.UpdatedAt}
 	for i, tp := range p.TopPosts {
 		out.TopPosts[i] = PostJSON{PostID: tp.PostID, UserID: tp.UserID, ImageID: tp.ImageID,
-			Caption: tp.Caption, CreatedAt: tp.CreatedAt, ImageURL: s.imageURL(tp.UserID, tp.ImageID)}
+			Caption: tp.Caption, CreatedAt: tp.CreatedAt, ImageURL: s.imageURL(tp.UserID, tp.ImageID, exp)}
 	}
 	return out
 }
 
-// imageURL derives an image URL at read time: tables store only the image
-// id, so the CDN can change without migrating data.
-func (s *server) imageURL(user, image string) string {
-	if image == "" {
+// imageURL derives a signed image URL at read time: tables store only the
+// image id, so the CDN, the width and the keys can change without
+// migrating data.
+func (s *server) imageURL(user, image string, exp time.Time) string {
+	if image == "" || s.cfg.Signer == nil {
 		return ""
 	}
-	return fmt.Sprintf("%s/img/%s/%s?w=%d", strings.TrimRight(s.cfg.CDNBase, "/"),
-		url.PathEscape(user), url.PathEscape(image), s.cfg.ImageWidth)
+	return s.cfg.Signer.Build(s.cfg.CDNBase, user, image, s.cfg.ImageWidth, exp)
 }
 
 func (s *server) user(w http.ResponseWriter, r *http.Request) (string, bool) {
@@ -333,11 +404,70 @@ func (s *server) createPost(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	keys, ok := requireCaption(w, req.Caption)
-	if !ok {
+	if !ok || !s.imageUploaded(w, r, user, req.ImageID) {
 		return
 	}
 	s.publish(w, events.PostEvent{Type: events.PostCreated, PostID: req.PostID, UserID: user,
 		ImageID: req.ImageID, Caption: *req.Caption}, keys)
+}
+
+// imageUploaded answers 422 unless user has uploaded image (an empty image
+// is no image, and fine): a post may only show its own author's photo, and
+// one that exists, or its pages would link to a 404.
+func (s *server) imageUploaded(w http.ResponseWriter, r *http.Request, user, image string) bool {
+	if image == "" {
+		return true
+	}
+	if s.cfg.Uploads == nil {
+		writeError(w, http.StatusServiceUnavailable, "image_id cannot be checked: no image storage is configured")
+		return false
+	}
+	err := s.cfg.Uploads.Exists(r.Context(), user, image)
+	switch {
+	case errors.Is(err, media.ErrNotFound):
+		writeError(w, http.StatusUnprocessableEntity,
+			fmt.Sprintf("image_id %q: you have uploaded no image with this id (reserve one with POST /v1/uploads, then upload it)", image))
+		return false
+	case err != nil:
+		slog.Error("check image", "user", user, "image", image, "err", err)
+		writeError(w, http.StatusServiceUnavailable, "image storage is unavailable; retry")
+		return false
+	}
+	return true
+}
+
+type uploadRequest struct {
+	ContentType string `json:"content_type"`
+	Size        int64  `json:"size"`
+}
+
+// createUpload reserves an image key under the caller's prefix and answers
+// 201 with the presigned form the client posts the file with, straight to
+// storage: the photo never passes through the API.
+func (s *server) createUpload(w http.ResponseWriter, r *http.Request) {
+	var req uploadRequest
+	user, ok := s.authorizedBody(w, r, &req)
+	if !ok {
+		return
+	}
+	if s.cfg.Uploads == nil {
+		writeError(w, http.StatusServiceUnavailable, "uploads are off: no image storage is configured")
+		return
+	}
+	res, err := s.cfg.Uploads.Reserve(r.Context(), user, req.ContentType, req.Size)
+	var bad *media.RequestError
+	switch {
+	case errors.As(err, &bad):
+		writeError(w, bad.Status, bad.Msg)
+		return
+	case err != nil:
+		slog.Error("reserve upload", "user", user, "err", err)
+		writeError(w, http.StatusServiceUnavailable, "image storage is unavailable; retry")
+		return
+	}
+	// A reservation is a one-off secret of its user: never cached.
+	w.Header().Set("Cache-Control", "no-store")
+	writeJSON(w, http.StatusCreated, res)
 }
 
 // authorizedBody authenticates the request and decodes its body into v,

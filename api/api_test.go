@@ -1,19 +1,68 @@
 package api
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
+	"image"
+	"image/color"
+	"image/jpeg"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/tagstream/tagstream/events"
+	"github.com/tagstream/tagstream/media"
 	"github.com/tagstream/tagstream/token"
 	"github.com/tagstream/tagstream/views"
 )
+
+// store is the embedded image storage every test server uses (real code,
+// files in a temporary directory), holding alice's image img1.
+var (
+	store   *media.Local
+	keyring *media.Keyring
+)
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "api-test-")
+	if err != nil {
+		panic(err)
+	}
+	code := setupImages(dir, m)
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+func setupImages(dir string, m *testing.M) int {
+	var err error
+	// Presigning needs a URL, never a request: nothing listens there.
+	if store, err = media.NewLocal(media.LocalConfig{Dir: dir, PublicURL: "http://uploads.invalid"}); err != nil {
+		panic(err)
+	}
+	if keyring, err = media.ParseKeyring("k1:" + strings.Repeat("QUFB", 10) + "QUE="); err != nil {
+		panic(err)
+	}
+	img := image.NewRGBA(image.Rect(0, 0, 1200, 900))
+	for y := range 900 {
+		for x := range 1200 {
+			img.SetRGBA(x, y, color.RGBA{uint8(x), uint8(y), 99, 255})
+		}
+	}
+	var buf bytes.Buffer
+	if err := jpeg.Encode(&buf, img, nil); err != nil {
+		panic(err)
+	}
+	if _, err := store.Put("alice/img1", &buf, 1<<20); err != nil {
+		panic(err)
+	}
+	return m.Run()
+}
 
 // pages is an in-memory page source: these tests are about the HTTP layer;
 // the views themselves are tested on a broker in package pipeline.
@@ -23,8 +72,14 @@ type pages struct {
 	err       error
 }
 
-func (p *pages) Recovered() bool { return p.recovered }
-func (p *pages) Page(key string) (views.Page, error) {
+func (p *pages) Ready(context.Context) error {
+	if !p.recovered {
+		return errors.New("recovering")
+	}
+	return nil
+}
+
+func (p *pages) Page(_ context.Context, key string) (views.Page, error) {
 	if p.err != nil {
 		return views.Page{}, p.err
 	}
@@ -54,6 +109,22 @@ func (p *publisher) Emit(e events.PostEvent) error {
 var secret = []byte(strings.Repeat("k", token.MinSecretLen))
 
 func newServer() (http.Handler, *pages, *publisher) {
+	return newServerWith(Config{})
+}
+
+// newServerWith is newServer with cfg's fields, where set, instead of the
+// defaults: the embedded image storage, the test keyring, and its origin.
+func newServerWith(cfg Config) (http.Handler, *pages, *publisher) {
+	cfg.Secret, cfg.CDNBase = secret, "https://cdn.example.com/"
+	if cfg.Uploads == nil {
+		cfg.Uploads = media.NewUploads(store, media.UploadConfig{})
+	}
+	if cfg.Signer == nil {
+		cfg.Signer = keyring
+	}
+	if cfg.Origin == nil {
+		cfg.Origin = media.NewOrigin(store, keyring, media.OriginConfig{})
+	}
 	pg := &pages{recovered: true, byKey: map[string]views.Page{
 		"sunset": {Key: "sunset", Display: "Sunset", PostCount: 42, TopPosts: []events.PostSummary{
 			{PostID: "p1", UserID: "alice", ImageID: "img1", Caption: "gold"}}},
@@ -61,7 +132,7 @@ func newServer() (http.Handler, *pages, *publisher) {
 		"strasse": {Key: "strasse", Display: "Straße", PostCount: 1},
 	}}
 	pub := &publisher{}
-	return New(Config{Secret: secret, CDNBase: "https://cdn.example.com/"}, pg, pub), pg, pub
+	return New(cfg, pg, pub), pg, pub
 }
 
 func call(h http.Handler, method, path, tok, body string, hdr ...string) *httptest.ResponseRecorder {
@@ -110,7 +181,8 @@ func TestGetHashtagNormalisesThePath(t *testing.T) {
 		if p.Key != "sunset" || p.Hashtag != "Sunset" || p.PostCount != 42 {
 			t.Fatalf("%s: page %+v", path, p)
 		}
-		if len(p.TopPosts) != 1 || p.TopPosts[0].ImageURL != "https://cdn.example.com/img/alice/img1?w=640" {
+		if len(p.TopPosts) != 1 || !strings.HasPrefix(p.TopPosts[0].ImageURL, "https://cdn.example.com/img/alice/img1?w=640&exp=") ||
+			!strings.Contains(p.TopPosts[0].ImageURL, "&kid=k1&sig=") {
 			t.Fatalf("%s: top posts %+v", path, p.TopPosts)
 		}
 	}

@@ -115,5 +115,9 @@ func (r *Reader) Ping(ctx context.Context) error {
 	return nil
 }
 
+// Ready is Ping under the name the API's page sources share (views.Views
+// has it too): the API's /readyz.
+func (r *Reader) Ready(ctx context.Context) error { return r.Ping(ctx) }
+
 // Close closes the session.
 func (r *Reader) Close() { r.sess.Close() }

@@ -62,8 +62,22 @@ func (v *Views) Run(ctx context.Context) error {
 // once; before that, a page could show a count that is far too low.
 func (v *Views) Recovered() bool { return v.counts.Recovered() && v.top.Recovered() }
 
-// Page joins the two tables for the normalised key.
-func (v *Views) Page(key string) (Page, error) {
+// errRecovering is Ready's answer until both views have recovered.
+var errRecovering = errors.New("views: still recovering their tables")
+
+// Ready returns nil once both views have recovered (Recovered), for
+// /readyz. It takes a context to share the API's page-source interface
+// with the Cassandra reader, which has to ask a server.
+func (v *Views) Ready(context.Context) error {
+	if !v.Recovered() {
+		return errRecovering
+	}
+	return nil
+}
+
+// Page joins the two tables for the normalised key. The context is unused:
+// a local view answers from memory.
+func (v *Views) Page(_ context.Context, key string) (Page, error) {
 	c, err := v.counts.Get(key)
 	if err != nil {
 		return Page{}, fmt.Errorf("views: get count %q: %w", key, err)
