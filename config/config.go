@@ -9,6 +9,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -49,6 +50,49 @@ type Config struct {
 	ExactlyOnce bool
 	// Load holds the flags of `tagstream load`.
 	Load Load
+	// Media holds the photo flags: storage, signing keys, limits.
+	Media Media
+	// Snapshot holds the Cassandra flags of the snapshotter and of
+	// `api --source cassandra`.
+	Snapshot Snapshot
+}
+
+// Media configures image storage, uploads and image URLs.
+type Media struct {
+	// S3Endpoint is --s3-endpoint: the S3 server's URL; empty = no S3
+	// (run: the embedded store under --data; api: uploads answer 503).
+	S3Endpoint string
+	// S3PublicEndpoint is --s3-public-endpoint: the URL browsers post
+	// uploads to, when it differs from S3Endpoint (e.g. behind a proxy).
+	S3PublicEndpoint string
+	// S3AccessKey, S3SecretKey and S3Region are the S3 credentials.
+	S3AccessKey, S3SecretKey, S3Region string
+	// S3Bucket is --s3-bucket: the bucket of the original images.
+	S3Bucket string
+	// ImageKeys is --image-keys: "kid:base64,..." image-URL signing keys;
+	// empty = one generated and kept in --data.
+	ImageKeys string
+	// UploadMaxSize is --upload-max-size: the largest upload, in bytes.
+	UploadMaxSize int64
+	// ImageWidths is --image-widths: the widths the origin resizes to.
+	ImageWidths []int
+}
+
+// Snapshot configures the Cassandra snapshot.
+type Snapshot struct {
+	// Cassandra is --cassandra: contact points, host:port, comma-separated;
+	// empty = no snapshotter in `tagstream run`.
+	Cassandra []string
+	// Keyspace is --keyspace.
+	Keyspace string
+	// Replication is --keyspace-replication: the CQL replication map of a
+	// keyspace the snapshotter creates.
+	Replication string
+	// Interval is --snapshot-interval: how often changed rows are written.
+	Interval time.Duration
+	// Source is --source: where `tagstream api` reads pages, views or
+	// cassandra.
+	Source string
 }
 
 // Load configures the load generator.
@@ -81,6 +125,17 @@ func Defaults() Config {
 			Users: 100_000, Tags: 50_000, PerPost: 8, Zipf: 1.1, Concurrency: 32,
 			Timeout: 30 * time.Minute,
 		},
+		// The defaults of media.NewS3, media.UploadConfig and
+		// media.OriginConfig, spelled out so that -h shows them.
+		Media: Media{
+			S3Region: "us-east-1", S3Bucket: "tagstream-images",
+			UploadMaxSize: 20 << 20, ImageWidths: []int{160, 320, 360, 640, 1080},
+		},
+		// snapshot.DefaultKeyspace, DefaultReplication and DefaultInterval.
+		Snapshot: Snapshot{
+			Keyspace: "tagstream", Replication: "{'class': 'SimpleStrategy', 'replication_factor': 1}",
+			Interval: 5 * time.Second, Source: "views",
+		},
 	}
 }
 
@@ -105,6 +160,61 @@ func (l list) Set(s string) error {
 	}
 	*l.p = out
 	return nil
+}
+
+type ints struct{ p *[]int }
+
+func (l ints) String() string {
+	if l.p == nil {
+		return ""
+	}
+	s := make([]string, len(*l.p))
+	for i, n := range *l.p {
+		s[i] = strconv.Itoa(n)
+	}
+	return strings.Join(s, ",")
+}
+
+func (l ints) Set(s string) error {
+	var out []int
+	for _, part := range strings.Split(s, ",") {
+		if part = strings.TrimSpace(part); part == "" {
+			continue
+		}
+		n, err := strconv.Atoi(part)
+		if err != nil || n <= 0 {
+			return fmt.Errorf("%q is not a positive whole number", part)
+		}
+		out = append(out, n)
+	}
+	if len(out) == 0 {
+		return fmt.Errorf("empty list")
+	}
+	*l.p = out
+	return nil
+}
+
+// oneOf is a string flag restricted to a few values.
+type oneOf struct {
+	p      *string
+	values []string
+}
+
+func (o oneOf) String() string {
+	if o.p == nil {
+		return ""
+	}
+	return *o.p
+}
+
+func (o oneOf) Set(s string) error {
+	for _, v := range o.values {
+		if s == v {
+			*o.p = s
+			return nil
+		}
+	}
+	return fmt.Errorf("want one of %s", strings.Join(o.values, ", "))
 }
 
 var defs = map[string]func(fs *flag.FlagSet, c *Config, name string){
@@ -142,6 +252,53 @@ var defs = map[string]func(fs *flag.FlagSet, c *Config, name string){
 	},
 	"cdn-base": func(fs *flag.FlagSet, c *Config, n string) {
 		fs.StringVar(&c.CDNBase, n, c.CDNBase, "base URL of image URLs (default: this API's /img origin)")
+	},
+	"s3-endpoint": func(fs *flag.FlagSet, c *Config, n string) {
+		fs.StringVar(&c.Media.S3Endpoint, n, c.Media.S3Endpoint, "URL of the S3 server holding the original images, e.g. http://127.0.0.1:19000 "+
+			"(default empty: run keeps images in an embedded store under --data; api answers uploads and posts with an image_id with 503)")
+	},
+	"s3-public-endpoint": func(fs *flag.FlagSet, c *Config, n string) {
+		fs.StringVar(&c.Media.S3PublicEndpoint, n, c.Media.S3PublicEndpoint, "URL browsers post uploads to, if not --s3-endpoint (default: --s3-endpoint)")
+	},
+	"s3-access-key": func(fs *flag.FlagSet, c *Config, n string) {
+		fs.StringVar(&c.Media.S3AccessKey, n, c.Media.S3AccessKey, "S3 access key id")
+	},
+	"s3-secret-key": func(fs *flag.FlagSet, c *Config, n string) {
+		fs.StringVar(&c.Media.S3SecretKey, n, c.Media.S3SecretKey, "S3 secret access key")
+	},
+	"s3-region": func(fs *flag.FlagSet, c *Config, n string) {
+		fs.StringVar(&c.Media.S3Region, n, c.Media.S3Region, "S3 region, part of every signature")
+	},
+	"s3-bucket": func(fs *flag.FlagSet, c *Config, n string) {
+		fs.StringVar(&c.Media.S3Bucket, n, c.Media.S3Bucket, "S3 bucket of the original images (created at start if missing)")
+	},
+	"image-keys": func(fs *flag.FlagSet, c *Config, n string) {
+		fs.StringVar(&c.Media.ImageKeys, n, c.Media.ImageKeys, "image-URL signing keys, kid:base64secret,... (secrets of 32+ bytes; the first signs, all verify) "+
+			"(default empty: one key generated and kept in --data/image-keys; every API replica needs the same keys)")
+	},
+	"upload-max-size": func(fs *flag.FlagSet, c *Config, n string) {
+		fs.Int64Var(&c.Media.UploadMaxSize, n, c.Media.UploadMaxSize, "largest photo upload in bytes (20971520 = 20 MiB)")
+	},
+	"image-widths": func(fs *flag.FlagSet, c *Config, n string) {
+		fs.Var(ints{&c.Media.ImageWidths}, n, "widths in pixels the image origin resizes to, comma-separated; others get 400 (pages link 640)")
+	},
+	"cassandra": func(fs *flag.FlagSet, c *Config, n string) {
+		fs.Var(list{&c.Snapshot.Cassandra}, n, "Cassandra contact points, host:port, comma-separated "+
+			"(default empty: run starts no snapshotter; snapshot and api --source cassandra use 127.0.0.1:9042)")
+	},
+	"keyspace": func(fs *flag.FlagSet, c *Config, n string) {
+		fs.StringVar(&c.Snapshot.Keyspace, n, c.Snapshot.Keyspace, "Cassandra keyspace of the hashtag snapshot")
+	},
+	"keyspace-replication": func(fs *flag.FlagSet, c *Config, n string) {
+		fs.StringVar(&c.Snapshot.Replication, n, c.Snapshot.Replication, "CQL replication map of the keyspace when the snapshotter creates it "+
+			"(an existing keyspace is never altered; production: {'class': 'NetworkTopologyStrategy', 'dc1': 3})")
+	},
+	"snapshot-interval": func(fs *flag.FlagSet, c *Config, n string) {
+		fs.DurationVar(&c.Snapshot.Interval, n, c.Snapshot.Interval, "how often the snapshotter writes the hashtags changed since its last write to Cassandra")
+	},
+	"source": func(fs *flag.FlagSet, c *Config, n string) {
+		fs.Var(oneOf{&c.Snapshot.Source, []string{"views", "cassandra"}}, n, "where the API reads hashtag pages: views "+
+			"(local goka views, a full copy of the tables) or cassandra (the snapshot: a stateless API)")
 	},
 	"user": func(fs *flag.FlagSet, c *Config, n string) {
 		fs.StringVar(&c.User, n, c.User, "user the token is minted for")

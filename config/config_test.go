@@ -4,6 +4,8 @@ import (
 	"flag"
 	"slices"
 	"testing"
+
+	"github.com/tagstream/tagstream/snapshot"
 )
 
 func TestPrecedenceFlagThenEnvThenDefault(t *testing.T) {
@@ -51,5 +53,33 @@ func TestEveryFlagHasAnEnvName(t *testing.T) {
 	})
 	if EnvName("kafka-listen") != "TAGSTREAM_KAFKA_LISTEN" {
 		t.Error(EnvName("kafka-listen"))
+	}
+}
+
+// The flag defaults restate the packages' own defaults so that -h shows
+// them; they must not drift apart.
+func TestDefaultsMatchThePackages(t *testing.T) {
+	c := Defaults()
+	if c.Snapshot.Keyspace != snapshot.DefaultKeyspace || c.Snapshot.Replication != snapshot.DefaultReplication ||
+		c.Snapshot.Interval != snapshot.DefaultInterval {
+		t.Errorf("snapshot defaults %+v", c.Snapshot)
+	}
+}
+
+func TestListFlags(t *testing.T) {
+	c := Defaults()
+	fs := FlagSet("api", &c, "image-widths", "source", "cassandra")
+	if err := Parse(fs, []string{"--image-widths", "100, 200", "--source", "cassandra", "--cassandra", "a:1,b:2"}); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(c.Media.ImageWidths, []int{100, 200}) || c.Snapshot.Source != "cassandra" ||
+		!slices.Equal(c.Snapshot.Cassandra, []string{"a:1", "b:2"}) {
+		t.Fatalf("%+v %+v", c.Media, c.Snapshot)
+	}
+	for _, args := range [][]string{{"--source", "s3"}, {"--image-widths", "0"}, {"--image-widths", "x"}} {
+		c := Defaults()
+		if err := Parse(FlagSet("api", &c, "image-widths", "source"), args); err == nil {
+			t.Errorf("%v accepted", args)
+		}
 	}
 }
