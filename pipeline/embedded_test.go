@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -57,21 +58,24 @@ func eachBackend(t *testing.T, test func(t *testing.T, b backend)) {
 // startEmbedded runs `tagstream run` in-process on dir with free ports.
 func startEmbedded(t *testing.T, dir string, partitions int) node {
 	t.Helper()
+	return startEmbeddedWith(t, EmbeddedOptions{Data: dir, Cluster: kafka.Cluster{Partitions: partitions}})
+}
+
+// startEmbeddedWith is startEmbedded with more options: o's listen
+// addresses, output, secret and Ready are the test's.
+func startEmbeddedWith(t *testing.T, o EmbeddedOptions) node {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan [2]string, 1)
 	done := make(chan error, 1)
-	go func() {
-		done <- Embedded(ctx, EmbeddedOptions{
-			Data: dir, KafkaListen: "127.0.0.1:0", HTTP: "127.0.0.1:0", Out: io.Discard,
-			Cluster: kafka.Cluster{Partitions: partitions}, API: api.Config{Secret: testSecret},
-			Ready: func(k, h string) { ready <- [2]string{k, h} },
-		})
-	}()
+	o.KafkaListen, o.HTTP, o.Out, o.API.Secret = "127.0.0.1:0", "127.0.0.1:0", io.Discard, testSecret
+	o.Ready = func(k, h string) { ready <- [2]string{k, h} }
+	go func() { done <- Embedded(ctx, o) }()
 	return awaitNode(t, ready, done, cancel)
 }
 
 // startReal runs a worker and an API in-process against the real Kafka.
-func startReal(t *testing.T, _ string, partitions int, fresh bool) node {
+func startReal(t *testing.T, dir string, partitions int, fresh bool) node {
 	t.Helper()
 	brokers := kafkatest.Brokers(t)
 	if fresh {
@@ -84,6 +88,7 @@ func startReal(t *testing.T, _ string, partitions int, fresh bool) node {
 	go func() { done <- ignoreCanceled(Worker(ctx, c, processors.Options{})) }()
 	go func() {
 		done <- ignoreCanceled(API(ctx, APIOptions{Cluster: c, HTTP: "127.0.0.1:0", API: api.Config{Secret: testSecret},
+			Media:     MediaOptions{EmbeddedDir: filepath.Join(dir, "images"), KeysDir: dir},
 			Listening: func(addr string) { ready <- [2]string{strings.Join(brokers, ","), addr} }}))
 	}()
 	n := awaitNode(t, ready, done, cancel)
@@ -215,7 +220,8 @@ func testEndToEnd(t *testing.T, be backend) {
 	base := "http://" + n.http
 	alice, bob := bearer(t, "alice"), bearer(t, "bob")
 
-	resp, b := do(t, http.MethodPost, base+"/v1/posts", alice, `{"caption":"Golden hour #Sunset at the #beach #sunset","image_id":"img1","post_id":"p1"}`)
+	// No image: a post's image must have been uploaded (TestPhotoFlow).
+	resp, b := do(t, http.MethodPost, base+"/v1/posts", alice, `{"caption":"Golden hour #Sunset at the #beach #sunset","post_id":"p1"}`)
 	if resp.StatusCode != http.StatusAccepted || !strings.Contains(string(b), `"hashtags":["sunset","beach"]`) {
 		t.Fatalf("create: %d %s", resp.StatusCode, b)
 	}
@@ -266,7 +272,8 @@ func testEndToEnd(t *testing.T, be backend) {
 		t.Errorf("dead letter = %+v", dl)
 	}
 
-	// Top posts join the count on the same page, with derived image URLs.
+	// Top posts join the count on the same page, with derived, signed
+	// image URLs (the ranking job's image ids are taken as they come).
 	pc := kafka.Cluster{Brokers: strings.Split(n.kafka, ",")}
 	adm, _ := pc.Client("test")
 	defer adm.Close()
@@ -279,7 +286,7 @@ func testEndToEnd(t *testing.T, be backend) {
 		time.Sleep(100 * time.Millisecond)
 		p = awaitCount(t, n.http, "sunset", 3)
 	}
-	if len(p.TopPosts) != 1 || p.TopPosts[0].ImageURL != "/img/alice/img1?w=640" {
+	if len(p.TopPosts) != 1 || !strings.HasPrefix(p.TopPosts[0].ImageURL, "/img/alice/img1?w=640&exp=") {
 		t.Fatalf("top posts = %+v", p.TopPosts)
 	}
 

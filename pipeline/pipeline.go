@@ -1,6 +1,7 @@
 // Package pipeline assembles tagstream's pieces into the processes the
-// binary runs: a worker (processors), an API (views + HTTP), or everything
-// on an embedded broker.
+// binary runs: a worker (processors), an API (views or the Cassandra
+// snapshot + HTTP + photos), a snapshotter, or everything on an embedded
+// broker.
 package pipeline
 
 import (
@@ -22,6 +23,7 @@ import (
 	"github.com/tagstream/tagstream/emitters"
 	"github.com/tagstream/tagstream/kafka"
 	"github.com/tagstream/tagstream/processors"
+	"github.com/tagstream/tagstream/snapshot"
 	"github.com/tagstream/tagstream/token"
 	"github.com/tagstream/tagstream/views"
 )
@@ -40,19 +42,49 @@ type APIOptions struct {
 	// HTTP is the listen address.
 	HTTP string
 	API  api.Config
+	// Media configures photo storage, uploads and image URLs.
+	Media MediaOptions
+	// Source is where pages are read: "views" (default: local goka views,
+	// a full copy of both tables) or "cassandra" (the snapshot, read with
+	// Cassandra's fields of Snapshot: a stateless API).
+	Source   string
+	Snapshot snapshot.Config
 	// Listening, if set, is called with the bound address once the server
 	// accepts connections.
 	Listening func(addr string)
 }
 
-// API runs the views and the HTTP API until ctx is done.
+// Page sources of APIOptions.Source.
+const (
+	SourceViews     = "views"
+	SourceCassandra = "cassandra"
+)
+
+// API runs the page source and the HTTP API until ctx is done.
 func API(ctx context.Context, o APIOptions) error {
 	if err := o.Cluster.EnsureTopics(ctx, processors.Topics()); err != nil {
 		return err
 	}
-	v, err := views.New(o.Cluster)
-	if err != nil {
-		return err
+	var (
+		pages api.Pages
+		run   func(context.Context) error
+	)
+	switch o.Source {
+	case "", SourceViews:
+		v, err := views.New(o.Cluster)
+		if err != nil {
+			return err
+		}
+		pages, run = v, v.Run
+	case SourceCassandra:
+		r, err := snapshot.NewReader(o.Snapshot)
+		if err != nil {
+			return fmt.Errorf("pipeline: api --source cassandra: %w", err)
+		}
+		defer r.Close()
+		pages = r
+	default:
+		return fmt.Errorf("pipeline: unknown page source %q (want %s or %s)", o.Source, SourceViews, SourceCassandra)
 	}
 	posts, err := emitters.NewPosts(o.Cluster)
 	if err != nil {
@@ -63,15 +95,33 @@ func API(ctx context.Context, o APIOptions) error {
 	if err != nil {
 		return fmt.Errorf("pipeline: listen on %s: %w", o.HTTP, err)
 	}
-	srv := &http.Server{
-		Handler:           api.New(o.API, v, posts),
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       15 * time.Second,
-		WriteTimeout:      15 * time.Second,
-		IdleTimeout:       2 * time.Minute,
+	cfg, err := withMedia(ctx, o.Media, o.API, ln.Addr())
+	if err != nil {
+		ln.Close()
+		return err
 	}
 	g, ctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return v.Run(ctx) })
+	if run != nil {
+		g.Go(func() error { return run(ctx) })
+	}
+	serve(ctx, g, ln, api.New(cfg, pages, posts))
+	if o.Listening != nil {
+		o.Listening(ln.Addr().String())
+	}
+	return g.Wait()
+}
+
+// serve serves h on ln in g until ctx is done, then shuts down gracefully.
+func serve(ctx context.Context, g *errgroup.Group, ln net.Listener, h http.Handler) {
+	srv := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 5 * time.Second,
+		// Long enough for a 20 MiB upload to the embedded store on a
+		// slow link; the origin's biggest answers are far smaller.
+		ReadTimeout:  2 * time.Minute,
+		WriteTimeout: 30 * time.Second,
+		IdleTimeout:  2 * time.Minute,
+	}
 	g.Go(func() error {
 		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
 			return fmt.Errorf("pipeline: http: %w", err)
@@ -84,10 +134,6 @@ func API(ctx context.Context, o APIOptions) error {
 		defer cancel()
 		return srv.Shutdown(sctx)
 	})
-	if o.Listening != nil {
-		o.Listening(ln.Addr().String())
-	}
-	return g.Wait()
 }
 
 // EmbeddedOptions configures `tagstream run`.
@@ -101,6 +147,13 @@ type EmbeddedOptions struct {
 	Cluster     kafka.Cluster
 	HTTP        string
 	API         api.Config
+	// Media configures photos; without an S3 endpoint, originals are kept
+	// in the embedded store under Data/images, and generated signing keys
+	// in Data.
+	Media MediaOptions
+	// Snapshot, if set, runs a snapshotter into its Cassandra, following
+	// the embedded broker (its Brokers are ignored).
+	Snapshot *snapshot.Config
 	// Out receives the start-up banner.
 	Out io.Writer
 	// Ready, if set, is called with the broker's and the API's addresses
@@ -139,17 +192,38 @@ func Embedded(ctx context.Context, o EmbeddedOptions) error {
 	if err != nil {
 		return err
 	}
+	if o.Media.S3.Endpoint == "" && o.Media.EmbeddedDir == "" {
+		o.Media.EmbeddedDir = filepath.Join(o.Data, "images")
+	}
+	if o.Media.KeysDir == "" {
+		o.Media.KeysDir = o.Data
+	}
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return Worker(ctx, c, o.Processors) })
+	snap := "off (no --cassandra)"
+	if o.Snapshot != nil {
+		s, err := embeddedSnapshotter(*o.Snapshot, c)
+		if err != nil {
+			return err
+		}
+		// Reported, not required: pages come from the views, so the API
+		// keeps serving while Cassandra is down.
+		o.API.Status = map[string]func() error{"snapshot": s.Healthy}
+		g.Go(func() error { return s.Run(ctx) })
+		snap = describeSnapshot(*o.Snapshot)
+	}
 	g.Go(func() error {
-		return API(ctx, APIOptions{Cluster: c, HTTP: o.HTTP, API: o.API, Listening: func(addr string) {
+		return API(ctx, APIOptions{Cluster: c, HTTP: o.HTTP, API: o.API, Media: o.Media, Listening: func(addr string) {
 			fmt.Fprintf(o.Out, "tagstream is running\n"+
 				"  kafka broker (embedded): %s   data: %s\n"+
 				"  HTTP API:                http://%s\n"+
+				"  storage:                 %s\n"+
+				"  snapshot:                %s\n"+
 				"  demo bearer token (user demo, 30 days):\n    %s\n"+
 				"  try: curl -s -H 'Authorization: Bearer %s' -d '{\"caption\":\"hello #tagstream\"}' http://%s/v1/posts\n"+
-				"       curl -s http://%s/v1/hashtags/tagstream\n",
-				b.Addr(), o.Data, addr, demo, demo, addr, addr)
+				"       curl -s http://%s/v1/hashtags/tagstream\n"+
+				"  photos: README.md, \"Uploading a photo\"\n",
+				b.Addr(), o.Data, addr, o.Media.Describe(), snap, demo, demo, addr, addr)
 			if o.Ready != nil {
 				o.Ready(b.Addr(), addr)
 			}

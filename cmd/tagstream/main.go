@@ -18,9 +18,18 @@ import (
 	"github.com/tagstream/tagstream/config"
 	"github.com/tagstream/tagstream/kafka"
 	"github.com/tagstream/tagstream/load"
+	"github.com/tagstream/tagstream/media"
 	"github.com/tagstream/tagstream/pipeline"
 	"github.com/tagstream/tagstream/processors"
+	"github.com/tagstream/tagstream/snapshot"
 	"github.com/tagstream/tagstream/token"
+)
+
+// Flags shared by the commands that serve or store photos, and by those
+// that talk to the Cassandra snapshot.
+var (
+	mediaFlags    = []string{"s3-endpoint", "s3-public-endpoint", "s3-access-key", "s3-secret-key", "s3-region", "s3-bucket", "image-keys", "upload-max-size", "image-widths"}
+	snapshotFlags = []string{"cassandra", "keyspace", "keyspace-replication", "snapshot-interval"}
 )
 
 const usage = `tagstream: hashtag counts and top posts from a stream of posts
@@ -30,7 +39,8 @@ usage: tagstream <command> [flags]
 commands:
   run             everything in one process on an embedded Kafka broker
   worker          the processors, against --brokers
-  api             the views and the HTTP API, against --brokers
+  api             the views (or --source cassandra) and the HTTP API, against --brokers
+  snapshot        batched snapshots of the hashtag tables into --cassandra
   hashtags        JSON Lines captions on stdin -> JSON arrays of hashtags
   emit top-posts  JSON Lines top-post documents on stdin -> hashtag-top-posts
   token           mint a bearer token for --user
@@ -62,13 +72,20 @@ func dispatch(ctx context.Context, args []string, in io.Reader, out io.Writer) e
 	c := config.Defaults()
 	switch cmd {
 	case "run":
-		fs := config.FlagSet(cmd, &c, "data", "http", "kafka-listen", "partitions", "state-dir", "secret", "cdn-base", "exactly-once", "pprof")
+		fs := config.FlagSet(cmd, &c, append(append([]string{"data", "http", "kafka-listen", "partitions", "state-dir", "secret", "cdn-base",
+			"exactly-once", "pprof"}, mediaFlags...), snapshotFlags...)...)
 		if err := parse(fs, args, &c); err != nil {
 			return err
+		}
+		var snap *snapshot.Config
+		if len(c.Snapshot.Cassandra) > 0 {
+			s := snapshotConfig(c)
+			snap = &s
 		}
 		return pipeline.Embedded(ctx, pipeline.EmbeddedOptions{
 			Data: c.Data, KafkaListen: c.KafkaListen, HTTP: c.HTTP, Out: out,
 			Cluster: cluster(c), API: apiConfig(c), Processors: processorOptions(c),
+			Media: mediaOptions(c), Snapshot: snap,
 		})
 	case "worker":
 		fs := config.FlagSet(cmd, &c, "brokers", "partitions", "replication", "state-dir", "instance-id", "exactly-once", "pprof")
@@ -77,16 +94,38 @@ func dispatch(ctx context.Context, args []string, in io.Reader, out io.Writer) e
 		}
 		return ignoreCancel(pipeline.Worker(ctx, cluster(c), processorOptions(c)))
 	case "api":
-		fs := config.FlagSet(cmd, &c, "brokers", "partitions", "replication", "state-dir", "http", "secret", "cdn-base", "pprof")
+		fs := config.FlagSet(cmd, &c, append([]string{"brokers", "partitions", "replication", "state-dir", "http", "secret", "cdn-base", "pprof",
+			"data", "source", "cassandra", "keyspace"}, mediaFlags...)...)
 		if err := parse(fs, args, &c); err != nil {
 			return err
 		}
 		if len(c.Secret) < token.MinSecretLen {
 			return fmt.Errorf("api needs --secret (or TAGSTREAM_SECRET) of at least %d bytes", token.MinSecretLen)
 		}
+		m := mediaOptions(c)
+		m.KeysDir = c.Data
 		return ignoreCancel(pipeline.API(ctx, pipeline.APIOptions{
-			Cluster: cluster(c), HTTP: c.HTTP, API: apiConfig(c),
-			Listening: func(addr string) { fmt.Fprintf(out, "tagstream api listening on http://%s\n", addr) },
+			Cluster: cluster(c), HTTP: c.HTTP, API: apiConfig(c), Media: m,
+			Source: c.Snapshot.Source, Snapshot: snapshotConfig(c),
+			Listening: func(addr string) {
+				fmt.Fprintf(out, "tagstream api listening on http://%s\n  pages from: %s\n  storage: %s\n", addr, c.Snapshot.Source, m.Describe())
+			},
+		}))
+	case "snapshot":
+		// Its own port, so it can run next to an API on the defaults.
+		c.HTTP = "127.0.0.1:8081"
+		fs := config.FlagSet(cmd, &c, append([]string{"brokers", "http", "pprof"}, snapshotFlags...)...)
+		if err := parse(fs, args, &c); err != nil {
+			return err
+		}
+		s := snapshotConfig(c)
+		s.Brokers = c.Brokers
+		return ignoreCancel(pipeline.Snapshot(ctx, pipeline.SnapshotOptions{
+			Snapshot: s, HTTP: c.HTTP,
+			Listening: func(addr string) {
+				fmt.Fprintf(out, "tagstream snapshot: %v -> Cassandra %v, keyspace %s, every %s; health on http://%s\n",
+					c.Brokers, s.Cassandra, c.Snapshot.Keyspace, c.Snapshot.Interval, addr)
+			},
 		}))
 	case "hashtags":
 		fs := config.FlagSet(cmd, &c, "keys")
@@ -173,6 +212,28 @@ func processorOptions(c config.Config) processors.Options {
 
 func apiConfig(c config.Config) api.Config {
 	return api.Config{Secret: []byte(c.Secret), CDNBase: c.CDNBase}
+}
+
+func mediaOptions(c config.Config) pipeline.MediaOptions {
+	m := c.Media
+	return pipeline.MediaOptions{
+		S3: media.S3Config{Endpoint: m.S3Endpoint, PublicEndpoint: m.S3PublicEndpoint, AccessKey: m.S3AccessKey,
+			SecretKey: m.S3SecretKey, Region: m.S3Region, Bucket: m.S3Bucket},
+		Keys:    m.ImageKeys,
+		Uploads: media.UploadConfig{MaxSize: m.UploadMaxSize},
+		Origin:  media.OriginConfig{Widths: m.ImageWidths},
+	}
+}
+
+// snapshotConfig is the Cassandra side of the snapshot; an empty
+// --cassandra means Cassandra's standard port on this machine (run checks
+// for an empty --cassandra before, to mean no snapshotter).
+func snapshotConfig(c config.Config) snapshot.Config {
+	s := c.Snapshot
+	if len(s.Cassandra) == 0 {
+		s.Cassandra = []string{snapshot.DefaultCassandra}
+	}
+	return snapshot.Config{Cassandra: s.Cassandra, Keyspace: s.Keyspace, Replication: s.Replication, Interval: s.Interval}
 }
 
 func ignoreCancel(err error) error {

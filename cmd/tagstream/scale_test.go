@@ -32,7 +32,7 @@ type command struct {
 func launch(t *testing.T, name string, args ...string) *command {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], args...)
-	cmd.Env = append(os.Environ(), "TAGSTREAM_TEST_AS_COMMAND=1")
+	cmd.Env = append(childEnv(), "TAGSTREAM_TEST_AS_COMMAND=1")
 	out := &bytes.Buffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
@@ -41,6 +41,21 @@ func launch(t *testing.T, name string, args ...string) *command {
 	c := &command{name: name, cmd: cmd, out: out}
 	t.Cleanup(func() { c.cmd.Process.Kill(); c.cmd.Wait() })
 	return c
+}
+
+// childEnv is the environment without the test variables that are also
+// flags (TAGSTREAM_CASSANDRA is --cassandra, TAGSTREAM_S3_* are --s3-*):
+// under make test they are set, and every `tagstream run` would otherwise
+// start a snapshotter into one shared keyspace and store photos in S3,
+// which these tests are not about.
+func childEnv() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "TAGSTREAM_CASSANDRA=") && !strings.HasPrefix(kv, "TAGSTREAM_S3_") {
+			env = append(env, kv)
+		}
+	}
+	return env
 }
 
 // stop ends the process with sig and waits for it.

@@ -1,0 +1,125 @@
+package pipeline
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/gocql/gocql"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/tagstream/tagstream/api"
+	"github.com/tagstream/tagstream/kafka"
+	"github.com/tagstream/tagstream/processors"
+	"github.com/tagstream/tagstream/snapshot"
+	"github.com/tagstream/tagstream/testenv"
+)
+
+// testKeyspace names a keyspace of the test's own on the real Cassandra
+// and drops it at the end.
+func testKeyspace(t *testing.T, addr string) string {
+	t.Helper()
+	ks := fmt.Sprintf("pipetest_%d", time.Now().UnixNano())
+	t.Cleanup(func() {
+		cl := gocql.NewCluster(addr)
+		cl.Timeout = 30 * time.Second
+		s, err := cl.CreateSession()
+		if err != nil {
+			t.Logf("drop keyspace %s: %v", ks, err)
+			return
+		}
+		defer s.Close()
+		if err := s.Query(`DROP KEYSPACE IF EXISTS ` + ks).Exec(); err != nil {
+			t.Logf("drop keyspace %s: %v", ks, err)
+		}
+	})
+	return ks
+}
+
+// `tagstream run --cassandra` snapshots the tables; an API with
+// --source cassandra then serves the same hashtag page as the views, byte
+// for byte, with the same caching headers.
+func TestAPISourceCassandra(t *testing.T) {
+	addr := testenv.Get(t, "TAGSTREAM_CASSANDRA", "a real Cassandra (services/cassandra.sh up starts one on 127.0.0.1:19042)")
+	ks := testKeyspace(t, addr)
+	dir := t.TempDir()
+	n := startEmbeddedWith(t, EmbeddedOptions{Data: dir, Cluster: kafka.Cluster{Partitions: 3},
+		Snapshot: &snapshot.Config{Cassandra: []string{addr}, Keyspace: ks, Interval: 200 * time.Millisecond}})
+	base := "http://" + n.http
+
+	id := upload(t, base, "alice", photo(t, 800, 600))
+	for i, user := range []string{"alice", "bob", "carol"} {
+		body := fmt.Sprintf(`{"caption":"#Snapshotted %d","post_id":"p%d"}`, i, i)
+		if user == "alice" {
+			body = fmt.Sprintf(`{"caption":"#Snapshotted %d","post_id":"p%d","image_id":%q}`, i, i, id)
+		}
+		if resp, b := do(t, http.MethodPost, base+"/v1/posts", bearer(t, user), body); resp.StatusCode != http.StatusAccepted {
+			t.Fatalf("post: %d %s", resp.StatusCode, b)
+		}
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(n.kafka))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	doc := fmt.Sprintf(`{"hashtag":"snapshotted","computed_at":"2026-11-27T12:00:00Z","posts":[`+
+		`{"post_id":"p0","user_id":"alice","image_id":%q,"caption":"#Snapshotted 0","created_at":"2026-11-27T11:00:00.123Z"},`+
+		`{"post_id":"p1","user_id":"bob","caption":"#Snapshotted 1"}]}`, id)
+	if err := cl.ProduceSync(context.Background(), &kgo.Record{Topic: string(processors.TopicTopPosts), Key: []byte("snapshotted"), Value: []byte(doc)}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		if p := awaitCount(t, n.http, "snapshotted", 3); len(p.TopPosts) == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("top posts never reached the views")
+		}
+	}
+
+	// The stateless API: pages from Cassandra, image URLs signed with the
+	// same keys (from the same data dir; replicas share --image-keys).
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan [2]string, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- ignoreCanceled(API(ctx, APIOptions{Cluster: kafka.Cluster{Brokers: []string{n.kafka}, Partitions: 3},
+			HTTP: "127.0.0.1:0", API: api.Config{Secret: testSecret}, Media: MediaOptions{KeysDir: dir},
+			Source: SourceCassandra, Snapshot: snapshot.Config{Cassandra: []string{addr}, Keyspace: ks},
+			Listening: func(a string) { ready <- [2]string{n.kafka, a} }}))
+	}()
+	c := awaitNode(t, ready, done, cancel)
+
+	// Same JSON once the snapshotter has flushed (every 200 ms).
+	var views, cass []byte
+	var vr, cr *http.Response
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		vr, views = do(t, http.MethodGet, base+"/v1/hashtags/snapshotted", "", "")
+		cr, cass = do(t, http.MethodGet, "http://"+c.http+"/v1/hashtags/%23SNAPSHOTTED", "", "")
+		if vr.StatusCode == 200 && cr.StatusCode == 200 && bytes.Equal(views, cass) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("pages differ after 60 s:\nviews     %d %s\ncassandra %d %s", vr.StatusCode, views, cr.StatusCode, cass)
+		}
+	}
+	t.Logf("both sources: %s", cass)
+	for _, h := range []string{"Cache-Control", "ETag", "Content-Type"} {
+		if vr.Header.Get(h) != cr.Header.Get(h) || cr.Header.Get(h) == "" {
+			t.Errorf("%s: views %q, cassandra %q", h, vr.Header.Get(h), cr.Header.Get(h))
+		}
+	}
+	if resp, _ := do(t, http.MethodGet, "http://"+c.http+"/v1/hashtags/snapshotted", "", "", "If-None-Match", vr.Header.Get("ETag")); resp.StatusCode != http.StatusNotModified {
+		t.Errorf("If-None-Match with the views' ETag: %d", resp.StatusCode)
+	}
+	if resp, _ := do(t, http.MethodGet, "http://"+c.http+"/v1/hashtags/neverseen", "", ""); resp.StatusCode != http.StatusNotFound ||
+		resp.Header.Get("Cache-Control") != "public, max-age=5" {
+		t.Errorf("unknown hashtag from cassandra: %d %v", resp.StatusCode, resp.Header)
+	}
+	if resp, b := do(t, http.MethodGet, base+"/readyz", "", ""); !bytes.Contains(b, []byte(`"snapshot":"ok"`)) {
+		t.Errorf("run's /readyz does not report the snapshotter: %d %s", resp.StatusCode, b)
+	}
+}

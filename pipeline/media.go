@@ -1,0 +1,125 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"slices"
+
+	"github.com/tagstream/tagstream/api"
+	"github.com/tagstream/tagstream/media"
+)
+
+// MediaOptions configures the photo half of an API process: where originals
+// are stored, the keys signing image URLs, upload and resize limits.
+type MediaOptions struct {
+	// S3 is the S3 storage, used when S3.Endpoint is set.
+	S3 media.S3Config
+	// EmbeddedDir, used when S3.Endpoint is empty, keeps originals in the
+	// embedded store (media.Local) under this directory and serves its
+	// upload endpoint from the API's own server: `tagstream run`'s demo
+	// default. Empty too: no storage, and uploads, posts naming an image
+	// and the image origin answer 503 (a read-only API replica).
+	EmbeddedDir string
+	// Keys are the image-URL signing keys (media.ParseKeyring); empty: one
+	// generated and kept in KeysDir (media.LoadOrCreateKeyring).
+	Keys    string
+	KeysDir string
+	Uploads media.UploadConfig
+	Origin  media.OriginConfig
+}
+
+// Describe says, in one line for a start-up banner, where images go.
+func (o MediaOptions) Describe() string {
+	switch {
+	case o.S3.Endpoint != "":
+		bucket := o.S3.Bucket
+		if bucket == "" {
+			bucket = "tagstream-images"
+		}
+		return fmt.Sprintf("S3 at %s, bucket %s", o.S3.Endpoint, bucket)
+	case o.EmbeddedDir != "":
+		return "embedded (no S3 server) at " + o.EmbeddedDir
+	}
+	return "none (no --s3-endpoint): uploads, posts with an image_id and /img/ answer 503"
+}
+
+// withMedia fills cfg's photo dependencies: storage, uploads, signer,
+// origin, and the embedded store's upload route. addr is the API's bound
+// address, which the embedded store's presigned URLs point at.
+func withMedia(ctx context.Context, o MediaOptions, cfg api.Config, addr net.Addr) (api.Config, error) {
+	keys, err := keyring(o)
+	if err != nil {
+		return cfg, err
+	}
+	cfg.Signer = keys
+	width := cfg.ImageWidth
+	if width == 0 {
+		width = 640
+	}
+	if len(o.Origin.Widths) > 0 && !slices.Contains(o.Origin.Widths, width) {
+		return cfg, fmt.Errorf("pipeline: image widths %v lack %d, the width hashtag pages link", o.Origin.Widths, width)
+	}
+	var store media.Storage
+	switch {
+	case o.S3.Endpoint != "":
+		if store, err = openS3(ctx, o.S3); err != nil {
+			return cfg, err
+		}
+	case o.EmbeddedDir != "":
+		local, err := media.NewLocal(media.LocalConfig{Dir: o.EmbeddedDir, PublicURL: "http://" + reachable(addr)})
+		if err != nil {
+			return cfg, err
+		}
+		if cfg.Routes == nil {
+			cfg.Routes = map[string]http.Handler{}
+		}
+		cfg.Routes["POST "+local.UploadPath()] = local
+		store = local
+	default:
+		// Image URLs are still signed: another process may serve them.
+		return cfg, nil
+	}
+	cfg.Uploads = media.NewUploads(store, o.Uploads)
+	cfg.Origin = media.NewOrigin(store, keys, o.Origin)
+	return cfg, nil
+}
+
+func keyring(o MediaOptions) (*media.Keyring, error) {
+	if o.Keys != "" {
+		return media.ParseKeyring(o.Keys)
+	}
+	if o.KeysDir == "" {
+		return nil, fmt.Errorf("pipeline: no image-signing keys and no directory to keep generated ones in")
+	}
+	return media.LoadOrCreateKeyring(o.KeysDir)
+}
+
+// openS3 connects to S3 and creates the bucket if missing. An S3 server that
+// is down at start must not keep the read API down: then the bucket is
+// assumed to exist, and uploads answer 503 until the server is back.
+func openS3(ctx context.Context, c media.S3Config) (media.Storage, error) {
+	c.CreateBucket = true
+	s, err := media.NewS3(ctx, c)
+	if err == nil {
+		return s, nil
+	}
+	slog.Warn("cannot check or create the S3 bucket; uploads fail until S3 answers", "endpoint", c.Endpoint, "err", err)
+	c.CreateBucket = false
+	return media.NewS3(ctx, c)
+}
+
+// reachable returns addr with an unspecified host (0.0.0.0, ::) replaced
+// by loopback, so a URL built from it can be fetched on this machine.
+func reachable(addr net.Addr) string {
+	host, port, err := net.SplitHostPort(addr.String())
+	if err != nil {
+		return addr.String()
+	}
+	if ip := net.ParseIP(host); ip == nil || ip.IsUnspecified() {
+		host = "127.0.0.1"
+	}
+	return net.JoinHostPort(host, port)
+}

@@ -1,0 +1,51 @@
+package pipeline
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tagstream/tagstream/snapshot"
+)
+
+// `tagstream snapshot` without a reachable Cassandra is alive but not
+// ready, says why, and shows it in its metrics.
+func TestSnapshotProcessReportsCassandraDown(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan [2]string, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- Snapshot(ctx, SnapshotOptions{
+			// Nothing listens on port 1: every connection is refused.
+			Snapshot: snapshot.Config{Cassandra: []string{"127.0.0.1:1"}, Brokers: []string{"127.0.0.1:1"},
+				Timeout: 200 * time.Millisecond, RetryMin: 50 * time.Millisecond},
+			HTTP:      "127.0.0.1:0",
+			Listening: func(a string) { ready <- [2]string{"", a} },
+		})
+	}()
+	var addr string
+	select {
+	case a := <-ready:
+		addr = "http://" + a[1]
+	case err := <-done:
+		cancel()
+		t.Fatalf("snapshot process stopped: %v", err)
+	}
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("snapshot process: %v", err)
+		}
+	}()
+	if resp, b := do(t, http.MethodGet, addr+"/healthz", "", ""); resp.StatusCode != 200 {
+		t.Fatalf("healthz: %d %s", resp.StatusCode, b)
+	}
+	if resp, b := do(t, http.MethodGet, addr+"/readyz", "", ""); resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(b), "snapshot") {
+		t.Fatalf("readyz with Cassandra down: %d %s", resp.StatusCode, b)
+	}
+	if resp, b := do(t, http.MethodGet, addr+"/metrics", "", ""); resp.StatusCode != 200 || !strings.Contains(string(b), "tagstream_snapshot_healthy 0") {
+		t.Fatalf("metrics: %d %s", resp.StatusCode, b)
+	}
+}
