@@ -2,7 +2,7 @@
 GO      ?= go
 BIN     := bin/tagstream
 
-.PHONY: all build run test vet fuzz bench load-bench prereqs clean services-up services-down
+.PHONY: all build run test vet fuzz bench load-bench chaos eo-cost prereqs clean services-up services-down
 
 all: build
 
@@ -43,6 +43,22 @@ bench:
 POSTS ?= 1000000
 load-bench: build
 	scripts/load-bench.sh $(POSTS)
+
+## chaos: CHAOS_POSTS posts (default 200,000) through three worker processes
+## on the real Kafka, a worker SIGKILLed every ~2 s, one broker restart;
+## fails unless every count equals the ground truth of the posts log
+CHAOS_POSTS ?= 200000
+CHAOS_SEED  ?= 1
+chaos:
+	scripts/chaos.sh $(CHAOS_POSTS) $(CHAOS_SEED)
+
+## eo-cost: posts/s with and without exactly-once, same workload, one run
+## (COST_POSTS posts per round, default 100,000; on the real Kafka)
+COST_POSTS ?= 100000
+eo-cost:
+	services/kafka.sh up
+	eval "$$(services/all.sh env)" && TAGSTREAM_COST_POSTS=$(COST_POSTS) \
+	  $(GO) test -run '^$$' -bench BenchmarkDeliveryCost -benchtime 1x -timeout 90m ./chaos/
 
 clean:
 	rm -rf bin

@@ -288,6 +288,43 @@ func (c Cluster) ensure(ctx context.Context, adm *kadm.Client, specs []TopicSpec
 	return nil
 }
 
+// Delete deletes the topics and consumer groups and waits until Kafka no
+// longer lists the topics, so that a fresh start cannot see their data.
+// Missing groups and topics are not an error.
+func (c Cluster) Delete(ctx context.Context, topics, groups []string) error {
+	cl, err := c.Client("admin")
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	if _, err := adm.DeleteGroups(ctx, groups...); err != nil {
+		slog.Debug("delete groups", "groups", groups, "err", err)
+	}
+	if _, err := adm.DeleteTopics(ctx, topics...); err != nil {
+		return fmt.Errorf("kafka: delete topics: %w", err)
+	}
+	for {
+		// ListTopics answers for every name asked, with an error for a
+		// topic that does not exist: count only the ones that still do.
+		left, err := adm.ListTopics(ctx, topics...)
+		still := 0
+		for _, d := range left {
+			if d.Err == nil {
+				still++
+			}
+		}
+		if err == nil && still == 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("kafka: %d topics still listed after deletion: %w", still, ctx.Err())
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
 // ErrPartitionMismatch reports a topic whose partition count differs from
 // the configured one. It is not retried.
 var ErrPartitionMismatch = errors.New("partition count mismatch")

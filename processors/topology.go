@@ -34,6 +34,20 @@ const (
 	GroupTop       goka.Group = "hashtag-top"
 )
 
+// Groups lists every consumer group of the pipeline.
+func Groups() []string {
+	return []string{string(GroupExtractor), string(GroupCounts), string(GroupTop)}
+}
+
+// TopicNames lists the names of Topics.
+func TopicNames() []string {
+	var names []string
+	for _, s := range Topics() {
+		names = append(names, s.Name)
+	}
+	return names
+}
+
 // Tables read by views and, later, the snapshotter.
 var (
 	TableCounts = goka.GroupTable(GroupCounts)

@@ -10,6 +10,7 @@ targets=(
   ./events:FuzzDecodePostEvent
   ./events:FuzzDecodeTopPosts
   ./events:FuzzDecodeDelta
+  ./processors:FuzzExtractorMatchesTruth
   ./api:FuzzCreatePost
   ./api:FuzzGetHashtag
 )

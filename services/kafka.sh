@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# services/kafka.sh up|down|status
+# services/kafka.sh up|down|restart|status
 #
 # A real Apache Kafka 4.x node on loopback for integration tests and local
 # runs: one JVM that is both KRaft controller and broker (node 1), clients on
@@ -9,6 +9,7 @@
 #
 #   up      start it and wait until it answers Kafka requests (idempotent)
 #   down    stop it and wait until it has exited (fine when not running)
+#   restart down, then up: what `make chaos` does to the broker mid-run
 #   status  exit 0 iff this checkout's broker runs and answers
 set -euo pipefail
 
@@ -239,6 +240,7 @@ lock() { exec 9>"$STATE/lock"; flock 9; }
 case ${1:-} in
   up) lock; up ;;
   down) lock; down ;;
+  restart) lock; down; up ;;
   status) status ;;
-  *) echo "usage: $0 up|down|status" >&2; exit 2 ;;
+  *) echo "usage: $0 up|down|restart|status" >&2; exit 2 ;;
 esac

@@ -8,8 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kadm"
-
 	"github.com/tagstream/tagstream/kafka"
 	"github.com/tagstream/tagstream/processors"
 	"github.com/tagstream/tagstream/testenv"
@@ -26,48 +24,16 @@ func Brokers(t testing.TB) []string {
 }
 
 // Groups are tagstream's consumer groups.
-func Groups() []string {
-	return []string{string(processors.GroupExtractor), string(processors.GroupCounts), string(processors.GroupTop)}
-}
+func Groups() []string { return processors.Groups() }
 
 // Reset deletes tagstream's topics and consumer groups so a test starts
 // from nothing, and waits until Kafka no longer lists the topics. Tests
 // sharing one cluster must therefore not run in parallel.
 func Reset(t testing.TB, brokers []string) {
 	t.Helper()
-	c := kafka.Cluster{Brokers: brokers}
-	cl, err := c.Client("kafkatest")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	adm := kadm.NewClient(cl)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	var names []string
-	for _, s := range processors.Topics() {
-		names = append(names, s.Name)
+	if err := (kafka.Cluster{Brokers: brokers}).Delete(ctx, processors.TopicNames(), Groups()); err != nil {
+		t.Fatal(err)
 	}
-	if _, err := adm.DeleteGroups(ctx, Groups()...); err != nil {
-		t.Logf("delete groups: %v", err)
-	}
-	if _, err := adm.DeleteTopics(ctx, names...); err != nil {
-		t.Fatalf("delete topics: %v", err)
-	}
-	for ctx.Err() == nil {
-		// ListTopics answers for every name asked, with an error for a
-		// topic that does not exist: count only the ones that still do.
-		left, err := adm.ListTopics(ctx, names...)
-		still := 0
-		for _, d := range left {
-			if d.Err == nil {
-				still++
-			}
-		}
-		if err == nil && still == 0 {
-			return
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-	t.Fatalf("tagstream's topics still listed 60 s after deletion")
 }

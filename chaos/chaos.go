@@ -1,0 +1,527 @@
+// Package chaos checks tagstream's exactly-once guarantee the hard way: it
+// runs workers and an API as separate processes on a real Kafka, produces a
+// seeded load of creates, edits, deletes and poison records, SIGKILLs a
+// random worker every few seconds, restarts the broker once in the middle,
+// and at the end compares every hashtag count the API serves with a ground
+// truth computed from the posts log itself.
+//
+// The truth is computed here, independently of the extractor: a post is
+// live from its first valid create until its first valid delete, and counts
+// once for each distinct key of its latest valid caption.
+package chaos
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/tagstream/tagstream/events"
+	"github.com/tagstream/tagstream/hashtag"
+	"github.com/tagstream/tagstream/kafka"
+	"github.com/tagstream/tagstream/load"
+	"github.com/tagstream/tagstream/processors"
+)
+
+// Options configures a chaos run. Zero values take the defaults noted.
+type Options struct {
+	// Cluster is the real Kafka. Its tagstream topics and groups are
+	// deleted first. Partitions default to 6.
+	Cluster kafka.Cluster
+	// Binary is the tagstream executable the workers and the API run.
+	Binary string
+	// Posts is the number of posts created (default 200,000); edits,
+	// deletes and poison records come on top.
+	Posts int
+	// Seed makes the load and the kill schedule reproducible (default 1).
+	Seed int64
+	// Workers is the number of worker processes (default 3).
+	Workers int
+	// Rate is the post events produced per second (default 2,000).
+	Rate int
+	// EditRatio and DeleteRatio are the shares of events that edit or
+	// delete an earlier post (defaults 0.10 and 0.05); PoisonRatio the
+	// share of invalid records (default 0.001).
+	EditRatio, DeleteRatio, PoisonRatio float64
+	// Tags is the hashtag vocabulary (default 5,000; Zipf 1.1, about 8
+	// per post, as `tagstream load`).
+	Tags int
+	// KillEvery is the mean time between two SIGKILLs (default 4s; each
+	// interval is drawn between half and one and a half of it).
+	KillEvery time.Duration
+	// RestartBroker, if set, is run once the load is half produced: a
+	// command that stops the broker and starts it again.
+	RestartBroker []string
+	// Dir receives the processes' logs.
+	Dir string
+	// Drain bounds the wait for the pipeline to catch up (default 10m).
+	Drain time.Duration
+	// Out receives progress lines.
+	Out io.Writer
+}
+
+func (o *Options) defaults() {
+	def := func(v *int, d int) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	def(&o.Posts, 200_000)
+	def(&o.Workers, 3)
+	def(&o.Rate, 2000)
+	def(&o.Tags, 5000)
+	def(&o.Cluster.Partitions, 6)
+	if o.Seed == 0 {
+		o.Seed = 1
+	}
+	if o.EditRatio == 0 {
+		o.EditRatio = 0.10
+	}
+	if o.DeleteRatio == 0 {
+		o.DeleteRatio = 0.05
+	}
+	if o.PoisonRatio == 0 {
+		o.PoisonRatio = 0.001
+	}
+	if o.KillEvery <= 0 {
+		o.KillEvery = 4 * time.Second
+	}
+	if o.Drain <= 0 {
+		o.Drain = 10 * time.Minute
+	}
+	if o.Out == nil {
+		o.Out = io.Discard
+	}
+}
+
+// Result is what a run did and found.
+type Result struct {
+	Creates, Edits, Deletes, Poison int
+	Kills, Crashes, BrokerRestarts  int
+	// Hashtags is the number of hashtags in the truth; Differ of those
+	// whose served count is not the truth, Drift the sum of |served-truth|.
+	Hashtags, Differ int
+	Drift            int64
+	// Examples shows a few differing hashtags.
+	Examples      []string
+	Load, Settled time.Duration
+}
+
+func (r *Result) String() string {
+	return fmt.Sprintf("chaos: %d creates, %d edits, %d deletes, %d poison records; %d SIGKILLs, %d worker crashes, %d broker restarts; "+
+		"load %s, settled after %s; %d hashtags checked: %d differ, total drift %d %v",
+		r.Creates, r.Edits, r.Deletes, r.Poison, r.Kills, r.Crashes, r.BrokerRestarts,
+		r.Load.Round(time.Second), r.Settled.Round(time.Second), r.Hashtags, r.Differ, r.Drift, r.Examples)
+}
+
+// ErrDrift is returned when any count differs from the truth.
+var ErrDrift = errors.New("chaos: counts differ from the ground truth")
+
+// Run runs the chaos experiment and returns ErrDrift (wrapped) if any count
+// ends away from the truth.
+func Run(ctx context.Context, o Options) (*Result, error) {
+	o.defaults()
+	if o.Binary == "" || o.Dir == "" {
+		return nil, errors.New("chaos: Binary and Dir are required")
+	}
+	c := o.Cluster
+	prep, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	if err := c.Delete(prep, processors.TopicNames(), processors.Groups()); err != nil {
+		return nil, fmt.Errorf("chaos: reset: %w", err)
+	}
+	if err := c.EnsureTopics(prep, processors.Topics()); err != nil {
+		return nil, fmt.Errorf("chaos: topics: %w", err)
+	}
+	common := []string{"--brokers", strings.Join(c.Brokers, ","), "--partitions", fmt.Sprint(c.Partitions)}
+	httpAddr, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	procs, pctx := newSupervisor(ctx, o)
+	defer procs.stop()
+	procs.start("api", append([]string{"api", "--http", httpAddr, "--secret", strings.Repeat("c", 32)}, common...))
+	for i := 1; i <= o.Workers; i++ {
+		procs.start(fmt.Sprintf("worker-%d", i), append([]string{"worker", "--instance-id", fmt.Sprintf("chaos-%d", i)}, common...))
+	}
+	base := "http://" + httpAddr
+	if err := awaitReady(pctx, base); err != nil {
+		return nil, err
+	}
+
+	res := &Result{}
+	start := time.Now()
+	loadDone := make(chan struct{})
+	var produceErr error
+	var restartErr error
+	var restartWG sync.WaitGroup
+	go func() {
+		defer close(loadDone)
+		produceErr = produce(pctx, o, res, func() {
+			if len(o.RestartBroker) == 0 {
+				return
+			}
+			restartWG.Add(1)
+			go func() {
+				defer restartWG.Done()
+				fmt.Fprintf(o.Out, "chaos: restarting the broker (%s)\n", strings.Join(o.RestartBroker, " "))
+				restartErr = restartBroker(pctx, o)
+				res.BrokerRestarts++
+				fmt.Fprintf(o.Out, "chaos: broker restarted (err %v)\n", restartErr)
+			}()
+		})
+	}()
+	procs.killUntil(loadDone, o.KillEvery, o.Seed)
+	restartWG.Wait()
+	res.Load = time.Since(start)
+	res.Kills, res.Crashes = procs.counts()
+	if produceErr != nil {
+		return res, produceErr
+	}
+	if restartErr != nil {
+		return res, fmt.Errorf("chaos: broker restart: %w", restartErr)
+	}
+	fmt.Fprintf(o.Out, "chaos: load done in %s (%d SIGKILLs, %d crashes); waiting for the pipeline to catch up\n",
+		res.Load.Round(time.Second), res.Kills, res.Crashes)
+
+	truth, err := groundTruth(pctx, c)
+	if err != nil {
+		return res, err
+	}
+	res.Hashtags = len(truth)
+	dctx, dcancel := context.WithTimeout(pctx, o.Drain)
+	defer dcancel()
+	if err := awaitLag(dctx, c); err != nil {
+		return res, err
+	}
+	served, err := settle(dctx, base, truth)
+	res.Settled = time.Since(start)
+	if err != nil {
+		return res, err
+	}
+	keys := make([]string, 0, len(truth))
+	for k := range truth {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		if d := served[k] - truth[k]; d != 0 {
+			res.Differ++
+			res.Drift += max(d, -d)
+			if len(res.Examples) < 10 {
+				res.Examples = append(res.Examples, fmt.Sprintf("#%s served %d, truth %d", k, served[k], truth[k]))
+			}
+		}
+	}
+	if res.Differ > 0 || res.Drift > 0 {
+		return res, fmt.Errorf("%w: %d hashtags, drift %d", ErrDrift, res.Differ, res.Drift)
+	}
+	return res, nil
+}
+
+// produce writes the seeded load onto posts at o.Rate events per second and
+// calls half once half of it is written.
+func produce(ctx context.Context, o Options, res *Result, half func()) error {
+	cl, err := o.Cluster.Client("chaos-load", kgo.ProducerLinger(5*time.Millisecond))
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	gen := load.NewGenerator(load.Options{Seed: o.Seed, Users: 10_000, Tags: o.Tags, PerPost: 8, Zipf: 1.1})
+	r := rand.New(rand.NewSource(o.Seed + 1))
+	type ref struct{ user, id string }
+	var posts []ref
+	var failed atomic.Int64
+	var firstErr atomic.Value
+	done := func(_ *kgo.Record, err error) {
+		if err != nil && failed.Add(1) == 1 {
+			firstErr.Store(err)
+		}
+	}
+	send := func(key string, e any) {
+		v, ok := e.([]byte)
+		if !ok {
+			v, _ = json.Marshal(e)
+		}
+		cl.Produce(ctx, &kgo.Record{Topic: string(processors.TopicPosts), Key: []byte(key), Value: v}, done)
+	}
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	perTick := max(1, o.Rate/100)
+	halved := false
+	report := o.Posts / 10
+	for res.Creates < o.Posts {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tick.C:
+		}
+		for range perTick {
+			if res.Creates >= o.Posts {
+				break
+			}
+			x := r.Float64()
+			switch {
+			case x < o.PoisonRatio:
+				res.Poison++
+				send("u"+fmt.Sprint(r.Intn(100)), []byte(`{"type":"created","post_id":"poison","user_id":`))
+			case x < o.PoisonRatio+o.DeleteRatio && len(posts) > 0:
+				p := posts[r.Intn(len(posts))]
+				res.Deletes++
+				send(p.user, events.PostEvent{Type: events.PostDeleted, PostID: p.id, UserID: p.user})
+			case x < o.PoisonRatio+o.DeleteRatio+o.EditRatio && len(posts) > 0:
+				p := posts[r.Intn(len(posts))]
+				res.Edits++
+				send(p.user, events.PostEvent{Type: events.PostEdited, PostID: p.id, UserID: p.user, Caption: gen.Next().Caption})
+			default:
+				p := gen.Next()
+				res.Creates++
+				posts = append(posts, ref{p.User, p.ID})
+				send(p.User, events.PostEvent{Type: events.PostCreated, PostID: p.ID, UserID: p.User, Caption: p.Caption})
+			}
+		}
+		if !halved && res.Creates >= o.Posts/2 {
+			halved = true
+			half()
+		}
+		if res.Creates >= report {
+			fmt.Fprintf(o.Out, "chaos: %d/%d posts produced\n", res.Creates, o.Posts)
+			report += o.Posts / 10
+		}
+	}
+	if err := cl.Flush(ctx); err != nil {
+		return fmt.Errorf("chaos: flush: %w", err)
+	}
+	if n := failed.Load(); n > 0 {
+		// Not fatal for the check (the truth is read back from the log),
+		// but the load was not what was asked.
+		return fmt.Errorf("chaos: %d records not produced, first error: %v", n, firstErr.Load())
+	}
+	return nil
+}
+
+func restartBroker(ctx context.Context, o Options) error {
+	cmd := exec.CommandContext(ctx, o.RestartBroker[0], o.RestartBroker[1:]...)
+	out, err := os.Create(filepath.Join(o.Dir, "broker-restart.log"))
+	if err != nil {
+		return err
+	}
+	defer out.Close()
+	cmd.Stdout, cmd.Stderr = out, out
+	return cmd.Run()
+}
+
+// groundTruth reads the whole posts topic and applies the semantics of
+// topology.md to it, independently of the extractor.
+func groundTruth(ctx context.Context, c kafka.Cluster) (map[string]int64, error) {
+	topic := string(processors.TopicPosts)
+	ends, err := endOffsets(ctx, c, topic)
+	if err != nil {
+		return nil, err
+	}
+	cl, err := c.Client("chaos-truth", kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		return nil, err
+	}
+	defer cl.Close()
+	type post struct {
+		keys    []string
+		deleted bool
+	}
+	posts := map[string]*post{}
+	// Hashtags whose every post was edited away or deleted must read 0.
+	truth := map[string]int64{}
+	remaining := map[int32]int64{}
+	for p, end := range ends {
+		if end > 0 {
+			remaining[p] = end
+		}
+	}
+	for len(remaining) > 0 {
+		f := cl.PollFetches(ctx)
+		if err := ctx.Err(); err != nil {
+			return nil, fmt.Errorf("chaos: reading posts: %w", err)
+		}
+		f.EachRecord(func(r *kgo.Record) {
+			if end, ok := remaining[r.Partition]; ok && r.Offset >= end-1 {
+				delete(remaining, r.Partition)
+			}
+			e, err := events.DecodePostEvent(string(r.Key), r.Value)
+			if err == nil && e.Type != events.PostDeleted {
+				_, err = hashtag.Validate(e.Caption)
+			}
+			if err != nil {
+				return
+			}
+			key := events.PostKey(e.UserID, e.PostID)
+			p := posts[key]
+			switch {
+			case e.Type == events.PostCreated && p == nil:
+				p = &post{keys: hashtag.Keys(e.Caption)}
+				posts[key] = p
+			case e.Type == events.PostEdited && p != nil && !p.deleted:
+				p.keys = hashtag.Keys(e.Caption)
+			case e.Type == events.PostDeleted && p != nil && !p.deleted:
+				p.deleted, p.keys = true, nil
+			}
+			if p != nil {
+				for _, k := range p.keys {
+					truth[k] += 0
+				}
+			}
+		})
+	}
+	for _, p := range posts {
+		for _, k := range p.keys {
+			truth[k]++
+		}
+	}
+	return truth, nil
+}
+
+func endOffsets(ctx context.Context, c kafka.Cluster, topic string) (map[int32]int64, error) {
+	cl, err := c.Client("chaos-admin")
+	if err != nil {
+		return nil, err
+	}
+	defer cl.Close()
+	ends, err := kadmEnds(ctx, cl, topic)
+	if err != nil {
+		return nil, fmt.Errorf("chaos: end offsets of %s: %w", topic, err)
+	}
+	return ends, nil
+}
+
+func awaitLag(ctx context.Context, c kafka.Cluster) error {
+	var lag int64
+	var err error
+	for stable := 0; stable < 2; {
+		lag, err = c.Lag(ctx, string(processors.GroupExtractor), string(processors.GroupCounts))
+		if err == nil && lag == 0 {
+			stable++
+		} else {
+			stable = 0
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("chaos: pipeline still lags by %d (last error %v): %w", lag, err, ctx.Err())
+		case <-time.After(time.Second):
+		}
+	}
+	return nil
+}
+
+// settle reads every count from the API until all equal the truth or ctx
+// ends (the view follows the table's changelog a moment behind), and
+// returns the last counts read.
+func settle(ctx context.Context, base string, truth map[string]int64) (map[string]int64, error) {
+	client := &http.Client{Timeout: 10 * time.Second}
+	served := map[string]int64{}
+	pending := make([]string, 0, len(truth))
+	for k := range truth {
+		pending = append(pending, k)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var mu sync.Mutex
+		var next []string
+		var firstErr error
+		work := make(chan string)
+		var wg sync.WaitGroup
+		for range 8 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for k := range work {
+					n, err := count(ctx, client, base, k)
+					mu.Lock()
+					if err != nil && firstErr == nil {
+						firstErr = err
+					}
+					served[k] = n
+					if n != truth[k] {
+						next = append(next, k)
+					}
+					mu.Unlock()
+				}
+			}()
+		}
+		for _, k := range pending {
+			work <- k
+		}
+		close(work)
+		wg.Wait()
+		if firstErr != nil {
+			return served, firstErr
+		}
+		if pending = next; len(pending) == 0 || time.Now().After(deadline) {
+			return served, nil
+		}
+		time.Sleep(time.Second)
+	}
+}
+
+func count(ctx context.Context, client *http.Client, base, key string) (int64, error) {
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+"/v1/hashtags/"+url.PathEscape(key), nil)
+	resp, err := client.Do(req)
+	if err != nil {
+		return 0, fmt.Errorf("chaos: read #%s: %w", key, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode == http.StatusNotFound {
+		return 0, nil
+	}
+	var page struct {
+		PostCount int64 `json:"post_count"`
+	}
+	if resp.StatusCode != http.StatusOK {
+		return 0, fmt.Errorf("chaos: read #%s: %s", key, resp.Status)
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&page); err != nil {
+		return 0, fmt.Errorf("chaos: read #%s: %w", key, err)
+	}
+	return page.PostCount, nil
+}
+
+func awaitReady(ctx context.Context, base string) error {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	for {
+		resp, err := http.Get(base + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("chaos: API not ready: %w", ctx.Err())
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+func freeAddr() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", fmt.Errorf("chaos: free port: %w", err)
+	}
+	defer l.Close()
+	return l.Addr().String(), nil
+}

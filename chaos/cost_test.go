@@ -1,0 +1,81 @@
+package chaos
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tagstream/tagstream/kafka"
+	"github.com/tagstream/tagstream/kafka/kafkatest"
+	"github.com/tagstream/tagstream/load"
+	"github.com/tagstream/tagstream/processors"
+)
+
+// BenchmarkDeliveryCost measures what exactly-once costs: the same
+// `tagstream load` workload (TAGSTREAM_COST_POSTS posts, default 100,000,
+// seed 1) through one worker process and one API process on the real
+// Kafka, from fresh topics each round, with the worker's --exactly-once
+// alternating true, false, false, true so that drift of the machine weighs
+// on both alike. It reports the mean end-to-end posts/s of each mode and
+// their ratio. Run it with `make eo-cost`.
+func BenchmarkDeliveryCost(b *testing.B) {
+	brokers := kafkatest.Brokers(b)
+	posts := envInt(b, "TAGSTREAM_COST_POSTS", 100_000)
+	bin := filepath.Join(b.TempDir(), "tagstream")
+	if out, err := exec.Command("go", "build", "-o", bin, "../cmd/tagstream").CombinedOutput(); err != nil {
+		b.Fatalf("build tagstream: %v\n%s", err, out)
+	}
+	c := kafka.Cluster{Brokers: brokers, Partitions: 12}
+	sum := map[bool]float64{}
+	for range b.N {
+		for i, eo := range []bool{true, false, false, true} {
+			rate := costRound(b, c, bin, posts, eo)
+			b.Logf("round %d, exactly-once=%v: %.0f posts/s", i+1, eo, rate)
+			sum[eo] += rate
+		}
+	}
+	n := float64(2 * b.N)
+	b.ReportMetric(sum[true]/n, "exactly-once-posts/s")
+	b.ReportMetric(sum[false]/n, "without-posts/s")
+	b.ReportMetric(sum[true]/sum[false], "ratio")
+}
+
+func costRound(b *testing.B, c kafka.Cluster, bin string, posts int, exactlyOnce bool) float64 {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
+	defer cancel()
+	if err := c.Delete(ctx, processors.TopicNames(), processors.Groups()); err != nil {
+		b.Fatal(err)
+	}
+	if err := c.EnsureTopics(ctx, processors.Topics()); err != nil {
+		b.Fatal(err)
+	}
+	addr, err := freeAddr()
+	if err != nil {
+		b.Fatal(err)
+	}
+	common := []string{"--brokers", strings.Join(c.Brokers, ","), "--partitions", fmt.Sprint(c.Partitions)}
+	procs, pctx := newSupervisor(ctx, Options{Binary: bin, Dir: b.TempDir(), Out: io.Discard})
+	defer procs.stop()
+	procs.start("api", append([]string{"api", "--http", addr, "--secret", strings.Repeat("c", 32)}, common...))
+	procs.start("worker", append([]string{"worker", "--instance-id", "cost", fmt.Sprintf("--exactly-once=%v", exactlyOnce)}, common...))
+	if err := awaitReady(pctx, "http://"+addr); err != nil {
+		b.Fatal(err)
+	}
+	time.Sleep(5 * time.Second) // the worker joins its groups before the clock starts
+	res, err := load.Run(pctx, load.Options{
+		Cluster: c, Posts: posts, Seed: 1, Via: "kafka", API: "http://" + addr,
+		Users: 100_000, Tags: 50_000, PerPost: 8, Zipf: 1.1, Concurrency: 16, Timeout: 15 * time.Minute,
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if res.Mismatched != 0 {
+		b.Fatalf("%d counts differ after the load: %s", res.Mismatched, res)
+	}
+	return res.PostsPerSecond()
+}
