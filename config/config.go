@@ -70,7 +70,7 @@ type Media struct {
 	// S3Bucket is --s3-bucket: the bucket of the original images.
 	S3Bucket string
 	// ImageKeys is --image-keys: "kid:base64,..." image-URL signing keys;
-	// empty = one generated and kept in --data.
+	// empty = run generates one into --data, api derives one from --secret.
 	ImageKeys string
 	// UploadMaxSize is --upload-max-size: the largest upload, in bytes.
 	UploadMaxSize int64
@@ -274,7 +274,7 @@ var defs = map[string]func(fs *flag.FlagSet, c *Config, name string){
 	},
 	"image-keys": func(fs *flag.FlagSet, c *Config, n string) {
 		fs.StringVar(&c.Media.ImageKeys, n, c.Media.ImageKeys, "image-URL signing keys, kid:base64secret,... (secrets of 32+ bytes; the first signs, all verify) "+
-			"(default empty: one key generated and kept in --data/image-keys; every API replica needs the same keys)")
+			"(default empty: run generates one and keeps it in --data/image-keys; api derives one from --secret, which its replicas share)")
 	},
 	"upload-max-size": func(fs *flag.FlagSet, c *Config, n string) {
 		fs.Int64Var(&c.Media.UploadMaxSize, n, c.Media.UploadMaxSize, "largest photo upload in bytes (20971520 = 20 MiB)")

@@ -2,6 +2,9 @@ package pipeline
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
 	"fmt"
 	"log/slog"
 	"net"
@@ -23,12 +26,17 @@ type MediaOptions struct {
 	// default. Empty too: no storage, and uploads, posts naming an image
 	// and the image origin answer 503 (a read-only API replica).
 	EmbeddedDir string
-	// Keys are the image-URL signing keys (media.ParseKeyring); empty: one
-	// generated and kept in KeysDir (media.LoadOrCreateKeyring).
+	// Keys are the image-URL signing keys (media.ParseKeyring). Empty: one
+	// generated and kept in KeysDir (media.LoadOrCreateKeyring), or, with
+	// KeysDir empty too, one derived from DeriveFrom.
 	Keys    string
 	KeysDir string
-	Uploads media.UploadConfig
-	Origin  media.OriginConfig
+	// DeriveFrom is the secret the default key of a scaled-out API is
+	// derived from: the token secret, which every replica already shares,
+	// so replicas sign and verify alike with no key file to distribute.
+	DeriveFrom []byte
+	Uploads    media.UploadConfig
+	Origin     media.OriginConfig
 }
 
 // Describe says, in one line for a start-up banner, where images go.
@@ -91,10 +99,17 @@ func keyring(o MediaOptions) (*media.Keyring, error) {
 	if o.Keys != "" {
 		return media.ParseKeyring(o.Keys)
 	}
-	if o.KeysDir == "" {
-		return nil, fmt.Errorf("pipeline: no image-signing keys and no directory to keep generated ones in")
+	if o.KeysDir != "" {
+		return media.LoadOrCreateKeyring(o.KeysDir)
 	}
-	return media.LoadOrCreateKeyring(o.KeysDir)
+	if len(o.DeriveFrom) == 0 {
+		return nil, fmt.Errorf("pipeline: no image-signing keys, no directory to keep generated ones in, no secret to derive one from")
+	}
+	// HMAC with a fixed label: a key of its own, which reveals nothing of
+	// the token secret and cannot mint tokens.
+	h := hmac.New(sha256.New, o.DeriveFrom)
+	h.Write([]byte("tagstream image-url signing key v1"))
+	return media.ParseKeyring("derived:" + base64.StdEncoding.EncodeToString(h.Sum(nil)))
 }
 
 // openS3 connects to S3 and creates the bucket if missing. An S3 server that

@@ -128,3 +128,24 @@ func TestPhotoFlow(t *testing.T) {
 		t.Fatalf("tampered width: %d", resp.StatusCode)
 	}
 }
+
+// `tagstream api` replicas without --image-keys derive the signing key from
+// the token secret they share: they build the same URLs, and a replica with
+// another secret does not.
+func TestDerivedImageKeysAgreeAcrossReplicas(t *testing.T) {
+	secret := []byte(strings.Repeat("s", 32))
+	a, err := keyring(MediaOptions{DeriveFrom: secret})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := keyring(MediaOptions{DeriveFrom: append([]byte{}, secret...)})
+	other, _ := keyring(MediaOptions{DeriveFrom: []byte(strings.Repeat("t", 32))})
+	exp := time.Unix(1_800_000_000, 0)
+	ua, ub, uo := a.Build("", "alice", "img", 640, exp), b.Build("", "alice", "img", 640, exp), other.Build("", "alice", "img", 640, exp)
+	if ua != ub || ua == uo {
+		t.Fatalf("replicas: %s / %s; other secret: %s", ua, ub, uo)
+	}
+	if _, err := keyring(MediaOptions{}); err == nil {
+		t.Fatal("no keys, no directory, no secret: accepted")
+	}
+}

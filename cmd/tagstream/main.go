@@ -95,7 +95,7 @@ func dispatch(ctx context.Context, args []string, in io.Reader, out io.Writer) e
 		return ignoreCancel(pipeline.Worker(ctx, cluster(c), processorOptions(c)))
 	case "api":
 		fs := config.FlagSet(cmd, &c, append([]string{"brokers", "partitions", "replication", "state-dir", "http", "secret", "cdn-base", "pprof",
-			"data", "source", "cassandra", "keyspace"}, mediaFlags...)...)
+			"source", "cassandra", "keyspace"}, mediaFlags...)...)
 		if err := parse(fs, args, &c); err != nil {
 			return err
 		}
@@ -103,7 +103,9 @@ func dispatch(ctx context.Context, args []string, in io.Reader, out io.Writer) e
 			return fmt.Errorf("api needs --secret (or TAGSTREAM_SECRET) of at least %d bytes", token.MinSecretLen)
 		}
 		m := mediaOptions(c)
-		m.KeysDir = c.Data
+		// No key file by default: replicas share --secret, so they derive
+		// the same image key from it.
+		m.DeriveFrom = []byte(c.Secret)
 		return ignoreCancel(pipeline.API(ctx, pipeline.APIOptions{
 			Cluster: cluster(c), HTTP: c.HTTP, API: apiConfig(c), Media: m,
 			Source: c.Snapshot.Source, Snapshot: snapshotConfig(c),
