@@ -48,6 +48,8 @@ type Config struct {
 	InstanceID string
 	// ExactlyOnce is --exactly-once: the extractor's Kafka transactions.
 	ExactlyOnce bool
+	// From is --from: where `replay` starts in posts.
+	From string
 	// Load holds the flags of `tagstream load`.
 	Load Load
 	// Media holds the photo flags: storage, signing keys, limits.
@@ -245,6 +247,10 @@ var defs = map[string]func(fs *flag.FlagSet, c *Config, name string){
 	"instance-id": func(fs *flag.FlagSet, c *Config, n string) {
 		fs.StringVar(&c.InstanceID, n, c.InstanceID, "this worker's name, unique among workers and stable across its restarts, e.g. the pod name "+
 			"(Kafka's transactional.id suffix and group.instance.id; empty: random id, dynamic membership, slower recovery)")
+	},
+	"from": func(fs *flag.FlagSet, c *Config, n string) {
+		fs.StringVar(&c.From, n, "earliest", "where the replay starts in posts: earliest, an RFC 3339 time (the first record at or after it), "+
+			"or <partition>=<offset>,... (partitions not listed start at the earliest)")
 	},
 	"exactly-once": func(fs *flag.FlagSet, c *Config, n string) {
 		fs.BoolVar(&c.ExactlyOnce, n, c.ExactlyOnce, "count every post exactly once across crashes with Kafka transactions "+

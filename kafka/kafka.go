@@ -201,6 +201,9 @@ type TopicSpec struct {
 	// Retention is retention.ms; negative keeps records forever. Ignored
 	// for compacted topics.
 	Retention time.Duration
+	// Partitions overrides the cluster's partition count, for topics
+	// outside the co-partitioned pipeline (a single-record pointer).
+	Partitions int32
 }
 
 // EnsureTopics creates every missing topic of specs with c.Partitions
@@ -240,11 +243,17 @@ func (c Cluster) ensure(ctx context.Context, adm *kadm.Client, specs []TopicSpec
 	if err != nil {
 		return fmt.Errorf("list topics: %w", err)
 	}
+	want := func(s TopicSpec) int32 {
+		if s.Partitions > 0 {
+			return s.Partitions
+		}
+		return parts
+	}
 	for _, s := range specs {
 		if d, ok := existing[s.Name]; ok && d.Err == nil {
-			if got := int32(len(d.Partitions)); got != parts {
+			if got := int32(len(d.Partitions)); got != want(s) {
 				return fmt.Errorf("kafka: topic %s has %d partitions, tagstream is configured for %d: %w",
-					s.Name, got, parts, ErrPartitionMismatch)
+					s.Name, got, want(s), ErrPartitionMismatch)
 			}
 			continue
 		}
@@ -258,7 +267,7 @@ func (c Cluster) ensure(ctx context.Context, adm *kadm.Client, specs []TopicSpec
 			}
 			conf["retention.ms"] = kadm.StringPtr(strconv.FormatInt(ms, 10))
 		}
-		resp, err := adm.CreateTopic(ctx, parts, int16(c.replication()), conf, s.Name)
+		resp, err := adm.CreateTopic(ctx, want(s), int16(c.replication()), conf, s.Name)
 		if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
 			return fmt.Errorf("create topic %s: %w", s.Name, err)
 		}
@@ -274,9 +283,10 @@ func (c Cluster) ensure(ctx context.Context, adm *kadm.Client, specs []TopicSpec
 	if err != nil {
 		return fmt.Errorf("list created topics: %w", err)
 	}
-	for _, n := range names {
+	for _, sp := range specs {
+		n := sp.Name
 		d, ok := ready[n]
-		if !ok || d.Err != nil || int32(len(d.Partitions)) != parts {
+		if !ok || d.Err != nil || int32(len(d.Partitions)) != want(sp) {
 			return fmt.Errorf("topic %s not yet in metadata", n)
 		}
 		for _, p := range d.Partitions {

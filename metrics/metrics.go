@@ -21,6 +21,7 @@ type Registry struct {
 
 type metric interface {
 	write(w io.Writer)
+	metricName() string
 }
 
 // Default is the registry /metrics serves.
@@ -28,8 +29,17 @@ var Default = &Registry{}
 
 func (r *Registry) add(m metric) {
 	r.mu.Lock()
+	defer r.mu.Unlock()
+	// A component restarted in the same process (a snapshotter moving to
+	// a new generation) registers its metrics again: the new ones replace
+	// the old, so a name is never exported twice.
+	for i, old := range r.metrics {
+		if old.metricName() == m.metricName() {
+			r.metrics[i] = m
+			return
+		}
+	}
 	r.metrics = append(r.metrics, m)
-	r.mu.Unlock()
 }
 
 // CounterVec is a counter with labels.
@@ -73,6 +83,8 @@ func (c *CounterVec) Value(values ...string) int64 {
 	return 0
 }
 
+func (c *CounterVec) metricName() string { return c.name }
+
 func (c *CounterVec) write(w io.Writer) {
 	fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s counter\n", c.name, c.help, c.name)
 	c.mu.Lock()
@@ -115,6 +127,8 @@ func (r *Registry) NewGaugeFunc(name, help string, fn func() float64) *GaugeFunc
 	r.add(g)
 	return g
 }
+
+func (g *GaugeFunc) metricName() string { return g.name }
 
 func (g *GaugeFunc) write(w io.Writer) {
 	fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s gauge\n%s %g\n", g.name, g.help, g.name, g.name, g.fn())

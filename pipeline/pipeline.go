@@ -29,11 +29,29 @@ import (
 )
 
 // Worker creates missing topics and runs every processor until ctx is done.
+//
+// It runs the generation the cluster serves (processors.TopicGeneration)
+// and, when `tagstream replay` moves it, stops and starts again on the new
+// one.
 func Worker(ctx context.Context, c kafka.Cluster, o processors.Options) error {
-	if err := c.EnsureTopics(ctx, processors.Topics()); err != nil {
-		return err
+	for {
+		g, err := processors.CurrentGen(ctx, c)
+		if err != nil {
+			return err
+		}
+		if err := c.EnsureTopics(ctx, g.Topics()); err != nil {
+			return err
+		}
+		o.Gen = g
+		gctx, cancel := processors.UntilGenChanges(ctx, c, g, 5*time.Second)
+		err = processors.Run(gctx, c, o)
+		moved := gctx.Err() != nil && ctx.Err() == nil
+		cancel()
+		if !moved {
+			return err
+		}
+		slog.Info("generation moved; restarting the processors on it", "from", g)
 	}
-	return processors.Run(ctx, c, o)
 }
 
 // APIOptions configures an API process.
@@ -71,10 +89,7 @@ func API(ctx context.Context, o APIOptions) error {
 	)
 	switch o.Source {
 	case "", SourceViews:
-		v, err := views.New(o.Cluster)
-		if err != nil {
-			return err
-		}
+		v := views.Follow(o.Cluster, 0)
 		pages, run = v, v.Run
 	case SourceCassandra:
 		r, err := snapshot.NewReader(o.Snapshot)
@@ -202,14 +217,13 @@ func Embedded(ctx context.Context, o EmbeddedOptions) error {
 	g.Go(func() error { return Worker(ctx, c, o.Processors) })
 	snap := "off (no --cassandra)"
 	if o.Snapshot != nil {
-		s, err := embeddedSnapshotter(*o.Snapshot, c)
-		if err != nil {
-			return err
-		}
+		cfg := *o.Snapshot
+		cfg.Brokers = c.Brokers
+		s := &followingSnapshot{}
 		// Reported, not required: pages come from the views, so the API
 		// keeps serving while Cassandra is down.
 		o.API.Status = map[string]func() error{"snapshot": s.Healthy}
-		g.Go(func() error { return s.Run(ctx) })
+		g.Go(func() error { return s.Run(ctx, cfg) })
 		snap = describeSnapshot(*o.Snapshot)
 	}
 	g.Go(func() error {

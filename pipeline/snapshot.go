@@ -3,10 +3,14 @@ package pipeline
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"strings"
+	"sync/atomic"
+	"time"
 
 	"golang.org/x/sync/errgroup"
 
@@ -36,13 +40,7 @@ func Snapshot(ctx context.Context, o SnapshotOptions) error {
 	if o.Snapshot.Metrics == nil {
 		o.Snapshot.Metrics = metrics.Default
 	}
-	if o.Snapshot.CountsTopic == "" && o.Snapshot.TopTopic == "" {
-		o.Snapshot.CountsTopic, o.Snapshot.TopTopic = string(processors.TableCounts), string(processors.TableTop)
-	}
-	s, err := snapshot.New(o.Snapshot)
-	if err != nil {
-		return err
-	}
+	s := &followingSnapshot{}
 	ln, err := net.Listen("tcp", o.HTTP)
 	if err != nil {
 		return fmt.Errorf("pipeline: listen on %s: %w", o.HTTP, err)
@@ -60,7 +58,7 @@ func Snapshot(ctx context.Context, o SnapshotOptions) error {
 	})
 	mux.Handle("GET /metrics", metrics.Default)
 	g, ctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return s.Run(ctx) })
+	g.Go(func() error { return s.Run(ctx, o.Snapshot) })
 	serve(ctx, g, ln, mux)
 	if o.Listening != nil {
 		o.Listening(ln.Addr().String())
@@ -74,15 +72,80 @@ func writeStatus(w http.ResponseWriter, code int, v any) {
 	json.NewEncoder(w).Encode(v)
 }
 
-// embeddedSnapshotter is the snapshotter of `tagstream run`: it follows the
-// tables on the embedded broker and reports into the /metrics registry.
-func embeddedSnapshotter(cfg snapshot.Config, c kafka.Cluster) (*snapshot.Snapshotter, error) {
-	cfg.Brokers = c.Brokers
-	cfg.CountsTopic, cfg.TopTopic = string(processors.TableCounts), string(processors.TableTop)
+// followingSnapshot runs a snapshotter on the tables of the generation the
+// cluster serves, and a new one on the new generation's tables when
+// `tagstream replay` moves it. The write timestamps of a newer generation
+// win over every older one (package snapshot), so rows move over as the
+// new snapshotter rewrites them.
+type followingSnapshot struct {
+	cur      atomic.Pointer[snapshot.Snapshotter]
+	starting atomic.Pointer[error]
+}
+
+var errSnapshotStarting = errors.New("pipeline: snapshotter starting")
+
+// Healthy is the current snapshotter's Healthy, or why there is none yet.
+func (f *followingSnapshot) Healthy() error {
+	if s := f.cur.Load(); s != nil {
+		return s.Healthy()
+	}
+	if err := f.starting.Load(); err != nil {
+		return *err
+	}
+	return errSnapshotStarting
+}
+
+// Run runs until ctx is done. cfg's topics, group and generation are set
+// from the current generation; its Metrics default to /metrics' registry.
+func (f *followingSnapshot) Run(ctx context.Context, cfg snapshot.Config) error {
 	if cfg.Metrics == nil {
 		cfg.Metrics = metrics.Default
 	}
-	return snapshot.New(cfg)
+	// Until the first snapshotter registers its own, report unhealthy:
+	// with Kafka down the generation, hence the tables, are unknown.
+	cfg.Metrics.NewGaugeFunc("tagstream_snapshot_healthy", "1 if the last flush (or connection attempt) succeeded, else 0.",
+		func() float64 {
+			if f.Healthy() == nil {
+				return 1
+			}
+			return 0
+		})
+	group := cfg.Group
+	if group == "" {
+		group = snapshot.DefaultGroup
+	}
+	c := kafka.Cluster{Brokers: cfg.Brokers}
+	for ctx.Err() == nil {
+		gctx, gcancel := context.WithTimeout(ctx, 10*time.Second)
+		g, err := processors.CurrentGen(gctx, c)
+		gcancel()
+		if err != nil {
+			err = fmt.Errorf("pipeline: snapshot: waiting for Kafka to learn the generation: %w", err)
+			f.starting.Store(&err)
+			continue
+		}
+		gc := cfg
+		gc.Generation = int(g)
+		gc.CountsTopic, gc.TopTopic = string(g.CountsTable()), string(g.TopTable())
+		gc.Group = group
+		if g > 0 {
+			gc.Group = fmt.Sprintf("%s.g%d", group, g)
+		}
+		s, err := snapshot.New(gc)
+		if err != nil {
+			return err
+		}
+		f.cur.Store(s)
+		gctx, cancel := processors.UntilGenChanges(ctx, c, g, 5*time.Second)
+		err = s.Run(gctx)
+		moved := gctx.Err() != nil && ctx.Err() == nil
+		cancel()
+		if !moved {
+			return err
+		}
+		slog.Info("snapshot: generation moved; following it", "from", g)
+	}
+	return nil
 }
 
 // describeSnapshot says, in one line for a start-up banner, where the

@@ -23,6 +23,7 @@ import (
 // nothing. Post states are coalesced per key: the changelog gets the last
 // state of each post touched, once.
 type batch struct {
+	gen     Gen
 	records int
 	deltas  map[deltaKey]*events.Delta
 	order   []deltaKey // deterministic output order: first appearance
@@ -43,8 +44,9 @@ type postKey struct {
 	key       string
 }
 
-func newBatch() *batch {
+func newBatch(g Gen) *batch {
 	return &batch{
+		gen:     g,
 		deltas:  map[deltaKey]*events.Delta{},
 		states:  map[postKey]events.PostState{},
 		before:  map[postKey]*events.PostState{},
@@ -104,7 +106,7 @@ func (b *batch) deadLetter(r *kgo.Record, err error) {
 	}
 	b.reasons[reason]++
 	v, _ := json.Marshal(events.DeadLetter{
-		Group: string(GroupExtractor), Topic: r.Topic, Partition: r.Partition, Offset: r.Offset,
+		Group: string(b.gen.Extractor()), Topic: r.Topic, Partition: r.Partition, Offset: r.Offset,
 		Key: string(r.Key), Value: r.Value, Reason: reason, Error: err.Error(), At: time.Now().UTC(),
 	})
 	b.dead = append(b.dead, &kgo.Record{Topic: string(TopicDeadLetters), Key: r.Key, Value: v})
@@ -123,12 +125,12 @@ func (b *batch) output(partitions int32) []*kgo.Record {
 			continue // +1 and -1 within one transaction: nothing to count
 		}
 		v, _ := json.Marshal(d)
-		out = append(out, &kgo.Record{Topic: string(TopicPostHashtags), Key: []byte(d.Hashtag), Value: v,
+		out = append(out, &kgo.Record{Topic: string(b.gen.PostHashtags()), Key: []byte(d.Hashtag), Value: v,
 			Partition: murmur2.Partition([]byte(d.Hashtag), partitions)})
 	}
 	for pk, s := range b.states {
 		v, _ := json.Marshal(s)
-		out = append(out, &kgo.Record{Topic: TableExtractor, Key: []byte(pk.key), Value: v, Partition: pk.partition})
+		out = append(out, &kgo.Record{Topic: b.gen.ExtractorTable(), Key: []byte(pk.key), Value: v, Partition: pk.partition})
 	}
 	for _, r := range b.dead {
 		r.Partition = murmur2.Partition(r.Key, partitions)
@@ -159,6 +161,6 @@ func (b *batch) committed() {
 		Ignored.Add(int64(n), kind)
 	}
 	for reason, n := range b.reasons {
-		DeadLetters.Add(int64(n), string(GroupExtractor), reason)
+		DeadLetters.Add(int64(n), string(b.gen.Extractor()), reason)
 	}
 }

@@ -16,12 +16,12 @@ import (
 var Replayed = metrics.Default.NewCounterVec("tagstream_counter_replayed_total",
 	"Deltas skipped because the count already includes them (re-read after a crash or rebalance).")
 
-// Counter is the group whose small table holds each hashtag's post count.
+// Counter is the group of generation g whose small table holds each hashtag's post count.
 // It never holds the top posts: every increment rewrites the value into the
 // changelog, and that value must stay small.
-func Counter() *goka.GroupGraph {
-	return goka.DefineGroup(GroupCounts,
-		goka.Input(TopicPostHashtags, new(codec.Bytes), countDelta),
+func Counter(g Gen) *goka.GroupGraph {
+	return goka.DefineGroup(g.Counts(),
+		goka.Input(g.PostHashtags(), new(codec.Bytes), countDelta),
 		goka.Output(TopicDeadLetters, deadLetterCodec),
 		goka.Persist(events.JSON[events.Count]{}),
 	)

@@ -63,7 +63,7 @@ func FuzzExtractorMatchesTruth(f *testing.F) {
 			n = min(n, len(recs)-i)
 			aborted := program[(i+1)%len(program)]%5 == 0
 			for attempt := 0; ; attempt++ {
-				b := newBatch()
+				b := newBatch(0)
 				for j, r := range recs[i : i+n] {
 					r.Topic, r.Offset = string(TopicPosts), int64(i+j)
 					b.add(states[0], r)

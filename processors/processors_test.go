@@ -54,7 +54,7 @@ func newExtractorRun(t *testing.T) *extractorRun {
 
 // send runs one batch of records and returns its output records by topic.
 func (x *extractorRun) send(recs ...*kgo.Record) map[string][]*kgo.Record {
-	b := newBatch()
+	b := newBatch(0)
 	for _, r := range recs {
 		r.Topic, r.Offset = string(TopicPosts), x.offset
 		x.offset++
@@ -157,7 +157,7 @@ func TestExtractorAggregatesWithinATransaction(t *testing.T) {
 func TestExtractorRollsBackAnAbortedBatch(t *testing.T) {
 	states := map[int32]map[string]events.PostState{0: {}}
 	states[0][events.PostKey("alice", "p1")] = events.PostState{Keys: []string{"old"}, Display: []string{"old"}}
-	b := newBatch()
+	b := newBatch(0)
 	for i, r := range []*kgo.Record{
 		post(t, events.PostEdited, "alice", "p1", "#new"),
 		post(t, events.PostEdited, "alice", "p1", "#newer"),
@@ -246,7 +246,7 @@ func delta(t *testing.T, key string, sign int64, partition int32, offset int64) 
 }
 
 func TestCounterCountsAndRejectsPoison(t *testing.T) {
-	tt := run(t, Counter())
+	tt := run(t, Counter(0))
 	dead := tt.NewQueueTracker(string(TopicDeadLetters))
 	for i := range 3 {
 		tt.Consume(string(TopicPostHashtags), "sunset", delta(t, "sunset", +1, 0, int64(i)))
@@ -284,7 +284,7 @@ func topDoc(t *testing.T, tag string, at time.Time, posts ...string) []byte {
 }
 
 func TestTopPostsKeepsNewestAndRejectsWrongKey(t *testing.T) {
-	tt := run(t, TopPosts())
+	tt := run(t, TopPosts(0))
 	dead := tt.NewQueueTracker(string(TopicDeadLetters))
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	tt.Consume(string(TopicTopPosts), "sunset", topDoc(t, "#Sunset", t0.Add(time.Hour), "new1", "new2"))

@@ -10,20 +10,20 @@ import (
 	"github.com/tagstream/tagstream/kafka"
 )
 
-// Graphs returns the goka groups of the pipeline. The extractor is not
+// Graphs returns the goka groups of generation g. The extractor is not
 // among them: it is the one stage that needs Kafka transactions, which goka
 // does not offer, so it runs on franz-go (topology.md).
-func Graphs() []*goka.GroupGraph {
-	return []*goka.GroupGraph{Counter(), TopPosts()}
+func Graphs(g Gen) []*goka.GroupGraph {
+	return []*goka.GroupGraph{Counter(g), TopPosts(g)}
 }
 
-// Run runs the extractor and every goka group against the cluster until ctx
-// is done or one of them fails. More instances of Run on other machines
+// Run runs the extractor and every goka group of generation o.Gen against
+// the cluster until ctx is done or one of them fails. More instances of Run on other machines
 // share the partitions through the consumer groups.
 func Run(ctx context.Context, c kafka.Cluster, o Options) error {
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return runExtractor(ctx, c, o) })
-	for _, gg := range Graphs() {
+	for _, gg := range Graphs(o.Gen) {
 		p, err := goka.NewProcessor(c.Brokers, gg, c.ProcessorOptions(string(gg.Group()), o.InstanceID)...)
 		if err != nil {
 			return fmt.Errorf("processors: create %s: %w", gg.Group(), err)

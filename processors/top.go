@@ -8,10 +8,10 @@ import (
 	"github.com/tagstream/tagstream/hashtag"
 )
 
-// TopPosts is the group whose table holds each hashtag's denormalised top
+// TopPosts is the group of generation g whose table holds each hashtag's denormalised top
 // posts, as published by the ranking job.
-func TopPosts() *goka.GroupGraph {
-	return goka.DefineGroup(GroupTop,
+func TopPosts(g Gen) *goka.GroupGraph {
+	return goka.DefineGroup(g.Top(),
 		goka.Input(TopicTopPosts, new(codec.Bytes), storeTop),
 		goka.Output(TopicDeadLetters, deadLetterCodec),
 		goka.Persist(events.JSON[events.Top]{}),

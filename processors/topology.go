@@ -6,8 +6,6 @@
 package processors
 
 import (
-	"time"
-
 	"github.com/lovoo/goka"
 
 	"github.com/tagstream/tagstream/kafka"
@@ -34,10 +32,8 @@ const (
 	GroupTop       goka.Group = "hashtag-top"
 )
 
-// Groups lists every consumer group of the pipeline.
-func Groups() []string {
-	return []string{string(GroupExtractor), string(GroupCounts), string(GroupTop)}
-}
+// Groups lists every consumer group of generation 0.
+func Groups() []string { return Gen(0).Groups() }
 
 // TopicNames lists the names of Topics.
 func TopicNames() []string {
@@ -54,18 +50,5 @@ var (
 	TableTop    = goka.GroupTable(GroupTop)
 )
 
-// Topics lists every topic the pipeline needs, with its retention. posts is
-// the source of truth and is kept forever: the whole state can be rebuilt by
-// replaying it.
-func Topics() []kafka.TopicSpec {
-	week := 7 * 24 * time.Hour
-	return []kafka.TopicSpec{
-		{Name: string(TopicPosts), Retention: -1},
-		{Name: string(TopicPostHashtags), Retention: week},
-		{Name: string(TopicTopPosts), Retention: week},
-		{Name: string(TopicDeadLetters), Retention: 4 * week},
-		{Name: TableExtractor, Compact: true},
-		{Name: string(TableCounts), Compact: true},
-		{Name: string(TableTop), Compact: true},
-	}
-}
+// Topics lists every topic generation 0 needs (Gen.Topics).
+func Topics() []kafka.TopicSpec { return Gen(0).Topics() }

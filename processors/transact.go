@@ -42,6 +42,9 @@ type Options struct {
 	CommitInterval time.Duration
 	// MaxBatch bounds the posts records of one transaction. Default 10,000.
 	MaxBatch int
+	// Gen is the generation of derived topics and groups to run.
+	// Default 0, the plain names (Gen).
+	Gen Gen
 	// TxnTimeout is transaction.timeout.ms: how long a dead worker's open
 	// transaction blocks its partitions before the broker aborts it.
 	// Default 10s, Kafka Streams' default under exactly-once.
@@ -61,10 +64,10 @@ func (o Options) withDefaults() Options {
 	return o
 }
 
-// TableExtractor is the extractor's state changelog: the PostState of every
-// post, keyed "user_id/post_id", in the partition of the user's posts
-// partition. It is written in the extractor's transactions only.
-var TableExtractor = string(GroupExtractor) + "-table"
+// TableExtractor is generation 0's extractor state changelog: the PostState
+// of every post, keyed "user_id/post_id", in the partition of the user's
+// posts partition. It is written in the extractor's transactions only.
+var TableExtractor = Gen(0).ExtractorTable()
 
 // extractor is the stage that needs transactions: it reads posts, keeps
 // each post's hashtags, and writes deltas, post states and its consumed
@@ -88,7 +91,7 @@ func runExtractor(ctx context.Context, c kafka.Cluster, o Options) error {
 	defer cancel(nil)
 	x := &extractor{c: c, o: o, parts: int32(c.PartitionCount()), states: map[int32]map[string]events.PostState{}, cancel: cancel}
 	opts := append(c.Opts("extractor"),
-		kgo.ConsumerGroup(string(GroupExtractor)),
+		kgo.ConsumerGroup(string(o.Gen.Extractor())),
 		kgo.ConsumeTopics(string(TopicPosts)),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
@@ -108,7 +111,7 @@ func runExtractor(ctx context.Context, c kafka.Cluster, o Options) error {
 		kgo.SessionTimeout(10*time.Second),
 	)
 	if o.InstanceID != "" {
-		opts = append(opts, kgo.InstanceID(o.InstanceID+"-"+string(GroupExtractor)))
+		opts = append(opts, kgo.InstanceID(o.InstanceID+"-"+string(o.Gen.Extractor())))
 	}
 	if o.AtLeastOnce {
 		cl, err := kgo.NewClient(opts...)
@@ -151,7 +154,7 @@ func (x *extractor) loop(ctx context.Context, cl *kgo.Client, sess *kgo.GroupTra
 				return fmt.Errorf("processors: extractor: begin transaction: %w", err)
 			}
 		}
-		b := newBatch()
+		b := newBatch(x.o.Gen)
 		if err := x.collect(ctx, cl, b, f); err != nil {
 			return err
 		}
@@ -304,7 +307,7 @@ func (x *extractor) assigned(ctx context.Context, cl *kgo.Client, m map[string][
 		}
 	}
 	start := time.Now()
-	states, err := restore(ctx, x.c, parts, x.o.TxnTimeout*3)
+	states, err := restore(ctx, x.c, x.o.Gen.ExtractorTable(), parts, x.o.TxnTimeout*3)
 	if err != nil {
 		x.fail(err)
 		return
@@ -335,27 +338,27 @@ func (x *extractor) revoked(_ context.Context, _ *kgo.Client, m map[string][]int
 // most wait) until no transaction is open on the partitions, then reads
 // them to their end with read_committed, keeping control records so it can
 // tell when it has reached the end.
-func restore(ctx context.Context, c kafka.Cluster, parts []int32, wait time.Duration) (map[int32]map[string]events.PostState, error) {
+func restore(ctx context.Context, c kafka.Cluster, table string, parts []int32, wait time.Duration) (map[int32]map[string]events.PostState, error) {
 	admin, err := c.Client("extractor-restore")
 	if err != nil {
 		return nil, err
 	}
 	defer admin.Close()
 	adm := kadm.NewClient(admin)
-	ends, err := settledEnds(ctx, adm, parts, wait)
+	ends, err := settledEnds(ctx, adm, table, parts, wait)
 	if err != nil {
 		return nil, err
 	}
-	starts, err := adm.ListStartOffsets(ctx, TableExtractor)
+	starts, err := adm.ListStartOffsets(ctx, table)
 	if err != nil || starts.Error() != nil {
-		return nil, fmt.Errorf("processors: extractor: start offsets of %s: %w", TableExtractor, errors.Join(err, starts.Error()))
+		return nil, fmt.Errorf("processors: extractor: start offsets of %s: %w", table, errors.Join(err, starts.Error()))
 	}
 	states := map[int32]map[string]events.PostState{}
 	from := map[int32]kgo.Offset{}
 	remaining := map[int32]int64{}
 	for _, p := range parts {
 		states[p] = map[string]events.PostState{}
-		s, _ := starts.Lookup(TableExtractor, p)
+		s, _ := starts.Lookup(table, p)
 		if ends[p] > s.Offset {
 			from[p] = kgo.NewOffset().At(s.Offset)
 			remaining[p] = ends[p]
@@ -365,7 +368,7 @@ func restore(ctx context.Context, c kafka.Cluster, parts []int32, wait time.Dura
 		return states, nil
 	}
 	rc, err := c.Client("extractor-restore",
-		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{TableExtractor: from}),
+		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{table: from}),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		kgo.KeepControlRecords(),
 	)
@@ -408,16 +411,16 @@ func restore(ctx context.Context, c kafka.Cluster, parts []int32, wait time.Dura
 
 // settledEnds waits until the last stable offset of every partition equals
 // its high watermark and returns those ends.
-func settledEnds(ctx context.Context, adm *kadm.Client, parts []int32, wait time.Duration) (map[int32]int64, error) {
+func settledEnds(ctx context.Context, adm *kadm.Client, table string, parts []int32, wait time.Duration) (map[int32]int64, error) {
 	deadline := time.Now().Add(wait)
 	for {
-		stable, err := adm.ListCommittedOffsets(ctx, TableExtractor)
+		stable, err := adm.ListCommittedOffsets(ctx, table)
 		if err == nil {
 			err = stable.Error()
 		}
 		var high kadm.ListedOffsets
 		if err == nil {
-			high, err = adm.ListEndOffsets(ctx, TableExtractor)
+			high, err = adm.ListEndOffsets(ctx, table)
 			if err == nil {
 				err = high.Error()
 			}
@@ -425,8 +428,8 @@ func settledEnds(ctx context.Context, adm *kadm.Client, parts []int32, wait time
 		if err == nil {
 			ends, open := map[int32]int64{}, false
 			for _, p := range parts {
-				s, _ := stable.Lookup(TableExtractor, p)
-				h, _ := high.Lookup(TableExtractor, p)
+				s, _ := stable.Lookup(table, p)
+				h, _ := high.Lookup(table, p)
 				ends[p] = h.Offset
 				open = open || s.Offset < h.Offset
 			}
@@ -436,7 +439,7 @@ func settledEnds(ctx context.Context, adm *kadm.Client, parts []int32, wait time
 			err = errors.New("a transaction is still open")
 		}
 		if time.Now().After(deadline) {
-			return nil, fmt.Errorf("processors: extractor: %s not settled after %s: %w", TableExtractor, wait, err)
+			return nil, fmt.Errorf("processors: extractor: %s not settled after %s: %w", table, wait, err)
 		}
 		select {
 		case <-ctx.Done():

@@ -35,17 +35,20 @@ type Views struct {
 	top    *goka.View
 }
 
-// New creates the views; Run starts them.
-func New(c kafka.Cluster) (*Views, error) {
-	counts, err := goka.NewView(c.Brokers, processors.TableCounts, events.JSON[events.Count]{},
-		c.ViewOptions(string(processors.TableCounts))...)
+// New creates the views of generation 0's tables; Run starts them.
+func New(c kafka.Cluster) (*Views, error) { return NewGen(c, 0) }
+
+// NewGen creates the views of generation g's tables; Run starts them.
+func NewGen(c kafka.Cluster, g processors.Gen) (*Views, error) {
+	counts, err := goka.NewView(c.Brokers, g.CountsTable(), events.JSON[events.Count]{},
+		c.ViewOptions(string(g.CountsTable()))...)
 	if err != nil {
-		return nil, fmt.Errorf("views: %s: %w", processors.TableCounts, err)
+		return nil, fmt.Errorf("views: %s: %w", g.CountsTable(), err)
 	}
-	top, err := goka.NewView(c.Brokers, processors.TableTop, events.JSON[events.Top]{},
-		c.ViewOptions(string(processors.TableTop))...)
+	top, err := goka.NewView(c.Brokers, g.TopTable(), events.JSON[events.Top]{},
+		c.ViewOptions(string(g.TopTable()))...)
 	if err != nil {
-		return nil, fmt.Errorf("views: %s: %w", processors.TableTop, err)
+		return nil, fmt.Errorf("views: %s: %w", g.TopTable(), err)
 	}
 	return &Views{counts: counts, top: top}, nil
 }

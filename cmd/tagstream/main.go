@@ -21,6 +21,7 @@ import (
 	"github.com/tagstream/tagstream/media"
 	"github.com/tagstream/tagstream/pipeline"
 	"github.com/tagstream/tagstream/processors"
+	"github.com/tagstream/tagstream/replay"
 	"github.com/tagstream/tagstream/snapshot"
 	"github.com/tagstream/tagstream/token"
 )
@@ -41,6 +42,7 @@ commands:
   worker          the processors, against --brokers
   api             the views (or --source cassandra) and the HTTP API, against --brokers
   snapshot        batched snapshots of the hashtag tables into --cassandra
+  replay          rebuild the state from --from of the posts log in a new generation, then switch to it
   hashtags        JSON Lines captions on stdin -> JSON arrays of hashtags
   emit top-posts  JSON Lines top-post documents on stdin -> hashtag-top-posts
   token           mint a bearer token for --user
@@ -144,6 +146,17 @@ func dispatch(ctx context.Context, args []string, in io.Reader, out io.Writer) e
 			return err
 		}
 		return emitTopPosts(ctx, cluster(c), in, os.Stderr)
+	case "replay":
+		fs := config.FlagSet(cmd, &c, "brokers", "partitions", "replication", "from")
+		if err := parse(fs, args, &c); err != nil {
+			return err
+		}
+		from, err := replay.ParseFrom(c.From)
+		if err != nil {
+			return err
+		}
+		_, err = replay.Run(ctx, replay.Options{Cluster: cluster(c), From: from, Progress: out})
+		return err
 	case "token":
 		fs := config.FlagSet(cmd, &c, "user", "ttl", "secret", "data")
 		if err := parse(fs, args, &c); err != nil {

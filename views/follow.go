@@ -1,0 +1,135 @@
+package views
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	"github.com/tagstream/tagstream/kafka"
+	"github.com/tagstream/tagstream/processors"
+)
+
+// Following serves pages from the views of the generation the cluster
+// currently serves (processors.TopicGeneration). When `tagstream replay`
+// moves the generation, it builds the new generation's views beside the
+// old ones and switches only once they have recovered, so pages never go
+// from complete to partial.
+type Following struct {
+	c     kafka.Cluster
+	every time.Duration
+	cur   atomic.Pointer[generation]
+}
+
+type generation struct {
+	gen   processors.Gen
+	views *Views
+}
+
+// Follow returns pages that follow the current generation, checked every
+// interval (5s if zero). Run starts it.
+func Follow(c kafka.Cluster, every time.Duration) *Following {
+	if every <= 0 {
+		every = 5 * time.Second
+	}
+	return &Following{c: c, every: every}
+}
+
+// Generation is the generation pages are served from (-1 before the first
+// views exist).
+func (f *Following) Generation() processors.Gen {
+	if g := f.cur.Load(); g != nil {
+		return g.gen
+	}
+	return -1
+}
+
+// Run follows the generation until ctx is done.
+func (f *Following) Run(ctx context.Context) error {
+	g, err := processors.CurrentGen(ctx, f.c)
+	if err != nil {
+		return err
+	}
+	stop, errs, err := f.start(ctx, g)
+	if err != nil {
+		return err
+	}
+	defer func() { stop() }()
+	t := time.NewTicker(f.every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case err := <-errs:
+			return err
+		case <-t.C:
+		}
+		next, err := processors.CurrentGen(ctx, f.c)
+		if err != nil || next == f.Generation() {
+			continue
+		}
+		slog.Info("views: switching generation", "from", f.Generation(), "to", next)
+		oldStop := stop
+		if stop, errs, err = f.start(ctx, next); err != nil {
+			return err
+		}
+		oldStop()
+	}
+}
+
+// start runs the views of g and makes them current once recovered.
+func (f *Following) start(ctx context.Context, g processors.Gen) (stop func(), errs <-chan error, err error) {
+	v, err := NewGen(f.c, g)
+	if err != nil {
+		return nil, nil, err
+	}
+	vctx, cancel := context.WithCancel(ctx)
+	ch := make(chan error, 1)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := v.Run(vctx); err != nil && vctx.Err() == nil {
+			ch <- fmt.Errorf("views: generation %d: %w", g, err)
+		}
+	}()
+	stop = func() { cancel(); <-done }
+	if f.cur.Load() != nil {
+		// Keep serving the old generation until the new one is complete.
+		for !v.Recovered() {
+			select {
+			case <-ctx.Done():
+				stop()
+				return nil, nil, ctx.Err()
+			case err := <-ch:
+				stop()
+				return nil, nil, err
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+	}
+	f.cur.Store(&generation{gen: g, views: v})
+	return stop, ch, nil
+}
+
+var errNoGeneration = errors.New("views: no generation started yet")
+
+// Ready is the current generation's Ready.
+func (f *Following) Ready(ctx context.Context) error {
+	g := f.cur.Load()
+	if g == nil {
+		return errNoGeneration
+	}
+	return g.views.Ready(ctx)
+}
+
+// Page is the current generation's Page.
+func (f *Following) Page(ctx context.Context, key string) (Page, error) {
+	g := f.cur.Load()
+	if g == nil {
+		return Page{}, errNoGeneration
+	}
+	return g.views.Page(ctx, key)
+}
