@@ -2,7 +2,7 @@
 GO      ?= go
 BIN     := bin/tagstream
 
-.PHONY: all build run test vet fuzz bench load-bench chaos eo-cost prereqs clean services-up services-down
+.PHONY: all build run test vet fuzz bench load-bench chaos eo-cost img-bench prereqs clean services-up services-down
 
 all: build
 
@@ -59,6 +59,11 @@ eo-cost:
 	services/kafka.sh up
 	eval "$$(services/all.sh env)" && TAGSTREAM_COST_POSTS=$(COST_POSTS) \
 	  $(GO) test -run '^$$' -bench BenchmarkDeliveryCost -benchtime 1x -timeout 90m ./chaos/
+
+## img-bench: the resizing origin against vipsthumbnail (fetched from
+## Debian without root into .services/vips), 4000x3000 JPEG to 360 px
+img-bench:
+	scripts/img-bench.sh 20 3
 
 clean:
 	rm -rf bin
