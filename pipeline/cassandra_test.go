@@ -5,6 +5,8 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"os/exec"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -121,5 +123,82 @@ func TestAPISourceCassandra(t *testing.T) {
 	}
 	if resp, b := do(t, http.MethodGet, base+"/readyz", "", ""); !bytes.Contains(b, []byte(`"snapshot":"ok"`)) {
 		t.Errorf("run's /readyz does not report the snapshotter: %d %s", resp.StatusCode, b)
+	}
+}
+
+// With Cassandra stopped mid-run, `tagstream run --cassandra` keeps
+// counting and serving pages, /readyz stays 200 but names the snapshotter
+// as failing, and once Cassandra is back the snapshot row converges to the
+// view's count.
+func TestCassandraOutageKeepsServing(t *testing.T) {
+	addr := testenv.Get(t, "TAGSTREAM_CASSANDRA", "a real Cassandra (services/cassandra.sh up starts one on 127.0.0.1:19042)")
+	script, err := filepath.Abs("../services/cassandra.sh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cassandra := func(cmd string) {
+		t.Helper()
+		if out, err := exec.Command(script, cmd).CombinedOutput(); err != nil {
+			t.Fatalf("services/cassandra.sh %s: %v\n%s", cmd, err, out)
+		}
+	}
+	// Whatever happens, the tests after this one get their Cassandra back.
+	t.Cleanup(func() { cassandra("up") })
+	ks := testKeyspace(t, addr)
+	n := startEmbeddedWith(t, EmbeddedOptions{Data: t.TempDir(), Cluster: kafka.Cluster{Partitions: 3},
+		Snapshot: &snapshot.Config{Cassandra: []string{addr}, Keyspace: ks, Interval: 200 * time.Millisecond,
+			Timeout: time.Second, RetryMax: 2 * time.Second}})
+	base := "http://" + n.http
+	post := func(i int) {
+		t.Helper()
+		body := fmt.Sprintf(`{"caption":"#outage %d","post_id":"o%d"}`, i, i)
+		if resp, b := do(t, http.MethodPost, base+"/v1/posts", bearer(t, "alice"), body); resp.StatusCode != http.StatusAccepted {
+			t.Fatalf("post: %d %s", resp.StatusCode, b)
+		}
+	}
+	reader, err := snapshot.NewReader(snapshot.Config{Cassandra: []string{addr}, Keyspace: ks})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reader.Close()
+	snapshotCount := func() int64 {
+		p, err := reader.Page(context.Background(), "outage")
+		if err != nil {
+			return -1
+		}
+		return p.PostCount
+	}
+	post(0)
+	awaitCount(t, n.http, "outage", 1)
+	for deadline := time.Now().Add(30 * time.Second); snapshotCount() != 1; time.Sleep(200 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the first count never reached Cassandra")
+		}
+	}
+
+	cassandra("down")
+	for i := 1; i <= 5; i++ {
+		post(i)
+	}
+	awaitCount(t, n.http, "outage", 6) // the pipeline and the API go on
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		resp, b := do(t, http.MethodGet, base+"/readyz", "", "")
+		if resp.StatusCode == http.StatusOK && bytes.Contains(b, []byte(`"snapshot"`)) && !bytes.Contains(b, []byte(`"snapshot":"ok"`)) {
+			t.Logf("readyz during the outage: %s", b)
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("readyz during the outage: %d %s; want 200 naming the failing snapshotter", resp.StatusCode, b)
+		}
+	}
+
+	cassandra("up")
+	for deadline := time.Now().Add(90 * time.Second); snapshotCount() != 6; time.Sleep(500 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("after Cassandra came back the snapshot holds %d, the view 6", snapshotCount())
+		}
+	}
+	if resp, b := do(t, http.MethodGet, base+"/readyz", "", ""); !bytes.Contains(b, []byte(`"snapshot":"ok"`)) {
+		t.Errorf("readyz after the outage: %d %s", resp.StatusCode, b)
 	}
 }
