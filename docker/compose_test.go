@@ -9,6 +9,7 @@ package docker_test
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"net"
 	"os"
@@ -21,6 +22,8 @@ import (
 
 	"github.com/compose-spec/compose-go/v2/cli"
 	"github.com/compose-spec/compose-go/v2/types"
+
+	"github.com/tagstream/tagstream/config"
 )
 
 const (
@@ -30,6 +33,9 @@ const (
 	testSecret     = "test-only-secret-0123456789abcdef-0123456789abcdef"
 	testS3Secret   = "test-only-s3-secret"
 	kafkaImage     = "apache/kafka:"
+	cassandraImage = "cassandra:"
+	s3Image        = "versity/versitygw:"
+	cassandraPort  = "9042"
 	healthprobe    = "/healthprobe"
 	brokerPort     = "9092"
 	controllerPort = "9093"
@@ -40,9 +46,24 @@ const (
 var (
 	brokerNames   = []string{"kafka-1", "kafka-2", "kafka-3"}
 	stateful      = []string{"kafka-1", "kafka-2", "kafka-3", "cassandra", "s3"}
-	healthChecked = []string{"kafka-1", "kafka-2", "kafka-3", "cassandra", "s3", "api"}
+	healthChecked = []string{"kafka-1", "kafka-2", "kafka-3", "cassandra", "s3", "api", "snapshotter"}
 	// tagstream's long-running processes and their subcommands.
 	tagstreamCommands = map[string]string{"worker": "worker", "api": "api", "snapshotter": "snapshot"}
+	// The flags each subcommand takes, as cmd/tagstream/main.go binds them
+	// (`tagstream <cmd> -h`). The binary silently ignores a TAGSTREAM_*
+	// variable its subcommand has no flag for, so this is what catches a
+	// misspelt or misplaced variable. Keep in step with main.go.
+	commandFlags = map[string][]string{
+		"worker": {"brokers", "partitions", "replication", "state-dir", "instance-id", "exactly-once", "pprof"},
+		"api": {"brokers", "partitions", "replication", "state-dir", "http", "secret", "cdn-base", "pprof", "source", "cassandra", "keyspace",
+			"s3-endpoint", "s3-public-endpoint", "s3-access-key", "s3-secret-key", "s3-region", "s3-bucket", "image-keys", "upload-max-size", "image-widths"},
+		"snapshot": {"brokers", "http", "pprof", "cassandra", "keyspace", "keyspace-replication", "snapshot-interval"},
+	}
+	// The services whose subcommands create topics: they must agree on
+	// partitions and replication (goka's co-partitioning).
+	topicCreators = []string{"worker", "api"}
+	// The tagstream processes serving HTTP (/healthz, /readyz, /metrics).
+	httpServices = []string{"api", "snapshotter"}
 )
 
 func testEnv() map[string]string {
@@ -89,8 +110,15 @@ func TestComposeFile(t *testing.T) {
 	if problems := checkProject(p); len(problems) > 0 {
 		t.Errorf("compose.yaml has %d problem(s):\n  %s", len(problems), strings.Join(problems, "\n  "))
 	}
-	if got := env(p.AllServices()["api"], "TAGSTREAM_SECRET"); got != testSecret {
+	api := p.AllServices()["api"]
+	if got := env(api, "TAGSTREAM_SECRET"); got != testSecret {
 		t.Errorf("api TAGSTREAM_SECRET = %q, want the value interpolated from the environment", got)
+	}
+	if got := env(api, "TAGSTREAM_S3_SECRET_KEY"); got != testS3Secret {
+		t.Errorf("api TAGSTREAM_S3_SECRET_KEY = %q, want the value interpolated from the environment", got)
+	}
+	if got, want := env(api, "TAGSTREAM_S3_PUBLIC_ENDPOINT"), "http://127.0.0.1:7070"; got != want {
+		t.Errorf("api TAGSTREAM_S3_PUBLIC_ENDPOINT = %q, want %q by default", got, want)
 	}
 	// What runs, for the test log.
 	for _, name := range sortedNames(p.AllServices()) {
@@ -99,19 +127,47 @@ func TestComposeFile(t *testing.T) {
 }
 
 func TestComposeDefaultProfile(t *testing.T) {
-	// What a plain `docker compose up` starts: everything but the planned
-	// snapshotter, which waits behind its profile for `tagstream snapshot`.
+	// What a plain `docker compose up` starts: everything, the snapshotter
+	// included (`tagstream snapshot` exists; no service hides behind a
+	// profile).
 	p, err := load(t, composeFile, testEnv())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := p.DisabledServices["snapshotter"]; !ok {
-		t.Error("snapshotter starts by default, but `tagstream snapshot` does not exist yet")
-	}
-	for _, name := range []string{"kafka-1", "kafka-2", "kafka-3", "cassandra", "s3", "s3-init", "worker", "api"} {
+	for _, name := range []string{"kafka-1", "kafka-2", "kafka-3", "cassandra", "s3", "s3-init", "worker", "api", "snapshotter"} {
 		if _, ok := p.Services[name]; !ok {
 			t.Errorf("service %s does not start by default", name)
 		}
+	}
+	for name := range p.DisabledServices {
+		t.Errorf("service %s is behind a profile: a plain `up` leaves it out", name)
+	}
+}
+
+func TestComposeS3Port(t *testing.T) {
+	// The address browsers post uploads to follows the port s3 is published
+	// on, unless S3_PUBLIC_ENDPOINT says otherwise (behind a proxy, say).
+	e := testEnv()
+	e["S3_PORT"] = "17070"
+	p, err := load(t, composeFile, e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := env(p.Services["api"], "TAGSTREAM_S3_PUBLIC_ENDPOINT"), "http://127.0.0.1:17070"; got != want {
+		t.Errorf("with S3_PORT=17070, api TAGSTREAM_S3_PUBLIC_ENDPOINT = %q, want %q", got, want)
+	}
+	if problems := checkProject(p); len(problems) > 0 {
+		t.Errorf("with S3_PORT=17070: %s", strings.Join(problems, "; "))
+	}
+	e["S3_PUBLIC_ENDPOINT"] = "https://uploads.example.com"
+	if p, err = load(t, composeFile, e); err != nil {
+		t.Fatal(err)
+	}
+	if got := env(p.Services["api"], "TAGSTREAM_S3_PUBLIC_ENDPOINT"); got != e["S3_PUBLIC_ENDPOINT"] {
+		t.Errorf("with S3_PUBLIC_ENDPOINT set, api TAGSTREAM_S3_PUBLIC_ENDPOINT = %q", got)
+	}
+	if problems := checkProject(p); len(problems) > 0 {
+		t.Errorf("with S3_PUBLIC_ENDPOINT set: %s", strings.Join(problems, "; "))
 	}
 }
 
@@ -236,10 +292,10 @@ func TestValidationFails(t *testing.T) {
 			}, "3 Kafka brokers"},
 			{"broker only", func(s types.Services) { setEnv(s, "kafka-1", "KAFKA_PROCESS_ROLES", "broker") }, "controller"},
 			{"replication above the brokers", func(s types.Services) {
-				for name := range tagstreamCommands {
+				for _, name := range topicCreators {
 					setEnv(s, name, "TAGSTREAM_REPLICATION", "4")
 				}
-			}, "TAGSTREAM_REPLICATION"},
+			}, "TAGSTREAM_REPLICATION=4"},
 			{"processes disagree on partitions", func(s types.Services) {
 				setEnv(s, "api", "TAGSTREAM_PARTITIONS", "24")
 			}, "TAGSTREAM_PARTITIONS"},
@@ -277,6 +333,77 @@ func TestValidationFails(t *testing.T) {
 			{"secret in the file", func(s types.Services) { setEnv(s, "api", "TAGSTREAM_SECRET", "short") }, "TAGSTREAM_SECRET"},
 			{"api on loopback", func(s types.Services) { setEnv(s, "api", "TAGSTREAM_HTTP", "127.0.0.1:8080") }, "TAGSTREAM_HTTP"},
 			{"no restart policy", func(s types.Services) { w := s["worker"]; w.Restart = ""; s["worker"] = w }, "restart"},
+			{"one instance id for every worker replica", func(s types.Services) {
+				setEnv(s, "worker", "TAGSTREAM_INSTANCE_ID", "worker-1")
+			}, "TAGSTREAM_INSTANCE_ID"},
+			{"a flag the subcommand does not take", func(s types.Services) {
+				setEnv(s, "snapshotter", "TAGSTREAM_S3_ENDPOINT", "http://s3:7070")
+			}, "TAGSTREAM_S3_ENDPOINT"},
+			{"a misspelt variable", func(s types.Services) {
+				setEnv(s, "api", "TAGSTREAM_S3_BUCKETS", "tagstream-images")
+			}, "TAGSTREAM_S3_BUCKETS"},
+			{"a value the flag refuses", func(s types.Services) {
+				setEnv(s, "snapshotter", "TAGSTREAM_SNAPSHOT_INTERVAL", "5")
+			}, "TAGSTREAM_SNAPSHOT_INTERVAL"},
+			{"snapshotter on loopback", func(s types.Services) {
+				setEnv(s, "snapshotter", "TAGSTREAM_HTTP", "127.0.0.1:8081")
+			}, "snapshotter TAGSTREAM_HTTP"},
+			{"snapshotter probed on the api's port", func(s types.Services) {
+				c := s["snapshotter"]
+				hc := *c.HealthCheck
+				hc.Test = types.HealthCheckTest{"CMD", healthprobe, "http://127.0.0.1:8080/readyz"}
+				c.HealthCheck = &hc
+				s["snapshotter"] = c
+			}, "snapshotter healthcheck"},
+			{"snapshotter probed through a shell", func(s types.Services) {
+				c := s["snapshotter"]
+				hc := *c.HealthCheck
+				hc.Test = types.HealthCheckTest{"CMD-SHELL", "wget -q -O- http://127.0.0.1:8081/readyz"}
+				c.HealthCheck = &hc
+				s["snapshotter"] = c
+			}, healthprobe},
+			{"cassandra that is not a service", func(s types.Services) {
+				setEnv(s, "snapshotter", "TAGSTREAM_CASSANDRA", "cassandra-2:9042")
+			}, "cassandra-2"},
+			{"snapshotter before Cassandra is healthy", func(s types.Services) {
+				c := s["snapshotter"]
+				delete(c.DependsOn, "cassandra")
+				s["snapshotter"] = c
+			}, "before cassandra is healthy"},
+			{"keyspace replicated beyond the Cassandra nodes", func(s types.Services) {
+				setEnv(s, "snapshotter", "TAGSTREAM_KEYSPACE_REPLICATION", "{'class': 'SimpleStrategy', 'replication_factor': 3}")
+			}, "TAGSTREAM_KEYSPACE_REPLICATION"},
+			{"keyspace in a data center that does not exist", func(s types.Services) {
+				setEnv(s, "snapshotter", "TAGSTREAM_KEYSPACE_REPLICATION", "{'class': 'NetworkTopologyStrategy', 'dc2': 1}")
+			}, "dc2"},
+			{"api without S3", func(s types.Services) {
+				a := s["api"]
+				e := types.MappingWithEquals{}
+				for k, v := range a.Environment {
+					if k != "TAGSTREAM_S3_ENDPOINT" {
+						e[k] = v
+					}
+				}
+				a.Environment = e
+				s["api"] = a
+			}, "TAGSTREAM_S3_ENDPOINT"},
+			{"api S3 that is not a service", func(s types.Services) {
+				setEnv(s, "api", "TAGSTREAM_S3_ENDPOINT", "http://minio:9000")
+			}, "minio"},
+			{"uploads to a port s3 does not publish", func(s types.Services) {
+				setEnv(s, "api", "TAGSTREAM_S3_PUBLIC_ENDPOINT", "http://127.0.0.1:9999")
+			}, "TAGSTREAM_S3_PUBLIC_ENDPOINT"},
+			{"api bucket that s3-init does not create", func(s types.Services) {
+				setEnv(s, "api", "TAGSTREAM_S3_BUCKET", "tagstream-snapshots")
+			}, "bucket"},
+			{"api S3 secret that is not the server's", func(s types.Services) {
+				setEnv(s, "api", "TAGSTREAM_S3_SECRET_KEY", "another")
+			}, "TAGSTREAM_S3_SECRET_KEY"},
+			{"api before the bucket exists", func(s types.Services) {
+				a := s["api"]
+				delete(a.DependsOn, "s3-init")
+				s["api"] = a
+			}, "s3-init"},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
 				p := loadAll(t) // a fresh copy each time
@@ -513,11 +640,14 @@ func checkProject(p *types.Project) []string {
 		if len(listed) != len(brokers) {
 			bad("%s TAGSTREAM_BROKERS names %d of the %d brokers: bootstrap should survive any one down", name, len(listed), len(brokers))
 		}
-		for _, key := range []string{"TAGSTREAM_PARTITIONS", "TAGSTREAM_REPLICATION"} {
-			if got, want := env(s, key), env(all["worker"], key); got != want {
-				bad("%s has %s=%q, the workers %q: goka's groups must be co-partitioned", name, key, got, want)
+		if slices.Contains(topicCreators, name) {
+			for _, key := range []string{"TAGSTREAM_PARTITIONS", "TAGSTREAM_REPLICATION"} {
+				if got, want := env(s, key), env(all["worker"], key); got != want {
+					bad("%s has %s=%q, the workers %q: goka's groups must be co-partitioned", name, key, got, want)
+				}
 			}
 		}
+		problems = append(problems, checkFlags(name, tagstreamCommands[name], s)...)
 	}
 	worker := all["worker"]
 	partitions, err1 := strconv.Atoi(env(worker, "TAGSTREAM_PARTITIONS"))
@@ -533,13 +663,63 @@ func checkProject(p *types.Project) []string {
 	case worker.GetScale() > partitions:
 		bad("worker has %d replicas for %d partitions: the rest would idle", worker.GetScale(), partitions)
 	}
+	// Replicas share one environment: a fixed instance id would be every
+	// replica's, and two workers with one transactional id fence each other.
+	if id := env(worker, "TAGSTREAM_INSTANCE_ID"); id != "" && worker.GetScale() > 1 {
+		bad("worker sets TAGSTREAM_INSTANCE_ID=%q for all its %d replicas: each running worker needs its own (leave it empty)", id, worker.GetScale())
+	}
+
+	// The HTTP processes: reachable from outside their container, and
+	// checked on /readyz through the probe binary on the port they listen on.
+	for _, name := range httpServices {
+		s := all[name]
+		host, port, _ := net.SplitHostPort(env(s, "TAGSTREAM_HTTP"))
+		if (host != "0.0.0.0" && host != "") || port == "" {
+			bad("%s TAGSTREAM_HTTP=%q listens inside the container only", name, env(s, "TAGSTREAM_HTTP"))
+		}
+		if !hasHealthcheck(s) {
+			continue
+		}
+		if hc := s.HealthCheck.Test; len(hc) != 3 || hc[0] != "CMD" || hc[1] != healthprobe {
+			bad("%s healthcheck %q does not run %s, the image has no shell", name, hc, healthprobe)
+		} else if want := "http://127.0.0.1:" + port + "/readyz"; hc[2] != want {
+			bad("%s healthcheck asks %s, want %s (its TAGSTREAM_HTTP)", name, hc[2], want)
+		}
+	}
+
+	// The snapshotter writes to the compose's Cassandra, after it is
+	// healthy, into a keyspace its nodes can replicate.
+	snap := all["snapshotter"]
+	cassandras := map[string]string{} // service -> data center
+	for _, name := range names {
+		if strings.HasPrefix(all[name].Image, cassandraImage) {
+			cassandras[name] = env(all[name], "CASSANDRA_DC")
+		}
+	}
+	for _, addr := range strings.Split(env(snap, "TAGSTREAM_CASSANDRA"), ",") {
+		host, port, err := net.SplitHostPort(strings.TrimSpace(addr))
+		switch {
+		case err != nil:
+			bad("snapshotter TAGSTREAM_CASSANDRA entry %q: %v", addr, err)
+		case !mapHas(cassandras, host):
+			bad("snapshotter TAGSTREAM_CASSANDRA names %s, which is not a Cassandra service", host)
+		case port != cassandraPort:
+			bad("snapshotter TAGSTREAM_CASSANDRA names %s on port %s, Cassandra listens on %s", host, port, cassandraPort)
+		default:
+			if d, ok := snap.DependsOn[host]; !ok || d.Condition != types.ServiceConditionHealthy {
+				bad("snapshotter starts before %s is healthy", host)
+			}
+		}
+	}
+	if r := env(snap, "TAGSTREAM_KEYSPACE_REPLICATION"); r != "" {
+		for _, pr := range checkReplication(r, cassandras) {
+			bad("snapshotter TAGSTREAM_KEYSPACE_REPLICATION=%q: %s", r, pr)
+		}
+	}
 
 	// The API: reachable from outside its container, with its secret from
-	// the environment.
+	// the environment, and its photos in the compose's S3.
 	api := all["api"]
-	if host, _, _ := net.SplitHostPort(env(api, "TAGSTREAM_HTTP")); host != "0.0.0.0" && host != "" {
-		bad("api TAGSTREAM_HTTP=%q listens inside the container only", env(api, "TAGSTREAM_HTTP"))
-	}
 	if len(env(api, "TAGSTREAM_SECRET")) < 32 {
 		bad("api TAGSTREAM_SECRET is shorter than 32 bytes")
 	}
@@ -550,10 +730,161 @@ func checkProject(p *types.Project) []string {
 	if !published {
 		bad("api does not publish port 8080")
 	}
-	if hc := api.HealthCheck; hasHealthcheck(api) && (len(hc.Test) < 2 || hc.Test[1] != healthprobe) {
-		bad("api healthcheck %q does not use %s, the image has no shell", hc.Test, healthprobe)
+	problems = append(problems, checkS3(all)...)
+	return problems
+}
+
+// checkS3 checks the api's photo storage: the compose's S3 server, reached
+// inside the network with the server's own credentials, the bucket s3-init
+// creates (and waits for), and a public endpoint on the port s3 publishes.
+func checkS3(all types.Services) []string {
+	var problems []string
+	bad := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
+	api := all["api"]
+	endpoint := env(api, "TAGSTREAM_S3_ENDPOINT")
+	if endpoint == "" {
+		return []string{"api has no TAGSTREAM_S3_ENDPOINT: it would answer uploads with 503"}
+	}
+	host, port, ok := urlHostPort(endpoint)
+	server, isService := all[host]
+	switch {
+	case !ok:
+		bad("api TAGSTREAM_S3_ENDPOINT=%q is not http://host:port", endpoint)
+	case !isService || !strings.HasPrefix(server.Image, s3Image):
+		bad("api TAGSTREAM_S3_ENDPOINT names %s, which is not the S3 service", host)
+	case !slices.Contains(server.Command, ":"+port):
+		bad("api TAGSTREAM_S3_ENDPOINT uses port %s, %s listens on %q", port, host, server.Command)
+	default:
+		for key, serverKey := range map[string]string{
+			"TAGSTREAM_S3_ACCESS_KEY": "ROOT_ACCESS_KEY_ID",
+			"TAGSTREAM_S3_SECRET_KEY": "ROOT_SECRET_ACCESS_KEY",
+		} {
+			if env(api, key) == "" || env(api, key) != env(server, serverKey) {
+				bad("api %s is not %s's %s", key, host, serverKey)
+			}
+		}
+		// Browsers post to the public endpoint: a port s3 publishes.
+		if public := env(api, "TAGSTREAM_S3_PUBLIC_ENDPOINT"); public != "" {
+			_, pport, ok := urlHostPort(public)
+			published := false
+			for _, p := range server.Ports {
+				published = published || (strconv.Itoa(int(p.Target)) == port && p.Published == pport)
+			}
+			// Another scheme or host (a proxy, a real domain) is the operator's call.
+			if ok && strings.Contains(public, "://127.0.0.1:") && !published {
+				bad("api TAGSTREAM_S3_PUBLIC_ENDPOINT=%q: %s publishes no port %s to its port %s", public, host, pport, port)
+			}
+		} else {
+			bad("api has no TAGSTREAM_S3_PUBLIC_ENDPOINT: browsers would be sent to %s, a name only the compose network resolves", endpoint)
+		}
+	}
+	// The bucket is the one s3-init creates, and the api waits for it.
+	bucket := env(api, "TAGSTREAM_S3_BUCKET")
+	init, ok := all["s3-init"]
+	if !ok {
+		bad("no s3-init service creates the api's bucket")
+		return problems
+	}
+	if bucket == "" || !strings.Contains(strings.Join(init.Command, " "), `--bucket "`+bucket+`"`) {
+		bad("api TAGSTREAM_S3_BUCKET=%q is not the bucket s3-init creates (%q)", bucket, init.Command)
+	}
+	if d, ok := api.DependsOn["s3-init"]; !ok || d.Condition != types.ServiceConditionCompletedSuccessfully {
+		bad("api does not wait for s3-init to have created its bucket")
 	}
 	return problems
+}
+
+// checkFlags checks that every TAGSTREAM_* variable of a tagstream service
+// is a flag of its subcommand and holds a value that flag accepts.
+func checkFlags(name, cmd string, s types.ServiceConfig) []string {
+	var problems []string
+	var c config.Config
+	fs := config.FlagSet(cmd, &c, commandFlags[cmd]...)
+	byEnv := map[string]string{}
+	fs.VisitAll(func(f *flag.Flag) { byEnv[config.EnvName(f.Name)] = f.Name })
+	for _, key := range sortedKeys(envMap(s)) {
+		if !strings.HasPrefix(key, "TAGSTREAM_") {
+			continue
+		}
+		flagName, ok := byEnv[key]
+		if !ok {
+			problems = append(problems, fmt.Sprintf("%s sets %s, but `tagstream %s` has no such flag (the variable would be ignored)", name, key, cmd))
+			continue
+		}
+		if err := fs.Set(flagName, env(s, key)); err != nil {
+			problems = append(problems, fmt.Sprintf("%s %s=%q: %v", name, key, env(s, key), err))
+		}
+	}
+	return problems
+}
+
+// checkReplication checks a CQL replication map against the Cassandra
+// services (service -> data center): SimpleStrategy with a replication
+// factor of at most the nodes, or NetworkTopologyStrategy naming existing
+// data centers with at most their nodes each.
+func checkReplication(r string, nodes map[string]string) []string {
+	var problems []string
+	m := map[string]string{}
+	for _, kv := range strings.Split(strings.Trim(strings.TrimSpace(r), "{}"), ",") {
+		k, v, ok := strings.Cut(kv, ":")
+		if !ok {
+			return []string{"not a CQL map {'key': value, ...}"}
+		}
+		m[strings.Trim(strings.TrimSpace(k), "'")] = strings.Trim(strings.TrimSpace(v), "'")
+	}
+	perDC := map[string]int{}
+	for _, dc := range nodes {
+		perDC[dc]++
+	}
+	factor := func(key, v string, max int) {
+		n, err := strconv.Atoi(v)
+		switch {
+		case err != nil || n < 1:
+			problems = append(problems, fmt.Sprintf("%s %q is not a positive number", key, v))
+		case n > max:
+			problems = append(problems, fmt.Sprintf("%s %d is above the %d Cassandra node(s): the snapshotter's LOCAL_QUORUM writes would fail", key, n, max))
+		}
+	}
+	switch class := m["class"]; class {
+	case "SimpleStrategy":
+		factor("replication_factor", m["replication_factor"], len(nodes))
+	case "NetworkTopologyStrategy":
+		for k, v := range m {
+			if k == "class" {
+				continue
+			}
+			if perDC[k] == 0 {
+				problems = append(problems, fmt.Sprintf("data center %s has no Cassandra node (CASSANDRA_DC)", k))
+				continue
+			}
+			factor(k, v, perDC[k])
+		}
+	default:
+		problems = append(problems, fmt.Sprintf("unknown class %q", class))
+	}
+	return problems
+}
+
+func urlHostPort(u string) (host, port string, ok bool) {
+	rest, found := strings.CutPrefix(u, "http://")
+	if !found {
+		return "", "", false
+	}
+	host, port, err := net.SplitHostPort(strings.TrimSuffix(rest, "/"))
+	return host, port, err == nil
+}
+
+func envMap(s types.ServiceConfig) map[string]string {
+	m := map[string]string{}
+	for k := range s.Environment {
+		m[k] = env(s, k)
+	}
+	return m
+}
+
+func mapHas(m map[string]string, k string) bool {
+	_, ok := m[k]
+	return ok
 }
 
 // checkDockerfile returns what is wrong with the Dockerfile: it must build
