@@ -108,7 +108,11 @@ func (c Cluster) producer(role string) goka.ProducerBuilder {
 	return func(brokers []string, clientID string, hasher func() hash.Hash32) (goka.Producer, error) {
 		cfg := c.Sarama(role)
 		cfg.Producer.Partitioner = sarama.NewCustomHashPartitioner(hasher)
-		return goka.NewProducer(brokers, cfg)
+		p, err := goka.NewProducer(brokers, cfg)
+		if err != nil {
+			return nil, err
+		}
+		return &orderedProducer{Producer: p}, nil
 	}
 }
 
