@@ -16,6 +16,7 @@ import (
 	"github.com/tagstream/tagstream/api"
 	"github.com/tagstream/tagstream/kafka"
 	"github.com/tagstream/tagstream/processors"
+	"github.com/tagstream/tagstream/replay"
 	"github.com/tagstream/tagstream/snapshot"
 	"github.com/tagstream/tagstream/testenv"
 )
@@ -201,4 +202,56 @@ func TestCassandraOutageKeepsServing(t *testing.T) {
 	if resp, b := do(t, http.MethodGet, base+"/readyz", "", ""); !bytes.Contains(b, []byte(`"snapshot":"ok"`)) {
 		t.Errorf("readyz after the outage: %d %s", resp.StatusCode, b)
 	}
+}
+
+// After `tagstream replay`, the snapshotter inside `tagstream run` follows
+// the new generation: the row keeps converging to the view, now written
+// with generation 1 in its cells' timestamps, which win over generation 0.
+func TestSnapshotFollowsReplay(t *testing.T) {
+	addr := testenv.Get(t, "TAGSTREAM_CASSANDRA", "a real Cassandra (services/cassandra.sh up starts one on 127.0.0.1:19042)")
+	ks := testKeyspace(t, addr)
+	n := startEmbeddedWith(t, EmbeddedOptions{Data: t.TempDir(), Cluster: kafka.Cluster{Partitions: 3},
+		Snapshot: &snapshot.Config{Cassandra: []string{addr}, Keyspace: ks, Interval: 200 * time.Millisecond}})
+	base := "http://" + n.http
+	post := func(i int) {
+		t.Helper()
+		body := fmt.Sprintf(`{"caption":"#regen %d","post_id":"r%d"}`, i, i)
+		if resp, b := do(t, http.MethodPost, base+"/v1/posts", bearer(t, "alice"), body); resp.StatusCode != http.StatusAccepted {
+			t.Fatalf("post: %d %s", resp.StatusCode, b)
+		}
+	}
+	cl := gocql.NewCluster(addr)
+	cl.Timeout = 10 * time.Second
+	s, err := cl.CreateSession()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	awaitRow := func(count int64, gen int) {
+		t.Helper()
+		var got, wt int64
+		for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+			err := s.Query(`SELECT post_count, WRITETIME(post_count) FROM ` + ks + `.hashtags WHERE hashtag = 'regen'`).Scan(&got, &wt)
+			if err == nil && got == count && snapshot.GenerationOf(wt) == gen {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("snapshot row: post_count %d of generation %d (%v), want %d of generation %d", got, snapshot.GenerationOf(wt), err, count, gen)
+			}
+		}
+	}
+	for i := range 3 {
+		post(i)
+	}
+	awaitCount(t, n.http, "regen", 3)
+	awaitRow(3, 0)
+
+	var progress bytes.Buffer
+	if _, err := replay.Run(context.Background(), replay.Options{Cluster: kafka.Cluster{Brokers: []string{n.kafka}, Partitions: 3},
+		Progress: &progress, Every: 500 * time.Millisecond}); err != nil {
+		t.Fatalf("replay: %v\n%s", err, progress.String())
+	}
+	post(3)
+	awaitCount(t, n.http, "regen", 4)
+	awaitRow(4, 1)
 }
