@@ -231,7 +231,7 @@ func TestSnapshotFollowsReplay(t *testing.T) {
 		t.Helper()
 		var got, wt int64
 		for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(200 * time.Millisecond) {
-			err := s.Query(`SELECT post_count, WRITETIME(post_count) FROM ` + ks + `.hashtags WHERE hashtag = 'regen'`).Scan(&got, &wt)
+			err := s.Query(`SELECT post_count, WRITETIME(post_count) FROM `+ks+`.hashtags WHERE hashtag = 'regen'`).Scan(&got, &wt)
 			if err == nil && got == count && snapshot.GenerationOf(wt) == gen {
 				return
 			}

@@ -22,6 +22,7 @@ import (
 	"github.com/tagstream/tagstream/broker"
 	"github.com/tagstream/tagstream/emitters"
 	"github.com/tagstream/tagstream/kafka"
+	"github.com/tagstream/tagstream/metrics"
 	"github.com/tagstream/tagstream/processors"
 	"github.com/tagstream/tagstream/snapshot"
 	"github.com/tagstream/tagstream/token"
@@ -92,12 +93,8 @@ func API(ctx context.Context, o APIOptions) error {
 		v := views.Follow(o.Cluster, 0)
 		pages, run = v, v.Run
 	case SourceCassandra:
-		r, err := snapshot.NewReader(o.Snapshot)
-		if err != nil {
-			return fmt.Errorf("pipeline: api --source cassandra: %w", err)
-		}
-		defer r.Close()
-		pages = r
+		r := &cassandraPages{cfg: o.Snapshot}
+		pages, run = r, r.Run
 	default:
 		return fmt.Errorf("pipeline: unknown page source %q (want %s or %s)", o.Source, SourceViews, SourceCassandra)
 	}
@@ -219,7 +216,10 @@ func Embedded(ctx context.Context, o EmbeddedOptions) error {
 	if o.Snapshot != nil {
 		cfg := *o.Snapshot
 		cfg.Brokers = c.Brokers
-		s := &followingSnapshot{}
+		if cfg.Metrics == nil {
+			cfg.Metrics = metrics.Default
+		}
+		s := newFollowingSnapshot(cfg.Metrics)
 		// Reported, not required: pages come from the views, so the API
 		// keeps serving while Cassandra is down.
 		o.API.Status = map[string]func() error{"snapshot": s.Healthy}

@@ -18,6 +18,7 @@ import (
 	"github.com/tagstream/tagstream/metrics"
 	"github.com/tagstream/tagstream/processors"
 	"github.com/tagstream/tagstream/snapshot"
+	"github.com/tagstream/tagstream/views"
 )
 
 // SnapshotOptions configures a `tagstream snapshot` process.
@@ -40,7 +41,7 @@ func Snapshot(ctx context.Context, o SnapshotOptions) error {
 	if o.Snapshot.Metrics == nil {
 		o.Snapshot.Metrics = metrics.Default
 	}
-	s := &followingSnapshot{}
+	s := newFollowingSnapshot(o.Snapshot.Metrics)
 	ln, err := net.Listen("tcp", o.HTTP)
 	if err != nil {
 		return fmt.Errorf("pipeline: listen on %s: %w", o.HTTP, err)
@@ -95,21 +96,28 @@ func (f *followingSnapshot) Healthy() error {
 	return errSnapshotStarting
 }
 
-// Run runs until ctx is done. cfg's topics, group and generation are set
-// from the current generation; its Metrics default to /metrics' registry.
-func (f *followingSnapshot) Run(ctx context.Context, cfg snapshot.Config) error {
-	if cfg.Metrics == nil {
-		cfg.Metrics = metrics.Default
-	}
-	// Until the first snapshotter registers its own, report unhealthy:
-	// with Kafka down the generation, hence the tables, are unknown.
-	cfg.Metrics.NewGaugeFunc("tagstream_snapshot_healthy", "1 if the last flush (or connection attempt) succeeded, else 0.",
+// newFollowingSnapshot returns a snapshotter that follows the generation.
+// Until its first snapshotter registers its own metrics in reg, it reports
+// itself unhealthy there: with Kafka down the generation, hence the
+// tables, are unknown.
+func newFollowingSnapshot(reg *metrics.Registry) *followingSnapshot {
+	f := &followingSnapshot{}
+	reg.NewGaugeFunc("tagstream_snapshot_healthy", "1 if the last flush (or connection attempt) succeeded, else 0.",
 		func() float64 {
 			if f.Healthy() == nil {
 				return 1
 			}
 			return 0
 		})
+	return f
+}
+
+// Run runs until ctx is done. cfg's topics, group and generation are set
+// from the current generation; its Metrics default to /metrics' registry.
+func (f *followingSnapshot) Run(ctx context.Context, cfg snapshot.Config) error {
+	if cfg.Metrics == nil {
+		cfg.Metrics = metrics.Default
+	}
 	group := cfg.Group
 	if group == "" {
 		group = snapshot.DefaultGroup
@@ -146,6 +154,63 @@ func (f *followingSnapshot) Run(ctx context.Context, cfg snapshot.Config) error 
 		slog.Info("snapshot: generation moved; following it", "from", g)
 	}
 	return nil
+}
+
+// cassandraPages serves pages from the snapshot for `tagstream api
+// --source cassandra`. It connects in the background and keeps retrying, so
+// a stateless API replica starts while Cassandra is down and answers
+// /readyz and pages with 503 until it is back, rather than exiting.
+type cassandraPages struct {
+	cfg    snapshot.Config
+	reader atomic.Pointer[snapshot.Reader]
+	last   atomic.Pointer[error]
+}
+
+var errCassandraConnecting = errors.New("pipeline: connecting to Cassandra")
+
+// Run connects, retrying with backoff (0.5 s doubling to 30 s), and holds
+// the connection until ctx is done.
+func (c *cassandraPages) Run(ctx context.Context) error {
+	for wait := 500 * time.Millisecond; ; wait = min(2*wait, 30*time.Second) {
+		r, err := snapshot.NewReader(c.cfg)
+		if err == nil {
+			c.reader.Store(r)
+			<-ctx.Done()
+			r.Close()
+			return nil
+		}
+		err = fmt.Errorf("pipeline: api --source cassandra: %w", err)
+		c.last.Store(&err)
+		slog.Warn("cannot reach Cassandra; retrying", "in", wait, "err", err)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(wait):
+		}
+	}
+}
+
+func (c *cassandraPages) notConnected() error {
+	if err := c.last.Load(); err != nil {
+		return *err
+	}
+	return errCassandraConnecting
+}
+
+// Page reads the snapshot's page of key.
+func (c *cassandraPages) Page(ctx context.Context, key string) (views.Page, error) {
+	if r := c.reader.Load(); r != nil {
+		return r.Page(ctx, key)
+	}
+	return views.Page{}, c.notConnected()
+}
+
+// Ready is nil once connected and Cassandra answers.
+func (c *cassandraPages) Ready(ctx context.Context) error {
+	if r := c.reader.Load(); r != nil {
+		return r.Ready(ctx)
+	}
+	return c.notConnected()
 }
 
 // describeSnapshot says, in one line for a start-up banner, where the

@@ -7,6 +7,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tagstream/tagstream/api"
+	"github.com/tagstream/tagstream/broker"
+	"github.com/tagstream/tagstream/kafka"
 	"github.com/tagstream/tagstream/snapshot"
 )
 
@@ -47,5 +50,46 @@ func TestSnapshotProcessReportsCassandraDown(t *testing.T) {
 	}
 	if resp, b := do(t, http.MethodGet, addr+"/metrics", "", ""); resp.StatusCode != 200 || !strings.Contains(string(b), "tagstream_snapshot_healthy 0") {
 		t.Fatalf("metrics: %d %s", resp.StatusCode, b)
+	}
+}
+
+// A stateless API whose Cassandra is down starts anyway and answers 503
+// until it is back, instead of exiting.
+func TestAPISourceCassandraStartsWhileCassandraIsDown(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan [2]string, 1)
+	done := make(chan error, 1)
+	b, err := broker.Start(t.TempDir(), "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	go func() {
+		done <- ignoreCanceled(API(ctx, APIOptions{Cluster: kafka.Cluster{Brokers: []string{b.Addr()}, Partitions: 3},
+			HTTP: "127.0.0.1:0", API: api.Config{Secret: testSecret}, Source: SourceCassandra, Media: MediaOptions{KeysDir: t.TempDir()},
+			// Nothing listens on port 1: every connection is refused.
+			Snapshot:  snapshot.Config{Cassandra: []string{"127.0.0.1:1"}, Timeout: 200 * time.Millisecond},
+			Listening: func(a string) { ready <- [2]string{b.Addr(), a} }}))
+	}()
+	var addr string
+	select {
+	case a := <-ready:
+		addr = "http://" + a[1]
+	case err := <-done:
+		cancel()
+		t.Fatalf("the API exited at start: %v", err)
+	}
+	defer func() { cancel(); <-done }()
+	time.Sleep(time.Second) // a first connection attempt has failed
+	if resp, body := do(t, http.MethodGet, addr+"/readyz", "", ""); resp.StatusCode != http.StatusServiceUnavailable {
+		t.Errorf("readyz with Cassandra down: %d %s", resp.StatusCode, body)
+	}
+	if resp, body := do(t, http.MethodGet, addr+"/v1/hashtags/x", "", ""); resp.StatusCode != http.StatusServiceUnavailable {
+		t.Errorf("page with Cassandra down: %d %s", resp.StatusCode, body)
+	}
+	select {
+	case err := <-done:
+		t.Fatalf("the API exited: %v", err)
+	default:
 	}
 }
