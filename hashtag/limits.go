@@ -78,18 +78,27 @@ func (e *LimitError) Is(target error) bool {
 // A hashtag's length is measured as written, before normalisation, since
 // that is what the author typed and sees.
 func Validate(caption string) ([]string, error) {
+	keys, _, err := ValidateWithDisplay(caption)
+	return keys, err
+}
+
+// ValidateWithDisplay is Validate that also returns, as KeysAndDisplay
+// does, how each key was first written: the extractor needs both for every
+// post and parses the caption once.
+func ValidateWithDisplay(caption string) (keys, display []string, err error) {
 	if n := utf8.RuneCountInString(caption); n > MaxCaptionRunes {
-		return nil, &LimitError{Limit: LimitCaptionRunes, Max: MaxCaptionRunes, Got: n}
+		return nil, nil, &LimitError{Limit: LimitCaptionRunes, Max: MaxCaptionRunes, Got: n}
 	}
 	spans := scan(caption)
 	for _, s := range spans {
 		if n := utf8.RuneCountInString(caption[s.body:s.end]); n > MaxHashtagRunes {
-			return nil, &LimitError{Limit: LimitHashtagRunes, Max: MaxHashtagRunes, Got: n}
+			return nil, nil, &LimitError{Limit: LimitHashtagRunes, Max: MaxHashtagRunes, Got: n}
 		}
 	}
-	keys := keysOf(caption, spans, nil)
+	display = make([]string, 0, len(spans))
+	keys = keysOf(caption, spans, &display)
 	if len(keys) > MaxHashtags {
-		return nil, &LimitError{Limit: LimitHashtags, Max: MaxHashtags, Got: len(keys)}
+		return nil, nil, &LimitError{Limit: LimitHashtags, Max: MaxHashtags, Got: len(keys)}
 	}
-	return keys, nil
+	return keys, display, nil
 }

@@ -59,8 +59,9 @@ func newBatch(g Gen) *batch {
 func (b *batch) add(state map[string]events.PostState, r *kgo.Record) {
 	b.records++
 	e, err := events.DecodePostEvent(string(r.Key), r.Value)
+	var keys, display []string
 	if err == nil && e.Type != events.PostDeleted {
-		_, err = hashtag.Validate(e.Caption)
+		keys, display, err = hashtag.ValidateWithDisplay(e.Caption)
 	}
 	if err != nil {
 		b.deadLetter(r, err)
@@ -74,7 +75,7 @@ func (b *batch) add(state map[string]events.PostState, r *kgo.Record) {
 	if v, ok := state[key]; ok {
 		prev = &v
 	}
-	next, changes, kind := Apply(prev, e)
+	next, changes, kind := apply(prev, e, keys, display)
 	if kind != "" {
 		b.ignored[kind]++
 		return

@@ -30,19 +30,24 @@ type Change struct {
 //   - deleted: -1 per key; the post becomes a tombstone, so a replayed or
 //     repeated create cannot bring it back.
 func Apply(prev *events.PostState, e events.PostEvent) (events.PostState, []Change, string) {
+	keys, display := hashtag.KeysAndDisplay(e.Caption)
+	return apply(prev, e, keys, display)
+}
+
+// apply is Apply with the caption's keys and display forms already parsed
+// (the extractor gets them from validating the caption).
+func apply(prev *events.PostState, e events.PostEvent, keys, display []string) (events.PostState, []Change, string) {
 	switch e.Type {
 	case events.PostCreated:
 		if prev != nil {
 			return events.PostState{}, nil, "duplicate_create"
 		}
-		keys, display := hashtag.KeysAndDisplay(e.Caption)
 		next := events.PostState{Keys: keys, Display: display, ImageID: e.ImageID, Created: e.TS}
 		return next, changes(nil, +1, keys, display), ""
 	case events.PostEdited:
 		if prev == nil || prev.Deleted {
 			return events.PostState{}, nil, "edit_unknown"
 		}
-		keys, display := hashtag.KeysAndDisplay(e.Caption)
 		next := events.PostState{Keys: keys, Display: display, ImageID: prev.ImageID, Created: prev.Created}
 		if e.ImageID != "" {
 			next.ImageID = e.ImageID
