@@ -374,6 +374,7 @@ func (c Cluster) Lag(ctx context.Context, groups ...string) (int64, error) {
 		return 0, fmt.Errorf("kafka: lag of %v: %w", groups, err)
 	}
 	var total int64
+	verify := map[string]map[int32]span{}
 	for _, g := range groups {
 		l, ok := lags[g]
 		if !ok {
@@ -386,48 +387,79 @@ func (c Cluster) Lag(ctx context.Context, groups ...string) (int64, error) {
 			switch {
 			case pl.Lag <= 0:
 			case pl.Lag <= maxVerify:
-				total += c.dataRecords(ctx, pl.Topic, pl.Partition, pl.End.Offset-pl.Lag, pl.End.Offset)
+				if verify[pl.Topic] == nil {
+					verify[pl.Topic] = map[int32]span{}
+				}
+				verify[pl.Topic][pl.Partition] = span{pl.End.Offset - pl.Lag, pl.End.Offset}
 			default:
 				total += pl.Lag
 			}
 		}
 	}
-	return total, nil
+	return total + c.dataRecords(ctx, verify), nil
 }
 
 // maxVerify bounds the records Lag reads to tell markers from data.
 const maxVerify = 1000
 
-// dataRecords counts the committed data records in [from, end) of a
-// partition. When it cannot tell (an open transaction holds the records
-// back, or the read fails) it returns end - from: not caught up.
-func (c Cluster) dataRecords(ctx context.Context, topic string, p int32, from, end int64) int64 {
+// span is a range [from, end) of offsets.
+type span struct{ from, end int64 }
+
+// dataRecords counts the committed data records in the spans, reading them
+// all with one client. Where it cannot tell (an open transaction holds the
+// records back, or the read fails) it counts a span whole: not caught up.
+func (c Cluster) dataRecords(ctx context.Context, spans map[string]map[int32]span) int64 {
+	if len(spans) == 0 {
+		return 0
+	}
+	from := map[string]map[int32]kgo.Offset{}
+	remaining := map[string]map[int32]span{}
+	for t, ps := range spans {
+		from[t], remaining[t] = map[int32]kgo.Offset{}, map[int32]span{}
+		for p, s := range ps {
+			from[t][p], remaining[t][p] = kgo.NewOffset().At(s.from), s
+		}
+	}
+	unknown := func() (n int64) {
+		for _, ps := range remaining {
+			for _, s := range ps {
+				n += s.end - s.from
+			}
+		}
+		return n
+	}
 	rc, err := c.Client("lag",
-		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: {p: kgo.NewOffset().At(from)}}),
+		kgo.ConsumePartitions(from),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		kgo.KeepControlRecords(),
 	)
 	if err != nil {
-		return end - from
+		return unknown()
 	}
 	defer rc.Close()
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
 	var data int64
-	for {
+	for len(remaining) > 0 {
 		f := rc.PollFetches(ctx)
 		if ctx.Err() != nil || len(f.Errors()) > 0 {
-			return end - from
+			return data + unknown()
 		}
-		last := int64(-1)
 		f.EachRecord(func(r *kgo.Record) {
-			if !r.Attrs.IsControl() && r.Offset < end {
+			s, ok := remaining[r.Topic][r.Partition]
+			if !ok {
+				return
+			}
+			if !r.Attrs.IsControl() && r.Offset < s.end {
 				data++
 			}
-			last = r.Offset
+			if r.Offset >= s.end-1 {
+				delete(remaining[r.Topic], r.Partition)
+				if len(remaining[r.Topic]) == 0 {
+					delete(remaining, r.Topic)
+				}
+			}
 		})
-		if last >= end-1 {
-			return data
-		}
 	}
+	return data
 }
