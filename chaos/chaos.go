@@ -19,7 +19,6 @@ import (
 	"math/rand"
 	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -206,12 +205,16 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	res.Hashtags = len(truth)
 	dctx, dcancel := context.WithTimeout(pctx, o.Drain)
 	defer dcancel()
-	if err := awaitLag(dctx, c); err != nil {
+	if err := load.AwaitProcessed(dctx, c, nil); err != nil {
 		return res, err
 	}
-	served, err := settle(dctx, base, truth)
-	res.Settled = time.Since(start)
-	if err != nil {
+	// The view follows the table's changelog a moment behind: give the
+	// counts 30 s to settle, then read them all for the verdict.
+	reader := load.NewReader(base)
+	actx, acancel := context.WithTimeout(dctx, 30*time.Second)
+	_, err = reader.Await(actx, truth, 8)
+	acancel()
+	if err != nil && !errors.Is(err, context.DeadlineExceeded) {
 		return res, err
 	}
 	keys := make([]string, 0, len(truth))
@@ -219,6 +222,11 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
+	served, err := reader.Counts(dctx, keys, 8)
+	res.Settled = time.Since(start)
+	if err != nil {
+		return res, err
+	}
 	for _, k := range keys {
 		if d := served[k] - truth[k]; d != 0 {
 			res.Differ++
@@ -405,97 +413,6 @@ func endOffsets(ctx context.Context, c kafka.Cluster, topic string) (map[int32]i
 		return nil, fmt.Errorf("chaos: end offsets of %s: %w", topic, err)
 	}
 	return ends, nil
-}
-
-func awaitLag(ctx context.Context, c kafka.Cluster) error {
-	var lag int64
-	var err error
-	for stable := 0; stable < 2; {
-		lag, err = c.Lag(ctx, string(processors.GroupExtractor), string(processors.GroupCounts))
-		if err == nil && lag == 0 {
-			stable++
-		} else {
-			stable = 0
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("chaos: pipeline still lags by %d (last error %v): %w", lag, err, ctx.Err())
-		case <-time.After(time.Second):
-		}
-	}
-	return nil
-}
-
-// settle reads every count from the API until all equal the truth or ctx
-// ends (the view follows the table's changelog a moment behind), and
-// returns the last counts read.
-func settle(ctx context.Context, base string, truth map[string]int64) (map[string]int64, error) {
-	client := &http.Client{Timeout: 10 * time.Second}
-	served := map[string]int64{}
-	pending := make([]string, 0, len(truth))
-	for k := range truth {
-		pending = append(pending, k)
-	}
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		var mu sync.Mutex
-		var next []string
-		var firstErr error
-		work := make(chan string)
-		var wg sync.WaitGroup
-		for range 8 {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for k := range work {
-					n, err := count(ctx, client, base, k)
-					mu.Lock()
-					if err != nil && firstErr == nil {
-						firstErr = err
-					}
-					served[k] = n
-					if n != truth[k] {
-						next = append(next, k)
-					}
-					mu.Unlock()
-				}
-			}()
-		}
-		for _, k := range pending {
-			work <- k
-		}
-		close(work)
-		wg.Wait()
-		if firstErr != nil {
-			return served, firstErr
-		}
-		if pending = next; len(pending) == 0 || time.Now().After(deadline) {
-			return served, nil
-		}
-		time.Sleep(time.Second)
-	}
-}
-
-func count(ctx context.Context, client *http.Client, base, key string) (int64, error) {
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+"/v1/hashtags/"+url.PathEscape(key), nil)
-	resp, err := client.Do(req)
-	if err != nil {
-		return 0, fmt.Errorf("chaos: read #%s: %w", key, err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode == http.StatusNotFound {
-		return 0, nil
-	}
-	var page struct {
-		PostCount int64 `json:"post_count"`
-	}
-	if resp.StatusCode != http.StatusOK {
-		return 0, fmt.Errorf("chaos: read #%s: %s", key, resp.Status)
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&page); err != nil {
-		return 0, fmt.Errorf("chaos: read #%s: %w", key, err)
-	}
-	return page.PostCount, nil
 }
 
 func awaitReady(ctx context.Context, base string) error {

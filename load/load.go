@@ -156,7 +156,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		}
 		events += len(posts[i].Keys)
 	}
-	reader := &reader{base: strings.TrimRight(o.API, "/"), http: &http.Client{Timeout: 10 * time.Second}}
+	reader := NewReader(o.API)
 	baseline, err := reader.counts(ctx, keysOf(truth), o.Concurrency, bar(o.Progress, len(truth), "reading baseline counts"))
 	if err != nil {
 		return nil, err
@@ -183,7 +183,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	// Polling thousands of pages while the pipeline works would steal its
 	// CPU and slow what is measured; the consumer lag says cheaply when the
 	// work is done, then every count is checked.
-	if err := awaitLag(wctx, o.Cluster, o.Progress); err != nil {
+	if err := AwaitProcessed(wctx, o.Cluster, o.Progress); err != nil {
 		return nil, err
 	}
 	res.Mismatched, err = reader.await(wctx, truth, o.Concurrency, bar(o.Progress, len(truth), "waiting for the view"))
@@ -314,9 +314,10 @@ func parallel(ctx context.Context, n, k int, fn func(i int) error) error {
 	return first
 }
 
-// awaitLag waits until the pipeline's groups have committed every input
-// record, twice in a row (the extractor's output is the counter's input).
-func awaitLag(ctx context.Context, c kafka.Cluster, progress io.Writer) error {
+// AwaitProcessed waits until the pipeline's groups have committed every
+// input record, twice in a row (the extractor's output is the counter's
+// input), printing the lag to progress if it is not nil.
+func AwaitProcessed(ctx context.Context, c kafka.Cluster, progress io.Writer) error {
 	groups := []string{string(processors.GroupExtractor), string(processors.GroupCounts)}
 	zero := 0
 	for zero < 2 {
@@ -344,13 +345,31 @@ func awaitLag(ctx context.Context, c kafka.Cluster, progress io.Writer) error {
 	return nil
 }
 
-type reader struct {
+// Reader reads hashtag counts from a tagstream API.
+type Reader struct {
 	base string
 	http *http.Client
 }
 
+// NewReader returns a reader of the API at base (http://host:port).
+func NewReader(base string) *Reader {
+	return &Reader{base: strings.TrimRight(base, "/"), http: &http.Client{Timeout: 10 * time.Second}}
+}
+
+// Counts reads the post_count of every key, 0 for a 404, with k requests
+// at a time.
+func (r *Reader) Counts(ctx context.Context, keys []string, k int) (map[string]int64, error) {
+	return r.counts(ctx, keys, k, bar(nil, len(keys), ""))
+}
+
+// Await polls until every count equals truth or ctx ends, and returns how
+// many still differ.
+func (r *Reader) Await(ctx context.Context, truth map[string]int64, k int) (int, error) {
+	return r.await(ctx, truth, k, bar(nil, len(truth), ""))
+}
+
 // count returns the post_count the API serves for key, 0 for a 404.
-func (r *reader) count(ctx context.Context, key string) (int64, error) {
+func (r *Reader) count(ctx context.Context, key string) (int64, error) {
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, r.base+"/v1/hashtags/"+url.PathEscape(key), nil)
 	resp, err := r.http.Do(req)
 	if err != nil {
@@ -374,7 +393,7 @@ func (r *reader) count(ctx context.Context, key string) (int64, error) {
 	return page.PostCount, nil
 }
 
-func (r *reader) counts(ctx context.Context, keys []string, k int, b *progressbar.ProgressBar) (map[string]int64, error) {
+func (r *Reader) counts(ctx context.Context, keys []string, k int, b *progressbar.ProgressBar) (map[string]int64, error) {
 	out := make(map[string]int64, len(keys))
 	var mu sync.Mutex
 	err := parallel(ctx, len(keys), k, func(i int) error {
@@ -393,7 +412,7 @@ func (r *reader) counts(ctx context.Context, keys []string, k int, b *progressba
 
 // await polls the keys that do not match yet until all do or ctx ends, and
 // returns how many still differ.
-func (r *reader) await(ctx context.Context, truth map[string]int64, k int, b *progressbar.ProgressBar) (int, error) {
+func (r *Reader) await(ctx context.Context, truth map[string]int64, k int, b *progressbar.ProgressBar) (int, error) {
 	pending := keysOf(truth)
 	for {
 		var mu sync.Mutex
