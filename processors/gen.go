@@ -92,12 +92,12 @@ type genRecord struct {
 // CurrentGen returns the generation in TopicGeneration; 0 if the topic is
 // empty or does not exist yet.
 func CurrentGen(ctx context.Context, c kafka.Cluster) (Gen, error) {
-	admin, err := c.Client("generation")
+	cl, err := c.Client("generation")
 	if err != nil {
 		return 0, err
 	}
-	defer admin.Close()
-	ends, err := kadm.NewClient(admin).ListEndOffsets(ctx, TopicGeneration)
+	defer cl.Close()
+	ends, err := kadm.NewClient(cl).ListEndOffsets(ctx, TopicGeneration)
 	if err == nil {
 		err = ends.Error()
 	}
@@ -111,12 +111,8 @@ func CurrentGen(ctx context.Context, c kafka.Cluster) (Gen, error) {
 	if !ok || end.Offset == 0 {
 		return 0, nil
 	}
-	cl, err := c.Client("generation", kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{
-		TopicGeneration: {0: kgo.NewOffset().At(end.Offset - 1)}}))
-	if err != nil {
-		return 0, err
-	}
-	defer cl.Close()
+	// The last record is the current generation: read just that one.
+	cl.AddConsumePartitions(map[string]map[int32]kgo.Offset{TopicGeneration: {0: kgo.NewOffset().At(end.Offset - 1)}})
 	for {
 		f := cl.PollFetches(ctx)
 		if err := ctx.Err(); err != nil {
