@@ -170,12 +170,24 @@ func (c Cluster) EmitterOptions(topic string) []goka.EmitterOption {
 
 // Opts returns the franz-go options every tagstream client of the cluster
 // starts from: the seed brokers, a client id naming the role, acks=all
-// (franz-go's default) and LZ4 batches like the goka producers.
+// (franz-go's default), LZ4 batches like the goka producers, franz-go's
+// warnings in slog, and retries of a connection the broker closes before
+// answering its first request.
+//
+// That last one is kgo.AlwaysRetryEOF. A broker that is stopping or
+// starting accepts connections and closes them at once; franz-go takes
+// such a first-read EOF for a TLS or SASL mismatch and by default fails
+// the records still buffered, at once. During a broker restart that lost
+// records of the chaos load, and it can fail records of an open extractor
+// transaction. A real TLS or SASL mismatch now shows as franz-go's warning
+// about it, repeated, instead of an error.
 func (c Cluster) Opts(role string) []kgo.Opt {
 	return []kgo.Opt{
 		kgo.SeedBrokers(c.Brokers...),
 		kgo.ClientID(c.clientID(role)),
 		kgo.ProducerBatchCompression(kgo.Lz4Compression()),
+		kgo.WithLogger(kgoLogger{role}),
+		kgo.AlwaysRetryEOF(),
 	}
 }
 
