@@ -314,9 +314,16 @@ func (c Cluster) ensure(ctx context.Context, adm *kadm.Client, specs []TopicSpec
 	return nil
 }
 
-// Delete deletes the topics and consumer groups and waits until Kafka no
-// longer lists the topics, so that a fresh start cannot see their data.
-// Missing groups and topics are not an error.
+// Delete deletes the consumer groups and the topics and waits until Kafka
+// no longer lists them, so that a fresh start can see neither their data
+// nor their committed offsets. Missing groups and topics are not an error.
+//
+// A group still holding members is waited for: a static member
+// (group.instance.id) of a process that stopped stays in its group until
+// its session times out (10 s), and a group that survived its topics would
+// hand its old committed offsets to the next consumers of topics of the
+// same name, which then skip records. Delete fails, naming the group, if
+// it is still not empty when ctx ends.
 func (c Cluster) Delete(ctx context.Context, topics, groups []string) error {
 	cl, err := c.Client("admin")
 	if err != nil {
@@ -324,8 +331,8 @@ func (c Cluster) Delete(ctx context.Context, topics, groups []string) error {
 	}
 	defer cl.Close()
 	adm := kadm.NewClient(cl)
-	if _, err := adm.DeleteGroups(ctx, groups...); err != nil {
-		slog.Debug("delete groups", "groups", groups, "err", err)
+	if err := deleteGroups(ctx, adm, groups); err != nil {
+		return err
 	}
 	if _, err := adm.DeleteTopics(ctx, topics...); err != nil {
 		return fmt.Errorf("kafka: delete topics: %w", err)
@@ -349,6 +356,42 @@ func (c Cluster) Delete(ctx context.Context, topics, groups []string) error {
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
+}
+
+func deleteGroups(ctx context.Context, adm *kadm.Client, groups []string) error {
+	pending := groups
+	for len(pending) > 0 {
+		resp, err := adm.DeleteGroups(ctx, pending...)
+		var still []string
+		var last error
+		if err != nil {
+			still, last = pending, err
+		}
+		for _, g := range pending {
+			r, ok := resp[g]
+			switch {
+			case err != nil:
+			case !ok:
+				still, last = append(still, g), fmt.Errorf("no answer for group %s", g)
+			case r.Err == nil, errors.Is(r.Err, kerr.GroupIDNotFound):
+			case errors.Is(r.Err, kerr.NonEmptyGroup), errors.Is(r.Err, kerr.CoordinatorLoadInProgress),
+				errors.Is(r.Err, kerr.CoordinatorNotAvailable), errors.Is(r.Err, kerr.NotCoordinator):
+				still, last = append(still, g), r.Err
+			default:
+				return fmt.Errorf("kafka: delete group %s: %w", g, r.Err)
+			}
+		}
+		if len(still) == 0 {
+			return nil
+		}
+		pending = still
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("kafka: groups %v not deleted: %w (last error: %v)", pending, ctx.Err(), last)
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+	return nil
 }
 
 // ErrPartitionMismatch reports a topic whose partition count differs from
