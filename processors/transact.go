@@ -16,6 +16,7 @@ import (
 
 	"github.com/tagstream/tagstream/events"
 	"github.com/tagstream/tagstream/kafka"
+	"github.com/tagstream/tagstream/metrics"
 )
 
 // Options configures a worker's processors.
@@ -63,6 +64,15 @@ func (o Options) withDefaults() Options {
 	}
 	return o
 }
+
+// TxnCommits and TxnAborts count the extractor's transactions by outcome.
+var (
+	TxnCommits = metrics.Default.NewCounterVec("tagstream_extractor_transactions_committed_total",
+		"Extractor transactions committed.")
+	TxnAborts = metrics.Default.NewCounterVec("tagstream_extractor_transactions_aborted_total",
+		"Extractor transactions aborted, by reason: commit_refused (a rebalance, a fenced producer, a moved coordinator; the batch is retried) "+
+			"or produce_failed (a record the broker refused; the extractor stops).", "reason")
+)
 
 // TableExtractor is generation 0's extractor state changelog: the PostState
 // of every post, keyed "user_id/post_id", in the partition of the user's
@@ -233,6 +243,28 @@ func (x *extractor) end(ctx context.Context, cl *kgo.Client, sess *kgo.GroupTran
 		b.committed()
 		return nil
 	}
+	// A record the producer failed (too large, refused) must not be left
+	// out of a transaction that commits: the batch's offsets would commit
+	// without its deltas, post states or dead letters. Flush first, so
+	// every promise has run, then abort.
+	if err := cl.Flush(ctx); err != nil {
+		x.rollback(b)
+		if ctx.Err() != nil {
+			return nil
+		}
+		return fmt.Errorf("processors: extractor: flush: %w", err)
+	}
+	mu.Lock()
+	failed := produceErr
+	mu.Unlock()
+	if failed != nil {
+		x.rollback(b)
+		if _, err := sess.End(ctx, kgo.TryAbort); err != nil && ctx.Err() == nil {
+			return fmt.Errorf("processors: extractor: abort after a failed write: %w (write: %w)", err, failed)
+		}
+		TxnAborts.Inc("produce_failed")
+		return fmt.Errorf("processors: extractor: a write of the transaction failed, aborted it: %w", failed)
+	}
 	committed, err := sess.End(ctx, kgo.TryCommit)
 	if err != nil {
 		x.rollback(b)
@@ -242,10 +274,12 @@ func (x *extractor) end(ctx context.Context, cl *kgo.Client, sess *kgo.GroupTran
 		return fmt.Errorf("processors: extractor: end transaction: %w", err)
 	}
 	if !committed {
-		slog.Info("extractor transaction aborted; rewinding to the committed offsets", "records", b.records, "produce_err", produceErr)
+		slog.Info("extractor transaction aborted; rewinding to the committed offsets", "records", b.records)
+		TxnAborts.Inc("commit_refused")
 		x.rollback(b)
 		return nil
 	}
+	TxnCommits.Inc()
 	b.committed()
 	return nil
 }

@@ -3,9 +3,11 @@ package processors
 import (
 	"context"
 	"encoding/json"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/tagstream/tagstream/broker"
@@ -145,4 +147,61 @@ func TestTransactionalExtractorOnKfake(t *testing.T) {
 		events.PostEvent{Type: events.PostCreated, PostID: "p2", UserID: "carol", Caption: "#c"},
 	)
 	readSums(t, c, map[string]int64{"a": 0, "b": 1, "c": 2})
+}
+
+// A record the broker refuses must not be left out of a transaction that
+// commits: its batch's offsets would commit without it. Here dead-letters
+// takes records of at most 300 bytes, so the dead letter of a poison
+// record is refused; the transaction holding it, and the valid post read
+// in the same batch, must abort, and the extractor stop with the cause.
+func TestExtractorAbortsATransactionWithARefusedRecord(t *testing.T) {
+	c := startBroker(t, 3)
+	cl, err := c.Client("test-produce")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	adm := kadm.NewClient(cl)
+	resp, err := adm.AlterTopicConfigs(ctx, []kadm.AlterConfig{{Name: "max.message.bytes", Value: kadm.StringPtr("300")}}, string(TopicDeadLetters))
+	if err == nil {
+		_, err = resp.On(string(TopicDeadLetters), nil)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cl.ProduceSync(ctx,
+		&kgo.Record{Topic: string(TopicPosts), Key: []byte("mallory"), Value: []byte(`{"type":"created","post_id":"x","user_id":"mallory","caption":"` + strings.Repeat("#a ", 100))},
+	).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	producePosts(t, cl, events.PostEvent{Type: events.PostCreated, PostID: "p1", UserID: "alice", Caption: "#ok"})
+
+	xctx, xcancel := context.WithTimeout(ctx, 20*time.Second)
+	defer xcancel()
+	xerr := runExtractor(xctx, c, Options{InstanceID: "t1"})
+	offsets, err := adm.FetchOffsets(ctx, string(GroupExtractor))
+	if err != nil {
+		t.Fatal(err)
+	}
+	offsets.Each(func(o kadm.OffsetResponse) {
+		if o.At > 0 {
+			t.Errorf("posts/%d committed at %d although its transaction lost a record", o.Partition, o.At)
+		}
+	})
+	rc, err := c.Client("test-read", kgo.ConsumeTopics(string(TopicPostHashtags)),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchIsolationLevel(kgo.ReadCommitted()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	pctx, pcancel := context.WithTimeout(ctx, 2*time.Second)
+	defer pcancel()
+	if recs := rc.PollFetches(pctx).Records(); len(recs) > 0 {
+		t.Errorf("%d deltas of the aborted transaction are visible: %s", len(recs), recs[0].Value)
+	}
+	if xerr == nil || !strings.Contains(xerr.Error(), "aborted") {
+		t.Errorf("extractor returned %v, want the aborted transaction's cause", xerr)
+	}
 }
