@@ -41,6 +41,8 @@ type Config struct {
 	TTL time.Duration
 	// Pprof is --pprof: if set, the address of net/http/pprof.
 	Pprof string
+	// LogLevel is --log-level: debug, info, warn or error. Default warn.
+	LogLevel string
 	// Keys is --keys: `hashtags` prints distinct normalised keys.
 	Keys bool
 	// InstanceID is --instance-id: this worker's stable, unique name
@@ -122,6 +124,7 @@ func Defaults() Config {
 		Replication: 1,
 		TTL:         24 * time.Hour,
 		ExactlyOnce: true,
+		LogLevel:    "warn",
 		Load: Load{
 			Posts: 100_000, Seed: 1, Via: "kafka", API: "http://127.0.0.1:8080",
 			Users: 100_000, Tags: 50_000, PerPost: 8, Zipf: 1.1, Concurrency: 32,
@@ -255,6 +258,10 @@ var defs = map[string]func(fs *flag.FlagSet, c *Config, name string){
 	"exactly-once": func(fs *flag.FlagSet, c *Config, n string) {
 		fs.BoolVar(&c.ExactlyOnce, n, c.ExactlyOnce, "count every post exactly once across crashes with Kafka transactions "+
 			"(Kafka Streams' processing.guarantee=exactly_once_v2); false only to measure what it costs")
+	},
+	"log-level": func(fs *flag.FlagSet, c *Config, n string) {
+		fs.Var(oneOf{&c.LogLevel, []string{"debug", "info", "warn", "error"}}, n,
+			"least severe log level written to stderr: debug, info (restores, aborted transactions, generation moves), warn or error")
 	},
 	"cdn-base": func(fs *flag.FlagSet, c *Config, n string) {
 		fs.StringVar(&c.CDNBase, n, c.CDNBase, "base URL of image URLs (default: this API's /img origin)")

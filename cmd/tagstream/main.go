@@ -75,7 +75,7 @@ func dispatch(ctx context.Context, args []string, in io.Reader, out io.Writer) e
 	switch cmd {
 	case "run":
 		fs := config.FlagSet(cmd, &c, append(append([]string{"data", "http", "kafka-listen", "partitions", "state-dir", "secret", "cdn-base",
-			"exactly-once", "pprof"}, mediaFlags...), snapshotFlags...)...)
+			"exactly-once", "pprof", "log-level"}, mediaFlags...), snapshotFlags...)...)
 		if err := parse(fs, args, &c); err != nil {
 			return err
 		}
@@ -90,13 +90,13 @@ func dispatch(ctx context.Context, args []string, in io.Reader, out io.Writer) e
 			Media: mediaOptions(c), Snapshot: snap,
 		})
 	case "worker":
-		fs := config.FlagSet(cmd, &c, "brokers", "partitions", "replication", "state-dir", "instance-id", "exactly-once", "pprof")
+		fs := config.FlagSet(cmd, &c, "brokers", "partitions", "replication", "state-dir", "instance-id", "exactly-once", "pprof", "log-level")
 		if err := parse(fs, args, &c); err != nil {
 			return err
 		}
 		return ignoreCancel(pipeline.Worker(ctx, cluster(c), processorOptions(c)))
 	case "api":
-		fs := config.FlagSet(cmd, &c, append([]string{"brokers", "partitions", "replication", "state-dir", "http", "secret", "cdn-base", "pprof",
+		fs := config.FlagSet(cmd, &c, append([]string{"brokers", "partitions", "replication", "state-dir", "http", "secret", "cdn-base", "pprof", "log-level",
 			"source", "cassandra", "keyspace"}, mediaFlags...)...)
 		if err := parse(fs, args, &c); err != nil {
 			return err
@@ -118,7 +118,7 @@ func dispatch(ctx context.Context, args []string, in io.Reader, out io.Writer) e
 	case "snapshot":
 		// Its own port, so it can run next to an API on the defaults.
 		c.HTTP = "127.0.0.1:8081"
-		fs := config.FlagSet(cmd, &c, append([]string{"brokers", "http", "pprof"}, snapshotFlags...)...)
+		fs := config.FlagSet(cmd, &c, append([]string{"brokers", "http", "pprof", "log-level"}, snapshotFlags...)...)
 		if err := parse(fs, args, &c); err != nil {
 			return err
 		}
@@ -147,7 +147,7 @@ func dispatch(ctx context.Context, args []string, in io.Reader, out io.Writer) e
 		}
 		return emitTopPosts(ctx, cluster(c), in, os.Stderr)
 	case "replay":
-		fs := config.FlagSet(cmd, &c, "brokers", "partitions", "replication", "from")
+		fs := config.FlagSet(cmd, &c, "brokers", "partitions", "replication", "from", "log-level")
 		if err := parse(fs, args, &c); err != nil {
 			return err
 		}
@@ -211,6 +211,11 @@ func parse(fs *flag.FlagSet, args []string, c *config.Config) error {
 	if err := config.Parse(fs, args); err != nil {
 		return err
 	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(c.LogLevel)); err != nil {
+		return fmt.Errorf("--log-level: %w", err)
+	}
+	slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})))
 	if c.Pprof != "" {
 		return pipeline.ServePprof(c.Pprof)
 	}
