@@ -2,7 +2,7 @@
 GO      ?= go
 BIN     := bin/tagstream
 
-.PHONY: all build run test vet fuzz bench load-bench chaos eo-cost img-bench prereqs clean services-up services-down
+.PHONY: all build run test vet fuzz bench load-bench chaos chaos-soak eo-cost img-bench prereqs clean services-up services-down
 
 all: build
 
@@ -45,12 +45,21 @@ load-bench: build
 	scripts/load-bench.sh $(POSTS)
 
 ## chaos: CHAOS_POSTS posts (default 200,000) through three worker processes
-## on the real Kafka, a worker SIGKILLed every ~2 s, one broker restart;
-## fails unless every count equals the ground truth of the posts log
+## on the real Kafka, workers SIGKILLed on seed CHAOS_SEED's schedule (seed 1:
+## every ~2 s), one broker restart; fails unless every count equals the
+## ground truth of the posts log. The last lines name the run's folder.
 CHAOS_POSTS ?= 200000
 CHAOS_SEED  ?= 1
 chaos:
 	scripts/chaos.sh $(CHAOS_POSTS) $(CHAOS_SEED)
+
+## chaos-soak: make chaos over CHAOS_SEEDS seeds (default 20) from
+## CHAOS_SEED_FROM (default 1), each with its own kill schedule and mix of
+## edits, deletes and poison; one line per seed and a total
+CHAOS_SEEDS     ?= 20
+CHAOS_SEED_FROM ?= 1
+chaos-soak:
+	scripts/chaos.sh $(CHAOS_POSTS) $(CHAOS_SEED_FROM)-$$(( $(CHAOS_SEED_FROM) + $(CHAOS_SEEDS) - 1 ))
 
 ## eo-cost: posts/s with and without exactly-once, same workload, one run
 ## (COST_POSTS posts per round, default 100,000; on the real Kafka)

@@ -53,23 +53,24 @@ type Options struct {
 	Workers int
 	// Rate is the post events produced per second (default 2,000).
 	Rate int
-	// EditRatio and DeleteRatio are the shares of events that edit or
-	// delete an earlier post (defaults 0.10 and 0.05); PoisonRatio the
-	// share of invalid records (default 0.001).
-	EditRatio, DeleteRatio, PoisonRatio float64
+	// Mix is the run's edits, deletes, poison records and kill schedule.
+	// Default MixFor(Seed).
+	Mix Mix
 	// Tags is the hashtag vocabulary (default 5,000; Zipf 1.1, about 8
 	// per post, as `tagstream load`).
 	Tags int
-	// KillEvery is the mean time between two SIGKILLs (default 4s; each
-	// interval is drawn between half and one and a half of it).
-	KillEvery time.Duration
-	// RestartBroker, if set, is run once the load is half produced: a
-	// command that stops the broker and starts it again.
+	// RestartBroker, if set, is run once RestartAt of the load is
+	// produced: a command that stops the broker and starts it again.
 	RestartBroker []string
-	// Dir receives the processes' logs.
+	// Dir receives the run's folder: the verdict, the journal, the
+	// processes' logs and the end state (report.go lists the files).
 	Dir string
 	// Drain bounds the wait for the pipeline to catch up (default 10m).
 	Drain time.Duration
+	// Settle bounds the wait, once the pipeline has caught up, for the
+	// API's pages to show every count (default 60s): the views follow
+	// the tables' changelogs a moment behind.
+	Settle time.Duration
 	// Out receives progress lines.
 	Out io.Writer
 }
@@ -88,20 +89,20 @@ func (o *Options) defaults() {
 	if o.Seed == 0 {
 		o.Seed = 1
 	}
-	if o.EditRatio == 0 {
-		o.EditRatio = 0.10
+	if o.Mix == (Mix{}) {
+		o.Mix = MixFor(o.Seed)
 	}
-	if o.DeleteRatio == 0 {
-		o.DeleteRatio = 0.05
+	if o.Mix.KillEvery <= 0 {
+		o.Mix.KillEvery = ClassicMix.KillEvery
 	}
-	if o.PoisonRatio == 0 {
-		o.PoisonRatio = 0.001
-	}
-	if o.KillEvery <= 0 {
-		o.KillEvery = 4 * time.Second
+	if o.Mix.RestartAt <= 0 || o.Mix.RestartAt >= 1 {
+		o.Mix.RestartAt = ClassicMix.RestartAt
 	}
 	if o.Drain <= 0 {
 		o.Drain = 10 * time.Minute
+	}
+	if o.Settle <= 0 {
+		o.Settle = time.Minute
 	}
 	if o.Out == nil {
 		o.Out = io.Discard
@@ -110,6 +111,8 @@ func (o *Options) defaults() {
 
 // Result is what a run did and found.
 type Result struct {
+	Seed                            int64
+	Mix                             Mix
 	Creates, Edits, Deletes, Poison int
 	Kills, Crashes, BrokerRestarts  int
 	// Hashtags is the number of hashtags in the truth; Differ of those
@@ -119,132 +122,173 @@ type Result struct {
 	// Examples shows a few differing hashtags.
 	Examples      []string
 	Load, Settled time.Duration
+	// Verdict is "ok" or the failure's kind and message (Verdict).
+	Verdict string
+	// Dir is the run's folder.
+	Dir string
 }
 
 func (r *Result) String() string {
-	return fmt.Sprintf("chaos: %d creates, %d edits, %d deletes, %d poison records; %d SIGKILLs, %d worker crashes, %d broker restarts; "+
+	return fmt.Sprintf("chaos seed %d: %d creates, %d edits, %d deletes, %d poison records; %d SIGKILLs, %d worker crashes, %d broker restarts; "+
 		"load %s, settled after %s; %d hashtags checked: %d differ, total drift %d %v",
-		r.Creates, r.Edits, r.Deletes, r.Poison, r.Kills, r.Crashes, r.BrokerRestarts,
+		r.Seed, r.Creates, r.Edits, r.Deletes, r.Poison, r.Kills, r.Crashes, r.BrokerRestarts,
 		r.Load.Round(time.Second), r.Settled.Round(time.Second), r.Hashtags, r.Differ, r.Drift, r.Examples)
 }
 
-// ErrDrift is returned when any count differs from the truth.
-var ErrDrift = errors.New("chaos: counts differ from the ground truth")
-
-// Run runs the chaos experiment and returns ErrDrift (wrapped) if any count
-// ends away from the truth.
-func Run(ctx context.Context, o Options) (*Result, error) {
+// Run runs the chaos experiment. It returns a *Failure whose kind says why
+// the run failed (KindDrift if any count ends away from the truth), and
+// always leaves in o.Dir the verdict, the journal of what was done when,
+// every process's log and the end state of the cluster (report.go).
+func Run(ctx context.Context, o Options) (res *Result, err error) {
 	o.defaults()
 	if o.Binary == "" || o.Dir == "" {
-		return nil, errors.New("chaos: Binary and Dir are required")
+		return nil, fail(KindHarness, nil, "Binary and Dir are required")
 	}
+	if err := os.MkdirAll(o.Dir, 0o755); err != nil {
+		return nil, fail(KindHarness, err, "run folder")
+	}
+	j, err := openJournal(filepath.Join(o.Dir, "schedule.log"), o.Out)
+	if err != nil {
+		return nil, fail(KindHarness, err, "journal")
+	}
+	defer j.close()
+	res = &Result{Seed: o.Seed, Mix: o.Mix, Dir: o.Dir}
+	rep := &report{o: o, j: j}
+	var procs *supervisor
+	defer func() {
+		res.Verdict = Verdict(err)
+		j.event("verdict: %s", res.Verdict)
+		rep.collect(ctx, res) // while the processes still run
+		if procs != nil {
+			procs.stop()
+		}
+		rep.write(res, err)
+		fmt.Fprintf(o.Out, "chaos: seed %d: %s\nchaos: run folder %s\n", o.Seed, res.Verdict, o.Dir)
+	}()
+	j.event("seed %d, %d posts at %d/s, %d workers, %d partitions; mix %+v", o.Seed, o.Posts, o.Rate, o.Workers, o.Cluster.Partitions, o.Mix)
+
 	c := o.Cluster
 	prep, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
 	if err := c.Delete(prep, processors.TopicNames(), processors.Groups()); err != nil {
-		return nil, fmt.Errorf("chaos: reset: %w", err)
+		return res, fail(KindService, err, "reset the topics")
 	}
 	if err := c.EnsureTopics(prep, processors.Topics()); err != nil {
-		return nil, fmt.Errorf("chaos: topics: %w", err)
+		return res, fail(KindService, err, "create the topics")
 	}
-	common := []string{"--brokers", strings.Join(c.Brokers, ","), "--partitions", fmt.Sprint(c.Partitions)}
+	common := []string{"--brokers", strings.Join(c.Brokers, ","), "--partitions", fmt.Sprint(c.Partitions), "--log-level", "info"}
 	httpAddr, err := freeAddr()
 	if err != nil {
-		return nil, err
+		return res, fail(KindHarness, err, "free port")
 	}
-	procs, pctx := newSupervisor(ctx, o)
-	defer procs.stop()
+	procs, pctx := newSupervisor(ctx, o, j)
 	procs.start("api", append([]string{"api", "--http", httpAddr, "--secret", strings.Repeat("c", 32)}, common...))
 	for i := 1; i <= o.Workers; i++ {
 		procs.start(fmt.Sprintf("worker-%d", i), append([]string{"worker", "--instance-id", fmt.Sprintf("chaos-%d", i)}, common...))
 	}
 	base := "http://" + httpAddr
 	if err := awaitReady(pctx, base); err != nil {
-		return nil, err
+		return res, fail(KindService, err, "the API did not become ready (%s)", procs.unrecovered(time.Time{}))
 	}
 
-	res := &Result{}
 	start := time.Now()
 	loadDone := make(chan struct{})
-	var produceErr error
-	var restartErr error
+	var produceErr, restartErr error
 	var restartWG sync.WaitGroup
 	go func() {
 		defer close(loadDone)
-		produceErr = produce(pctx, o, res, func() {
+		produceErr = produce(pctx, o, res, j, func() {
 			if len(o.RestartBroker) == 0 {
 				return
 			}
 			restartWG.Add(1)
 			go func() {
 				defer restartWG.Done()
-				fmt.Fprintf(o.Out, "chaos: restarting the broker (%s)\n", strings.Join(o.RestartBroker, " "))
+				j.say("restarting the broker (%s)", strings.Join(o.RestartBroker, " "))
 				restartErr = restartBroker(pctx, o)
 				res.BrokerRestarts++
-				fmt.Fprintf(o.Out, "chaos: broker restarted (err %v)\n", restartErr)
+				j.say("broker restart done (err %v)", restartErr)
 			}()
 		})
 	}()
-	procs.killUntil(loadDone, o.KillEvery, o.Seed)
+	procs.killUntil(loadDone, o.Mix.KillEvery, o.Mix.Burst, o.Seed)
 	restartWG.Wait()
 	res.Load = time.Since(start)
 	res.Kills, res.Crashes = procs.counts()
-	if produceErr != nil {
-		return res, produceErr
-	}
+	loadEnd := time.Now()
 	if restartErr != nil {
-		return res, fmt.Errorf("chaos: broker restart: %w", restartErr)
+		return res, fail(KindService, restartErr, "the broker restart failed (broker-restart.log)")
 	}
-	fmt.Fprintf(o.Out, "chaos: load done in %s (%d SIGKILLs, %d crashes); waiting for the pipeline to catch up\n",
+	if produceErr != nil {
+		if ctx.Err() != nil {
+			return res, fail(KindTimeout, produceErr, "the run's deadline passed while producing the load")
+		}
+		return res, fail(KindService, produceErr, "producing the load")
+	}
+	j.say("load done in %s (%d SIGKILLs, %d crashes); waiting for the pipeline to catch up",
 		res.Load.Round(time.Second), res.Kills, res.Crashes)
 
 	truth, err := groundTruth(pctx, c)
 	if err != nil {
-		return res, err
+		return res, fail(KindService, err, "reading the posts log for the ground truth")
 	}
-	res.Hashtags = len(truth)
+	rep.truth = truth
+	res.Hashtags = len(truth.total)
 	dctx, dcancel := context.WithTimeout(pctx, o.Drain)
 	defer dcancel()
 	if err := load.AwaitProcessed(dctx, c, nil); err != nil {
-		return res, err
+		if down := procs.unrecovered(loadEnd); down != "" {
+			return res, fail(KindNotRecovered, err, "%s", down)
+		}
+		if ctx.Err() != nil || dctx.Err() != nil {
+			return res, fail(KindTimeout, err, "the pipeline did not catch up within %s of the load's end, every process running (groups.txt has the lag)", o.Drain)
+		}
+		return res, fail(KindService, err, "reading the consumer lag")
 	}
+	j.say("the pipeline caught up (%s after the load)", time.Since(loadEnd).Round(time.Second))
 	// The view follows the table's changelog a moment behind: give the
-	// counts 30 s to settle, then read them all for the verdict.
+	// counts o.Settle to settle, then read them all for the verdict.
 	reader := load.NewReader(base)
-	actx, acancel := context.WithTimeout(dctx, 30*time.Second)
-	_, err = reader.Await(actx, truth, 8)
+	actx, acancel := context.WithTimeout(dctx, o.Settle)
+	_, err = reader.Await(actx, truth.total, 8)
 	acancel()
 	if err != nil && !errors.Is(err, context.DeadlineExceeded) {
-		return res, err
+		return res, fail(KindNotRecovered, err, "reading the pages from the API (%s)", procs.unrecovered(loadEnd))
 	}
-	keys := make([]string, 0, len(truth))
-	for k := range truth {
+	keys := make([]string, 0, len(truth.total))
+	for k := range truth.total {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
 	served, err := reader.Counts(dctx, keys, 8)
 	res.Settled = time.Since(start)
 	if err != nil {
-		return res, err
+		return res, fail(KindNotRecovered, err, "reading the pages from the API (%s)", procs.unrecovered(loadEnd))
 	}
+	rep.served = served
 	for _, k := range keys {
-		if d := served[k] - truth[k]; d != 0 {
+		if d := served[k] - truth.total[k]; d != 0 {
 			res.Differ++
 			res.Drift += max(d, -d)
 			if len(res.Examples) < 10 {
-				res.Examples = append(res.Examples, fmt.Sprintf("#%s served %d, truth %d", k, served[k], truth[k]))
+				res.Examples = append(res.Examples, fmt.Sprintf("#%s served %d, truth %d", k, served[k], truth.total[k]))
 			}
 		}
 	}
-	if res.Differ > 0 || res.Drift > 0 {
-		return res, fmt.Errorf("%w: %d hashtags, drift %d", ErrDrift, res.Differ, res.Drift)
+	if res.Differ == 0 {
+		return res, nil
 	}
-	return res, nil
+	// Tell a wrong table from a view that has not caught up with a right
+	// one: read the counts table's changelog itself.
+	if stale, err := rep.staleView(pctx); err == nil && stale {
+		return res, fail(KindStale, nil, "%d hashtags served away from the truth, but the counts table holds the truth (%s)", res.Differ, strings.Join(res.Examples, "; "))
+	}
+	return res, fail(KindDrift, nil, "%d hashtags differ, total drift %d after %s of settling (%s)", res.Differ, res.Drift, o.Settle, strings.Join(res.Examples, "; "))
 }
 
 // produce writes the seeded load onto posts at o.Rate events per second and
-// calls half once half of it is written.
-func produce(ctx context.Context, o Options, res *Result, half func()) error {
+// calls restart once o.Mix.RestartAt of it is written.
+func produce(ctx context.Context, o Options, res *Result, j *journal, restart func()) error {
 	cl, err := o.Cluster.Client("chaos-load", kgo.ProducerLinger(5*time.Millisecond))
 	if err != nil {
 		return err
@@ -271,8 +315,9 @@ func produce(ctx context.Context, o Options, res *Result, half func()) error {
 	tick := time.NewTicker(10 * time.Millisecond)
 	defer tick.Stop()
 	perTick := max(1, o.Rate/100)
-	halved := false
+	restarted := false
 	report := o.Posts / 10
+	m := o.Mix
 	for res.Creates < o.Posts {
 		select {
 		case <-ctx.Done():
@@ -285,14 +330,14 @@ func produce(ctx context.Context, o Options, res *Result, half func()) error {
 			}
 			x := r.Float64()
 			switch {
-			case x < o.PoisonRatio:
+			case x < m.PoisonRatio:
 				res.Poison++
 				send("u"+fmt.Sprint(r.Intn(100)), []byte(`{"type":"created","post_id":"poison","user_id":`))
-			case x < o.PoisonRatio+o.DeleteRatio && len(posts) > 0:
+			case x < m.PoisonRatio+m.DeleteRatio && len(posts) > 0:
 				p := posts[r.Intn(len(posts))]
 				res.Deletes++
 				send(p.user, events.PostEvent{Type: events.PostDeleted, PostID: p.id, UserID: p.user})
-			case x < o.PoisonRatio+o.DeleteRatio+o.EditRatio && len(posts) > 0:
+			case x < m.PoisonRatio+m.DeleteRatio+m.EditRatio && len(posts) > 0:
 				p := posts[r.Intn(len(posts))]
 				res.Edits++
 				send(p.user, events.PostEvent{Type: events.PostEdited, PostID: p.id, UserID: p.user, Caption: gen.Next().Caption})
@@ -303,12 +348,12 @@ func produce(ctx context.Context, o Options, res *Result, half func()) error {
 				send(p.User, events.PostEvent{Type: events.PostCreated, PostID: p.ID, UserID: p.User, Caption: p.Caption})
 			}
 		}
-		if !halved && res.Creates >= o.Posts/2 {
-			halved = true
-			half()
+		if !restarted && float64(res.Creates) >= m.RestartAt*float64(o.Posts) {
+			restarted = true
+			restart()
 		}
 		if res.Creates >= report {
-			fmt.Fprintf(o.Out, "chaos: %d/%d posts produced\n", res.Creates, o.Posts)
+			j.say("%d/%d posts produced", res.Creates, o.Posts)
 			report += o.Posts / 10
 		}
 	}
@@ -334,9 +379,17 @@ func restartBroker(ctx context.Context, o Options) error {
 	return cmd.Run()
 }
 
+// truth is what the posts log defines: each hashtag's count, in all and
+// per posts partition (what the extractor's deltas of that partition must
+// sum to).
+type truth struct {
+	total map[string]int64
+	parts map[string]map[int32]int64
+}
+
 // groundTruth reads the whole posts topic and applies the semantics of
 // topology.md to it, independently of the extractor.
-func groundTruth(ctx context.Context, c kafka.Cluster) (map[string]int64, error) {
+func groundTruth(ctx context.Context, c kafka.Cluster) (*truth, error) {
 	topic := string(processors.TopicPosts)
 	ends, err := endOffsets(ctx, c, topic)
 	if err != nil {
@@ -348,12 +401,13 @@ func groundTruth(ctx context.Context, c kafka.Cluster) (map[string]int64, error)
 	}
 	defer cl.Close()
 	type post struct {
-		keys    []string
-		deleted bool
+		keys      []string
+		deleted   bool
+		partition int32
 	}
 	posts := map[string]*post{}
 	// Hashtags whose every post was edited away or deleted must read 0.
-	truth := map[string]int64{}
+	t := &truth{total: map[string]int64{}, parts: map[string]map[int32]int64{}}
 	remaining := map[int32]int64{}
 	for p, end := range ends {
 		if end > 0 {
@@ -380,7 +434,7 @@ func groundTruth(ctx context.Context, c kafka.Cluster) (map[string]int64, error)
 			p := posts[key]
 			switch {
 			case e.Type == events.PostCreated && p == nil:
-				p = &post{keys: hashtag.Keys(e.Caption)}
+				p = &post{keys: hashtag.Keys(e.Caption), partition: r.Partition}
 				posts[key] = p
 			case e.Type == events.PostEdited && p != nil && !p.deleted:
 				p.keys = hashtag.Keys(e.Caption)
@@ -389,17 +443,21 @@ func groundTruth(ctx context.Context, c kafka.Cluster) (map[string]int64, error)
 			}
 			if p != nil {
 				for _, k := range p.keys {
-					truth[k] += 0
+					t.total[k] += 0
 				}
 			}
 		})
 	}
 	for _, p := range posts {
 		for _, k := range p.keys {
-			truth[k]++
+			t.total[k]++
+			if t.parts[k] == nil {
+				t.parts[k] = map[int32]int64{}
+			}
+			t.parts[k][p.partition]++
 		}
 	}
-	return truth, nil
+	return t, nil
 }
 
 func endOffsets(ctx context.Context, c kafka.Cluster, topic string) (map[int32]int64, error) {

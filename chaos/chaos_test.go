@@ -2,10 +2,14 @@ package chaos
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -16,17 +20,36 @@ import (
 type testWriter struct{ t *testing.T }
 
 func (w testWriter) Write(p []byte) (int, error) {
-	w.t.Log(string(p))
+	w.t.Log(strings.TrimRight(string(p), "\n"))
 	return len(p), nil
 }
 
-// TestChaos is the seeded chaos run, short enough for make test:
-// TAGSTREAM_CHAOS_POSTS posts (default 20,000) with seed
-// TAGSTREAM_CHAOS_SEED (default 1) through three worker processes
-// SIGKILLed every ~2s and one broker restart. `make chaos` runs 200,000.
+// TestChaos is the seeded chaos run of `make chaos`, once per seed:
+// TAGSTREAM_CHAOS_POSTS posts (default 20,000) through three worker
+// processes SIGKILLed on seed's schedule (MixFor) and one broker restart.
+// The seeds are TAGSTREAM_CHAOS_SEEDS (comma-separated, or a range
+// "1-20"), else TAGSTREAM_CHAOS_SEED, else 1. Each run's folder is made
+// under TAGSTREAM_CHAOS_DIR (default .chaos/ at the repository's root); a
+// passing run keeps only its small files there unless TAGSTREAM_CHAOS_KEEP
+// is set. It ends with one line per seed and a total.
 func TestChaos(t *testing.T) {
 	brokers := kafkatest.Brokers(t)
-	posts, seed := envInt(t, "TAGSTREAM_CHAOS_POSTS", 20_000), envInt(t, "TAGSTREAM_CHAOS_SEED", 1)
+	posts := envInt(t, "TAGSTREAM_CHAOS_POSTS", 20_000)
+	seeds, err := parseSeeds(os.Getenv("TAGSTREAM_CHAOS_SEEDS"), os.Getenv("TAGSTREAM_CHAOS_SEED"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	parent := os.Getenv("TAGSTREAM_CHAOS_DIR")
+	if parent == "" {
+		parent = "../.chaos"
+	}
+	parent, err = filepath.Abs(parent)
+	if err == nil {
+		err = os.MkdirAll(parent, 0o755)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
 	bin := filepath.Join(t.TempDir(), "tagstream")
 	if out, err := exec.Command("go", "build", "-o", bin, "../cmd/tagstream").CombinedOutput(); err != nil {
 		t.Fatalf("build tagstream: %v\n%s", err, out)
@@ -38,27 +61,143 @@ func TestChaos(t *testing.T) {
 			t.Errorf("services/kafka.sh up after chaos: %v\n%s", err, out)
 		}
 	})
-	dir := t.TempDir()
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
-	defer cancel()
-	res, err := Run(ctx, Options{
-		Cluster: kafka.Cluster{Brokers: brokers}, Binary: bin, Posts: posts, Seed: int64(seed),
-		KillEvery: 2 * time.Second, RestartBroker: []string{kafkaSh, "restart"},
-		Dir: dir, Out: testWriter{t},
-	})
-	t.Log(res)
-	if err != nil {
-		for _, name := range []string{"worker-1", "api", "broker-restart"} {
-			b, _ := os.ReadFile(filepath.Join(dir, name+".log"))
-			if len(b) > 4000 {
-				b = b[len(b)-4000:]
+	t.Logf("chaos seeds %v, %d posts each; run folders under %s", seeds, posts, parent)
+	var lines []string
+	var total Result
+	failed := 0
+	for _, seed := range seeds {
+		var res *Result
+		var runErr error
+		ok := t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
+			dir := filepath.Join(parent, fmt.Sprintf("seed%d-%s", seed, time.Now().UTC().Format("20060102-150405")))
+			// Bounded so that make test's two seeds fit go test's 30m
+			// even if both take the longest drain.
+			ctx, cancel := context.WithTimeout(context.Background(), 14*time.Minute)
+			defer cancel()
+			// The harness's own clients (the load, the truth, the
+			// report) log franz-go's warnings, the broker restart's
+			// connection errors among them: into the run's folder.
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				t.Fatal(err)
 			}
-			t.Logf("%s.log (tail):\n%s", name, b)
+			hl, err := os.Create(filepath.Join(dir, "harness.log"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer hl.Close()
+			prev := slog.Default()
+			slog.SetDefault(slog.New(slog.NewTextHandler(hl, &slog.HandlerOptions{Level: slog.LevelWarn})))
+			defer slog.SetDefault(prev)
+			res, runErr = Run(ctx, Options{
+				Cluster: kafka.Cluster{Brokers: brokers}, Binary: bin, Posts: posts, Seed: int64(seed),
+				RestartBroker: []string{kafkaSh, "restart"}, Dir: dir, Out: testWriter{t}, Drain: 6 * time.Minute,
+			})
+			if runErr != nil {
+				t.Fatalf("%v\nrun folder: %s", runErr, dir)
+			}
+			if res.Kills < 3 || res.BrokerRestarts != 1 || res.Edits == 0 || res.Deletes == 0 || res.Poison == 0 {
+				t.Fatalf("the run did not exercise what it claims: %s\nrun folder: %s", res, dir)
+			}
+			if os.Getenv("TAGSTREAM_CHAOS_KEEP") == "" {
+				prune(t, dir)
+			}
+		})
+		if res == nil {
+			res = &Result{Seed: int64(seed), Verdict: Verdict(runErr)}
 		}
-		t.Fatal(err)
+		index(t, parent, res)
+		if !ok {
+			failed++
+		}
+		lines = append(lines, fmt.Sprintf("seed %-6d %-4s %7d posts %6d edits %6d deletes %4d poison %3d kills %3d crashes %d restarts  %5d hashtags %3d differ drift %-3d %4.0fs  %s",
+			seed, map[bool]string{true: "ok", false: "FAIL"}[ok], res.Creates, res.Edits, res.Deletes, res.Poison, res.Kills, res.Crashes,
+			res.BrokerRestarts, res.Hashtags, res.Differ, res.Drift, res.Settled.Seconds(), res.Verdict))
+		total.Creates += res.Creates
+		total.Edits += res.Edits
+		total.Deletes += res.Deletes
+		total.Kills += res.Kills
+		total.BrokerRestarts += res.BrokerRestarts
+		total.Differ += res.Differ
+		total.Drift += res.Drift
 	}
-	if res.Kills < 3 || res.BrokerRestarts != 1 || res.Edits == 0 || res.Deletes == 0 || res.Poison == 0 {
-		t.Fatalf("the run did not exercise what it claims: %s", res)
+	t.Logf("chaos summary:\n%s\ntotal: %d seeds, %d passed, %d failed; %d posts, %d edits, %d deletes, %d SIGKILLs, %d broker restarts; %d hashtags differ, drift %d",
+		strings.Join(lines, "\n"), len(seeds), len(seeds)-failed, failed, total.Creates, total.Edits, total.Deletes, total.Kills,
+		total.BrokerRestarts, total.Differ, total.Drift)
+}
+
+// index appends the run to runs.tsv in parent: seed, verdict, folder;
+// scripts/chaos.sh ends with the lines of its runs.
+func index(t *testing.T, parent string, res *Result) {
+	f, err := os.OpenFile(filepath.Join(parent, "runs.tsv"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err == nil {
+		_, err = fmt.Fprintf(f, "%d\t%s\t%s\n", res.Seed, res.Verdict, res.Dir)
+		err = errors.Join(err, f.Close())
+	}
+	if err != nil {
+		t.Error(err)
+	}
+}
+
+// prune removes a passing run's process logs, keeping the verdict, the
+// summary, the schedule and the end state.
+func prune(t *testing.T, dir string) {
+	logs, _ := filepath.Glob(filepath.Join(dir, "*.log"))
+	for _, f := range logs {
+		if b := filepath.Base(f); b != "schedule.log" && b != "harness.log" {
+			if err := os.Remove(f); err != nil {
+				t.Error(err)
+			}
+		}
+	}
+}
+
+// parseSeeds reads "3,17,40" or "1-20" (list wins), else one seed, else 1.
+func parseSeeds(list, one string) ([]int, error) {
+	if list == "" {
+		list = one
+	}
+	if list == "" {
+		return []int{1}, nil
+	}
+	var seeds []int
+	for _, part := range strings.Split(list, ",") {
+		part = strings.TrimSpace(part)
+		lo, hi, isRange := strings.Cut(part, "-")
+		a, err := strconv.Atoi(lo)
+		if err != nil || a < 1 {
+			return nil, fmt.Errorf("chaos seeds %q: %q is not a positive seed", list, lo)
+		}
+		b := a
+		if isRange {
+			if b, err = strconv.Atoi(hi); err != nil || b < a {
+				return nil, fmt.Errorf("chaos seeds %q: bad range %q", list, part)
+			}
+		}
+		for s := a; s <= b; s++ {
+			seeds = append(seeds, s)
+		}
+	}
+	return seeds, nil
+}
+
+func TestParseSeeds(t *testing.T) {
+	for _, c := range []struct {
+		list, one string
+		want      string
+		err       bool
+	}{
+		{"", "", "[1]", false},
+		{"", "7", "[7]", false},
+		{"3,17", "7", "[3 17]", false},
+		{"1-4,9", "", "[1 2 3 4 9]", false},
+		{"0", "", "", true},
+		{"4-2", "", "", true},
+		{"x", "", "", true},
+	} {
+		got, err := parseSeeds(c.list, c.one)
+		if (err != nil) != c.err || (err == nil && fmt.Sprint(got) != c.want) {
+			t.Errorf("parseSeeds(%q, %q) = %v, %v; want %s (error %v)", c.list, c.one, got, err, c.want, c.err)
+		}
 	}
 }
 

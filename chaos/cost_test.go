@@ -59,7 +59,13 @@ func costRound(b *testing.B, c kafka.Cluster, bin string, posts int, exactlyOnce
 		b.Fatal(err)
 	}
 	common := []string{"--brokers", strings.Join(c.Brokers, ","), "--partitions", fmt.Sprint(c.Partitions)}
-	procs, pctx := newSupervisor(ctx, Options{Binary: bin, Dir: b.TempDir(), Out: io.Discard})
+	dir := b.TempDir()
+	j, err := openJournal(filepath.Join(dir, "schedule.log"), io.Discard)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer j.close()
+	procs, pctx := newSupervisor(ctx, Options{Binary: bin, Dir: dir, Out: io.Discard}, j)
 	defer procs.stop()
 	procs.start("api", append([]string{"api", "--http", addr, "--secret", strings.Repeat("c", 32)}, common...))
 	procs.start("worker", append([]string{"worker", "--instance-id", "cost", fmt.Sprintf("--exactly-once=%v", exactlyOnce)}, common...))

@@ -1,15 +1,33 @@
 #!/usr/bin/env bash
-# scripts/chaos.sh [POSTS] [SEED]: the seeded chaos run of `make chaos` on
-# the real Kafka of services/kafka.sh: three `tagstream worker` processes
-# and an api, POSTS posts (default 200,000) with edits, deletes and poison
-# records, a worker SIGKILLed every ~2 s, one broker restart half way.
-# Prints the number of hashtags that differ from the ground truth and the
-# total drift, and exits non-zero if either is above zero.
+# scripts/chaos.sh [POSTS] [SEEDS]: the seeded chaos runs of `make chaos`
+# and `make chaos-soak` on the real Kafka of services/kafka.sh: three
+# `tagstream worker` processes and an api, POSTS posts (default 200,000)
+# with edits, deletes and poison records, workers SIGKILLed on each seed's
+# schedule, one broker restart. SEEDS is one seed, a list "3,17" or a range
+# "1-20" (default 1). Prints one line per seed and a total, and exits
+# non-zero if any seed failed. Its last lines name each run's folder
+# (under .chaos/): the verdict, the schedule, every process's log and the
+# end state.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 posts=${1:-200000}
-seed=${2:-1}
+seeds=${2:-1}
 services/kafka.sh up
 eval "$(services/all.sh env)"
-export TAGSTREAM_CHAOS_POSTS=$posts TAGSTREAM_CHAOS_SEED=$seed
-exec go test -count=1 -v -run '^TestChaos$' -timeout 60m ./chaos/
+export TAGSTREAM_CHAOS_POSTS=$posts TAGSTREAM_CHAOS_SEEDS=$seeds
+export TAGSTREAM_CHAOS_DIR=${TAGSTREAM_CHAOS_DIR:-$PWD/.chaos}
+mkdir -p "$TAGSTREAM_CHAOS_DIR"
+index=$TAGSTREAM_CHAOS_DIR/runs.tsv
+before=$(wc -l <"$index" 2>/dev/null || echo 0)
+# 14 minutes per seed at most (each run bounds itself at that).
+n=0
+IFS=, read -ra parts <<<"$seeds"
+for part in "${parts[@]}"; do
+  if [[ $part == *-* ]]; then n=$((n + ${part#*-} - ${part%-*} + 1)); else n=$((n + 1)); fi
+done
+rc=0
+go test -count=1 -v -run '^TestChaos$' -timeout "$((n * 15 + 5))m" ./chaos/ || rc=$?
+echo
+echo "chaos: run folders (seed, verdict, folder):"
+tail -n +"$((before + 1))" "$index" 2>/dev/null || echo "chaos: no run recorded in $index"
+exit $rc
