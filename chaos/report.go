@@ -345,6 +345,20 @@ func (r *report) forensics(ctx context.Context) (string, error) {
 		if h := r.counts[k]; len(h) > 0 {
 			last = h[len(h)-1].count
 		}
+		var extractorOff []string
+		for _, p := range sortedKeys(parts) {
+			if s := deltas[k][p]; s == nil || s.n != r.truth.parts[k][p] {
+				extractorOff = append(extractorOff, fmt.Sprintf("posts/%d", p))
+			}
+		}
+		switch {
+		case len(extractorOff) > 0:
+			fmt.Fprintf(&b, "  stage: extractor (its committed deltas differ from the truth on %s)\n", strings.Join(extractorOff, ", "))
+		case last.PostCount != r.truth.total[k]:
+			fmt.Fprintf(&b, "  stage: counter (the deltas sum to the truth, the table's count is %d)\n", last.PostCount)
+		default:
+			fmt.Fprintf(&b, "  stage: view (the table holds the truth, the API served %d)\n", r.served[k])
+		}
 		for _, p := range sortedKeys(parts) {
 			s := deltas[k][p]
 			if s == nil {
