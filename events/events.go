@@ -13,9 +13,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/tagstream/tagstream/ids"
 )
 
 // Size limits of records on the input topics. A record over its limit is
@@ -31,8 +32,6 @@ const (
 	MaxTopPostsBytes = 1 << 20
 	// MaxTopPosts is the length of a hashtag's top list.
 	MaxTopPosts = 100
-	// MaxIDLen bounds user, post and image ids.
-	MaxIDLen = 128
 )
 
 // PostEventType says what happened to a post.
@@ -104,16 +103,15 @@ func decodeJSON(b []byte, max int, v any) error {
 	return nil
 }
 
+// checkID applies the one id rule (package ids) to user, post and image
+// ids: they become parts of table keys ("user/post"), object keys and URL
+// paths.
 func checkID(field, v string) error {
 	if v == "" {
 		return &DecodeError{ReasonMissing, field}
 	}
-	if len(v) > MaxIDLen {
-		return &DecodeError{ReasonInvalid, fmt.Sprintf("%s longer than %d bytes", field, MaxIDLen)}
-	}
-	if strings.ContainsAny(v, "/\x00") {
-		// ids become parts of table keys ("user/post") and object keys.
-		return &DecodeError{ReasonInvalid, field + " contains '/' or NUL"}
+	if !ids.Valid(v) {
+		return &DecodeError{ReasonInvalid, fmt.Sprintf("%s must be %s", field, ids.Rule)}
 	}
 	return nil
 }

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"unicode/utf8"
+
+	"github.com/tagstream/tagstream/ids"
 )
 
 // Whatever arrives on posts, the decoder returns a usable event or a
@@ -30,8 +32,8 @@ func FuzzDecodePostEvent(f *testing.F) {
 		if len(data) > MaxPostEventBytes || !utf8.Valid(data) {
 			t.Fatalf("accepted %d bytes (valid UTF-8: %v)", len(data), utf8.Valid(data))
 		}
-		if e.UserID != key || e.PostID == "" || strings.ContainsAny(e.UserID+e.PostID+e.ImageID, "/\x00") ||
-			len(e.UserID) > MaxIDLen || len(e.PostID) > MaxIDLen {
+		if e.UserID != key || !ids.Valid(e.UserID) || !ids.Valid(e.PostID) || (e.ImageID != "" && !ids.Valid(e.ImageID)) ||
+			strings.ContainsAny(e.UserID+e.PostID+e.ImageID, "/.\x00") {
 			t.Fatalf("accepted an event that breaks the id rules: %+v (key %q)", e, key)
 		}
 		switch e.Type {
