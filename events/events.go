@@ -10,6 +10,8 @@ package events
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -28,8 +30,14 @@ const (
 	// escaping and future fields, and matches the API's body limit.
 	MaxPostEventBytes = 64 << 10
 	// MaxTopPostsBytes bounds a top-posts document: 100 summaries with
-	// captions of up to 2,200 characters.
-	MaxTopPostsBytes = 1 << 20
+	// captions of up to 2,200 characters of up to 4 bytes (880 KB at
+	// worst). It stays under what producers and brokers take by default
+	// (sarama's 1,000,000 bytes, Kafka's message.max.bytes of 1 MiB), so a
+	// document at the limit can be published at all.
+	MaxTopPostsBytes = 900 << 10
+	// MaxDeltaBytes bounds a post-hashtags record: a key of at most
+	// hashtag.MaxKeyBytes, a display form of at most 100 characters.
+	MaxDeltaBytes = 8 << 10
 	// MaxTopPosts is the length of a hashtag's top list.
 	MaxTopPosts = 100
 )
@@ -184,7 +192,7 @@ type Delta struct {
 // DecodeDelta parses a post-hashtags record and checks it against its key.
 func DecodeDelta(key string, b []byte) (Delta, error) {
 	var d Delta
-	if err := decodeJSON(b, MaxPostEventBytes, &d); err != nil {
+	if err := decodeJSON(b, MaxDeltaBytes, &d); err != nil {
 		return d, err
 	}
 	if d.Delta == 0 {
@@ -241,6 +249,21 @@ func DecodeTopPosts(key string, b []byte, normalize func(string) string) (TopPos
 	return t, nil
 }
 
+// MaxFutureSkew is how far in the future a computed_at may lie: clocks
+// drift, but a document from further ahead would pin its list, since an
+// older computed_at never replaces a newer one.
+const MaxFutureSkew = 5 * time.Minute
+
+// CheckComputedAt refuses a top-posts document computed more than
+// MaxFutureSkew after now.
+func CheckComputedAt(t TopPosts, now time.Time) error {
+	if t.ComputedAt.After(now.Add(MaxFutureSkew)) {
+		return &DecodeError{ReasonInvalid, fmt.Sprintf("computed_at %s is more than %s in the future",
+			t.ComputedAt.UTC().Format(time.RFC3339), MaxFutureSkew)}
+	}
+	return nil
+}
+
 // Count is the value of hashtag-counts-table. It is deliberately small: it is
 // rewritten into the changelog at every count change.
 type Count struct {
@@ -279,14 +302,69 @@ type PostState struct {
 
 // DeadLetter is a record of the dead-letters topic: an input record a
 // processor could not use, with the reason, so nothing is silently lost.
+//
+// It is bounded whatever the input: the value is kept as its first
+// MaxDeadLetterValue bytes with its full size and SHA-256, the key and the
+// error as their first MaxDeadLetterText bytes. A dead letter is at most
+// about 12 KiB of JSON, so it always fits the topic however large the
+// record it reports (a copy of a record near the broker's limit would not,
+// and a processor that cannot write its dead letter must stop).
 type DeadLetter struct {
-	Group     string    `json:"group"`
-	Topic     string    `json:"topic"`
-	Partition int32     `json:"partition"`
-	Offset    int64     `json:"offset"`
-	Key       string    `json:"key"`
-	Value     []byte    `json:"value"` // base64 in JSON: the record may not be text
+	Group     string `json:"group"`
+	Topic     string `json:"topic"`
+	Partition int32  `json:"partition"`
+	Offset    int64  `json:"offset"`
+	// Key is the record's key, cut to MaxDeadLetterText bytes.
+	Key string `json:"key"`
+	// Size is the length of the record's value in bytes, SHA256 its hex
+	// digest: enough to find the record or recognise it again.
+	Size   int    `json:"size"`
+	SHA256 string `json:"sha256"`
+	// Value is the value's first MaxDeadLetterValue bytes (base64 in JSON:
+	// the record may not be text); Truncated says whether that is all of it.
+	Value     []byte    `json:"value"`
+	Truncated bool      `json:"truncated,omitempty"`
 	Reason    string    `json:"reason"`
 	Error     string    `json:"error"`
 	At        time.Time `json:"at"`
+}
+
+// Bounds of a DeadLetter's copies of the rejected record.
+const (
+	MaxDeadLetterValue = 4 << 10
+	MaxDeadLetterText  = 1 << 10
+)
+
+// NewDeadLetter describes a rejected record within the bounds of DeadLetter.
+func NewDeadLetter(group, topic string, partition int32, offset int64, key, value []byte, reason string, err error, at time.Time) DeadLetter {
+	sum := sha256.Sum256(value)
+	d := DeadLetter{
+		Group: group, Topic: topic, Partition: partition, Offset: offset,
+		Key: cut(string(key), MaxDeadLetterText), Size: len(value), SHA256: hex.EncodeToString(sum[:]),
+		Value: value, Reason: reason, Error: cut(err.Error(), MaxDeadLetterText), At: at.UTC(),
+	}
+	if len(value) > MaxDeadLetterValue {
+		d.Value, d.Truncated = value[:MaxDeadLetterValue], true
+	}
+	return d
+}
+
+// DeadLetterKey is the key a dead letter is written under: the rejected
+// record's key, cut to MaxDeadLetterText bytes.
+func DeadLetterKey(key []byte) []byte {
+	if len(key) > MaxDeadLetterText {
+		return key[:MaxDeadLetterText]
+	}
+	return key
+}
+
+// cut shortens s to at most n bytes without splitting a UTF-8 sequence.
+func cut(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
 }

@@ -106,11 +106,9 @@ func (b *batch) deadLetter(r *kgo.Record, err error) {
 		reason = "limit"
 	}
 	b.reasons[reason]++
-	v, _ := json.Marshal(events.DeadLetter{
-		Group: string(b.gen.Extractor()), Topic: r.Topic, Partition: r.Partition, Offset: r.Offset,
-		Key: string(r.Key), Value: r.Value, Reason: reason, Error: err.Error(), At: time.Now().UTC(),
-	})
-	b.dead = append(b.dead, &kgo.Record{Topic: string(TopicDeadLetters), Key: r.Key, Value: v})
+	v, _ := json.Marshal(events.NewDeadLetter(string(b.gen.Extractor()), r.Topic, r.Partition, r.Offset,
+		r.Key, r.Value, reason, err, time.Now()))
+	b.dead = append(b.dead, &kgo.Record{Topic: string(TopicDeadLetters), Key: events.DeadLetterKey(r.Key), Value: v})
 }
 
 // output returns the records the transaction writes: the non-zero deltas,

@@ -1,6 +1,7 @@
 package processors
 
 import (
+	"fmt"
 	"maps"
 	"time"
 
@@ -18,29 +19,41 @@ var Replayed = metrics.Default.NewCounterVec("tagstream_counter_replayed_total",
 
 // Counter is the group of generation g whose small table holds each hashtag's post count.
 // It never holds the top posts: every increment rewrites the value into the
-// changelog, and that value must stay small.
-func Counter(g Gen) *goka.GroupGraph {
+// changelog, and that value must stay small. bound checks each delta's
+// source (SourceBound).
+func Counter(g Gen, bound SourceBound) *goka.GroupGraph {
 	return goka.DefineGroup(g.Counts(),
-		goka.Input(g.PostHashtags(), new(codec.Bytes), countDelta),
+		goka.Input(g.PostHashtags(), new(codec.Bytes), countDelta(bound)),
 		goka.Output(TopicDeadLetters, deadLetterCodec),
 		goka.Persist(events.JSON[events.Count]{}),
 	)
 }
 
-func countDelta(ctx goka.Context, msg any) {
-	raw := rawBytes(msg)
-	d, err := events.DecodeDelta(ctx.Key(), raw)
-	if err != nil {
-		deadLetter(ctx, raw, err)
-		return
+func countDelta(bound SourceBound) goka.ProcessCallback {
+	return func(ctx goka.Context, msg any) {
+		raw := rawBytes(msg)
+		d, err := events.DecodeDelta(ctx.Key(), raw)
+		if err != nil {
+			deadLetter(ctx, raw, err)
+			return
+		}
+		ok, err := bound.Covers(ctx.Context(), d.Source)
+		if err != nil {
+			ctx.Fail(err) // the worker stops and reads this delta again
+		}
+		if !ok {
+			deadLetter(ctx, raw, &events.DecodeError{Reason: events.ReasonInvalid,
+				Detail: fmt.Sprintf("src %d/%d: %v", d.Source.Partition, d.Source.Offset, errBeyondPosts)})
+			return
+		}
+		prev, _ := ctx.Value().(events.Count)
+		next, ok := ApplyDelta(prev, d, ctx.Timestamp())
+		if !ok {
+			Replayed.Inc()
+			return
+		}
+		ctx.SetValue(next)
 	}
-	prev, _ := ctx.Value().(events.Count)
-	next, ok := ApplyDelta(prev, d, ctx.Timestamp())
-	if !ok {
-		Replayed.Inc()
-		return
-	}
-	ctx.SetValue(next)
 }
 
 // ApplyDelta adds d to the count unless the count already includes it,

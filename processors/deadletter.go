@@ -29,18 +29,11 @@ func deadLetter(ctx goka.Context, raw []byte, err error) {
 	group := string(ctx.Group())
 	DeadLetters.Inc(group, reason)
 	slog.Warn("dead-lettering record", "group", group, "topic", ctx.Topic(),
-		"partition", ctx.Partition(), "offset", ctx.Offset(), "reason", reason, "err", err)
-	ctx.Emit(TopicDeadLetters, ctx.Key(), events.DeadLetter{
-		Group:     group,
-		Topic:     string(ctx.Topic()),
-		Partition: ctx.Partition(),
-		Offset:    ctx.Offset(),
-		Key:       ctx.Key(),
-		Value:     raw,
-		Reason:    reason,
-		Error:     err.Error(),
-		At:        time.Now().UTC(),
-	})
+		"partition", ctx.Partition(), "offset", ctx.Offset(), "size", len(raw), "reason", reason, "err", err)
+	// The key is cut too: goka partitions the dead letter by it, and a
+	// record's key may be as large as its value.
+	ctx.Emit(TopicDeadLetters, string(events.DeadLetterKey([]byte(ctx.Key()))), events.NewDeadLetter(group, string(ctx.Topic()),
+		ctx.Partition(), ctx.Offset(), []byte(ctx.Key()), raw, reason, err, time.Now()))
 }
 
 func rawBytes(msg any) []byte {

@@ -2,9 +2,13 @@ package processors
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"math"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -229,9 +233,15 @@ func TestExtractorDeadLettersPoisonAndGoesOn(t *testing.T) {
 		if err := json.Unmarshal(dead[i].Value, &dl); err != nil {
 			t.Fatal(err)
 		}
-		if dl.Reason != p.reason || dl.Topic != string(TopicPosts) || string(dl.Value) != string(p.value) || dl.Offset != int64(i) {
-			t.Errorf("poison %d: dead letter reason %q topic %q offset %d (value kept: %v), want reason %q",
-				i, dl.Reason, dl.Topic, dl.Offset, string(dl.Value) == string(p.value), p.reason)
+		kept := p.value[:min(len(p.value), events.MaxDeadLetterValue)]
+		sum := sha256.Sum256(p.value)
+		if dl.Reason != p.reason || dl.Topic != string(TopicPosts) || string(dl.Value) != string(kept) || dl.Offset != int64(i) ||
+			dl.Size != len(p.value) || dl.SHA256 != hex.EncodeToString(sum[:]) || dl.Truncated != (len(p.value) > len(kept)) {
+			t.Errorf("poison %d: dead letter reason %q topic %q offset %d size %d truncated %v (value prefix kept: %v), want reason %q",
+				i, dl.Reason, dl.Topic, dl.Offset, dl.Size, dl.Truncated, string(dl.Value) == string(kept), p.reason)
+		}
+		if len(dead[i].Value) > 16<<10 {
+			t.Errorf("poison %d: dead letter of %d bytes, want at most 16 KiB", i, len(dead[i].Value))
 		}
 	}
 	if got := deltasOf(t, out[string(TopicPostHashtags)]); !slices.Equal(got, []string{"+fine"}) {
@@ -245,8 +255,42 @@ func delta(t *testing.T, key string, sign int64, partition int32, offset int64) 
 	return b
 }
 
+// anySource accepts every delta source: the tests' deltas name no real
+// posts records.
+var anySource = SourceBoundFunc(func(events.Source) bool { return true })
+
+// A delta naming a source past what the extractor could have read (a
+// forged one: offset 2^63-1) is dead-lettered; before the bound existed it
+// set the partition's watermark to 2^63-1 and every later real delta of
+// that partition was skipped as a replay, freezing the count for good.
+func TestCounterRefusesADeltaFromBeyondPosts(t *testing.T) {
+	ends := map[int32]int64{0: 100}
+	tt := run(t, Counter(0, SourceBoundFunc(func(s events.Source) bool { return s.Offset < ends[s.Partition] })))
+	dead := tt.NewQueueTracker(string(TopicDeadLetters))
+	tt.Consume(string(TopicPostHashtags), "sunset", delta(t, "sunset", +1, 0, 5))
+	for range 12 {
+		tt.Consume(string(TopicPostHashtags), "sunset", delta(t, "sunset", +1_000_000, 0, math.MaxInt64))
+	}
+	tt.Consume(string(TopicPostHashtags), "sunset", delta(t, "sunset", +1, 7, 1)) // no partition 7
+	tt.Consume(string(TopicPostHashtags), "sunset", delta(t, "sunset", +1, 0, 6))
+	c := tt.TableValue(TableCounts, "sunset").(events.Count)
+	if c.PostCount != 2 || c.Watermarks[0] != 6 {
+		t.Fatalf("count = %+v, want 2 with watermark 6 on partition 0", c)
+	}
+	n := 0
+	for _, v, ok := dead.Next(); ok; _, v, ok = dead.Next() {
+		if dl := v.(events.DeadLetter); dl.Reason != events.ReasonInvalid {
+			t.Errorf("dead letter reason %q, want %q", dl.Reason, events.ReasonInvalid)
+		}
+		n++
+	}
+	if n != 13 {
+		t.Fatalf("%d dead letters, want 13", n)
+	}
+}
+
 func TestCounterCountsAndRejectsPoison(t *testing.T) {
-	tt := run(t, Counter(0))
+	tt := run(t, Counter(0, anySource))
 	dead := tt.NewQueueTracker(string(TopicDeadLetters))
 	for i := range 3 {
 		tt.Consume(string(TopicPostHashtags), "sunset", delta(t, "sunset", +1, 0, int64(i)))
@@ -298,6 +342,24 @@ func TestTopPostsKeepsNewestAndRejectsWrongKey(t *testing.T) {
 	_, v, ok := dead.Next()
 	if !ok || v.(events.DeadLetter).Reason != events.ReasonKeyMismatch {
 		t.Fatalf("non-normalised key not dead-lettered: %v", v)
+	}
+}
+
+// A document computed in the far future would pin its list (no later
+// document is newer): it is dead-lettered, and the next real one applies.
+func TestTopPostsRefusesAFutureComputedAt(t *testing.T) {
+	tt := run(t, TopPosts(0))
+	dead := tt.NewQueueTracker(string(TopicDeadLetters))
+	now := time.Now().UTC()
+	tt.Consume(string(TopicTopPosts), "sunset", topDoc(t, "sunset", now.Add(-time.Minute), "first"))
+	tt.Consume(string(TopicTopPosts), "sunset", topDoc(t, "sunset", time.Date(9999, 12, 31, 0, 0, 0, 0, time.UTC), "pinned"))
+	tt.Consume(string(TopicTopPosts), "sunset", topDoc(t, "sunset", now, "next"))
+	if top := tt.TableValue(TableTop, "sunset").(events.Top); len(top.TopPosts) != 1 || top.TopPosts[0].PostID != "next" {
+		t.Fatalf("top = %+v, want [next]", top)
+	}
+	_, v, ok := dead.Next()
+	if !ok || v.(events.DeadLetter).Reason != events.ReasonInvalid || !strings.Contains(v.(events.DeadLetter).Error, "future") {
+		t.Fatalf("future document not dead-lettered: %v", v)
 	}
 }
 

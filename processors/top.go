@@ -1,6 +1,8 @@
 package processors
 
 import (
+	"time"
+
 	"github.com/lovoo/goka"
 	"github.com/lovoo/goka/codec"
 
@@ -21,6 +23,9 @@ func TopPosts(g Gen) *goka.GroupGraph {
 func storeTop(ctx goka.Context, msg any) {
 	raw := rawBytes(msg)
 	doc, err := events.DecodeTopPosts(ctx.Key(), raw, hashtag.Normalize)
+	if err == nil {
+		err = events.CheckComputedAt(doc, time.Now())
+	}
 	if err != nil {
 		deadLetter(ctx, raw, err)
 		return

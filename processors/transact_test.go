@@ -3,6 +3,7 @@ package processors
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -204,4 +205,41 @@ func TestExtractorAbortsATransactionWithARefusedRecord(t *testing.T) {
 	if xerr == nil || !strings.Contains(xerr.Error(), "aborted") {
 		t.Errorf("extractor returned %v, want the aborted transaction's cause", xerr)
 	}
+}
+
+// The worker's bound reads the posts ends again when a delta overtakes
+// what it knows, so a delta of a post produced after its last read is
+// accepted, and one past the real end is not.
+func TestPostsEndsFollowsThePostsLog(t *testing.T) {
+	c := startBroker(t, 2)
+	bound, cl, err := newPostsEnds(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	check := func(p int32, o int64, want bool) {
+		t.Helper()
+		got, err := bound.Covers(ctx, events.Source{Partition: p, Offset: o})
+		if err != nil || got != want {
+			t.Fatalf("Covers(%d/%d) = %v, %v; want %v", p, o, got, err, want)
+		}
+	}
+	check(0, 0, false) // empty log
+	pc, err := c.Client("test-produce", kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	for i := range 3 {
+		if err := pc.ProduceSync(ctx, &kgo.Record{Topic: string(TopicPosts), Partition: 0, Value: fmt.Appendf(nil, "%d", i)}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+		check(0, int64(i), true)
+	}
+	check(0, 3, false)
+	check(1, 0, false)
+	check(2, 0, false) // no such partition
+	check(0, -1, false)
 }

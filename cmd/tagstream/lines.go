@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"sync/atomic"
+	"time"
 
 	"github.com/tagstream/tagstream/emitters"
 	"github.com/tagstream/tagstream/events"
@@ -84,7 +85,11 @@ func emitTopPosts(ctx context.Context, c kafka.Cluster, in io.Reader, errw io.Wr
 		}
 		json.Unmarshal(line, &probe)
 		key := hashtag.Normalize(probe.Hashtag)
-		if _, err := events.DecodeTopPosts(key, line, hashtag.Normalize); err != nil {
+		doc, err := events.DecodeTopPosts(key, line, hashtag.Normalize)
+		if err == nil {
+			err = events.CheckComputedAt(doc, time.Now())
+		}
+		if err != nil {
 			fmt.Fprintf(errw, "line %d: %v\n", n, err)
 			bad++
 			continue
