@@ -11,10 +11,13 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/tagstream/tagstream/events"
 	"github.com/tagstream/tagstream/media"
@@ -150,7 +153,7 @@ func call(h http.Handler, method, path, tok, body string, hdr ...string) *httpte
 
 func mustToken(t *testing.T, user string) string {
 	t.Helper()
-	tok, err := token.Mint(secret, user, time.Hour)
+	tok, err := token.Mint(secret, user, time.Hour, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -258,7 +261,10 @@ func TestCreatePost(t *testing.T) {
 func TestCreatePostRejects(t *testing.T) {
 	h, _, pub := newServer()
 	alice := mustToken(t, "alice")
-	expired, _ := token.Mint(secret, "alice", -time.Minute)
+	expired, _ := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.RegisteredClaims{Issuer: token.Issuer, Subject: "alice",
+		IssuedAt: jwt.NewNumericDate(time.Now().Add(-time.Hour)), ExpiresAt: jwt.NewNumericDate(time.Now().Add(-10 * time.Minute))}).SignedString(secret)
+	century, _ := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.RegisteredClaims{Issuer: token.Issuer, Subject: "alice",
+		IssuedAt: jwt.NewNumericDate(time.Now()), ExpiresAt: jwt.NewNumericDate(time.Now().Add(876000 * time.Hour))}).SignedString(secret)
 	many := "x"
 	for i := range 31 {
 		many += " #t" + string(rune('a'+i%26)) + string(rune('a'+i/26))
@@ -270,6 +276,12 @@ func TestCreatePostRejects(t *testing.T) {
 	}{
 		{"no token", "", `{"caption":"#a"}`, 401, nil},
 		{"expired token", expired, `{"caption":"#a"}`, 401, nil},
+		{"token for a century", century, `{"caption":"#a"}`, 401, nil},
+		{"duplicate key", alice, `{"caption":"#a","caption":"#b"}`, 400, nil},
+		{"case-variant key", alice, `{"caption":"#a","Caption":"#b"}`, 400, nil},
+		{"only a case-variant key", alice, `{"Caption":"#a"}`, 400, nil},
+		{"wrong type", alice, `{"caption":5}`, 400, nil},
+		{"unknown field", alice, `{"caption":"#a","likes":3}`, 400, nil},
 		{"bad token", "abc.def.ghi", `{"caption":"#a"}`, 401, nil},
 		{"malformed JSON", alice, `{"caption":`, 400, nil},
 		{"not an object", alice, `["caption"]`, 400, nil},
@@ -290,6 +302,12 @@ func TestCreatePostRejects(t *testing.T) {
 		}
 		msg := errorOf(t, w)
 		t.Logf("%s: %d %s", c.name, c.code, msg)
+		// Error bodies speak JSON, not Go.
+		for _, goism := range []string{"Go ", "struct", "api.", "createRequest", "*string", "json: "} {
+			if strings.Contains(msg, goism) {
+				t.Errorf("%s: error %q names Go internals (%q)", c.name, msg, goism)
+			}
+		}
 	}
 	if len(pub.sent) != 0 {
 		t.Fatalf("rejected requests published %d events", len(pub.sent))
@@ -378,5 +396,77 @@ func TestReadyAndHealth(t *testing.T) {
 	}
 	if w := call(h, "GET", "/nope", "", ""); w.Code != 404 {
 		t.Fatalf("unknown route: %d", w.Code)
+	}
+}
+
+// RFC 9110 makes the auth scheme case-insensitive: "bearer" and "BEARER"
+// are accepted, "Basic" and a bare token are not.
+func TestBearerSchemeIsCaseInsensitive(t *testing.T) {
+	h, _, _ := newServer()
+	tok := mustToken(t, "alice")
+	for auth, want := range map[string]int{
+		"bearer " + tok:    202,
+		"BEARER " + tok:    202,
+		"Bearer  " + tok:   202,
+		"Basic " + tok:     401,
+		tok:                401,
+		"Bearer":           401,
+		"Bearertok " + tok: 401,
+	} {
+		w := call(h, "POST", "/v1/posts", "", `{"caption":"#a"}`, "Authorization", auth)
+		if w.Code != want {
+			t.Errorf("Authorization %.20q…: %d %s, want %d", auth, w.Code, w.Body, want)
+		}
+	}
+}
+
+// A page path longer than any hashtag is refused before it is normalised
+// (900 KB of U+FDFA cost 1.3 s of CPU and came back echoed in a cacheable
+// 404), and its answer does not echo it. The handler is measured alone
+// (the router's own copies of a long path are the same either way):
+// normalising would allocate megabytes, refusing allocates next to nothing.
+func TestLongTagIsRefusedUnread(t *testing.T) {
+	cfg := Config{Secret: secret}
+	cfg.defaults()
+	s := &server{cfg: cfg, pages: &pages{recovered: true}}
+	for _, tag := range []string{strings.Repeat("\uFDFA", 300_000), strings.Repeat("a", maxTagBytes+1)} {
+		req := httptest.NewRequest("GET", "/v1/hashtags/x", nil)
+		req.SetPathValue("tag", tag)
+		w := httptest.NewRecorder()
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		s.getHashtag(w, req)
+		runtime.ReadMemStats(&after)
+		if w.Code != 400 || w.Body.Len() > 200 || w.Header().Get("Cache-Control") != "" {
+			t.Fatalf("%d-byte tag: %d, %d-byte body, Cache-Control %q", len(tag), w.Code, w.Body.Len(), w.Header().Get("Cache-Control"))
+		}
+		if n := after.TotalAlloc - before.TotalAlloc; n > 16<<10 {
+			t.Errorf("%d-byte tag: answering allocated %d bytes: it was processed", len(tag), n)
+		}
+	}
+	// A path of the longest key's length still reaches the tables.
+	h, _, _ := newServer()
+	if w := call(h, "GET", "/v1/hashtags/"+strings.Repeat("a", maxTagBytes), "", ""); w.Code != 404 {
+		t.Errorf("a %d-byte key: %d, want 404", maxTagBytes, w.Code)
+	}
+}
+
+// No answer may be sniffed into HTML: every route sends nosniff.
+func TestEveryAnswerSaysNosniff(t *testing.T) {
+	h, _, _ := newServer()
+	for _, c := range []struct{ method, path, tok string }{
+		{"GET", "/v1/hashtags/sunset", ""},
+		{"GET", "/v1/hashtags/nope", ""},
+		{"GET", "/v1/hashtags/%3Cscript%3E", ""},
+		{"POST", "/v1/posts", ""},
+		{"GET", "/img/alice/img1?w=1", ""},
+		{"GET", "/metrics", ""},
+		{"GET", "/readyz", ""},
+		{"GET", "/<b>nowhere</b>", ""},
+	} {
+		w := call(h, c.method, c.path, c.tok, "")
+		if got := w.Header().Get("X-Content-Type-Options"); got != "nosniff" {
+			t.Errorf("%s %s (%d): X-Content-Type-Options %q", c.method, c.path, w.Code, got)
+		}
 	}
 }

@@ -2,6 +2,7 @@ package api
 
 import (
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -21,7 +22,7 @@ func FuzzCreatePost(f *testing.F) {
 	f.Add(`{"caption":"` + strings.Repeat("#x", 40) + `"}`)
 	f.Add(`[1,2,3]`)
 	f.Add(`{"caption":"\u0000#tag"}`)
-	tok, err := token.Mint(secret, "alice", time.Hour)
+	tok, err := token.Mint(secret, "alice", time.Hour, 0)
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -65,6 +66,47 @@ func FuzzGetHashtag(f *testing.F) {
 			if !json.Valid(w.Body.Bytes()) {
 				t.Fatalf("tag %q: answer is not JSON: %q", tag, w.Body)
 			}
+		}
+	})
+}
+
+// Whatever the body, decodeStrict either refuses it with a message in
+// JSON terms or accepts an object whose keys are exactly the struct's,
+// each once, and decodes it as encoding/json would.
+func FuzzDecodeStrict(f *testing.F) {
+	for _, s := range []string{`{"caption":"#a","post_id":"p1"}`, `{"caption":"#a","caption":"#b"}`, `{"Caption":"x"}`,
+		`{"caption":1}`, `{}`, `[]`, `{"caption":"a"} x`, `{"image_id":"i","caption":null}`, `{"caption":"\u00e9"}`} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, body string) {
+		var got createRequest
+		err := decodeStrict([]byte(body), &got)
+		if err != nil {
+			var be *bodyError
+			if !errors.As(err, &be) || strings.Contains(err.Error(), "Go ") || strings.Contains(err.Error(), "createRequest") {
+				t.Fatalf("body %q: error %v is not a JSON-terms body error", body, err)
+			}
+			return
+		}
+		var keys map[string]json.RawMessage
+		if err := json.Unmarshal([]byte(body), &keys); err != nil {
+			t.Fatalf("body %q accepted but not a JSON object: %v", body, err)
+		}
+		for k := range keys {
+			if k != "caption" && k != "image_id" && k != "post_id" {
+				t.Fatalf("body %q accepted with key %q", body, k)
+			}
+		}
+		if n := strings.Count(body, `"caption"`); n > 1 && keys["caption"] != nil && strings.Count(body, `"caption":`) > 1 {
+			t.Fatalf("body %q accepted with caption given %d times", body, n)
+		}
+		var want createRequest
+		if err := json.Unmarshal([]byte(body), &want); err != nil {
+			t.Fatalf("body %q accepted by decodeStrict, refused by encoding/json: %v", body, err)
+		}
+		if (got.Caption == nil) != (want.Caption == nil) || (got.Caption != nil && *got.Caption != *want.Caption) ||
+			got.ImageID != want.ImageID || got.PostID != want.PostID {
+			t.Fatalf("body %q: decodeStrict %+v, encoding/json %+v", body, got, want)
 		}
 	})
 }

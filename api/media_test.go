@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tagstream/tagstream/ids"
 	"github.com/tagstream/tagstream/media"
 )
 
@@ -48,7 +49,7 @@ func TestUploadReservation(t *testing.T) {
 		t.Errorf("Cache-Control %q: a reservation must never be cached", cc)
 	}
 	// The reserved id passes the API's own id check, so it can be posted.
-	if !idPattern.MatchString(res.ImageID) {
+	if !ids.Valid(res.ImageID) {
 		t.Errorf("image id %q fails the post's image_id check", res.ImageID)
 	}
 }

@@ -39,6 +39,15 @@ type Config struct {
 	User string
 	// TTL is --ttl: how long a minted token is valid.
 	TTL time.Duration
+	// TokenMaxTTL is --token-max-ttl: the longest token lifetime minted or
+	// accepted.
+	TokenMaxTTL time.Duration
+	// WriteRate and WriteBurst are --write-rate and --write-burst: each
+	// user's writes per second and at once.
+	WriteRate  float64
+	WriteBurst int
+	// MaxConnections is --max-connections: open HTTP connections at most.
+	MaxConnections int
 	// Pprof is --pprof: if set, the address of net/http/pprof.
 	Pprof string
 	// LogLevel is --log-level: debug, info, warn or error. Default warn.
@@ -123,6 +132,11 @@ func Defaults() Config {
 		Partitions:  12,
 		Replication: 1,
 		TTL:         24 * time.Hour,
+		// token.DefaultMaxTTL; api.Config's write limit defaults.
+		TokenMaxTTL:    7 * 24 * time.Hour,
+		WriteRate:      0.5,
+		WriteBurst:     30,
+		MaxConnections: 10_000,
 		ExactlyOnce: true,
 		LogLevel:    "warn",
 		Load: Load{
@@ -317,7 +331,20 @@ var defs = map[string]func(fs *flag.FlagSet, c *Config, name string){
 		fs.StringVar(&c.User, n, c.User, "user the token is minted for")
 	},
 	"ttl": func(fs *flag.FlagSet, c *Config, n string) {
-		fs.DurationVar(&c.TTL, n, c.TTL, "how long the token is valid")
+		fs.DurationVar(&c.TTL, n, c.TTL, "how long the token is valid (at most --token-max-ttl)")
+	},
+	"token-max-ttl": func(fs *flag.FlagSet, c *Config, n string) {
+		fs.DurationVar(&c.TokenMaxTTL, n, c.TokenMaxTTL, "the longest token lifetime (exp - iat) minted or accepted: a person's session between two sign-ins")
+	},
+	"write-rate": func(fs *flag.FlagSet, c *Config, n string) {
+		fs.Float64Var(&c.WriteRate, n, c.WriteRate, "writes (posts, edits, deletes, upload reservations) per second each user may make after their burst; "+
+			"over it the API answers 429 with Retry-After (negative: no limit)")
+	},
+	"write-burst": func(fs *flag.FlagSet, c *Config, n string) {
+		fs.IntVar(&c.WriteBurst, n, c.WriteBurst, "writes each user may make at once before --write-rate applies")
+	},
+	"max-connections": func(fs *flag.FlagSet, c *Config, n string) {
+		fs.IntVar(&c.MaxConnections, n, c.MaxConnections, "open HTTP connections at most; more wait to be accepted (each costs a few KB and a goroutine)")
 	},
 	"pprof": func(fs *flag.FlagSet, c *Config, n string) {
 		fs.StringVar(&c.Pprof, n, c.Pprof, "serve net/http/pprof on this address (empty: off)")

@@ -15,6 +15,15 @@ const (
 	MaxHashtags = 30
 	// MaxHashtagRunes bounds one hashtag as written, without the hash sign.
 	MaxHashtagRunes = 100
+	// MaxKeyBytes bounds the normalised key of such a hashtag: NFKC and
+	// case folding turn one character into at most MaxKeyBytesPerRune
+	// bytes (U+FDFA becomes 18 Arabic letters), a bound
+	// TestKeyExpansionBound checks over every character. Anything longer
+	// can be refused as "not a hashtag" without normalising it.
+	MaxKeyBytes = MaxHashtagRunes * MaxKeyBytesPerRune
+	// MaxKeyBytesPerRune is the most bytes one character of a tag becomes
+	// in its key.
+	MaxKeyBytesPerRune = 33
 )
 
 // Values of LimitError.Limit, naming the limit that was exceeded so callers

@@ -250,7 +250,7 @@ func post(ctx context.Context, o Options, posts []Post) error {
 		if t, ok := tokens[user]; ok {
 			return t, nil
 		}
-		t, err := token.Mint(o.Secret, user, 24*time.Hour)
+		t, err := token.Mint(o.Secret, user, 24*time.Hour, 0)
 		tokens[user] = t
 		return t, err
 	}

@@ -156,7 +156,7 @@ func waitReady(t *testing.T, addr string) {
 
 func bearer(t *testing.T, user string) string {
 	t.Helper()
-	tok, err := token.Mint(testSecret, user, time.Hour)
+	tok, err := token.Mint(testSecret, user, time.Hour, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

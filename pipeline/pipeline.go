@@ -13,7 +13,9 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"os"
 	"path/filepath"
+	"syscall"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -71,6 +73,8 @@ type APIOptions struct {
 	// Listening, if set, is called with the bound address once the server
 	// accepts connections.
 	Listening func(addr string)
+	// MaxConnections bounds the open HTTP connections (0: no bound).
+	MaxConnections int
 }
 
 // Page sources of APIOptions.Source.
@@ -116,7 +120,7 @@ func API(ctx context.Context, o APIOptions) error {
 	if run != nil {
 		g.Go(func() error { return run(ctx) })
 	}
-	serve(ctx, g, ln, api.New(cfg, pages, posts))
+	serve(ctx, g, limitListen(ln, o.MaxConnections), api.New(cfg, pages, posts))
 	if o.Listening != nil {
 		o.Listening(ln.Addr().String())
 	}
@@ -125,14 +129,17 @@ func API(ctx context.Context, o APIOptions) error {
 
 // serve serves h on ln in g until ctx is done, then shuts down gracefully.
 func serve(ctx context.Context, g *errgroup.Group, ln net.Listener, h http.Handler) {
+	// Short deadlines for every route: a page, a post or a resized image
+	// is read and answered in far less. The upload endpoint of the
+	// embedded store sets longer ones of its own, sized to the upload
+	// (media.Local), so a slow link can send the largest allowed file.
 	srv := &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: 5 * time.Second,
-		// Long enough for a 20 MiB upload to the embedded store on a
-		// slow link; the origin's biggest answers are far smaller.
-		ReadTimeout:  2 * time.Minute,
-		WriteTimeout: 30 * time.Second,
-		IdleTimeout:  2 * time.Minute,
+		ReadTimeout:       15 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       time.Minute,
+		MaxHeaderBytes:    64 << 10,
 	}
 	g.Go(func() error {
 		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
@@ -166,6 +173,8 @@ type EmbeddedOptions struct {
 	// Snapshot, if set, runs a snapshotter into its Cassandra, following
 	// the embedded broker (its Brokers are ignored).
 	Snapshot *snapshot.Config
+	// MaxConnections bounds the open HTTP connections (0: no bound).
+	MaxConnections int
 	// Out receives the start-up banner.
 	Out io.Writer
 	// Ready, if set, is called with the broker's and the API's addresses
@@ -177,6 +186,9 @@ type EmbeddedOptions struct {
 // persisted under Data. Killed and restarted on the same Data, it resumes
 // with every count intact.
 func Embedded(ctx context.Context, o EmbeddedOptions) error {
+	if err := privateDir(o.Data); err != nil {
+		return err
+	}
 	b, err := broker.Start(filepath.Join(o.Data, "kafka"), o.KafkaListen)
 	if err != nil {
 		return err
@@ -200,7 +212,11 @@ func Embedded(ctx context.Context, o EmbeddedOptions) error {
 		// the killed predecessor's transaction at once.
 		o.Processors.InstanceID = "embedded"
 	}
-	demo, err := token.Mint(o.API.Secret, "demo", 30*24*time.Hour)
+	demoTTL := o.API.TokenMaxTTL
+	if demoTTL <= 0 {
+		demoTTL = token.DefaultMaxTTL
+	}
+	demo, err := token.Mint(o.API.Secret, "demo", demoTTL, demoTTL)
 	if err != nil {
 		return err
 	}
@@ -227,17 +243,17 @@ func Embedded(ctx context.Context, o EmbeddedOptions) error {
 		snap = describeSnapshot(*o.Snapshot)
 	}
 	g.Go(func() error {
-		return API(ctx, APIOptions{Cluster: c, HTTP: o.HTTP, API: o.API, Media: o.Media, Listening: func(addr string) {
+		return API(ctx, APIOptions{Cluster: c, HTTP: o.HTTP, API: o.API, Media: o.Media, MaxConnections: o.MaxConnections, Listening: func(addr string) {
 			fmt.Fprintf(o.Out, "tagstream is running\n"+
 				"  kafka broker (embedded): %s   data: %s\n"+
 				"  HTTP API:                http://%s\n"+
 				"  storage:                 %s\n"+
 				"  snapshot:                %s\n"+
-				"  demo bearer token (user demo, 30 days):\n    %s\n"+
+				"  demo bearer token (user demo, %s):\n    %s\n"+
 				"  try: curl -s -H 'Authorization: Bearer %s' -d '{\"caption\":\"hello #tagstream\"}' http://%s/v1/posts\n"+
 				"       curl -s http://%s/v1/hashtags/tagstream\n"+
 				"  photos: README.md, \"Uploading a photo\"\n",
-				b.Addr(), o.Data, addr, o.Media.Describe(), snap, demo, demo, addr, addr)
+				b.Addr(), o.Data, addr, o.Media.Describe(), snap, demoTTL, demo, demo, addr, addr)
 			if o.Ready != nil {
 				o.Ready(b.Addr(), addr)
 			}
@@ -249,6 +265,22 @@ func Embedded(ctx context.Context, o EmbeddedOptions) error {
 	}
 	slog.Debug("pipeline stopped", "err", err)
 	return err
+}
+
+// privateDir makes dir, the data of `tagstream run`, private to its user:
+// it holds the token secret, the image keys, every post and photo. The
+// directory is 0700, and the process's umask becomes 077 so that whatever
+// is written under it (the broker's log segments, tables, images) is 0600
+// or 0700, however the library writing it asks.
+func privateDir(dir string) error {
+	syscall.Umask(0o077)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("pipeline: data dir: %w", err)
+	}
+	if err := os.Chmod(dir, 0o700); err != nil {
+		return fmt.Errorf("pipeline: data dir: %w", err)
+	}
+	return nil
 }
 
 // ServePprof serves net/http/pprof on addr in the background. It is on its

@@ -13,6 +13,7 @@ targets=(
   ./processors:FuzzExtractorMatchesTruth
   ./api:FuzzCreatePost
   ./api:FuzzGetHashtag
+  ./api:FuzzDecodeStrict
 )
 declared=$(grep -rhoE '^func (Fuzz[A-Za-z0-9_]+)\(' --include='*_test.go' . | sed -E 's/^func (Fuzz[A-Za-z0-9_]+)\(/\1/' | sort)
 listed=$(printf '%s\n' "${targets[@]}" | sed 's/.*://' | sort)

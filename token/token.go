@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/tagstream/tagstream/ids"
 )
 
 // Issuer is the iss claim of every token tagstream mints and accepts.
@@ -26,13 +28,29 @@ const MinSecretLen = 32
 // ErrInvalid wraps every reason a token is refused.
 var ErrInvalid = errors.New("token: invalid")
 
-// Mint returns a token for user valid for ttl.
-func Mint(secret []byte, user string, ttl time.Duration) (string, error) {
+// DefaultMaxTTL is the longest lifetime of a token by default: a week, a
+// person's session on a phone between two sign-ins. A leaked token is
+// worth at most that long.
+const DefaultMaxTTL = 7 * 24 * time.Hour
+
+// MaxSkew is how far in the future a token's iat may lie: clocks of the
+// minting and the verifying machines differ a little, never more.
+const MaxSkew = time.Minute
+
+// Mint returns a token for user valid for ttl, which must be positive and
+// at most maxTTL (0: DefaultMaxTTL). The user must be an id (package ids).
+func Mint(secret []byte, user string, ttl, maxTTL time.Duration) (string, error) {
 	if len(secret) < MinSecretLen {
 		return "", fmt.Errorf("token: secret is %d bytes, need at least %d", len(secret), MinSecretLen)
 	}
-	if user == "" || strings.ContainsAny(user, "/\x00") {
-		return "", fmt.Errorf("token: user %q must be non-empty and free of '/'", user)
+	if err := ids.Check("user", user); err != nil {
+		return "", fmt.Errorf("token: %w", err)
+	}
+	if maxTTL <= 0 {
+		maxTTL = DefaultMaxTTL
+	}
+	if ttl <= 0 || ttl > maxTTL {
+		return "", fmt.Errorf("token: lifetime %s must be positive and at most %s (--token-max-ttl)", ttl, maxTTL)
 	}
 	now := time.Now()
 	claims := jwt.RegisteredClaims{
@@ -49,19 +67,34 @@ func Mint(secret []byte, user string, ttl time.Duration) (string, error) {
 }
 
 // Verify checks the signature (HS256 only, so an "alg: none" or RS256
-// token is refused), expiry and issuer, and returns the subject.
-func Verify(secret []byte, tok string) (string, error) {
+// token is refused), the issuer, and the lifetime: iat and exp present,
+// iat no more than MaxSkew in the future, exp not passed, and exp - iat at
+// most maxTTL (0: DefaultMaxTTL), so a token minted for a century, by a
+// tool or a leaked secret, is refused. It returns the subject, which must
+// be an id.
+func Verify(secret []byte, tok string, maxTTL time.Duration) (string, error) {
+	if maxTTL <= 0 {
+		maxTTL = DefaultMaxTTL
+	}
 	var claims jwt.RegisteredClaims
 	_, err := jwt.ParseWithClaims(tok, &claims, func(*jwt.Token) (any, error) { return secret, nil },
 		jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
 		jwt.WithIssuer(Issuer),
 		jwt.WithExpirationRequired(),
+		jwt.WithIssuedAt(),
+		jwt.WithLeeway(MaxSkew),
 	)
 	if err != nil {
 		return "", fmt.Errorf("%w: %v", ErrInvalid, err)
 	}
-	if claims.Subject == "" || strings.ContainsAny(claims.Subject, "/\x00") {
-		return "", fmt.Errorf("%w: bad subject %q", ErrInvalid, claims.Subject)
+	if claims.IssuedAt == nil {
+		return "", fmt.Errorf("%w: no iat", ErrInvalid)
+	}
+	if life := claims.ExpiresAt.Sub(claims.IssuedAt.Time); life > maxTTL {
+		return "", fmt.Errorf("%w: lifetime %s is over %s", ErrInvalid, life, maxTTL)
+	}
+	if !ids.Valid(claims.Subject) {
+		return "", fmt.Errorf("%w: subject is not a user id (%s)", ErrInvalid, ids.Rule)
 	}
 	return claims.Subject, nil
 }
@@ -74,7 +107,7 @@ const SecretFile = "secret"
 // restarts of `tagstream run`.
 func LoadOrCreateSecret(dir string) ([]byte, error) {
 	path := filepath.Join(dir, SecretFile)
-	b, err := os.ReadFile(path)
+	b, err := readPrivate(path)
 	if err == nil {
 		s := strings.TrimSpace(string(b))
 		if len(s) < MinSecretLen {
@@ -97,4 +130,17 @@ func LoadOrCreateSecret(dir string) ([]byte, error) {
 		return nil, fmt.Errorf("token: write secret: %w", err)
 	}
 	return []byte(s), nil
+}
+
+// readPrivate reads a secret file, refusing one that other users can read
+// or write: whoever can read it can mint any user's tokens.
+func readPrivate(path string) ([]byte, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	if mode := fi.Mode().Perm(); mode&0o077 != 0 {
+		return nil, fmt.Errorf("token: %s is readable or writable by others (mode %#o); chmod 600 it", path, mode)
+	}
+	return os.ReadFile(path)
 }

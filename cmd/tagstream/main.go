@@ -75,7 +75,7 @@ func dispatch(ctx context.Context, args []string, in io.Reader, out io.Writer) e
 	switch cmd {
 	case "run":
 		fs := config.FlagSet(cmd, &c, append(append([]string{"data", "http", "kafka-listen", "partitions", "state-dir", "secret", "cdn-base",
-			"exactly-once", "pprof", "log-level"}, mediaFlags...), snapshotFlags...)...)
+			"exactly-once", "pprof", "log-level", "token-max-ttl", "write-rate", "write-burst", "max-connections"}, mediaFlags...), snapshotFlags...)...)
 		if err := parse(fs, args, &c); err != nil {
 			return err
 		}
@@ -87,7 +87,7 @@ func dispatch(ctx context.Context, args []string, in io.Reader, out io.Writer) e
 		return pipeline.Embedded(ctx, pipeline.EmbeddedOptions{
 			Data: c.Data, KafkaListen: c.KafkaListen, HTTP: c.HTTP, Out: out,
 			Cluster: cluster(c), API: apiConfig(c), Processors: processorOptions(c),
-			Media: mediaOptions(c), Snapshot: snap,
+			Media: mediaOptions(c), Snapshot: snap, MaxConnections: c.MaxConnections,
 		})
 	case "worker":
 		fs := config.FlagSet(cmd, &c, "brokers", "partitions", "replication", "state-dir", "instance-id", "exactly-once", "pprof", "log-level")
@@ -97,7 +97,7 @@ func dispatch(ctx context.Context, args []string, in io.Reader, out io.Writer) e
 		return ignoreCancel(pipeline.Worker(ctx, cluster(c), processorOptions(c)))
 	case "api":
 		fs := config.FlagSet(cmd, &c, append([]string{"brokers", "partitions", "replication", "state-dir", "http", "secret", "cdn-base", "pprof", "log-level",
-			"source", "cassandra", "keyspace"}, mediaFlags...)...)
+			"token-max-ttl", "write-rate", "write-burst", "max-connections", "source", "cassandra", "keyspace"}, mediaFlags...)...)
 		if err := parse(fs, args, &c); err != nil {
 			return err
 		}
@@ -109,7 +109,7 @@ func dispatch(ctx context.Context, args []string, in io.Reader, out io.Writer) e
 		// the same image key from it.
 		m.DeriveFrom = []byte(c.Secret)
 		return ignoreCancel(pipeline.API(ctx, pipeline.APIOptions{
-			Cluster: cluster(c), HTTP: c.HTTP, API: apiConfig(c), Media: m,
+			Cluster: cluster(c), HTTP: c.HTTP, API: apiConfig(c), Media: m, MaxConnections: c.MaxConnections,
 			Source: c.Snapshot.Source, Snapshot: snapshotConfig(c),
 			Listening: func(addr string) {
 				fmt.Fprintf(out, "tagstream api listening on http://%s\n  pages from: %s\n  storage: %s\n", addr, c.Snapshot.Source, m.Describe())
@@ -158,7 +158,7 @@ func dispatch(ctx context.Context, args []string, in io.Reader, out io.Writer) e
 		_, err = replay.Run(ctx, replay.Options{Cluster: cluster(c), From: from, Progress: out})
 		return err
 	case "token":
-		fs := config.FlagSet(cmd, &c, "user", "ttl", "secret", "data")
+		fs := config.FlagSet(cmd, &c, "user", "ttl", "token-max-ttl", "secret", "data")
 		if err := parse(fs, args, &c); err != nil {
 			return err
 		}
@@ -169,7 +169,7 @@ func dispatch(ctx context.Context, args []string, in io.Reader, out io.Writer) e
 				return err
 			}
 		}
-		tok, err := token.Mint(secret, c.User, c.TTL)
+		tok, err := token.Mint(secret, c.User, c.TTL, c.TokenMaxTTL)
 		if err != nil {
 			return err
 		}
@@ -231,7 +231,8 @@ func processorOptions(c config.Config) processors.Options {
 }
 
 func apiConfig(c config.Config) api.Config {
-	return api.Config{Secret: []byte(c.Secret), CDNBase: c.CDNBase}
+	return api.Config{Secret: []byte(c.Secret), CDNBase: c.CDNBase, TokenMaxTTL: c.TokenMaxTTL,
+		WriteRate: c.WriteRate, WriteBurst: c.WriteBurst}
 }
 
 func mediaOptions(c config.Config) pipeline.MediaOptions {

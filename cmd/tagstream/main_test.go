@@ -6,9 +6,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -62,12 +64,22 @@ func TestTokenCommand(t *testing.T) {
 	if err := dispatch(context.Background(), []string{"token", "--user", "alice", "--secret", secret}, nil, &out); err != nil {
 		t.Fatal(err)
 	}
-	user, err := token.Verify([]byte(secret), strings.TrimSpace(out.String()))
+	user, err := token.Verify([]byte(secret), strings.TrimSpace(out.String()), 0)
 	if err != nil || user != "alice" {
 		t.Fatalf("minted token verifies as %q, %v", user, err)
 	}
-	if err := dispatch(context.Background(), []string{"token", "--secret", secret}, nil, io.Discard); err == nil {
-		t.Fatal("token without --user succeeded")
+	// Tokens no API would accept are not minted.
+	for _, args := range [][]string{
+		{"token", "--secret", secret},
+		{"token", "--secret", secret, "--user", ".."},
+		{"token", "--secret", secret, "--user", strings.Repeat("u", 300)},
+		{"token", "--secret", secret, "--user", "alice", "--ttl", "876000h"},
+		{"token", "--secret", secret, "--user", "alice", "--ttl", "-1h"},
+		{"token", "--secret", secret, "--user", "alice", "--ttl", "2h", "--token-max-ttl", "1h"},
+	} {
+		if err := dispatch(context.Background(), args, nil, io.Discard); err == nil {
+			t.Errorf("%v succeeded", args[1:])
+		}
 	}
 }
 
@@ -252,4 +264,39 @@ func TestEmitTopPosts(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	t.Fatal("top posts of #sunset never served")
+}
+
+// Everything `tagstream run` writes under --data is its user's alone: the
+// token secret, the image keys, the broker's log, the photos. The
+// embedded broker wrote its log files 0644 and the data dir was 0755.
+func TestRunKeepsItsDataPrivate(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "data")
+	if err := os.Mkdir(data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	httpAddr, kafkaAddr := freeAddr(t), freeAddr(t)
+	p := startRun(t, data, httpAddr, kafkaAddr)
+	produce(t, kafkaAddr, 0, 20, "private #files")
+	awaitCount(t, p, "files", 20)
+	n := 0
+	err := filepath.WalkDir(data, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		fi, err := d.Info()
+		if err != nil {
+			return err
+		}
+		n++
+		if fi.Mode().Perm()&0o077 != 0 {
+			t.Errorf("%s has mode %#o: others can read it", path, fi.Mode().Perm())
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n < 5 {
+		t.Fatalf("only %d entries under %s: the run wrote nothing to check", n, data)
+	}
 }
