@@ -19,6 +19,10 @@ import (
 type Config struct {
 	// Brokers is --brokers: Kafka bootstrap servers, comma-separated.
 	Brokers []string
+	// KafkaUser, KafkaPassword and KafkaSASLMechanism are --kafka-user,
+	// --kafka-password and --kafka-sasl-mechanism: the principal a process
+	// authenticates as.
+	KafkaUser, KafkaPassword, KafkaSASLMechanism string
 	// Data is --data: the directory of `tagstream run`'s broker, state and secret.
 	Data string
 	// HTTP is --http: the API's listen address.
@@ -139,6 +143,8 @@ func Defaults() Config {
 		MaxConnections: 10_000,
 		ExactlyOnce: true,
 		LogLevel:    "warn",
+		// kafka.ScramSHA512
+		KafkaSASLMechanism: "SCRAM-SHA-512",
 		Load: Load{
 			Posts: 100_000, Seed: 1, Via: "kafka", API: "http://127.0.0.1:8080",
 			Users: 100_000, Tags: 50_000, PerPost: 8, Zipf: 1.1, Concurrency: 32,
@@ -239,6 +245,17 @@ func (o oneOf) Set(s string) error {
 var defs = map[string]func(fs *flag.FlagSet, c *Config, name string){
 	"brokers": func(fs *flag.FlagSet, c *Config, n string) {
 		fs.Var(list{&c.Brokers}, n, "Kafka bootstrap servers, comma-separated (Kafka's bootstrap.servers)")
+	},
+	"kafka-user": func(fs *flag.FlagSet, c *Config, n string) {
+		fs.StringVar(&c.KafkaUser, n, c.KafkaUser, "SASL user this process authenticates to Kafka as (empty: no SASL); its ACLs decide what it may do "+
+			"(topology.md, Principals and ACLs)")
+	},
+	"kafka-password": func(fs *flag.FlagSet, c *Config, n string) {
+		fs.StringVar(&c.KafkaPassword, n, c.KafkaPassword, "SASL password of --kafka-user (prefer TAGSTREAM_KAFKA_PASSWORD: flags show in ps)")
+	},
+	"kafka-sasl-mechanism": func(fs *flag.FlagSet, c *Config, n string) {
+		fs.Var(oneOf{&c.KafkaSASLMechanism, []string{"SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"}}, n,
+			"SASL mechanism of --kafka-user: SCRAM-SHA-512, SCRAM-SHA-256 or PLAIN (Kafka's sasl.mechanism)")
 	},
 	"data": func(fs *flag.FlagSet, c *Config, n string) {
 		fs.StringVar(&c.Data, n, c.Data, "directory of the embedded broker's log, table state and the token secret")
@@ -394,6 +411,12 @@ func FlagSet(cmd string, c *Config, names ...string) *flag.FlagSet {
 			panic("config: unknown flag " + n)
 		}
 		def(fs, c, n)
+		if n == "brokers" {
+			// Whatever talks to Kafka may need to authenticate.
+			for _, sasl := range []string{"kafka-user", "kafka-password", "kafka-sasl-mechanism"} {
+				defs[sasl](fs, c, sasl)
+			}
+		}
 	}
 	return fs
 }

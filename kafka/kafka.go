@@ -42,6 +42,8 @@ type Cluster struct {
 	StateDir string
 	// ClientID prefixes the Kafka client.id of every client (default "tagstream").
 	ClientID string
+	// SASL is the principal every client authenticates as (zero: none).
+	SASL SASL
 }
 
 // Hasher is the partitioning hash of every goka processor, view and emitter:
@@ -84,7 +86,28 @@ func (c Cluster) Sarama(role string) *sarama.Config {
 	cfg.Consumer.IsolationLevel = sarama.ReadCommitted
 	cfg.Metadata.Retry.Max = 10
 	cfg.Metadata.Retry.Backoff = 500 * time.Millisecond
+	if c.SASL.Enabled() {
+		// Validate refuses a bad mechanism before any client is made.
+		_ = c.SASL.sarama(cfg)
+	}
 	return cfg
+}
+
+func (c Cluster) principal() string {
+	if c.SASL.Enabled() {
+		return "User:" + c.SASL.User
+	}
+	return "this client"
+}
+
+// Validate reports a setting no client can be made with.
+func (c Cluster) Validate() error {
+	if c.SASL.Enabled() {
+		if _, err := c.SASL.mechanism(); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (c Cluster) topicManager(role string) goka.TopicManagerBuilder {
@@ -182,13 +205,25 @@ func (c Cluster) EmitterOptions(topic string) []goka.EmitterOption {
 // transaction. A real TLS or SASL mismatch now shows as franz-go's warning
 // about it, repeated, instead of an error.
 func (c Cluster) Opts(role string) []kgo.Opt {
-	return []kgo.Opt{
+	opts := []kgo.Opt{
 		kgo.SeedBrokers(c.Brokers...),
 		kgo.ClientID(c.clientID(role)),
 		kgo.ProducerBatchCompression(kgo.Lz4Compression()),
 		kgo.WithLogger(kgoLogger{role}),
 		kgo.AlwaysRetryEOF(),
 	}
+	return append(opts, c.AuthOpts()...)
+}
+
+// AuthOpts are the franz-go options that authenticate as c's principal,
+// for a client built with options of its own (the snapshotter's).
+func (c Cluster) AuthOpts() []kgo.Opt {
+	if c.SASL.Enabled() {
+		if o, err := c.SASL.kgo(); err == nil { // Validate reports the error
+			return []kgo.Opt{o}
+		}
+	}
+	return nil
 }
 
 // PartitionCount is the partition count of every topic: Partitions, or 12.
@@ -202,6 +237,9 @@ func (c Cluster) PartitionCount() int {
 // Client returns a franz-go client for the cluster. franz-go's default
 // partitioner is Kafka's murmur2, so its records land where goka looks.
 func (c Cluster) Client(role string, opts ...kgo.Opt) (*kgo.Client, error) {
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
 	cl, err := kgo.NewClient(append(c.Opts(role), opts...)...)
 	if err != nil {
 		return nil, fmt.Errorf("kafka: client for %v: %w", c.Brokers, err)
@@ -284,11 +322,18 @@ func (c Cluster) ensure(ctx context.Context, adm *kadm.Client, specs []TopicSpec
 			conf["retention.ms"] = kadm.StringPtr(strconv.FormatInt(ms, 10))
 		}
 		resp, err := adm.CreateTopic(ctx, want(s), int16(c.replication()), conf, s.Name)
-		if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
-			return fmt.Errorf("create topic %s: %w", s.Name, err)
+		if err == nil {
+			err = resp.Err
 		}
-		if resp.Err != nil && !errors.Is(resp.Err, kerr.TopicAlreadyExists) {
-			return fmt.Errorf("create topic %s: %w", s.Name, resp.Err)
+		switch {
+		case err == nil, errors.Is(err, kerr.TopicAlreadyExists):
+		case errors.Is(err, kerr.TopicAuthorizationFailed), errors.Is(err, kerr.ClusterAuthorizationFailed):
+			// A principal that may not create topics (the API's) waits
+			// for one that may (a worker, an operator).
+			return fmt.Errorf("topic %s does not exist and %s may not create it; a worker creates it at its start: %w",
+				s.Name, c.principal(), err)
+		default:
+			return fmt.Errorf("create topic %s: %w", s.Name, err)
 		}
 	}
 	// CreateTopics returns before every broker's metadata shows the topic;

@@ -85,7 +85,7 @@ const (
 
 // API runs the page source and the HTTP API until ctx is done.
 func API(ctx context.Context, o APIOptions) error {
-	if err := o.Cluster.EnsureTopics(ctx, processors.Topics()); err != nil {
+	if err := o.Cluster.EnsureTopics(ctx, processors.APITopics()); err != nil {
 		return err
 	}
 	var (
@@ -239,7 +239,7 @@ func Embedded(ctx context.Context, o EmbeddedOptions) error {
 		// Reported, not required: pages come from the views, so the API
 		// keeps serving while Cassandra is down.
 		o.API.Status = map[string]func() error{"snapshot": s.Healthy}
-		g.Go(func() error { return s.Run(ctx, cfg) })
+		g.Go(func() error { return s.Run(ctx, cfg, c) })
 		snap = describeSnapshot(*o.Snapshot)
 	}
 	g.Go(func() error {

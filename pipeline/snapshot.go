@@ -26,6 +26,9 @@ type SnapshotOptions struct {
 	// Snapshot configures the snapshotter; its Metrics default to the
 	// registry /metrics serves.
 	Snapshot snapshot.Config
+	// Cluster is the Kafka the tables are read from, with the principal
+	// the snapshotter authenticates as; its Brokers win over Snapshot's.
+	Cluster kafka.Cluster
 	// HTTP is the listen address of /healthz, /readyz and /metrics.
 	HTTP string
 	// Listening, if set, is called with the bound address once the server
@@ -59,7 +62,7 @@ func Snapshot(ctx context.Context, o SnapshotOptions) error {
 	})
 	mux.Handle("GET /metrics", metrics.Default)
 	g, ctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return s.Run(ctx, o.Snapshot) })
+	g.Go(func() error { return s.Run(ctx, o.Snapshot, o.Cluster) })
 	serve(ctx, g, ln, mux)
 	if o.Listening != nil {
 		o.Listening(ln.Addr().String())
@@ -114,7 +117,7 @@ func newFollowingSnapshot(reg *metrics.Registry) *followingSnapshot {
 
 // Run runs until ctx is done. cfg's topics, group and generation are set
 // from the current generation; its Metrics default to /metrics' registry.
-func (f *followingSnapshot) Run(ctx context.Context, cfg snapshot.Config) error {
+func (f *followingSnapshot) Run(ctx context.Context, cfg snapshot.Config, c kafka.Cluster) error {
 	if cfg.Metrics == nil {
 		cfg.Metrics = metrics.Default
 	}
@@ -122,7 +125,11 @@ func (f *followingSnapshot) Run(ctx context.Context, cfg snapshot.Config) error 
 	if group == "" {
 		group = snapshot.DefaultGroup
 	}
-	c := kafka.Cluster{Brokers: cfg.Brokers}
+	if len(c.Brokers) == 0 {
+		c.Brokers = cfg.Brokers
+	}
+	cfg.Brokers = c.Brokers
+	cfg.KafkaOpts = append(cfg.KafkaOpts, c.AuthOpts()...)
 	for ctx.Err() == nil {
 		gctx, gcancel := context.WithTimeout(ctx, 10*time.Second)
 		g, err := processors.CurrentGen(gctx, c)

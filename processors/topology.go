@@ -52,3 +52,17 @@ var (
 
 // Topics lists every topic generation 0 needs (Gen.Topics).
 func Topics() []kafka.TopicSpec { return Gen(0).Topics() }
+
+// APITopics lists the topics an API process uses: posts, which it writes,
+// the tables it serves and the generation pointer. It reads no other and,
+// under ACLs, may not even describe the others (Grants).
+func APITopics() []kafka.TopicSpec {
+	var out []kafka.TopicSpec
+	for _, s := range Topics() {
+		switch s.Name {
+		case string(TopicPosts), string(TableCounts), string(TableTop), TopicGeneration:
+			out = append(out, s)
+		}
+	}
+	return out
+}

@@ -46,6 +46,7 @@ commands:
   hashtags        JSON Lines captions on stdin -> JSON arrays of hashtags
   emit top-posts  JSON Lines top-post documents on stdin -> hashtag-top-posts
   token           mint a bearer token for --user
+  acls            print each role's Kafka ACLs, or apply them: tagstream acls api=USER worker=USER ...
   load            generate posts and check the counts the API serves
 
 Every flag can also be set as TAGSTREAM_<FLAG>; "tagstream <command> -h" lists them.
@@ -125,7 +126,7 @@ func dispatch(ctx context.Context, args []string, in io.Reader, out io.Writer) e
 		s := snapshotConfig(c)
 		s.Brokers = c.Brokers
 		return ignoreCancel(pipeline.Snapshot(ctx, pipeline.SnapshotOptions{
-			Snapshot: s, HTTP: c.HTTP,
+			Snapshot: s, HTTP: c.HTTP, Cluster: cluster(c),
 			Listening: func(addr string) {
 				fmt.Fprintf(out, "tagstream snapshot: %v -> Cassandra %v, keyspace %s, every %s; health on http://%s\n",
 					c.Brokers, s.Cassandra, c.Snapshot.Keyspace, c.Snapshot.Interval, addr)
@@ -157,6 +158,12 @@ func dispatch(ctx context.Context, args []string, in io.Reader, out io.Writer) e
 		}
 		_, err = replay.Run(ctx, replay.Options{Cluster: cluster(c), From: from, Progress: out})
 		return err
+	case "acls":
+		fs := config.FlagSet(cmd, &c, "brokers", "partitions")
+		if err := parse(fs, args, &c); err != nil {
+			return err
+		}
+		return acls(ctx, cluster(c), fs.Args(), out)
 	case "token":
 		fs := config.FlagSet(cmd, &c, "user", "ttl", "token-max-ttl", "secret", "data")
 		if err := parse(fs, args, &c); err != nil {
@@ -223,7 +230,8 @@ func parse(fs *flag.FlagSet, args []string, c *config.Config) error {
 }
 
 func cluster(c config.Config) kafka.Cluster {
-	return kafka.Cluster{Brokers: c.Brokers, Partitions: c.Partitions, Replication: c.Replication, StateDir: c.StateDir}
+	return kafka.Cluster{Brokers: c.Brokers, Partitions: c.Partitions, Replication: c.Replication, StateDir: c.StateDir,
+		SASL: kafka.SASL{Mechanism: c.KafkaSASLMechanism, User: c.KafkaUser, Password: c.KafkaPassword}}
 }
 
 func processorOptions(c config.Config) processors.Options {

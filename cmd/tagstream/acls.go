@@ -1,0 +1,42 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/tagstream/tagstream/kafka"
+	"github.com/tagstream/tagstream/processors"
+)
+
+// acls prints every role's grants, or, given role=user pairs, creates the
+// ACLs that allow each user its role's grants (as --kafka-user, which must
+// be allowed to alter ACLs: a superuser).
+func acls(ctx context.Context, c kafka.Cluster, pairs []string, out io.Writer) error {
+	roles := processors.Roles()
+	if len(pairs) == 0 {
+		for _, r := range roles {
+			fmt.Fprintf(out, "%s:\n", r)
+			for _, g := range processors.Grants(r) {
+				fmt.Fprintf(out, "  %s\n", g)
+			}
+		}
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	for _, p := range pairs {
+		role, user, ok := strings.Cut(p, "=")
+		if !ok || user == "" || !slices.Contains(roles, processors.Role(role)) {
+			return fmt.Errorf("acls: %q: want role=user with a role among %v", p, roles)
+		}
+		if err := c.Allow(ctx, user, processors.Grants(processors.Role(role))); err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "allowed User:%s the grants of %s\n", user, role)
+	}
+	return nil
+}

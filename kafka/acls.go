@@ -1,0 +1,89 @@
+package kafka
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// Grant allows Ops on the resources named Name: exactly that name, or
+// every name starting with it when Prefixed (Kafka's resource pattern
+// types LITERAL and PREFIXED).
+type Grant struct {
+	Resource kmsg.ACLResourceType
+	Name     string
+	Prefixed bool
+	Ops      []kmsg.ACLOperation
+}
+
+func (g Grant) String() string {
+	kind := "literal"
+	if g.Prefixed {
+		kind = "prefixed"
+	}
+	ops := make([]string, len(g.Ops))
+	for i, o := range g.Ops {
+		ops[i] = strings.ToLower(o.String())
+	}
+	slices.Sort(ops)
+	return fmt.Sprintf("%s %s %q: %s", strings.ToLower(g.Resource.String()), kind, g.Name, strings.Join(ops, ", "))
+}
+
+// Allow creates ACLs that allow user (principal User:<user>, any host)
+// what grants say. Creating an ACL that exists is not an error, so it can
+// run at every deployment.
+func (c Cluster) Allow(ctx context.Context, user string, grants []Grant) error {
+	cl, err := c.Client("acls")
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	for _, g := range grants {
+		b := kadm.NewACLs().Allow("User:"+user).AllowHosts("*").Operations(aclOps(g.Ops)...)
+		pattern := kadm.ACLPatternLiteral
+		if g.Prefixed {
+			pattern = kadm.ACLPatternPrefixed
+		}
+		switch g.Resource {
+		case kmsg.ACLResourceTypeTopic:
+			b = b.Topics(g.Name)
+		case kmsg.ACLResourceTypeGroup:
+			b = b.Groups(g.Name)
+		case kmsg.ACLResourceTypeTransactionalId:
+			b = b.TransactionalIDs(g.Name)
+		case kmsg.ACLResourceTypeCluster:
+			b = b.Clusters()
+		default:
+			return fmt.Errorf("kafka: grant on %s: unsupported resource", g.Resource)
+		}
+		b = b.ResourcePatternType(pattern)
+		res, err := adm.CreateACLs(ctx, b)
+		if err != nil {
+			return fmt.Errorf("kafka: create ACLs for %s (%s): %w", user, g, err)
+		}
+		var errs []error
+		for _, r := range res {
+			if r.Err != nil {
+				errs = append(errs, r.Err)
+			}
+		}
+		if err := errors.Join(errs...); err != nil {
+			return fmt.Errorf("kafka: create ACLs for %s (%s): %w", user, g, err)
+		}
+	}
+	return nil
+}
+
+func aclOps(ops []kmsg.ACLOperation) []kadm.ACLOperation {
+	out := make([]kadm.ACLOperation, len(ops))
+	for i, o := range ops {
+		out[i] = kadm.ACLOperation(o)
+	}
+	return out
+}
