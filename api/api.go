@@ -463,6 +463,11 @@ func (s *server) imageUploaded(w http.ResponseWriter, r *http.Request, user, ima
 		writeError(w, http.StatusUnprocessableEntity,
 			fmt.Sprintf("image_id %q: you have uploaded no image with this id (reserve one with POST /v1/uploads, then upload it)", image))
 		return false
+	case errors.Is(err, media.ErrNotImage):
+		// Checked from the header, without decoding: what was uploaded is
+		// not an image of its declared type, or one too large to serve.
+		writeError(w, http.StatusUnprocessableEntity, fmt.Sprintf("image_id %q: %v", image, err))
+		return false
 	case err != nil:
 		slog.Error("check image", "user", user, "image", image, "err", err)
 		writeError(w, http.StatusServiceUnavailable, "image storage is unavailable; retry")

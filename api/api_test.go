@@ -64,6 +64,11 @@ func setupImages(dir string, m *testing.M) int {
 	if _, err := store.Put("alice/img1", &buf, 1<<20); err != nil {
 		panic(err)
 	}
+	// An upload that is no image at all: the upload policy checks its
+	// declared type, not its bytes.
+	if _, err := store.Put("alice/notimg", strings.NewReader("<html><script>alert(1)</script></html>"), 1<<20); err != nil {
+		panic(err)
+	}
 	return m.Run()
 }
 

@@ -108,6 +108,8 @@ func TestPostNamesAnImageOfItsOwnUser(t *testing.T) {
 	}{
 		{"alice", `{"caption":"#a","image_id":"NEVERUPLOADED"}`, 422},
 		{"bob", `{"caption":"#a","image_id":"img1"}`, 422}, // alice's image
+		// Uploaded, but HTML, not an image: refused from its header.
+		{"alice", `{"caption":"#a","image_id":"notimg"}`, 422},
 		{"alice", `{"caption":"#a","image_id":"img1"}`, 202},
 	} {
 		w := call(h, "POST", "/v1/posts", mustToken(t, c.user), c.body)

@@ -23,6 +23,12 @@ type Config struct {
 	// --kafka-password and --kafka-sasl-mechanism: the principal a process
 	// authenticates as.
 	KafkaUser, KafkaPassword, KafkaSASLMechanism string
+	// RolePasswords are --api-password, --worker-password, --rank-password
+	// and --reader-password: `acls --create-users` gives each role's user
+	// SCRAM credentials with them.
+	RolePasswords map[string]*string
+	// CreateUsers is --create-users of `acls`.
+	CreateUsers bool
 	// Data is --data: the directory of `tagstream run`'s broker, state and secret.
 	Data string
 	// HTTP is --http: the API's listen address.
@@ -93,6 +99,9 @@ type Media struct {
 	UploadMaxSize int64
 	// ImageWidths is --image-widths: the widths the origin resizes to.
 	ImageWidths []int
+	// DecodeBudget is --image-decode-budget: bytes the origin's decodes
+	// may hold at once.
+	DecodeBudget int64
 }
 
 // Snapshot configures the Cassandra snapshot.
@@ -155,6 +164,7 @@ func Defaults() Config {
 		Media: Media{
 			S3Region: "us-east-1", S3Bucket: "tagstream-images",
 			UploadMaxSize: 20 << 20, ImageWidths: []int{160, 320, 360, 640, 1080},
+			DecodeBudget: 256 << 20, // media.DefaultDecodeBudget
 		},
 		// snapshot.DefaultKeyspace, DefaultReplication and DefaultInterval.
 		Snapshot: Snapshot{
@@ -257,6 +267,17 @@ var defs = map[string]func(fs *flag.FlagSet, c *Config, name string){
 		fs.Var(oneOf{&c.KafkaSASLMechanism, []string{"SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"}}, n,
 			"SASL mechanism of --kafka-user: SCRAM-SHA-512, SCRAM-SHA-256 or PLAIN (Kafka's sasl.mechanism)")
 	},
+	"create-users": func(fs *flag.FlagSet, c *Config, n string) {
+		fs.BoolVar(&c.CreateUsers, n, c.CreateUsers, "also give each role=user its SCRAM-SHA-512 credentials, the password from --<role>-password")
+		for _, role := range []string{"api", "worker", "rank", "reader"} {
+			if c.RolePasswords == nil {
+				c.RolePasswords = map[string]*string{}
+			}
+			p := new(string)
+			c.RolePasswords[role] = p
+			fs.StringVar(p, role+"-password", "", "with --create-users, the SCRAM password of the "+role+" role's user (TAGSTREAM_"+strings.ToUpper(role)+"_PASSWORD)")
+		}
+	},
 	"data": func(fs *flag.FlagSet, c *Config, n string) {
 		fs.StringVar(&c.Data, n, c.Data, "directory of the embedded broker's log, table state and the token secret")
 	},
@@ -322,6 +343,10 @@ var defs = map[string]func(fs *flag.FlagSet, c *Config, name string){
 	},
 	"upload-max-size": func(fs *flag.FlagSet, c *Config, n string) {
 		fs.Int64Var(&c.Media.UploadMaxSize, n, c.Media.UploadMaxSize, "largest photo upload in bytes (20971520 = 20 MiB)")
+	},
+	"image-decode-budget": func(fs *flag.FlagSet, c *Config, n string) {
+		fs.Int64Var(&c.Media.DecodeBudget, n, c.Media.DecodeBudget, "bytes the image origin's decodes may hold at once, estimated from each image's header "+
+			"(268435456 = 256 MiB fits a 512 MiB process); a request that does not fit waits, then gets 503, an image that alone exceeds it 422")
 	},
 	"image-widths": func(fs *flag.FlagSet, c *Config, n string) {
 		fs.Var(ints{&c.Media.ImageWidths}, n, "widths in pixels the image origin resizes to, comma-separated; others get 400 (pages link 640)")

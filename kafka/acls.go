@@ -87,3 +87,26 @@ func aclOps(ops []kmsg.ACLOperation) []kadm.ACLOperation {
 	}
 	return out
 }
+
+// SetSCRAM creates or replaces user's SCRAM-SHA-512 credentials (Kafka's
+// kafka-configs --alter --add-config 'SCRAM-SHA-512=[password=…]'), for a
+// deployment whose brokers were not formatted with its users.
+func (c Cluster) SetSCRAM(ctx context.Context, user, password string) error {
+	cl, err := c.Client("acls")
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	res, err := kadm.NewClient(cl).AlterUserSCRAMs(ctx, nil, []kadm.UpsertSCRAM{{
+		User: user, Mechanism: kadm.ScramSha512, Iterations: 8192, Password: password,
+	}})
+	if err == nil {
+		for _, r := range res {
+			err = errors.Join(err, r.Err)
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("kafka: SCRAM credentials of %s: %w", user, err)
+	}
+	return nil
+}

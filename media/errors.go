@@ -24,3 +24,9 @@ func badRequest(format string, args ...any) error {
 // image the caller has not uploaded (the API answers 422 on a post naming
 // it); the origin answers 404.
 var ErrNotFound = errors.New("media: image not found")
+
+// ErrNotImage means an upload is not an image the origin will serve: not
+// one of the allowed types, another type than the one declared at upload,
+// over the pixel limit, or too costly to decode (Uploads.Exists). The API
+// answers 422 on a post naming it.
+var ErrNotImage = errors.New("media: not an image that can be posted")

@@ -81,6 +81,11 @@ func LoadOrCreateKeyring(dir string) (*Keyring, error) {
 // loadOrCreate returns the trimmed content of path, first writing
 // encode(32 random bytes) there if the file does not exist.
 func loadOrCreate(path string, encode func([]byte) string) (string, error) {
+	fi, err := os.Stat(path)
+	if err == nil && fi.Mode().Perm()&0o077 != 0 {
+		// Whoever reads the key can sign any image URL.
+		return "", fmt.Errorf("media: %s is readable or writable by others (mode %#o); chmod 600 it", path, fi.Mode().Perm())
+	}
 	b, err := os.ReadFile(path)
 	if err == nil {
 		return strings.TrimSpace(string(b)), nil
@@ -128,13 +133,42 @@ var errSignature = errors.New("media: bad image signature")
 // verify checks a request for an image against the keyring and returns the
 // width and expiry it names.
 func (k *Keyring) verify(userID, imageID string, q url.Values, now time.Time) (width int, exp time.Time, err error) {
-	w, e, kid := q.Get("w"), q.Get("exp"), q.Get("kid")
+	return k.check(userID, imageID, q.Get("w"), q.Get("exp"), q.Get("kid"), q.Get("sig"), now)
+}
+
+// verifyQuery checks the raw query of a request for an image: it must be
+// exactly w=&exp=&kid=&sig= as Build writes it, in that order, unescaped,
+// nothing added or repeated. Anything else is refused even when the signed
+// part is intact, or every variant would be one more CDN cache key (and
+// decode) for one image.
+func (k *Keyring) verifyQuery(userID, imageID, rawQuery string, now time.Time) (width int, exp time.Time, err error) {
+	names := [4]string{"w", "exp", "kid", "sig"}
+	var vals [4]string
+	parts := strings.Split(rawQuery, "&")
+	if len(parts) != len(names) {
+		return 0, exp, fmt.Errorf("%w: the query must be exactly w, exp, kid and sig", errSignature)
+	}
+	for i, p := range parts {
+		name, v, _ := strings.Cut(p, "=")
+		if name != names[i] || !queryValueRE.MatchString(v) {
+			return 0, exp, fmt.Errorf("%w: the query must be exactly w, exp, kid and sig, in that order, unescaped", errSignature)
+		}
+		vals[i] = v
+	}
+	return k.check(userID, imageID, vals[0], vals[1], vals[2], vals[3], now)
+}
+
+// queryValueRE is what a value of a signed query can hold: digits, a key
+// id, an unpadded base64url MAC; nothing that needs escaping.
+var queryValueRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+
+func (k *Keyring) check(userID, imageID, w, e, kid, sig string, now time.Time) (width int, exp time.Time, err error) {
 	key, ok := k.keys[kid]
 	if !ok {
 		return 0, exp, fmt.Errorf("%w: unknown key id %q", errSignature, kid)
 	}
 	want := mac(key, signedPart(userID, imageID, w, e, kid))
-	if !hmac.Equal([]byte(want), []byte(q.Get("sig"))) {
+	if !hmac.Equal([]byte(want), []byte(sig)) {
 		return 0, exp, fmt.Errorf("%w: signature does not match", errSignature)
 	}
 	secs, err := strconv.ParseInt(e, 10, 64)

@@ -2,6 +2,8 @@ package media
 
 import (
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -78,5 +80,23 @@ func TestExpiry(t *testing.T) {
 	}
 	if a, b := e.At(start.Add(time.Minute)), e.At(start.Add(40*time.Minute)); !a.Equal(b) {
 		t.Errorf("exp changed within one bucket: %s, %s", a, b)
+	}
+}
+
+// A key file others can read is refused: whoever reads it signs any URL.
+func TestKeyFileReadableByOthersIsRefused(t *testing.T) {
+	dir := t.TempDir()
+	if _, err := LoadOrCreateKeyring(dir); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, KeyFile)
+	if fi, _ := os.Stat(path); fi.Mode().Perm() != 0o600 {
+		t.Errorf("new key file has mode %#o, want 0600", fi.Mode().Perm())
+	}
+	if err := os.Chmod(path, 0o640); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LoadOrCreateKeyring(dir); err == nil || !strings.Contains(err.Error(), "chmod 600") {
+		t.Fatalf("a group-readable key file was accepted: %v", err)
 	}
 }

@@ -94,7 +94,18 @@ func (l *Local) Stat(_ context.Context, key string) (ObjectInfo, error) {
 	if err != nil {
 		return ObjectInfo{}, localErr(key, err)
 	}
-	return ObjectInfo{Size: fi.Size(), ModTime: fi.ModTime()}, nil
+	info := ObjectInfo{Size: fi.Size(), ModTime: fi.ModTime()}
+	if ct, err := os.ReadFile(l.typePath(key)); err == nil {
+		info.ContentType = string(ct)
+	}
+	return info, nil
+}
+
+// typePath is where the content type an upload declared is kept, as S3
+// keeps it with the object: Dir/types/<user>/<image>.
+func (l *Local) typePath(key string) string {
+	user, image, _ := strings.Cut(key, "/")
+	return filepath.Join(l.dir, "types", user, image)
 }
 
 // Open implements Storage.
@@ -118,13 +129,15 @@ func localErr(key string, err error) error {
 }
 
 // Put stores r under key, bypassing any policy (seeding, imports), refusing
-// more than maxSize bytes. It returns the size written.
+// more than maxSize bytes. It returns the size written. The object has no
+// declared content type.
 func (l *Local) Put(key string, r io.Reader, maxSize int64) (int64, error) {
-	return l.put(key, r, 0, maxSize)
+	return l.put(key, r, 0, maxSize, "")
 }
 
-// put stores r under key if it holds lo to hi bytes.
-func (l *Local) put(key string, r io.Reader, lo, hi int64) (int64, error) {
+// put stores r under key, declared as contentType, if it holds lo to hi
+// bytes.
+func (l *Local) put(key string, r io.Reader, lo, hi int64, contentType string) (int64, error) {
 	p, err := l.path(key)
 	if err != nil {
 		return 0, err
@@ -149,10 +162,41 @@ func (l *Local) put(key string, r io.Reader, lo, hi int64) (int64, error) {
 	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
 		return n, fmt.Errorf("media: local put: %w", err)
 	}
+	if err := l.putType(key, contentType); err != nil {
+		return n, fmt.Errorf("media: local put: %w", err)
+	}
 	if err := os.Rename(tmp.Name(), p); err != nil {
 		return n, fmt.Errorf("media: local put: %w", err)
 	}
 	return n, nil
+}
+
+// putType records the content type of key, before the object itself is
+// renamed into place, so that an object never has another's type.
+func (l *Local) putType(key, contentType string) error {
+	tp := l.typePath(key)
+	if contentType == "" {
+		if err := os.Remove(tp); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+		return nil
+	}
+	if err := os.MkdirAll(filepath.Dir(tp), 0o700); err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(filepath.Join(l.dir, "tmp"), "type-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	_, err = io.WriteString(tmp, contentType)
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), tp)
 }
 
 // postError is an S3-style refusal of a browser upload.
@@ -167,18 +211,43 @@ func denied(format string, args ...any) error {
 	return &postError{http.StatusForbidden, "AccessDenied", fmt.Sprintf(format, args...)}
 }
 
-// Form limits of a browser upload: the fields before the file.
+// Form limits of a browser upload: what comes before the file is read into
+// memory, so it is bounded as a whole (mime/multipart alone would take
+// 10 MiB of headers for each part), per field and in fields.
 const (
+	maxFormBytes  = 64 << 10 // boundaries, part headers and fields before the file
 	maxFieldBytes = 16 << 10
 	maxFormFields = 32
 )
 
+// Upload deadlines. The API server's read and write timeouts (30 s) suit
+// its JSON, not a photo coming over a poor uplink, which its policy allows:
+// once the policy is verified, an upload gets uploadGrace plus its largest
+// allowed size at minUploadRate to arrive and be answered, at most
+// maxUploadTime. Before that, the server's own timeouts stand, so an
+// unauthenticated request gets no extra time.
+const (
+	minUploadRate = 32 << 10 // bytes a second: a slow mobile uplink
+	uploadGrace   = 30 * time.Second
+	maxUploadTime = 20 * time.Minute
+)
+
+// uploadTime is how long an upload of at most hi bytes may take.
+func uploadTime(hi int64) time.Duration {
+	secs := hi / minUploadRate
+	if secs >= int64(maxUploadTime/time.Second) {
+		return maxUploadTime
+	}
+	return min(uploadGrace+time.Duration(secs)*time.Second, maxUploadTime)
+}
+
 // ServeHTTP accepts a browser upload (POST /<bucket>/, multipart form:
 // fields, then "file") within a presigned policy, answering like S3: 204,
 // or an XML error with 403 (signature, expiry, a condition) or 400
-// (malformed, size outside content-length-range).
+// (malformed, form before the file over 64 KiB, size outside
+// content-length-range).
 func (l *Local) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	err := l.upload(r)
+	err := l.upload(w, r)
 	var pe *postError
 	switch {
 	case err == nil:
@@ -197,18 +266,56 @@ func (l *Local) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}{Code: pe.code, Message: pe.message})
 }
 
-func (l *Local) upload(r *http.Request) error {
+// formBody lets at most n more bytes of a request body through, then fails.
+type formBody struct {
+	io.ReadCloser
+	n        int64
+	exceeded bool
+}
+
+var errFormTooLarge = errors.New("media: form over its limit")
+
+func (b *formBody) Read(p []byte) (int, error) {
+	if b.n <= 0 {
+		b.exceeded = true
+		return 0, errFormTooLarge
+	}
+	if int64(len(p)) > b.n {
+		p = p[:b.n]
+	}
+	n, err := b.ReadCloser.Read(p)
+	b.n -= int64(n)
+	return n, err
+}
+
+// signatureFields are what the policy's signature is checked with.
+var signatureFields = []string{"policy", "x-amz-signature", "x-amz-credential", "x-amz-algorithm"}
+
+// upload reads the form part by part: the fields, within maxFormBytes in
+// all, refused with 403 as soon as those of the signature are in and it
+// does not verify; then, the policy and every condition met, the file.
+func (l *Local) upload(w http.ResponseWriter, r *http.Request) error {
 	malformed := func(msg string) error { return &postError{http.StatusBadRequest, "MalformedPOSTRequest", msg} }
+	tooLarge := func() error {
+		return &postError{http.StatusBadRequest, "MaxPostPreDataLengthExceeded",
+			fmt.Sprintf("the fields before the file are over %d bytes", maxFormBytes)}
+	}
 	if r.Method != http.MethodPost || r.URL.Path != l.UploadPath() {
 		return &postError{http.StatusMethodNotAllowed, "MethodNotAllowed", "POST a form to " + l.UploadPath()}
 	}
+	body := &formBody{ReadCloser: r.Body, n: maxFormBytes}
+	r.Body = body
 	mr, err := r.MultipartReader()
 	if err != nil {
 		return malformed(err.Error())
 	}
 	fields := map[string]string{}
+	signed := false
 	for {
 		part, err := mr.NextPart()
+		if body.exceeded {
+			return tooLarge()
+		}
 		if err != nil {
 			return malformed("no file field: " + err.Error())
 		}
@@ -218,32 +325,66 @@ func (l *Local) upload(r *http.Request) error {
 			if err != nil {
 				return err
 			}
-			_, err = l.put(fields["key"], part, lo, hi)
+			deadline := time.Now().Add(uploadTime(hi))
+			rc := http.NewResponseController(w)
+			rc.SetReadDeadline(deadline) // ErrNotSupported: nothing to extend
+			rc.SetWriteDeadline(deadline)
+			body.n = hi + maxFormBytes // the file, then its closing boundary
+			_, err = l.put(fields["key"], part, lo, hi, fields["content-type"])
 			return err
 		}
+		if _, dup := fields[name]; dup || len(fields) == maxFormFields {
+			return malformed("form field " + name + " repeated, or too many fields")
+		}
 		v, err := io.ReadAll(io.LimitReader(part, maxFieldBytes+1))
-		if err != nil || len(v) > maxFieldBytes || len(fields) == maxFormFields {
-			return malformed("form field " + name + " unreadable or too large, or too many fields")
+		if body.exceeded {
+			return tooLarge()
+		}
+		if err != nil || len(v) > maxFieldBytes {
+			return malformed("form field " + name + " unreadable or too large")
 		}
 		fields[name] = string(v)
+		if !signed && hasAll(fields, signatureFields) {
+			if err := l.verifySignature(fields); err != nil {
+				return err
+			}
+			signed = true
+		}
 	}
+}
+
+func hasAll(m map[string]string, keys []string) bool {
+	for _, k := range keys {
+		if _, ok := m[k]; !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// verifySignature checks the policy's SigV4 signature and credential.
+func (l *Local) verifySignature(f map[string]string) error {
+	cred := strings.Split(f["x-amz-credential"], "/")
+	if f["x-amz-algorithm"] != "AWS4-HMAC-SHA256" || len(cred) != 5 || cred[0] != l.accessKey ||
+		cred[2] != l.region || cred[3] != "s3" || cred[4] != "aws4_request" {
+		return denied("bad x-amz-algorithm or x-amz-credential")
+	}
+	day, err := time.Parse("20060102", cred[1])
+	if err != nil {
+		return denied("bad credential date")
+	}
+	want := signer.PostPresignSignatureV4(f["policy"], day, l.secret, l.region)
+	if !hmac.Equal([]byte(want), []byte(f["x-amz-signature"])) {
+		return denied("signature does not match")
+	}
+	return nil
 }
 
 // check verifies the policy's SigV4 signature, expiry and every condition
 // against the fields, and returns its content-length-range.
 func (l *Local) check(f map[string]string, now time.Time) (lo, hi int64, err error) {
-	cred := strings.Split(f["x-amz-credential"], "/")
-	if f["x-amz-algorithm"] != "AWS4-HMAC-SHA256" || len(cred) != 5 || cred[0] != l.accessKey ||
-		cred[2] != l.region || cred[3] != "s3" || cred[4] != "aws4_request" {
-		return 0, 0, denied("bad x-amz-algorithm or x-amz-credential")
-	}
-	day, err := time.Parse("20060102", cred[1])
-	if err != nil {
-		return 0, 0, denied("bad credential date")
-	}
-	want := signer.PostPresignSignatureV4(f["policy"], day, l.secret, l.region)
-	if !hmac.Equal([]byte(want), []byte(f["x-amz-signature"])) {
-		return 0, 0, denied("signature does not match")
+	if err := l.verifySignature(f); err != nil {
+		return 0, 0, err
 	}
 	var pol struct {
 		Expiration time.Time         `json:"expiration"`

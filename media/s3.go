@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strings"
 
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
@@ -90,7 +91,7 @@ func (s *S3) Stat(ctx context.Context, key string) (ObjectInfo, error) {
 	if err != nil {
 		return ObjectInfo{}, s3Err(key, err)
 	}
-	return ObjectInfo{Size: info.Size, ModTime: info.LastModified}, nil
+	return ObjectInfo{Size: info.Size, ModTime: info.LastModified, ContentType: info.ContentType}, nil
 }
 
 // Open implements Storage.
@@ -104,6 +105,30 @@ func (s *S3) Open(ctx context.Context, key string) (io.ReadCloser, error) {
 		return nil, s3Err(key, err)
 	}
 	return obj, nil
+}
+
+// openPrefix fetches at most the first n bytes of key with a range
+// request, so checking a header neither transfers nor buffers the rest.
+func (s *S3) openPrefix(ctx context.Context, key string, n int64) (io.ReadCloser, error) {
+	opts := minio.GetObjectOptions{}
+	if err := opts.SetRange(0, n-1); err != nil {
+		return nil, fmt.Errorf("media: s3 %s: %w", key, err)
+	}
+	obj, err := s.client.GetObject(ctx, s.bucket, key, opts)
+	if err != nil {
+		return nil, s3Err(key, err)
+	}
+	if _, err := obj.Stat(); err != nil {
+		obj.Close()
+		if minio.ToErrorResponse(err).Code == "InvalidRange" { // an empty object
+			return io.NopCloser(strings.NewReader("")), nil
+		}
+		return nil, s3Err(key, err)
+	}
+	return struct {
+		io.Reader
+		io.Closer
+	}{io.LimitReader(obj, n), obj}, nil
 }
 
 func s3Err(key string, err error) error {

@@ -43,6 +43,30 @@ type PresignedPost struct {
 type ObjectInfo struct {
 	Size    int64
 	ModTime time.Time
+	// ContentType is the type the upload declared (and its policy
+	// enforced); empty when the storage does not know it.
+	ContentType string
+}
+
+// prefixOpener is a Storage that can fetch the start of an object alone
+// (an S3 range request) rather than open all of it.
+type prefixOpener interface {
+	openPrefix(ctx context.Context, key string, n int64) (io.ReadCloser, error)
+}
+
+// openPrefix opens at most the first n bytes of key.
+func openPrefix(ctx context.Context, s Storage, key string, n int64) (io.ReadCloser, error) {
+	if p, ok := s.(prefixOpener); ok {
+		return p.openPrefix(ctx, key, n)
+	}
+	rc, err := s.Open(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	return struct {
+		io.Reader
+		io.Closer
+	}{io.LimitReader(rc, n), rc}, nil
 }
 
 // presign signs p as an S3 SigV4 POST policy for bucket with c's

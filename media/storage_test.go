@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"image"
+	"image/color"
 	"net/http"
 	"os"
 	"strings"
@@ -120,6 +121,56 @@ func testStorage(t *testing.T, store Storage) {
 		sig := res.Fields["x-amz-signature"]
 		code, body := browserPost(t, res.URL, with(res.Fields, "x-amz-signature", strings.Repeat("0", len(sig))), photo)
 		refused(t, res, code, body)
+	})
+	// Exists reads the header of what was stored, never the pixels, and
+	// refuses what the origin would not serve.
+	posted := func(t *testing.T, contentType string, file []byte) (*Reservation, error) {
+		t.Helper()
+		res, err := up.Reserve(ctx, "alice", contentType, int64(len(file)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if code, body := browserPost(t, res.URL, res.Fields, file); code/100 != 2 {
+			t.Fatalf("upload: %d %s", code, body)
+		}
+		return res, up.Exists(ctx, "alice", res.ImageID)
+	}
+	notImage := func(t *testing.T, contentType string, file []byte) {
+		t.Helper()
+		if _, err := posted(t, contentType, file); !errors.Is(err, ErrNotImage) {
+			t.Fatalf("Exists = %v, want ErrNotImage", err)
+		} else {
+			t.Log(err)
+		}
+	}
+	t.Run("each allowed type is an image", func(t *testing.T) {
+		gifImg := manyFrameGIF(t, 30, 20, 2, false)
+		webp := losslessWebP(30, 20, color.NRGBA{A: 255})
+		for ct, file := range map[string][]byte{"image/png": testImage(t, 30, 20, true), "image/gif": gifImg, "image/webp": webp} {
+			if _, err := posted(t, ct, file); err != nil {
+				t.Errorf("%s: Exists = %v", ct, err)
+			}
+		}
+	})
+	t.Run("not an image", func(t *testing.T) {
+		notImage(t, "image/jpeg", []byte("<html><script>alert(1)</script></html>"))
+	})
+	t.Run("over the pixel limit", func(t *testing.T) {
+		notImage(t, "image/png", rawPNG(60000, 60000, 6, 8, false, 100))
+	})
+	t.Run("over the decode budget", func(t *testing.T) {
+		notImage(t, "image/jpeg", jpegDC(jpegSpec{w: 7071, h: 7071, progressive: true,
+			sampling: []byte{0x11, 0x11, 0x11}, adobe: -1, jfif: true}))
+	})
+	t.Run("another type than declared", func(t *testing.T) {
+		res, err := posted(t, "image/jpeg", testImage(t, 30, 20, true))
+		if info, serr := store.Stat(ctx, res.Key); serr != nil || info.ContentType != "image/jpeg" {
+			testenv.Skip(t, fmt.Sprintf("the storage keeps no declared type: %+v %v", info, serr))
+		}
+		if !errors.Is(err, ErrNotImage) {
+			t.Fatalf("a PNG uploaded as image/jpeg: Exists = %v, want ErrNotImage", err)
+		}
+		t.Log(err)
 	})
 	t.Run("after expiry", func(t *testing.T) {
 		short := NewUploads(store, UploadConfig{TTL: time.Second})

@@ -90,7 +90,11 @@ func withMedia(ctx context.Context, o MediaOptions, cfg api.Config, addr net.Add
 		// Image URLs are still signed: another process may serve them.
 		return cfg, nil
 	}
-	cfg.Uploads = media.NewUploads(store, o.Uploads)
+	// Uploads are checked against the limits of the origin that will
+	// serve them, so a post never names an image the origin refuses.
+	up := o.Uploads
+	up.Origin = o.Origin
+	cfg.Uploads = media.NewUploads(store, up)
 	cfg.Origin = media.NewOrigin(store, keys, o.Origin)
 	return cfg, nil
 }

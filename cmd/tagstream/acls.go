@@ -14,8 +14,9 @@ import (
 
 // acls prints every role's grants, or, given role=user pairs, creates the
 // ACLs that allow each user its role's grants (as --kafka-user, which must
-// be allowed to alter ACLs: a superuser).
-func acls(ctx context.Context, c kafka.Cluster, pairs []string, out io.Writer) error {
+// be allowed to alter ACLs: a superuser). With passwords (role to
+// password, --create-users) it first gives each user SCRAM credentials.
+func acls(ctx context.Context, c kafka.Cluster, pairs []string, passwords map[string]string, out io.Writer) error {
 	roles := processors.Roles()
 	if len(pairs) == 0 {
 		for _, r := range roles {
@@ -32,6 +33,14 @@ func acls(ctx context.Context, c kafka.Cluster, pairs []string, out io.Writer) e
 		role, user, ok := strings.Cut(p, "=")
 		if !ok || user == "" || !slices.Contains(roles, processors.Role(role)) {
 			return fmt.Errorf("acls: %q: want role=user with a role among %v", p, roles)
+		}
+		if passwords != nil {
+			if len(passwords[role]) < 12 {
+				return fmt.Errorf("acls: --create-users needs --%s-password of at least 12 characters", role)
+			}
+			if err := c.SetSCRAM(ctx, user, passwords[role]); err != nil {
+				return err
+			}
 		}
 		if err := c.Allow(ctx, user, processors.Grants(processors.Role(role))); err != nil {
 			return err

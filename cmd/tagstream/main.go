@@ -29,7 +29,7 @@ import (
 // Flags shared by the commands that serve or store photos, and by those
 // that talk to the Cassandra snapshot.
 var (
-	mediaFlags    = []string{"s3-endpoint", "s3-public-endpoint", "s3-access-key", "s3-secret-key", "s3-region", "s3-bucket", "image-keys", "upload-max-size", "image-widths"}
+	mediaFlags    = []string{"s3-endpoint", "s3-public-endpoint", "s3-access-key", "s3-secret-key", "s3-region", "s3-bucket", "image-keys", "upload-max-size", "image-widths", "image-decode-budget"}
 	snapshotFlags = []string{"cassandra", "keyspace", "keyspace-replication", "snapshot-interval"}
 )
 
@@ -159,11 +159,18 @@ func dispatch(ctx context.Context, args []string, in io.Reader, out io.Writer) e
 		_, err = replay.Run(ctx, replay.Options{Cluster: cluster(c), From: from, Progress: out})
 		return err
 	case "acls":
-		fs := config.FlagSet(cmd, &c, "brokers", "partitions")
+		fs := config.FlagSet(cmd, &c, "brokers", "create-users")
 		if err := parse(fs, args, &c); err != nil {
 			return err
 		}
-		return acls(ctx, cluster(c), fs.Args(), out)
+		var passwords map[string]string
+		if c.CreateUsers {
+			passwords = map[string]string{}
+			for role, p := range c.RolePasswords {
+				passwords[role] = *p
+			}
+		}
+		return acls(ctx, cluster(c), fs.Args(), passwords, out)
 	case "token":
 		fs := config.FlagSet(cmd, &c, "user", "ttl", "token-max-ttl", "secret", "data")
 		if err := parse(fs, args, &c); err != nil {
@@ -250,7 +257,7 @@ func mediaOptions(c config.Config) pipeline.MediaOptions {
 			SecretKey: m.S3SecretKey, Region: m.S3Region, Bucket: m.S3Bucket},
 		Keys:    m.ImageKeys,
 		Uploads: media.UploadConfig{MaxSize: m.UploadMaxSize},
-		Origin:  media.OriginConfig{Widths: m.ImageWidths},
+		Origin:  media.OriginConfig{Widths: m.ImageWidths, DecodeBudget: m.DecodeBudget},
 	}
 }
 
