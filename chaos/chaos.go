@@ -44,6 +44,10 @@ type Options struct {
 	Cluster kafka.Cluster
 	// Binary is the tagstream executable the workers and the API run.
 	Binary string
+	// WorkerEnv and APIEnv are added to the environment of the workers
+	// and of the API: their principals (kafkatest.EnvOf). The harness's
+	// own clients use Cluster's.
+	WorkerEnv, APIEnv []string
 	// Posts is the number of posts created (default 200,000); edits,
 	// deletes and poison records come on top.
 	Posts int
@@ -182,9 +186,9 @@ func Run(ctx context.Context, o Options) (res *Result, err error) {
 		return res, fail(KindHarness, err, "free port")
 	}
 	procs, pctx := newSupervisor(ctx, o, j)
-	procs.start("api", append([]string{"api", "--http", httpAddr, "--secret", strings.Repeat("c", 32)}, common...))
+	procs.start("api", o.APIEnv, append([]string{"api", "--http", httpAddr, "--secret", strings.Repeat("c", 32)}, common...))
 	for i := 1; i <= o.Workers; i++ {
-		procs.start(fmt.Sprintf("worker-%d", i), append([]string{"worker", "--instance-id", fmt.Sprintf("chaos-%d", i)}, common...))
+		procs.start(fmt.Sprintf("worker-%d", i), o.WorkerEnv, append([]string{"worker", "--instance-id", fmt.Sprintf("chaos-%d", i)}, common...))
 	}
 	base := "http://" + httpAddr
 	if err := awaitReady(pctx, base); err != nil {

@@ -13,8 +13,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tagstream/tagstream/kafka"
 	"github.com/tagstream/tagstream/kafka/kafkatest"
+	"github.com/tagstream/tagstream/processors"
 )
 
 type testWriter struct{ t *testing.T }
@@ -33,7 +33,8 @@ func (w testWriter) Write(p []byte) (int, error) {
 // passing run keeps only its small files there unless TAGSTREAM_CHAOS_KEEP
 // is set. It ends with one line per seed and a total.
 func TestChaos(t *testing.T) {
-	brokers := kafkatest.Brokers(t)
+	cluster := kafkatest.Cluster(t)
+	workerEnv, apiEnv := kafkatest.EnvOf(kafkatest.As(t, processors.RoleWorker)), kafkatest.EnvOf(kafkatest.As(t, processors.RoleAPI))
 	posts := envInt(t, "TAGSTREAM_CHAOS_POSTS", 20_000)
 	seeds, err := parseSeeds(os.Getenv("TAGSTREAM_CHAOS_SEEDS"), os.Getenv("TAGSTREAM_CHAOS_SEED"))
 	if err != nil {
@@ -89,7 +90,7 @@ func TestChaos(t *testing.T) {
 			slog.SetDefault(slog.New(slog.NewTextHandler(hl, &slog.HandlerOptions{Level: slog.LevelWarn})))
 			defer slog.SetDefault(prev)
 			res, runErr = Run(ctx, Options{
-				Cluster: kafka.Cluster{Brokers: brokers}, Binary: bin, Posts: posts, Seed: int64(seed),
+				Cluster: cluster, Binary: bin, Posts: posts, Seed: int64(seed), WorkerEnv: workerEnv, APIEnv: apiEnv,
 				RestartBroker: []string{kafkaSh, "restart"}, Dir: dir, Out: testWriter{t}, Drain: 6 * time.Minute,
 			})
 			if runErr != nil {

@@ -24,13 +24,13 @@ import (
 // on both alike. It reports the mean end-to-end posts/s of each mode and
 // their ratio. Run it with `make eo-cost`.
 func BenchmarkDeliveryCost(b *testing.B) {
-	brokers := kafkatest.Brokers(b)
+	c := kafkatest.Cluster(b)
+	c.Partitions = 12
 	posts := envInt(b, "TAGSTREAM_COST_POSTS", 100_000)
 	bin := filepath.Join(b.TempDir(), "tagstream")
 	if out, err := exec.Command("go", "build", "-o", bin, "../cmd/tagstream").CombinedOutput(); err != nil {
 		b.Fatalf("build tagstream: %v\n%s", err, out)
 	}
-	c := kafka.Cluster{Brokers: brokers, Partitions: 12}
 	sum := map[bool]float64{}
 	for range b.N {
 		for i, eo := range []bool{true, false, false, true} {
@@ -67,8 +67,8 @@ func costRound(b *testing.B, c kafka.Cluster, bin string, posts int, exactlyOnce
 	defer j.close()
 	procs, pctx := newSupervisor(ctx, Options{Binary: bin, Dir: dir, Out: io.Discard}, j)
 	defer procs.stop()
-	procs.start("api", append([]string{"api", "--http", addr, "--secret", strings.Repeat("c", 32)}, common...))
-	procs.start("worker", append([]string{"worker", "--instance-id", "cost", fmt.Sprintf("--exactly-once=%v", exactlyOnce)}, common...))
+	procs.start("api", nil, append([]string{"api", "--http", addr, "--secret", strings.Repeat("c", 32)}, common...))
+	procs.start("worker", nil, append([]string{"worker", "--instance-id", "cost", fmt.Sprintf("--exactly-once=%v", exactlyOnce)}, common...))
 	if err := awaitReady(pctx, "http://"+addr); err != nil {
 		b.Fatal(err)
 	}

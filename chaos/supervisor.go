@@ -49,8 +49,9 @@ func newSupervisor(ctx context.Context, o Options, j *journal) (*supervisor, con
 	return &supervisor{ctx: ctx, cancel: cancel, o: o, j: j, procs: map[string]*proc{}}, ctx
 }
 
-// start runs name until the supervisor stops.
-func (s *supervisor) start(name string, args []string) {
+// start runs name, with env added to its environment, until the
+// supervisor stops.
+func (s *supervisor) start(name string, env, args []string) {
 	s.mu.Lock()
 	if strings.HasPrefix(name, "worker") {
 		s.workers = append(s.workers, name)
@@ -61,7 +62,7 @@ func (s *supervisor) start(name string, args []string) {
 	go func() {
 		defer s.wg.Done()
 		for s.ctx.Err() == nil {
-			err := s.runOnce(name, args)
+			err := s.runOnce(name, env, args)
 			if s.ctx.Err() != nil {
 				return
 			}
@@ -86,13 +87,14 @@ func (s *supervisor) start(name string, args []string) {
 	}()
 }
 
-func (s *supervisor) runOnce(name string, args []string) error {
+func (s *supervisor) runOnce(name string, env, args []string) error {
 	log, err := os.OpenFile(filepath.Join(s.o.Dir, name+".log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return err
 	}
 	defer log.Close()
 	cmd := exec.Command(s.o.Binary, args...)
+	cmd.Env = append(os.Environ(), env...)
 	cmd.Stdout, cmd.Stderr = log, log
 	s.mu.Lock()
 	p := s.procs[name]

@@ -25,10 +25,10 @@ import (
 // Deletes, and checks that the group is gone and a new member of it reads
 // the recreated topic from offset 0.
 func TestDeleteLeavesNoGroupOfStoppedStaticMembers(t *testing.T) {
-	brokers := kafkatest.Brokers(t)
+	c := kafkatest.Cluster(t)
+	c.Partitions = 1
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	c := kafka.Cluster{Brokers: brokers, Partitions: 1}
 	suffix := fmt.Sprintf("%x", rand.Uint64())
 	topic, group := "delete-test-"+suffix, "delete-test-"+suffix
 	spec := []kafka.TopicSpec{{Name: topic}}

@@ -18,6 +18,7 @@ import (
 	"github.com/tagstream/tagstream/api"
 	"github.com/tagstream/tagstream/events"
 	"github.com/tagstream/tagstream/kafka"
+	"github.com/tagstream/tagstream/kafka/kafkatest"
 	"github.com/tagstream/tagstream/processors"
 )
 
@@ -100,6 +101,36 @@ func TestEveryRoleHasItsGrantsAndNoMore(t *testing.T) {
 	}
 	awaitCount(t, addr, "privilege", 1)
 
+	checkGrants(t, as)
+	// A reader reads the tables (a read-only API, the snapshotter).
+	rc, err := as(processors.RoleReader).Client("test", kgo.ConsumeTopics(string(processors.TableCounts)),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	rctx, rcancel := context.WithTimeout(ctx, 30*time.Second)
+	defer rcancel()
+	if fs := rc.PollFetches(rctx); fs.Err() != nil || len(fs.Records()) == 0 {
+		t.Errorf("reader reading %s: %v (%d records)", processors.TableCounts, fs.Err(), len(fs.Records()))
+	}
+	// The count never moved: nothing forged got in.
+	if got := countOf(t, addr, "privilege"); got != 1 {
+		t.Errorf("count of #privilege is %d after the refused writes, want 1", got)
+	}
+	_ = admin
+	cancel()
+	for range 2 {
+		if err := <-done; err != nil && !strings.Contains(err.Error(), "context canceled") {
+			t.Errorf("process: %v", err)
+		}
+	}
+}
+
+// checkGrants has every role write where it may not, and the ranking job
+// where it may, as the principals as gives.
+func checkGrants(t *testing.T, as func(processors.Role) kafka.Cluster) {
+	t.Helper()
 	delta, _ := json.Marshal(events.Delta{Hashtag: "privilege", Display: "privilege", Delta: 1_000_000, Source: events.Source{Offset: 1 << 62}})
 	refused := func(who processors.Role, topic string, value []byte) {
 		t.Helper()
@@ -129,27 +160,19 @@ func TestEveryRoleHasItsGrantsAndNoMore(t *testing.T) {
 	doc := fmt.Sprintf(`{"hashtag":"privilege","computed_at":%q,"posts":[]}`, time.Now().UTC().Format(time.RFC3339))
 	allowed(processors.RoleRank, string(processors.TopicTopPosts), []byte(doc))
 
-	// A reader reads the tables (a read-only API, the snapshotter).
-	rc, err := as(processors.RoleReader).Client("test", kgo.ConsumeTopics(string(processors.TableCounts)),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
-	if err != nil {
-		t.Fatal(err)
+}
+
+// The same refusals on the real Kafka of services/kafka.sh, whose ACLs
+// services/kafka.sh applies from processors.Grants at every start: the
+// API's principal cannot write post-hashtags or the tables.
+func TestRealKafkaHoldsEveryRoleToItsGrants(t *testing.T) {
+	c := kafkatest.Cluster(t)
+	c.Partitions = 2
+	kafkatest.Reset(t, c)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := kafkatest.As(t, processors.RoleWorker).EnsureTopics(ctx, processors.Topics()); err != nil {
+		t.Fatalf("the worker principal cannot create the topics: %v", err)
 	}
-	defer rc.Close()
-	rctx, rcancel := context.WithTimeout(ctx, 30*time.Second)
-	defer rcancel()
-	if fs := rc.PollFetches(rctx); fs.Err() != nil || len(fs.Records()) == 0 {
-		t.Errorf("reader reading %s: %v (%d records)", processors.TableCounts, fs.Err(), len(fs.Records()))
-	}
-	// The count never moved: nothing forged got in.
-	if got := countOf(t, addr, "privilege"); got != 1 {
-		t.Errorf("count of #privilege is %d after the refused writes, want 1", got)
-	}
-	_ = admin
-	cancel()
-	for range 2 {
-		if err := <-done; err != nil && !strings.Contains(err.Error(), "context canceled") {
-			t.Errorf("process: %v", err)
-		}
-	}
+	checkGrants(t, func(r processors.Role) kafka.Cluster { return kafkatest.As(t, r) })
 }

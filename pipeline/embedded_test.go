@@ -28,7 +28,10 @@ var testSecret = []byte(strings.Repeat("k", token.MinSecretLen))
 
 type node struct {
 	kafka, http string
-	stop        func()
+	// cluster is the broker as a test client reaches it: with the admin
+	// principal on the real Kafka.
+	cluster kafka.Cluster
+	stop    func()
 }
 
 // backend starts the pipeline for a test: on the embedded broker, or as a
@@ -71,27 +74,34 @@ func startEmbeddedWith(t *testing.T, o EmbeddedOptions) node {
 	o.KafkaListen, o.HTTP, o.Out, o.API.Secret = "127.0.0.1:0", "127.0.0.1:0", io.Discard, testSecret
 	o.Ready = func(k, h string) { ready <- [2]string{k, h} }
 	go func() { done <- Embedded(ctx, o) }()
-	return awaitNode(t, ready, done, cancel)
+	n := awaitNode(t, ready, done, cancel)
+	n.cluster = kafka.Cluster{Brokers: []string{n.kafka}}
+	return n
 }
 
-// startReal runs a worker and an API in-process against the real Kafka.
+// startReal runs a worker and an API in-process against the real Kafka,
+// each as the principal of its role, so every test of the suite also
+// checks that the grants of processors.Grants are enough on a real broker.
 func startReal(t *testing.T, dir string, partitions int, fresh bool) node {
 	t.Helper()
-	brokers := kafkatest.Brokers(t)
+	admin := kafkatest.Cluster(t)
+	admin.Partitions = partitions
 	if fresh {
-		kafkatest.Reset(t, brokers)
+		kafkatest.Reset(t, admin)
 	}
-	c := kafka.Cluster{Brokers: brokers, Partitions: partitions}
+	worker, apiP := kafkatest.As(t, processors.RoleWorker), kafkatest.As(t, processors.RoleAPI)
+	worker.Partitions, apiP.Partitions = partitions, partitions
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan [2]string, 1)
 	done := make(chan error, 2)
-	go func() { done <- ignoreCanceled(Worker(ctx, c, processors.Options{})) }()
+	go func() { done <- ignoreCanceled(Worker(ctx, worker, processors.Options{})) }()
 	go func() {
-		done <- ignoreCanceled(API(ctx, APIOptions{Cluster: c, HTTP: "127.0.0.1:0", API: api.Config{Secret: testSecret},
+		done <- ignoreCanceled(API(ctx, APIOptions{Cluster: apiP, HTTP: "127.0.0.1:0", API: api.Config{Secret: testSecret},
 			Media:     MediaOptions{EmbeddedDir: filepath.Join(dir, "images"), KeysDir: dir},
-			Listening: func(addr string) { ready <- [2]string{strings.Join(brokers, ","), addr} }}))
+			Listening: func(addr string) { ready <- [2]string{strings.Join(admin.Brokers, ","), addr} }}))
 	}()
 	n := awaitNode(t, ready, done, cancel)
+	n.cluster = admin
 	stop := n.stop
 	n.stop = func() { stop(); <-done }
 	return n
@@ -233,7 +243,7 @@ func testEndToEnd(t *testing.T, be backend) {
 
 	// A third-party producer with franz-go's default partitioner, and a
 	// poison record between two valid ones.
-	cl, err := kgo.NewClient(kgo.SeedBrokers(strings.Split(n.kafka, ",")...))
+	cl, err := n.cluster.Client("test")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -274,8 +284,7 @@ func testEndToEnd(t *testing.T, be backend) {
 
 	// Top posts join the count on the same page, with derived, signed
 	// image URLs (the ranking job's image ids are taken as they come).
-	pc := kafka.Cluster{Brokers: strings.Split(n.kafka, ",")}
-	adm, _ := pc.Client("test")
+	adm, _ := n.cluster.Client("test")
 	defer adm.Close()
 	doc := `{"hashtag":"#Sunset","computed_at":"2026-11-27T12:00:00Z","posts":[{"post_id":"p1","user_id":"alice","image_id":"img1","caption":"Golden hour"}]}`
 	if err := adm.ProduceSync(context.Background(), &kgo.Record{Topic: string(processors.TopicTopPosts), Key: []byte("sunset"), Value: []byte(doc)}).FirstErr(); err != nil {
@@ -323,9 +332,9 @@ func countOf(t *testing.T, addr, tag string) int64 {
 	return p.PostCount
 }
 
-func produceN(t *testing.T, brokers string, from, to int, tags ...string) {
+func produceN(t *testing.T, c kafka.Cluster, from, to int, tags ...string) {
 	t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(strings.Split(brokers, ",")...))
+	cl, err := c.Client("test")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -353,7 +362,7 @@ func TestRestartKeepsCounts(t *testing.T) { eachBackend(t, testRestartKeepsCount
 func testRestartKeepsCounts(t *testing.T, b backend) {
 	dir := t.TempDir()
 	n := b.start(t, dir, 2, true)
-	produceN(t, n.kafka, 0, 50, "persist", "Other")
+	produceN(t, n.cluster, 0, 50, "persist", "Other")
 	awaitCount(t, n.http, "persist", 50)
 	n.stop()
 
@@ -361,7 +370,7 @@ func testRestartKeepsCounts(t *testing.T, b backend) {
 	if got := countOf(t, n.http, "persist"); got != 50 {
 		t.Fatalf("after restart the count is %d, want 50", got)
 	}
-	produceN(t, n.kafka, 50, 80, "persist")
+	produceN(t, n.cluster, 50, 80, "persist")
 	awaitCount(t, n.http, "persist", 80)
 	awaitCount(t, n.http, "other", 50)
 }
@@ -407,7 +416,7 @@ func TestTwoWorkersSplitPartitions(t *testing.T) {
 			t.Errorf("member %s owns no partition: %v", m, owners)
 		}
 	}
-	produceN(t, n.kafka, 0, 200, "split", "shared")
+	produceN(t, n.cluster, 0, 200, "split", "shared")
 	awaitCount(t, n.http, "split", 200)
 	awaitCount(t, n.http, "shared", 200)
 	time.Sleep(time.Second)

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"strings"
 	"testing"
 	"time"
 
@@ -40,7 +39,7 @@ func TestInputLimits(t *testing.T) { eachBackend(t, testInputLimits) }
 
 func testInputLimits(t *testing.T, be backend) {
 	n := be.start(t, t.TempDir(), 2, true)
-	cl, err := kgo.NewClient(kgo.SeedBrokers(strings.Split(n.kafka, ",")...), kgo.ProducerBatchMaxBytes(1<<20))
+	cl, err := n.cluster.Client("test", kgo.ProducerBatchMaxBytes(1<<20))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,7 +75,7 @@ func testInputLimits(t *testing.T, be backend) {
 
 	// post-hashtags: deltas must name a posts record, and erin's records
 	// are there (the first one, in erin's partition).
-	pc, err := kgo.NewClient(kgo.SeedBrokers(strings.Split(n.kafka, ",")...), kgo.ConsumeTopics(posts),
+	pc, err := n.cluster.Client("test", kgo.ConsumeTopics(posts),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
 	if err != nil {
 		t.Fatal(err)
@@ -114,7 +113,7 @@ func testInputLimits(t *testing.T, be backend) {
 	awaitTop(t, n.http, "atlimit", "after")
 
 	// The six dead letters, each of a few KiB, say what was refused.
-	dc, err := kgo.NewClient(kgo.SeedBrokers(strings.Split(n.kafka, ",")...), kgo.ConsumeTopics(string(processors.TopicDeadLetters)),
+	dc, err := n.cluster.Client("test", kgo.ConsumeTopics(string(processors.TopicDeadLetters)),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
 	if err != nil {
 		t.Fatal(err)

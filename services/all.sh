@@ -2,8 +2,9 @@
 # services/all.sh up|down|status|env: the real services the tests need, on
 # loopback: Kafka (127.0.0.1:19092), Cassandra (CQL 127.0.0.1:19042) and an
 # S3 server (http://127.0.0.1:19000). `up` starts the three in parallel
-# (Cassandra alone takes a minute or two) and fails if any fails; `env`
-# prints the TAGSTREAM_* variables the integration tests read.
+# (Cassandra alone takes a minute or two) and fails if any fails; `env
+# [role]` prints the TAGSTREAM_* variables the integration tests read, as
+# the Kafka principal of that role (default admin).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 names=(kafka cassandra s3)
@@ -24,8 +25,19 @@ status)
   for n in "${names[@]}"; do "$here/$n.sh" status || status=1; done
   exit $status ;;
 env)
-  cat <<'ENV'
+  # env [admin|api|worker|rank|reader]: the Kafka principal to be
+  # (services/kafka.sh): admin, a superuser, for tools such as kcat and for
+  # the tests; reader for the snapshotter and read-only APIs.
+  role=${2:-admin}
+  case $role in admin|api|worker|rank|reader) ;; *) echo "services/all.sh env: unknown role $role (admin, api, worker, rank, reader)" >&2; exit 2 ;; esac
+  cat <<ENV
 export TAGSTREAM_BROKERS=127.0.0.1:19092
+export TAGSTREAM_KAFKA_USER=$role
+export TAGSTREAM_KAFKA_PASSWORD=$role-test-secret # services/kafka.sh's password_of
+export TAGSTREAM_KAFKA_SASL_MECHANISM=SCRAM-SHA-512
+export TAGSTREAM_TEST_KAFKA_ROLES="api:api-test-secret worker:worker-test-secret rank:rank-test-secret reader:reader-test-secret"
+ENV
+  cat <<'ENV'
 export TAGSTREAM_CASSANDRA=127.0.0.1:19042
 export TAGSTREAM_S3_ENDPOINT=http://127.0.0.1:19000
 export TAGSTREAM_S3_ACCESS_KEY=tagstream
@@ -33,5 +45,5 @@ export TAGSTREAM_S3_SECRET_KEY=tagstream-secret-key
 export TAGSTREAM_S3_REGION=us-east-1
 ENV
   ;;
-*) echo "usage: services/all.sh up|down|status|env" >&2; exit 2 ;;
+*) echo "usage: services/all.sh up|down|status|env [admin|api|worker|rank|reader]" >&2; exit 2 ;;
 esac

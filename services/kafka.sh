@@ -3,7 +3,8 @@
 #
 # A real Apache Kafka 4.x node on loopback for integration tests and local
 # runs: one JVM that is both KRaft controller and broker (node 1), clients on
-# 127.0.0.1:19092, controller on 127.0.0.1:19093. The jars come from Maven
+# 127.0.0.1:19092 with SASL/SCRAM-SHA-512 and ACLs (the principals below),
+# controller on 127.0.0.1:19093. The jars come from Maven
 # Central through services/kafka/pom.xml into ~/.m2, so only the first run
 # downloads; data is kept in $SERVICES_DIR/kafka/data across restarts.
 #
@@ -53,6 +54,28 @@ api_versions_ok() {
 
 # ours: the pid file names a live process of *this checkout's* service.
 ours() { runs_cmd "kafka.Kafka $PROPS"; }
+
+# --- principals -------------------------------------------------------------
+
+# The test principals: fixed credentials for a broker on loopback, like the
+# S3 server's; `services/all.sh env <role>` prints them as TAGSTREAM_*.
+# Their grants are tagstream's own (tagstream acls; topology.md).
+PRINCIPALS=(admin api worker rank reader)
+password_of() { echo "$1-test-secret"; }
+# Bumped when the way the storage is formatted changes (SASL users added):
+# an older data dir is formatted again from nothing.
+FORMAT_VERSION=sasl-1
+
+# apply_acls: allow each principal its role's grants, as the admin. ACLs
+# live in the metadata log, so this only adds what is missing.
+apply_acls() {
+  need go "Go 1.26 (go.dev/dl), to apply tagstream's ACLs with tagstream acls"
+  local pairs=() p
+  for p in "${PRINCIPALS[@]}"; do [[ $p == admin ]] || pairs+=("$p=$p"); done
+  (cd "$ROOT" && TAGSTREAM_BROKERS=$HOST:$PORT TAGSTREAM_KAFKA_USER=admin \
+    TAGSTREAM_KAFKA_PASSWORD=$(password_of admin) go run ./cmd/tagstream acls "${pairs[@]}") >>"$LOG" 2>&1 ||
+    die "applying the ACLs failed (tagstream acls)"
+}
 
 # --- jars -------------------------------------------------------------------
 
@@ -135,7 +158,13 @@ cds_flags() {
 # format_storage: first start only. The cluster id is kept beside the data so
 # a re-format (after a wiped data dir) reuses it.
 format_storage() {
-  [[ -f $DATA/meta.properties ]] && return 0
+  if [[ -f $DATA/meta.properties && $(cat "$STATE/format" 2>/dev/null) == "$FORMAT_VERSION" ]]; then
+    return 0
+  fi
+  if [[ -d $DATA ]]; then
+    say "the data in $DATA predates SASL users ($FORMAT_VERSION): formatting it again, from nothing"
+    rm -rf "$DATA"
+  fi
   local id_file=$STATE/cluster-id id
   if [[ ! -s $id_file ]]; then
     # 16 random bytes as unpadded base64url = Kafka's 22-character Uuid form.
@@ -147,12 +176,17 @@ format_storage() {
     echo "$id" >"$id_file"
   fi
   id=$(<"$id_file")
-  say "formatting $DATA (cluster id $id)"
+  say "formatting $DATA (cluster id $id, SCRAM users ${PRINCIPALS[*]})"
+  local scram=() p
+  for p in "${PRINCIPALS[@]}"; do
+    scram+=(--add-scram "SCRAM-SHA-512=[name=$p,password=$(password_of "$p")]")
+  done
   {
     echo "=== $(date -Is) kafka-storage format"
     env CLASSPATH="$CP" java -Xmx256m -Dlog4j2.configurationFile="$CONF_DIR/log4j2.xml" \
-      kafka.tools.StorageTool format -t "$id" -c "$PROPS" --ignore-formatted
+      kafka.tools.StorageTool format -t "$id" -c "$PROPS" --ignore-formatted "${scram[@]}"
   } >>"$LOG" 2>&1 || die "formatting $DATA failed"
+  echo "$FORMAT_VERSION" >"$STATE/format"
 }
 
 up() {
@@ -185,7 +219,7 @@ up() {
   need_java17
   resolve_classpath
   # Rendered on every start so edits of the template take effect.
-  sed "s|@DATA_DIR@|$DATA|g" "$CONF_DIR/server.properties" >"$PROPS.tmp"
+  sed -e "s|@DATA_DIR@|$DATA|g" -e "s|@ADMIN_PASSWORD@|$(password_of admin)|g" "$CONF_DIR/server.properties" >"$PROPS.tmp"
   mv "$PROPS.tmp" "$PROPS"
   format_storage
   cds_flags
@@ -208,8 +242,9 @@ up() {
   # of a run that never got far enough to load the broker's classes.
   trap 'stop_bg >/dev/null 2>&1; rm -f "$STATE"/cds-*.jsa.new' EXIT
   wait_for "$START_TIMEOUT" api_versions_ok
+  apply_acls
   trap - EXIT
-  say "up on $HOST:$PORT in $((SECONDS - t0))s (pid $(cat "$(pidfile)"), RSS $(rss), data $DATA)"
+  say "up on $HOST:$PORT in $((SECONDS - t0))s (pid $(cat "$(pidfile)"), RSS $(rss), data $DATA; SASL/SCRAM-SHA-512, ACLs)"
 }
 
 down() {

@@ -31,8 +31,14 @@ type command struct {
 
 func launch(t *testing.T, name string, args ...string) *command {
 	t.Helper()
+	return launchEnv(t, name, nil, args...)
+}
+
+// launchEnv is launch with env added to the process's environment.
+func launchEnv(t *testing.T, name string, env []string, args ...string) *command {
+	t.Helper()
 	cmd := exec.Command(os.Args[0], args...)
-	cmd.Env = append(childEnv(), "TAGSTREAM_TEST_AS_COMMAND=1")
+	cmd.Env = append(append(childEnv(), "TAGSTREAM_TEST_AS_COMMAND=1"), env...)
 	out := &bytes.Buffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
@@ -80,8 +86,8 @@ type loadGen struct {
 	sent  int
 }
 
-func (g *loadGen) run(ctx context.Context, t *testing.T, brokers []string) {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+func (g *loadGen) run(ctx context.Context, t *testing.T, c kafka.Cluster) {
+	cl, err := c.Client("test-load")
 	if err != nil {
 		t.Error(err)
 		return
@@ -134,25 +140,27 @@ func (g *loadGen) run(ctx context.Context, t *testing.T, brokers []string) {
 // the last one and restart it under its instance id. Every count must end
 // exactly at the truth.
 func TestWorkersScaleOnRealKafka(t *testing.T) {
-	brokers := kafkatest.Brokers(t)
-	kafkatest.Reset(t, brokers)
-	b := strings.Join(brokers, ",")
+	c := kafkatest.Cluster(t)
+	kafkatest.Reset(t, c)
+	b := strings.Join(c.Brokers, ",")
 	httpAddr := freeAddr(t)
 	secret := strings.Repeat("s", 32)
 	common := []string{"--brokers", b, "--partitions", "6"}
+	// Each process as the principal of its role.
+	workerEnv, apiEnv := kafkatest.EnvOf(kafkatest.As(t, processors.RoleWorker)), kafkatest.EnvOf(kafkatest.As(t, processors.RoleAPI))
 	worker := func(name, id string) *command {
-		return launch(t, name, append([]string{"worker", "--instance-id", id}, common...)...)
+		return launchEnv(t, name, workerEnv, append([]string{"worker", "--instance-id", id}, common...)...)
 	}
 
 	w1, w2 := worker("worker-1", "w1"), worker("worker-2", "w2")
-	apiProc := launch(t, "api", append([]string{"api", "--http", httpAddr, "--secret", secret}, common...)...)
+	apiProc := launchEnv(t, "api", apiEnv, append([]string{"api", "--http", httpAddr, "--secret", secret}, common...)...)
 	awaitReady(t, httpAddr, apiProc)
 
 	g := &loadGen{truth: map[string]int64{}}
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Add(1)
-	go func() { defer wg.Done(); g.run(ctx, t, brokers) }()
+	go func() { defer wg.Done(); g.run(ctx, t, c) }()
 
 	time.Sleep(8 * time.Second)
 	w3 := worker("worker-3", "w3")
@@ -166,7 +174,6 @@ func TestWorkersScaleOnRealKafka(t *testing.T) {
 	cancel()
 	wg.Wait()
 
-	c := kafka.Cluster{Brokers: brokers}
 	var lag int64
 	var err error
 	for deadline := time.Now().Add(120 * time.Second); time.Now().Before(deadline); time.Sleep(time.Second) {
