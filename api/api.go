@@ -16,6 +16,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"path"
 	"strconv"
 	"strings"
 	"time"
@@ -198,6 +199,14 @@ func New(cfg Config, pages Pages, posts Publisher) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// No response may be sniffed into HTML: error bodies echo input.
 		w.Header().Set("X-Content-Type-Options", "nosniff")
+		// ServeMux answers an untidy path (//, /./, /../) with a redirect
+		// to the tidy one. For image URLs each variant would be a CDN
+		// cache key of its own, unbounded; only the signed spelling is
+		// an image URL.
+		if strings.HasPrefix(r.URL.Path, "/img/") && r.URL.Path != path.Clean(r.URL.Path) {
+			writeError(w, http.StatusBadRequest, "not an image URL: the path must be exactly as signed")
+			return
+		}
 		mux.ServeHTTP(w, r)
 	})
 }

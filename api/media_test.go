@@ -208,3 +208,15 @@ func TestReadyReportsStatusWithoutFailing(t *testing.T) {
 		t.Fatalf("%d %s", w.Code, w.Body)
 	}
 }
+
+// Untidy spellings of an image path get 400, not the router's redirect to
+// the tidy one: every variant would be a CDN cache key of its own.
+func TestUntidyImagePathsAreRefused(t *testing.T) {
+	h, _, _ := newServer()
+	for _, p := range []string{"/img//alice/img1", "/img/alice//img1", "/img/./alice/img1", "/img/alice/../alice/img1", "/img/alice/img1/"} {
+		w := call(h, "GET", p+"?w=640&exp=99999999999&kid=k1&sig=x", "", "")
+		if w.Code != 400 {
+			t.Errorf("%s: %d (Location %q), want 400", p, w.Code, w.Header().Get("Location"))
+		}
+	}
+}
