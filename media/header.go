@@ -81,6 +81,10 @@ func readHeader(r io.Reader) (imageHeader, error) {
 	if err != nil {
 		return imageHeader{}, fmt.Errorf("%w: %s: %v", errNoHeader, format, err)
 	}
+	if cfg.Width <= 0 || cfg.Height <= 0 {
+		// A GIF may declare 12336x0: there is nothing to serve.
+		return imageHeader{}, fmt.Errorf("%w: %s of %dx%d pixels", errNoHeader, format, cfg.Width, cfg.Height)
+	}
 	if h.width != cfg.Width || h.height != cfg.Height {
 		return imageHeader{}, fmt.Errorf("%w: %s header says %dx%d, the decoder %dx%d", errNoHeader, format, h.width, h.height, cfg.Width, cfg.Height)
 	}
