@@ -280,7 +280,8 @@ type Count struct {
 }
 
 // Top is the value of hashtag-top-table. It changes only when the ranking job
-// publishes, so it lives apart from the count (DESIGN section 2).
+// publishes, so it lives apart from the count: a count change must not
+// rewrite the list (topology.md, Internal records).
 type Top struct {
 	TopPosts   []PostSummary `json:"top_posts"`
 	ComputedAt time.Time     `json:"computed_at"`

@@ -2,10 +2,7 @@ package hashtag
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
-	"github.com/tagstream/tagstream/testenv"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -15,9 +12,9 @@ import (
 // conformanceEnv overrides the location of the twitter-text conformance file.
 const conformanceEnv = "TAGSTREAM_CONFORMANCE"
 
-// conformancePath is where the repo keeps the file relative to this package:
-// the repo root's ../shared/conformance/.
-var conformancePath = filepath.Join("..", "..", "shared", "conformance", "twitter-text-hashtags.json")
+// conformancePath is where the repository keeps the file, with its licence
+// and source (testdata/README.md).
+var conformancePath = filepath.Join("testdata", "twitter-text-hashtags.json")
 
 type conformanceCase[T any] struct {
 	Description string `json:"description"`
@@ -61,14 +58,10 @@ func readConformance() (*conformanceFile, error) {
 	return &f, nil
 }
 
-// loadConformance reads the conformance file, skipping the test if it is
-// absent: it lives outside the module, in the shared area beside the repo.
+// loadConformance reads the conformance file, which the repository holds.
 func loadConformance(tb testing.TB) *conformanceFile {
 	tb.Helper()
 	f, err := readConformance()
-	if errors.Is(err, fs.ErrNotExist) {
-		testenv.Skip(tb, fmt.Sprintf("conformance file %s not found (set %s to its path to run these cases)", conformanceFilePath(), conformanceEnv))
-	}
 	if err != nil {
 		tb.Fatalf("conformance file: %v", err)
 	}

@@ -18,8 +18,8 @@ import (
 // rolled back to exactly what the changelog holds.
 //
 // Deltas are aggregated per (hashtag, posts partition): a hot hashtag costs
-// one post-hashtags record per transaction, not one per post (DESIGN
-// section 6), and the sum is exact because the transaction is all or
+// one post-hashtags record per transaction, not one per post
+// (topology.md, Internal records), and the sum is exact because the transaction is all or
 // nothing. Post states are coalesced per key: the changelog gets the last
 // state of each post touched, once.
 type batch struct {

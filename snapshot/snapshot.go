@@ -1,7 +1,7 @@
 // Package snapshot copies the two hashtag tables into Cassandra, so that a
 // hashtag page can be served by stateless processes that hold no goka view
-// (DESIGN section 6: past one machine, a full replica per API process does
-// not fit), and so that Cassandra, the most brittle component, sees one
+// (past one machine, a full replica of both tables per API process does
+// not fit: topology.md, Partition count), and so that Cassandra, the most brittle component, sees one
 // write per changed hashtag per interval instead of one per event.
 //
 // # What it does

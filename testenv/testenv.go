@@ -1,6 +1,6 @@
 // Package testenv decides, in one place, what a test does when something it
 // needs from outside the module is missing: a real Kafka, Cassandra or S3
-// server, or the shared conformance data.
+// server.
 //
 // Run bare (`go test ./...`), such a test skips with a message naming what
 // to set. Under `make test`, which starts every service and sets
