@@ -6,14 +6,21 @@ package docker_test
 // environment and checks references (depends_on, volumes); checkProject and
 // checkDockerfile then check what tagstream needs of the deployment. Each
 // check is shown to fail on a broken copy.
+//
+// Kafka's settings are checked by their server.properties names, translated
+// from KAFKA_* variables the way the apache/kafka image does (propertyName):
+// a variable whose name the image maps to another property is a setting the
+// broker never gets.
 
 import (
 	"context"
 	"flag"
 	"fmt"
+	"maps"
 	"net"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"sort"
 	"strconv"
@@ -22,8 +29,10 @@ import (
 
 	"github.com/compose-spec/compose-go/v2/cli"
 	"github.com/compose-spec/compose-go/v2/types"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/tagstream/tagstream/config"
+	"github.com/tagstream/tagstream/processors"
 )
 
 const (
@@ -39,7 +48,42 @@ const (
 	healthprobe    = "/healthprobe"
 	brokerPort     = "9092"
 	controllerPort = "9093"
+	kafkaInit      = "kafka-init"
+	// What the application principals use: the credentials `tagstream acls
+	// --create-users` creates.
+	scramMechanism = "SCRAM-SHA-512"
+	// The only mechanism whose credentials exist before the cluster runs
+	// (static, in the brokers' JAAS config): the brokers' own and kafka-init's.
+	plainMechanism     = "PLAIN"
+	standardAuthorizer = "org.apache.kafka.metadata.authorizer.StandardAuthorizer"
+	anonymous          = "User:ANONYMOUS"
 )
+
+// testVars are the variables `up` requires, with the test's values. Each
+// password is distinct, so one handed to the wrong principal shows.
+var testVars = map[string]string{
+	"TAGSTREAM_SECRET":      testSecret,
+	"S3_SECRET_KEY":         testS3Secret,
+	"KAFKA_ADMIN_PASSWORD":  "test-only-kafka-admin-password",
+	"KAFKA_API_PASSWORD":    "test-only-kafka-api-password",
+	"KAFKA_WORKER_PASSWORD": "test-only-kafka-worker-password",
+	"KAFKA_RANK_PASSWORD":   "test-only-kafka-rank-password",
+	"KAFKA_READER_PASSWORD": "test-only-kafka-reader-password",
+}
+
+// loginModules are the JAAS login modules of the SASL mechanisms.
+var loginModules = map[string]string{
+	"PLAIN":         "org.apache.kafka.common.security.plain.PlainLoginModule",
+	"SCRAM-SHA-256": "org.apache.kafka.common.security.scram.ScramLoginModule",
+	"SCRAM-SHA-512": "org.apache.kafka.common.security.scram.ScramLoginModule",
+}
+
+// imageOwnVars are the KAFKA_* variables the apache/kafka image keeps for
+// its scripts rather than writing them into server.properties
+// (KafkaDockerWrapper's ExcludeServerPropsEnv).
+var imageOwnVars = []string{"KAFKA_VERSION", "KAFKA_HEAP_OPTS", "KAFKA_LOG4J_OPTS", "KAFKA_OPTS", "KAFKA_JMX_OPTS",
+	"KAFKA_JVM_PERFORMANCE_OPTS", "KAFKA_GC_LOG_OPTS", "KAFKA_LOG4J_ROOT_LOGLEVEL", "KAFKA_LOG4J_LOGGERS",
+	"KAFKA_TOOLS_LOG4J_LOGLEVEL", "KAFKA_JMX_HOSTNAME"}
 
 // The services the deployment must have. Names matter: the tagstream
 // processes reach Kafka by them.
@@ -47,8 +91,12 @@ var (
 	brokerNames   = []string{"kafka-1", "kafka-2", "kafka-3"}
 	stateful      = []string{"kafka-1", "kafka-2", "kafka-3", "cassandra", "s3"}
 	healthChecked = []string{"kafka-1", "kafka-2", "kafka-3", "cassandra", "s3", "api", "snapshotter"}
-	// tagstream's long-running processes and their subcommands.
-	tagstreamCommands = map[string]string{"worker": "worker", "api": "api", "snapshotter": "snapshot"}
+	// tagstream's processes and their subcommands: the long-running ones and
+	// kafka-init, the one-shot that creates the Kafka principals.
+	tagstreamCommands = map[string]string{"worker": "worker", "api": "api", "snapshotter": "snapshot", kafkaInit: "acls"}
+	// The role each long-running tagstream process runs as
+	// (processors/acls.go): the principal kafka-init gives that role.
+	serviceRoles = map[string]processors.Role{"worker": processors.RoleWorker, "api": processors.RoleAPI, "snapshotter": processors.RoleReader}
 	// The flags each subcommand takes, as cmd/tagstream/main.go binds them
 	// (`tagstream <cmd> -h`). The binary silently ignores a TAGSTREAM_*
 	// variable its subcommand has no flag for, so this is what catches a
@@ -58,17 +106,17 @@ var (
 		"api": {"brokers", "partitions", "replication", "state-dir", "http", "secret", "cdn-base", "pprof", "source", "cassandra", "keyspace",
 			"s3-endpoint", "s3-public-endpoint", "s3-access-key", "s3-secret-key", "s3-region", "s3-bucket", "image-keys", "upload-max-size", "image-widths"},
 		"snapshot": {"brokers", "http", "pprof", "cassandra", "keyspace", "keyspace-replication", "snapshot-interval"},
+		"acls":     {"brokers", "create-users"},
 	}
-	// The services whose subcommands create topics: they must agree on
+	// The services whose subcommands ensure their topics at start (the
+	// worker creates them, the api only checks them): they must agree on
 	// partitions and replication (goka's co-partitioning).
-	topicCreators = []string{"worker", "api"}
+	topicUsers = []string{"worker", "api"}
 	// The tagstream processes serving HTTP (/healthz, /readyz, /metrics).
 	httpServices = []string{"api", "snapshotter"}
 )
 
-func testEnv() map[string]string {
-	return map[string]string{"TAGSTREAM_SECRET": testSecret, "S3_SECRET_KEY": testS3Secret}
-}
+func testEnv() map[string]string { return maps.Clone(testVars) }
 
 // load loads a compose file the way `docker compose` does, with only env as
 // the environment (not the test process's, nor a .env file), so the result
@@ -120,6 +168,24 @@ func TestComposeFile(t *testing.T) {
 	if got, want := env(api, "TAGSTREAM_S3_PUBLIC_ENDPOINT"), "http://127.0.0.1:7070"; got != want {
 		t.Errorf("api TAGSTREAM_S3_PUBLIC_ENDPOINT = %q, want %q by default", got, want)
 	}
+	// The Kafka passwords, interpolated where they belong.
+	admin := testVars["KAFKA_ADMIN_PASSWORD"]
+	for _, b := range brokerNames {
+		jaas := kafkaProps(p.AllServices()[b])["listener.name.sasl_plaintext.plain.sasl.jaas.config"]
+		if !strings.Contains(jaas, `password="`+admin+`"`) || !strings.Contains(jaas, `user_admin="`+admin+`"`) {
+			t.Errorf("%s PLAIN JAAS config %q does not hold KAFKA_ADMIN_PASSWORD as the admin's password", b, jaas)
+		}
+	}
+	for name, want := range map[string]string{
+		kafkaInit:     admin,
+		"worker":      testVars["KAFKA_WORKER_PASSWORD"],
+		"api":         testVars["KAFKA_API_PASSWORD"],
+		"snapshotter": testVars["KAFKA_READER_PASSWORD"],
+	} {
+		if got := env(p.AllServices()[name], "TAGSTREAM_KAFKA_PASSWORD"); got != want {
+			t.Errorf("%s TAGSTREAM_KAFKA_PASSWORD = %q, want %q, interpolated from the environment", name, got, want)
+		}
+	}
 	// What runs, for the test log.
 	for _, name := range sortedNames(p.AllServices()) {
 		t.Logf("%-12s %s", name, describe(p.AllServices()[name]))
@@ -134,7 +200,7 @@ func TestComposeDefaultProfile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, name := range []string{"kafka-1", "kafka-2", "kafka-3", "cassandra", "s3", "s3-init", "worker", "api", "snapshotter"} {
+	for _, name := range []string{"kafka-1", "kafka-2", "kafka-3", kafkaInit, "cassandra", "s3", "s3-init", "worker", "api", "snapshotter"} {
 		if _, ok := p.Services[name]; !ok {
 			t.Errorf("service %s does not start by default", name)
 		}
@@ -171,6 +237,56 @@ func TestComposeS3Port(t *testing.T) {
 	}
 }
 
+func TestComposeRequiredVariables(t *testing.T) {
+	// Every use of a secret fails without it: `${VAR:?...}`, never a
+	// default or an empty value. The quick start in the file's header and
+	// the README name every one.
+	text := readFile(t, composeFile)
+	var header strings.Builder
+	for _, line := range strings.Split(text, "\n") {
+		if !strings.HasPrefix(line, "#") {
+			break
+		}
+		header.WriteString(line + "\n")
+	}
+	readme := readFile(t, "README.md")
+	for _, v := range sortedKeys(testVars) {
+		uses := strings.Split(text, "${"+v)[1:]
+		if len(uses) == 0 {
+			t.Errorf("compose.yaml never uses %s", v)
+		}
+		for _, rest := range uses {
+			if !strings.HasPrefix(rest, ":?") {
+				t.Errorf("compose.yaml uses ${%s%s...}, want ${%s:?...}: `up` must refuse to start without it", v, rest[:min(len(rest), 2)], v)
+			}
+		}
+		if !strings.Contains(header.String(), v+"=") {
+			t.Errorf("the quick start in compose.yaml's header does not set %s", v)
+		}
+		if !strings.Contains(readme, v) {
+			t.Errorf("README.md does not mention %s", v)
+		}
+	}
+}
+
+func TestKafkaPropertyNames(t *testing.T) {
+	// The apache/kafka image's mapping, on the names this file uses.
+	for variable, property := range map[string]string{
+		"KAFKA_NODE_ID": "node.id",
+		"KAFKA_LISTENER_NAME_SASL__PLAINTEXT_PLAIN_SASL_JAAS_CONFIG":             "listener.name.sasl_plaintext.plain.sasl.jaas.config",
+		"KAFKA_LISTENER_NAME_SASL__PLAINTEXT_SCRAM___SHA___512_SASL_JAAS_CONFIG": "listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config",
+		"KAFKA_SASL_MECHANISM_INTER_BROKER_PROTOCOL":                             "sasl.mechanism.inter.broker.protocol",
+		"KAFKA_ALLOW_EVERYONE_IF_NO_ACL_FOUND":                                   "allow.everyone.if.no.acl.found",
+	} {
+		if got := propertyName(variable); got != property {
+			t.Errorf("propertyName(%s) = %s, want %s", variable, got, property)
+		}
+		if got := envName(property); got != variable {
+			t.Errorf("envName(%s) = %s, want %s", property, got, variable)
+		}
+	}
+}
+
 func TestDockerfile(t *testing.T) {
 	if problems := checkDockerfile(readFile(t, dockerfile)); len(problems) > 0 {
 		t.Errorf("Dockerfile has %d problem(s):\n  %s", len(problems), strings.Join(problems, "\n  "))
@@ -201,18 +317,27 @@ func TestValidationFails(t *testing.T) {
 	original := readFile(t, composeFile)
 
 	t.Run("loader", func(t *testing.T) {
-		for _, tc := range []struct {
+		type loaderCase struct {
 			name, old, new string
 			env            map[string]string
 			want           string // in the error
-		}{
+		}
+		cases := []loaderCase{
 			{name: "unknown key", old: "\n  api:\n", new: "\n  api:\n    restart_policy: always\n", want: "restart_policy"},
 			{name: "undeclared volume", old: "\n  s3-data:\n", new: "\n", want: "undefined volume s3-data"},
 			{name: "depends_on a missing service", old: "\n      s3-init:\n        condition:", new: "\n      s3-init-typo:\n        condition:", want: "s3-init-typo"},
 			{name: "bad healthcheck", old: `test: ["CMD", "cqlsh"`, new: `test: ["RUN", "cqlsh"`, want: "healthcheck"},
-			{name: "no TAGSTREAM_SECRET", env: map[string]string{"S3_SECRET_KEY": testS3Secret}, want: "TAGSTREAM_SECRET"},
-			{name: "no S3_SECRET_KEY", env: map[string]string{"TAGSTREAM_SECRET": testSecret}, want: "S3_SECRET_KEY"},
-		} {
+		}
+		// Each required variable, unset or empty (${VAR:?...}, not ${VAR?...}).
+		for _, v := range sortedKeys(testVars) {
+			unset, empty := testEnv(), testEnv()
+			delete(unset, v)
+			empty[v] = ""
+			cases = append(cases,
+				loaderCase{name: "no " + v, env: unset, want: v},
+				loaderCase{name: "empty " + v, env: empty, want: v})
+		}
+		for _, tc := range cases {
 			t.Run(tc.name, func(t *testing.T) {
 				text := original
 				if tc.old != "" {
@@ -292,7 +417,7 @@ func TestValidationFails(t *testing.T) {
 			}, "3 Kafka brokers"},
 			{"broker only", func(s types.Services) { setEnv(s, "kafka-1", "KAFKA_PROCESS_ROLES", "broker") }, "controller"},
 			{"replication above the brokers", func(s types.Services) {
-				for _, name := range topicCreators {
+				for _, name := range topicUsers {
 					setEnv(s, name, "TAGSTREAM_REPLICATION", "4")
 				}
 			}, "TAGSTREAM_REPLICATION=4"},
@@ -376,17 +501,7 @@ func TestValidationFails(t *testing.T) {
 			{"keyspace in a data center that does not exist", func(s types.Services) {
 				setEnv(s, "snapshotter", "TAGSTREAM_KEYSPACE_REPLICATION", "{'class': 'NetworkTopologyStrategy', 'dc2': 1}")
 			}, "dc2"},
-			{"api without S3", func(s types.Services) {
-				a := s["api"]
-				e := types.MappingWithEquals{}
-				for k, v := range a.Environment {
-					if k != "TAGSTREAM_S3_ENDPOINT" {
-						e[k] = v
-					}
-				}
-				a.Environment = e
-				s["api"] = a
-			}, "TAGSTREAM_S3_ENDPOINT"},
+			{"api without S3", func(s types.Services) { unsetEnv(s, "api", "TAGSTREAM_S3_ENDPOINT") }, "TAGSTREAM_S3_ENDPOINT"},
 			{"api S3 that is not a service", func(s types.Services) {
 				setEnv(s, "api", "TAGSTREAM_S3_ENDPOINT", "http://minio:9000")
 			}, "minio"},
@@ -404,6 +519,104 @@ func TestValidationFails(t *testing.T) {
 				delete(a.DependsOn, "s3-init")
 				s["api"] = a
 			}, "s3-init"},
+
+			// Kafka: SASL on every broker, ACLs, each process as its role.
+			{"a PLAINTEXT client listener", func(s types.Services) {
+				setEnv(s, "kafka-2", "KAFKA_LISTENER_SECURITY_PROTOCOL_MAP", "CONTROLLER:PLAINTEXT,SASL_PLAINTEXT:PLAINTEXT")
+			}, "kafka-2 client listener SASL_PLAINTEXT is PLAINTEXT"},
+			{"advertising the old PLAINTEXT listener", func(s types.Services) {
+				setEnv(s, "kafka-3", "KAFKA_ADVERTISED_LISTENERS", "PLAINTEXT://kafka-3:9092")
+			}, "kafka-3 advertises"},
+			{"no authorizer on one broker", func(s types.Services) {
+				unsetEnv(s, "kafka-3", "KAFKA_AUTHORIZER_CLASS_NAME")
+			}, "kafka-3 authorizer.class.name"},
+			{"everyone allowed without ACLs", func(s types.Services) {
+				setEnv(s, "kafka-1", "KAFKA_ALLOW_EVERYONE_IF_NO_ACL_FOUND", "true")
+			}, "allow.everyone.if.no.acl.found"},
+			{"ANONYMOUS not a superuser", func(s types.Services) {
+				for _, b := range brokerNames {
+					setEnv(s, b, "KAFKA_SUPER_USERS", "User:admin")
+				}
+			}, anonymous},
+			{"a setting the image maps to another property", func(s types.Services) {
+				for _, b := range brokerNames {
+					k := s[b]
+					v := env(k, "KAFKA_LISTENER_NAME_SASL__PLAINTEXT_SCRAM___SHA___512_SASL_JAAS_CONFIG")
+					unsetEnv(s, b, "KAFKA_LISTENER_NAME_SASL__PLAINTEXT_SCRAM___SHA___512_SASL_JAAS_CONFIG")
+					setEnv(s, b, "KAFKA_LISTENER_NAME_SASL_PLAINTEXT_SCRAM_SHA_512_SASL_JAAS_CONFIG", v)
+				}
+			}, "listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config"},
+			{"SCRAM between brokers", func(s types.Services) {
+				for _, b := range brokerNames {
+					setEnv(s, b, "KAFKA_SASL_MECHANISM_INTER_BROKER_PROTOCOL", "SCRAM-SHA-512")
+				}
+			}, "sasl.mechanism.inter.broker.protocol"},
+			{"brokers that refuse their own login", func(s types.Services) {
+				for _, b := range brokerNames {
+					setEnv(s, b, "KAFKA_LISTENER_NAME_SASL__PLAINTEXT_PLAIN_SASL_JAAS_CONFIG",
+						`org.apache.kafka.common.security.plain.PlainLoginModule required username="admin" password="a-password-here" user_admin="another-one";`)
+				}
+			}, "user_admin"},
+			{"no KAFKA_OPTS", func(s types.Services) { unsetEnv(s, "kafka-1", "KAFKA_OPTS") }, "kafka-1 has no KAFKA_OPTS"},
+			{"broker healthcheck without credentials", func(s types.Services) {
+				k := s["kafka-2"]
+				hc := *k.HealthCheck
+				hc.Test = types.HealthCheckTest{"CMD-SHELL", "/opt/kafka/bin/kafka-broker-api-versions.sh --bootstrap-server localhost:9092 >/dev/null"}
+				k.HealthCheck = &hc
+				s["kafka-2"] = k
+			}, "kafka-2 healthcheck"},
+			{"a service that forgets its Kafka user", func(s types.Services) {
+				unsetEnv(s, "snapshotter", "TAGSTREAM_KAFKA_USER")
+			}, "snapshotter has no TAGSTREAM_KAFKA_USER"},
+			{"a service that forgets its Kafka password", func(s types.Services) {
+				unsetEnv(s, "worker", "TAGSTREAM_KAFKA_PASSWORD")
+			}, "worker has no TAGSTREAM_KAFKA_PASSWORD"},
+			{"api as admin", func(s types.Services) {
+				setEnv(s, "api", "TAGSTREAM_KAFKA_USER", "admin")
+				setEnv(s, "api", "TAGSTREAM_KAFKA_PASSWORD", testVars["KAFKA_ADMIN_PASSWORD"])
+				setEnv(s, "api", "TAGSTREAM_KAFKA_SASL_MECHANISM", plainMechanism)
+			}, "api runs as admin, a superuser"},
+			{"snapshotter as the worker", func(s types.Services) {
+				setEnv(s, "snapshotter", "TAGSTREAM_KAFKA_USER", "worker")
+				setEnv(s, "snapshotter", "TAGSTREAM_KAFKA_PASSWORD", testVars["KAFKA_WORKER_PASSWORD"])
+			}, "snapshotter runs as worker"},
+			{"a password that is not the one kafka-init sets", func(s types.Services) {
+				setEnv(s, "api", "TAGSTREAM_KAFKA_PASSWORD", testVars["KAFKA_READER_PASSWORD"])
+			}, "TAGSTREAM_API_PASSWORD"},
+			{"a mechanism kafka-init creates no credentials for", func(s types.Services) {
+				setEnv(s, "worker", "TAGSTREAM_KAFKA_SASL_MECHANISM", "SCRAM-SHA-256")
+			}, "SCRAM-SHA-256"},
+			{"worker before its user exists", func(s types.Services) {
+				w := s["worker"]
+				delete(w.DependsOn, kafkaInit)
+				s["worker"] = w
+			}, "worker starts before kafka-init"},
+			{"kafka-init that restarts", func(s types.Services) {
+				k := s[kafkaInit]
+				k.Restart = types.RestartPolicyUnlessStopped
+				s[kafkaInit] = k
+			}, "kafka-init restarts"},
+			{"kafka-init without the rank role", func(s types.Services) {
+				k := s[kafkaInit]
+				k.Command = slices.DeleteFunc(slices.Clone(k.Command), func(a string) bool { return a == "rank=rank" })
+				s[kafkaInit] = k
+			}, "role rank"},
+			{"kafka-init without --create-users", func(s types.Services) {
+				k := s[kafkaInit]
+				k.Command = slices.DeleteFunc(slices.Clone(k.Command), func(a string) bool { return a == "--create-users" })
+				s[kafkaInit] = k
+			}, "--create-users"},
+			{"kafka-init over SCRAM", func(s types.Services) {
+				setEnv(s, kafkaInit, "TAGSTREAM_KAFKA_SASL_MECHANISM", scramMechanism)
+			}, "kafka-init logs in with SCRAM-SHA-512"},
+			{"kafka-init with another admin password", func(s types.Services) {
+				setEnv(s, kafkaInit, "TAGSTREAM_KAFKA_PASSWORD", "not-the-brokers-one")
+			}, "kafka-init TAGSTREAM_KAFKA_PASSWORD"},
+			{"api before any worker", func(s types.Services) {
+				a := s["api"]
+				delete(a.DependsOn, "worker")
+				s["api"] = a
+			}, "api may not create topics"},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
 				p := loadAll(t) // a fresh copy each time
@@ -548,9 +761,6 @@ func checkProject(p *types.Project) []string {
 		} else if c != cluster {
 			bad("%s has another CLUSTER_ID", name)
 		}
-		if got, want := env(s, "KAFKA_ADVERTISED_LISTENERS"), "PLAINTEXT://"+name+":"+brokerPort; got != want {
-			bad("%s advertises %q, want %q", name, got, want)
-		}
 		for key, want := range map[string]string{
 			"KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR":         "3",
 			"KAFKA_TRANSACTION_STATE_LOG_REPLICATION_FACTOR": "3",
@@ -583,6 +793,7 @@ func checkProject(p *types.Project) []string {
 			bad("the controller quorum has voter %s at %q, want %q", id, got, want)
 		}
 	}
+	problems = append(problems, checkKafkaSecurity(all, brokers)...)
 
 	// tagstream: one image built from one Dockerfile, pointed at the brokers
 	// that exist, all processes agreeing on partitions and replication.
@@ -640,7 +851,7 @@ func checkProject(p *types.Project) []string {
 		if len(listed) != len(brokers) {
 			bad("%s TAGSTREAM_BROKERS names %d of the %d brokers: bootstrap should survive any one down", name, len(listed), len(brokers))
 		}
-		if slices.Contains(topicCreators, name) {
+		if slices.Contains(topicUsers, name) {
 			for _, key := range []string{"TAGSTREAM_PARTITIONS", "TAGSTREAM_REPLICATION"} {
 				if got, want := env(s, key), env(all["worker"], key); got != want {
 					bad("%s has %s=%q, the workers %q: goka's groups must be co-partitioned", name, key, got, want)
@@ -731,7 +942,336 @@ func checkProject(p *types.Project) []string {
 		bad("api does not publish port 8080")
 	}
 	problems = append(problems, checkS3(all)...)
+	if len(brokers) > 0 {
+		problems = append(problems, checkPrincipals(all, kafkaProps(all[brokers[0]]))...)
+	}
 	return problems
+}
+
+// checkKafkaSecurity checks what every broker needs for SASL and ACLs, as
+// services/kafka/server.properties configures the test broker: one SASL
+// client listener on the broker port, also between brokers, advertised
+// under the broker's service name; PLAIN (static credentials) between
+// brokers and for the admin, with the brokers accepting their own login;
+// a login module for every enabled mechanism; the StandardAuthorizer
+// denying what no ACL allows; the brokers' principal a superuser, and
+// ANONYMOUS too where the controller listener is PLAINTEXT; a healthcheck
+// that logs in; and, but for node id and advertised listener, the same
+// settings on every broker.
+func checkKafkaSecurity(all types.Services, brokers []string) []string {
+	var problems []string
+	bad := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
+	var first map[string]string
+	for _, name := range brokers {
+		s := all[name]
+		props := kafkaProps(s)
+		controllers := strings.Split(props["controller.listener.names"], ",")
+		protocols := map[string]string{}
+		for _, kv := range strings.Split(props["listener.security.protocol.map"], ",") {
+			if l, proto, ok := strings.Cut(strings.TrimSpace(kv), ":"); ok {
+				protocols[l] = proto
+			}
+		}
+		var client string
+		for _, l := range strings.Split(props["listeners"], ",") {
+			lname, addr, ok := strings.Cut(strings.TrimSpace(l), "://")
+			_, port, err := net.SplitHostPort(addr)
+			switch {
+			case !ok || err != nil:
+				bad("%s listener %q is not NAME://host:port", name, l)
+			case protocols[lname] == "":
+				bad("%s listener %s has no security protocol in listener.security.protocol.map", name, lname)
+			case slices.Contains(controllers, lname):
+				if port != controllerPort {
+					bad("%s controller listener %s is on port %s, the quorum uses %s", name, lname, port, controllerPort)
+				}
+				if protocols[lname] == "PLAINTEXT" && !slices.Contains(superUsers(props), anonymous) {
+					bad("%s controller listener %s is PLAINTEXT, so the brokers reach the controllers as %s, which super.users must hold", name, lname, anonymous)
+				}
+			case client != "":
+				bad("%s has a second client listener %s: clients and brokers use %s only", name, lname, client)
+			default:
+				client = lname
+				if !strings.HasPrefix(protocols[lname], "SASL_") {
+					bad("%s client listener %s is %s: any client would be ANONYMOUS", name, lname, protocols[lname])
+				}
+				if port != brokerPort {
+					bad("%s client listener %s is on port %s, tagstream uses %s", name, lname, port, brokerPort)
+				}
+			}
+		}
+		if client == "" {
+			bad("%s has no client listener", name)
+			continue
+		}
+		if got, want := props["advertised.listeners"], client+"://"+name+":"+brokerPort; got != want {
+			bad("%s advertises %q, want %q", name, got, want)
+		}
+		if got := props["inter.broker.listener.name"]; got != client {
+			bad("%s inter.broker.listener.name=%q: the brokers must authenticate to each other on %s", name, got, client)
+		}
+		mechanisms := strings.Split(props["sasl.enabled.mechanisms"], ",")
+		if got := props["sasl.mechanism.inter.broker.protocol"]; got != plainMechanism {
+			bad("%s sasl.mechanism.inter.broker.protocol=%q, want %s: no SCRAM user exists before the cluster runs", name, got, plainMechanism)
+		}
+		for _, m := range mechanisms {
+			key := "listener.name." + strings.ToLower(client) + "." + strings.ToLower(m) + ".sasl.jaas.config"
+			module, _, err := parseJAAS(props[key])
+			switch {
+			case loginModules[m] == "":
+				bad("%s enables SASL mechanism %q, which tagstream does not speak", name, m)
+			case err != nil:
+				bad("%s %s (%s): %v: the broker would not start", name, key, envName(key), err)
+			case module != loginModules[m]:
+				bad("%s %s uses %s, %s needs %s", name, key, module, m, loginModules[m])
+			}
+		}
+		if !slices.Contains(mechanisms, plainMechanism) {
+			bad("%s does not enable %s, the brokers' and the admin's mechanism", name, plainMechanism)
+		} else {
+			users, login, password := plainLogin(props, client)
+			switch {
+			case login == "" || password == "":
+				bad("%s PLAIN JAAS config has no username and password for the brokers' own login", name)
+			case users[login] != password:
+				bad("%s PLAIN JAAS config: user_%s is not the password the brokers log in with", name, login)
+			case !slices.Contains(superUsers(props), "User:"+login):
+				bad("%s super.users=%q lacks User:%s, the brokers' own principal", name, props["super.users"], login)
+			}
+		}
+		if got := props["authorizer.class.name"]; got != standardAuthorizer {
+			bad("%s authorizer.class.name=%q, want %s: without it no ACL is enforced", name, got, standardAuthorizer)
+		}
+		if got := props["allow.everyone.if.no.acl.found"]; got != "false" {
+			bad("%s allow.everyone.if.no.acl.found=%q, want false: a resource without ACLs would be open to every principal", name, got)
+		}
+		if strings.HasPrefix(protocols[client], "SASL_") && env(s, "KAFKA_OPTS") == "" {
+			bad("%s has no KAFKA_OPTS: the image refuses to start a SASL listener without it", name)
+		}
+		if hasHealthcheck(s) {
+			hc := strings.Join(s.HealthCheck.Test, " ")
+			for _, want := range []string{"--bootstrap-server localhost:" + brokerPort, "--command-config", "security.protocol=" + protocols[client],
+				"sasl.mechanism=" + plainMechanism, envName("listener.name." + strings.ToLower(client) + ".plain.sasl.jaas.config")} {
+				if !strings.Contains(hc, want) {
+					bad("%s healthcheck %q does not log in (no %s)", name, hc, want)
+				}
+			}
+		}
+		// The same settings on every broker.
+		delete(props, "node.id")
+		delete(props, "advertised.listeners")
+		props["KAFKA_OPTS"] = env(s, "KAFKA_OPTS")
+		if first == nil {
+			first = props
+			continue
+		}
+		for _, k := range sortedKeys(first) {
+			if props[k] != first[k] {
+				bad("%s has %s=%q, %s %q: only node id and advertised listener may differ", name, k, props[k], brokers[0], first[k])
+			}
+		}
+		for _, k := range sortedKeys(props) {
+			if _, ok := first[k]; !ok {
+				bad("%s sets %s, which %s does not: only node id and advertised listener may differ", name, k, brokers[0])
+			}
+		}
+	}
+	return problems
+}
+
+// checkPrincipals checks who each tagstream process is to Kafka: kafka-init
+// creates a SCRAM user for every role (processors.Roles) as the admin, a
+// superuser logging in with the brokers' PLAIN credentials; every other
+// process that talks to Kafka runs as its role's user, with the password
+// kafka-init sets for it, never as a superuser, after kafka-init has run;
+// and a process that may not create the topics it needs starts after one
+// that may. props are a broker's server.properties.
+func checkPrincipals(all types.Services, props map[string]string) []string {
+	var problems []string
+	bad := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
+	supers := superUsers(props)
+	enabled := strings.Split(props["sasl.enabled.mechanisms"], ",")
+	init, ok := all[kafkaInit]
+	if !ok {
+		return []string{"no kafka-init service creates the Kafka users and ACLs"}
+	}
+	users := map[processors.Role]string{} // role -> user, as kafka-init gives them
+	createUsers := false
+	for _, a := range init.Command[min(1, len(init.Command)):] {
+		if a == "--create-users" || a == "-create-users" || a == "--create-users=true" {
+			createUsers = true
+		} else if role, user, ok := strings.Cut(a, "="); ok && !strings.HasPrefix(a, "-") {
+			users[processors.Role(role)] = user
+		}
+	}
+	if !createUsers {
+		bad("kafka-init runs %q without --create-users: no principal would have credentials", init.Command)
+	}
+	for _, role := range processors.Roles() {
+		if users[role] == "" {
+			bad("kafka-init gives role %s no user: its principal would have no credentials and no ACLs", role)
+		}
+	}
+	for role := range users {
+		if !slices.Contains(processors.Roles(), role) {
+			bad("kafka-init names role %q, which is not one of %v", role, processors.Roles())
+		}
+	}
+	admin := env(init, "TAGSTREAM_KAFKA_USER")
+	plain, _, _ := plainLogin(props, props["inter.broker.listener.name"])
+	switch mech := env(init, "TAGSTREAM_KAFKA_SASL_MECHANISM"); {
+	case !slices.Contains(supers, "User:"+admin):
+		bad("kafka-init runs as %q, not one of super.users %v: it could not create users and ACLs", admin, supers)
+	case mech != plainMechanism:
+		bad("kafka-init logs in with %s: only %s credentials exist before it has run", mech, plainMechanism)
+	case plain[admin] == "" || plain[admin] != env(init, "TAGSTREAM_KAFKA_PASSWORD"):
+		bad("kafka-init TAGSTREAM_KAFKA_PASSWORD is not the brokers' PLAIN password of %s (user_%s)", admin, admin)
+	}
+
+	for _, name := range sortedKeys(tagstreamCommands) {
+		s, ok := all[name]
+		if !ok || name == kafkaInit || env(s, "TAGSTREAM_BROKERS") == "" {
+			continue
+		}
+		user, password := env(s, "TAGSTREAM_KAFKA_USER"), env(s, "TAGSTREAM_KAFKA_PASSWORD")
+		if user == "" {
+			bad("%s has no TAGSTREAM_KAFKA_USER: it would connect without SASL and be refused", name)
+			continue
+		}
+		if password == "" {
+			bad("%s has no TAGSTREAM_KAFKA_PASSWORD", name)
+		}
+		if slices.Contains(supers, "User:"+user) {
+			bad("%s runs as %s, a superuser: a long-running process gets its role's grants, no more", name, user)
+		}
+		role, ok := serviceRoles[name]
+		if !ok {
+			bad("%s talks to Kafka but has no role (serviceRoles)", name)
+			continue
+		}
+		if users[role] != user {
+			bad("%s runs as %s, but kafka-init gives role %s to %q", name, user, role, users[role])
+		}
+		mech := env(s, "TAGSTREAM_KAFKA_SASL_MECHANISM")
+		if mech == "" {
+			mech = scramMechanism // tagstream's default
+		}
+		if mech != scramMechanism {
+			bad("%s logs in with %s, but kafka-init creates %s credentials", name, mech, scramMechanism)
+		} else if !slices.Contains(enabled, mech) {
+			bad("%s logs in with %s, which the brokers do not enable", name, mech)
+		}
+		if key := config.EnvName(string(role) + "-password"); password != env(init, key) {
+			bad("%s TAGSTREAM_KAFKA_PASSWORD is not the password kafka-init sets for %s (its %s)", name, user, key)
+		}
+		if d, ok := s.DependsOn[kafkaInit]; !ok || d.Condition != types.ServiceConditionCompletedSuccessfully {
+			bad("%s starts before kafka-init has created its user and ACLs", name)
+		}
+	}
+
+	// Whoever ensures topics it may not create waits for whoever creates them.
+	for _, name := range topicUsers {
+		role, ok := serviceRoles[name]
+		if !ok || mayCreateTopics(role) {
+			continue
+		}
+		after := false
+		for dep := range all[name].DependsOn {
+			if r, ok := serviceRoles[dep]; ok && mayCreateTopics(r) {
+				after = true
+			}
+		}
+		if !after {
+			bad("%s may not create topics (role %s) and starts before any process that may: on a first start it would find none", name, role)
+		}
+	}
+	return problems
+}
+
+// mayCreateTopics reports whether role's ACLs let it create a topic.
+func mayCreateTopics(role processors.Role) bool {
+	for _, g := range processors.Grants(role) {
+		if g.Resource == kmsg.ACLResourceTypeTopic && slices.Contains(g.Ops, kmsg.ACLOperationCreate) {
+			return true
+		}
+	}
+	return false
+}
+
+// kafkaProps returns the server.properties the apache/kafka image writes
+// from s's environment.
+func kafkaProps(s types.ServiceConfig) map[string]string {
+	props := map[string]string{}
+	for k := range s.Environment {
+		if strings.HasPrefix(k, "KAFKA_") && !slices.Contains(imageOwnVars, k) {
+			props[propertyName(k)] = env(s, k)
+		}
+	}
+	return props
+}
+
+// propertyName is the image's mapping of a KAFKA_* variable to a property:
+// '_' is '.', '__' is '_' and '___' is '-'.
+func propertyName(variable string) string {
+	k := strings.ToLower(strings.TrimPrefix(variable, "KAFKA_"))
+	k = strings.ReplaceAll(k, "_", ".")
+	k = strings.ReplaceAll(k, "...", "-")
+	return strings.ReplaceAll(k, "..", "_")
+}
+
+// envName is the variable propertyName maps to property.
+func envName(property string) string {
+	k := strings.ReplaceAll(property, "_", "__")
+	k = strings.ReplaceAll(k, "-", "___")
+	return "KAFKA_" + strings.ToUpper(strings.ReplaceAll(k, ".", "_"))
+}
+
+func superUsers(props map[string]string) []string {
+	var out []string
+	for _, u := range strings.Split(props["super.users"], ";") {
+		if u = strings.TrimSpace(u); u != "" {
+			out = append(out, u)
+		}
+	}
+	return out
+}
+
+// plainLogin reads the PLAIN JAAS config of listener: the users the
+// brokers accept (user_<name>="password") and the login they use themselves.
+func plainLogin(props map[string]string, listener string) (users map[string]string, username, password string) {
+	_, opts, _ := parseJAAS(props["listener.name."+strings.ToLower(listener)+".plain.sasl.jaas.config"])
+	users = map[string]string{}
+	for k, v := range opts {
+		if u, ok := strings.CutPrefix(k, "user_"); ok {
+			users[u] = v
+		}
+	}
+	return users, opts["username"], opts["password"]
+}
+
+var (
+	jaasEntry  = regexp.MustCompile(`^(\S+)\s+(?:required|requisite|sufficient|optional)\b\s*(.*);$`)
+	jaasOption = regexp.MustCompile(`^([A-Za-z0-9_.-]+)="([^"]*)"\s*`)
+)
+
+// parseJAAS parses one JAAS login module entry, as a sasl.jaas.config
+// property holds it: `module.Class required key="value" ...;`.
+func parseJAAS(text string) (module string, opts map[string]string, err error) {
+	m := jaasEntry.FindStringSubmatch(strings.TrimSpace(text))
+	if m == nil {
+		return "", nil, fmt.Errorf("JAAS config %q is not `LoginModule required key=\"value\" ...;`", text)
+	}
+	module, rest := m[1], m[2]
+	opts = map[string]string{}
+	for rest != "" {
+		o := jaasOption.FindStringSubmatch(rest)
+		if o == nil {
+			return "", nil, fmt.Errorf("JAAS config %q: cannot parse %q", text, rest)
+		}
+		opts[o[1]] = o[2]
+		rest = rest[len(o[0]):]
+	}
+	return module, opts, nil
 }
 
 // checkS3 checks the api's photo storage: the compose's S3 server, reached
@@ -1007,6 +1547,18 @@ func env(s types.ServiceConfig, key string) string {
 		return *v
 	}
 	return ""
+}
+
+func unsetEnv(all types.Services, name, key string) {
+	s := all[name]
+	e := types.MappingWithEquals{}
+	for k, v := range s.Environment {
+		if k != key {
+			e[k] = v
+		}
+	}
+	s.Environment = e
+	all[name] = s
 }
 
 func setEnv(all types.Services, name, key, value string) {
