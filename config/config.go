@@ -9,6 +9,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -430,17 +431,17 @@ var defs = map[string]func(fs *flag.FlagSet, c *Config, name string){
 // to c. It panics on an unknown name: that is a programming error.
 func FlagSet(cmd string, c *Config, names ...string) *flag.FlagSet {
 	fs := flag.NewFlagSet("tagstream "+cmd, flag.ContinueOnError)
+	if slices.Contains(names, "brokers") {
+		// Whatever talks to Kafka may need to authenticate.
+		names = append(names, "kafka-user", "kafka-password", "kafka-sasl-mechanism")
+	}
 	for _, n := range names {
 		def, ok := defs[n]
 		if !ok {
 			panic("config: unknown flag " + n)
 		}
-		def(fs, c, n)
-		if n == "brokers" {
-			// Whatever talks to Kafka may need to authenticate.
-			for _, sasl := range []string{"kafka-user", "kafka-password", "kafka-sasl-mechanism"} {
-				defs[sasl](fs, c, sasl)
-			}
+		if fs.Lookup(n) == nil {
+			def(fs, c, n)
 		}
 	}
 	return fs
