@@ -57,9 +57,10 @@ type Signer interface {
 	Build(cdnBase, userID, imageID string, width int, exp time.Time) string
 }
 
-// Publisher publishes post events; *emitters.Posts implements it.
+// Publisher publishes post events; *emitters.Posts implements it. Emit
+// returns once the event is durable, or with ctx's error.
 type Publisher interface {
-	Emit(events.PostEvent) error
+	Emit(ctx context.Context, e events.PostEvent) error
 }
 
 // Config configures the API.
@@ -451,7 +452,7 @@ func (s *server) createPost(w http.ResponseWriter, r *http.Request) {
 	if !ok || !s.imageUploaded(w, r, user, req.ImageID) {
 		return
 	}
-	s.publish(w, events.PostEvent{Type: events.PostCreated, PostID: req.PostID, UserID: user,
+	s.publish(w, r, events.PostEvent{Type: events.PostCreated, PostID: req.PostID, UserID: user,
 		ImageID: req.ImageID, Caption: *req.Caption}, keys)
 }
 
@@ -553,7 +554,7 @@ func (s *server) editPost(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	s.publish(w, events.PostEvent{Type: events.PostEdited, PostID: id, UserID: user, Caption: *req.Caption}, keys)
+	s.publish(w, r, events.PostEvent{Type: events.PostEdited, PostID: id, UserID: user, Caption: *req.Caption}, keys)
 }
 
 func (s *server) deletePost(w http.ResponseWriter, r *http.Request) {
@@ -561,7 +562,7 @@ func (s *server) deletePost(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	s.publish(w, events.PostEvent{Type: events.PostDeleted, PostID: id, UserID: user}, nil)
+	s.publish(w, r, events.PostEvent{Type: events.PostDeleted, PostID: id, UserID: user}, nil)
 }
 
 // ownPost authenticates the caller and checks that the post in the path is
@@ -587,9 +588,16 @@ func (s *server) ownPost(w http.ResponseWriter, r *http.Request) (user, id strin
 	return user, id, true
 }
 
-func (s *server) publish(w http.ResponseWriter, e events.PostEvent, keys []string) {
+// publishTimeout bounds the wait for Kafka to acknowledge a post event.
+const publishTimeout = 10 * time.Second
+
+func (s *server) publish(w http.ResponseWriter, r *http.Request, e events.PostEvent, keys []string) {
 	e.TS = s.cfg.Now().UTC().Truncate(time.Millisecond)
-	if err := s.posts.Emit(e); err != nil {
+	// A broker that does not answer must not hold the request (and its
+	// connection) longer than a client would wait.
+	ctx, cancel := context.WithTimeout(r.Context(), publishTimeout)
+	defer cancel()
+	if err := s.posts.Emit(ctx, e); err != nil {
 		slog.Error("publish post event", "err", err)
 		writeError(w, http.StatusServiceUnavailable, "could not publish the post event; retry")
 		return

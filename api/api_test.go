@@ -104,7 +104,7 @@ type publisher struct {
 	err  error
 }
 
-func (p *publisher) Emit(e events.PostEvent) error {
+func (p *publisher) Emit(_ context.Context, e events.PostEvent) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.err != nil {

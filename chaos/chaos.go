@@ -34,14 +34,16 @@ import (
 	"github.com/tagstream/tagstream/hashtag"
 	"github.com/tagstream/tagstream/kafka"
 	"github.com/tagstream/tagstream/load"
-	"github.com/tagstream/tagstream/processors"
+	"github.com/tagstream/tagstream/topology"
 )
 
 // Options configures a chaos run. Zero values take the defaults noted.
 type Options struct {
-	// Cluster is the real Kafka. Its tagstream topics and groups are
-	// deleted first. Partitions default to 6.
+	// Cluster is the real Kafka. Partitions default to 6.
 	Cluster kafka.Cluster
+	// Namespace holds the run's topics and groups (topology.Namespace);
+	// its topics and groups are deleted first.
+	Namespace topology.Namespace
 	// Binary is the tagstream executable the workers and the API run.
 	Binary string
 	// WorkerEnv and APIEnv are added to the environment of the workers
@@ -174,13 +176,15 @@ func Run(ctx context.Context, o Options) (res *Result, err error) {
 	c := o.Cluster
 	prep, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
-	if err := c.Delete(prep, processors.TopicNames(), processors.Groups()); err != nil {
+	g0 := o.Namespace.Gen(0)
+	if err := c.Delete(prep, g0.TopicNames(), g0.Groups()); err != nil {
 		return res, fail(KindService, err, "reset the topics")
 	}
-	if err := c.EnsureTopics(prep, processors.Topics()); err != nil {
+	if err := c.EnsureTopics(prep, g0.Topics()); err != nil {
 		return res, fail(KindService, err, "create the topics")
 	}
-	common := []string{"--brokers", strings.Join(c.Brokers, ","), "--partitions", fmt.Sprint(c.Partitions), "--log-level", "info"}
+	common := []string{"--brokers", strings.Join(c.Brokers, ","), "--partitions", fmt.Sprint(c.Partitions), "--log-level", "info",
+		"--namespace", string(o.Namespace)}
 	httpAddr, err := freeAddr()
 	if err != nil {
 		return res, fail(KindHarness, err, "free port")
@@ -232,7 +236,7 @@ func Run(ctx context.Context, o Options) (res *Result, err error) {
 	j.say("load done in %s (%d SIGKILLs, %d crashes); waiting for the pipeline to catch up",
 		res.Load.Round(time.Second), res.Kills, res.Crashes)
 
-	truth, err := groundTruth(pctx, c)
+	truth, err := groundTruth(pctx, c, o.Namespace)
 	if err != nil {
 		return res, fail(KindService, err, "reading the posts log for the ground truth")
 	}
@@ -240,7 +244,7 @@ func Run(ctx context.Context, o Options) (res *Result, err error) {
 	res.Hashtags = len(truth.total)
 	dctx, dcancel := context.WithTimeout(pctx, o.Drain)
 	defer dcancel()
-	if err := load.AwaitProcessed(dctx, c, nil); err != nil {
+	if err := load.AwaitProcessed(dctx, c, g0, nil); err != nil {
 		if down := procs.unrecovered(loadEnd); down != "" {
 			return res, fail(KindNotRecovered, err, "%s", down)
 		}
@@ -314,7 +318,7 @@ func produce(ctx context.Context, o Options, res *Result, j *journal, restart fu
 		if !ok {
 			v, _ = json.Marshal(e)
 		}
-		cl.Produce(ctx, &kgo.Record{Topic: string(processors.TopicPosts), Key: []byte(key), Value: v}, done)
+		cl.Produce(ctx, &kgo.Record{Topic: o.Namespace.Posts(), Key: []byte(key), Value: v}, done)
 	}
 	tick := time.NewTicker(10 * time.Millisecond)
 	defer tick.Stop()
@@ -393,17 +397,7 @@ type truth struct {
 
 // groundTruth reads the whole posts topic and applies the semantics of
 // topology.md to it, independently of the extractor.
-func groundTruth(ctx context.Context, c kafka.Cluster) (*truth, error) {
-	topic := string(processors.TopicPosts)
-	ends, err := endOffsets(ctx, c, topic)
-	if err != nil {
-		return nil, err
-	}
-	cl, err := c.Client("chaos-truth", kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
-	if err != nil {
-		return nil, err
-	}
-	defer cl.Close()
+func groundTruth(ctx context.Context, c kafka.Cluster, ns topology.Namespace) (*truth, error) {
 	type post struct {
 		keys      []string
 		deleted   bool
@@ -412,45 +406,33 @@ func groundTruth(ctx context.Context, c kafka.Cluster) (*truth, error) {
 	posts := map[string]*post{}
 	// Hashtags whose every post was edited away or deleted must read 0.
 	t := &truth{total: map[string]int64{}, parts: map[string]map[int32]int64{}}
-	remaining := map[int32]int64{}
-	for p, end := range ends {
-		if end > 0 {
-			remaining[p] = end
+	err := readAll(ctx, c, ns.Posts(), false, func(r *kgo.Record) {
+		e, err := events.DecodePostEvent(string(r.Key), r.Value)
+		if err == nil && e.Type != events.PostDeleted {
+			_, err = hashtag.Validate(e.Caption)
 		}
-	}
-	for len(remaining) > 0 {
-		f := cl.PollFetches(ctx)
-		if err := ctx.Err(); err != nil {
-			return nil, fmt.Errorf("chaos: reading posts: %w", err)
+		if err != nil {
+			return
 		}
-		f.EachRecord(func(r *kgo.Record) {
-			if end, ok := remaining[r.Partition]; ok && r.Offset >= end-1 {
-				delete(remaining, r.Partition)
+		key := events.PostKey(e.UserID, e.PostID)
+		p := posts[key]
+		switch {
+		case e.Type == events.PostCreated && p == nil:
+			p = &post{keys: hashtag.Keys(e.Caption), partition: r.Partition}
+			posts[key] = p
+		case e.Type == events.PostEdited && p != nil && !p.deleted:
+			p.keys = hashtag.Keys(e.Caption)
+		case e.Type == events.PostDeleted && p != nil && !p.deleted:
+			p.deleted, p.keys = true, nil
+		}
+		if p != nil {
+			for _, k := range p.keys {
+				t.total[k] += 0
 			}
-			e, err := events.DecodePostEvent(string(r.Key), r.Value)
-			if err == nil && e.Type != events.PostDeleted {
-				_, err = hashtag.Validate(e.Caption)
-			}
-			if err != nil {
-				return
-			}
-			key := events.PostKey(e.UserID, e.PostID)
-			p := posts[key]
-			switch {
-			case e.Type == events.PostCreated && p == nil:
-				p = &post{keys: hashtag.Keys(e.Caption), partition: r.Partition}
-				posts[key] = p
-			case e.Type == events.PostEdited && p != nil && !p.deleted:
-				p.keys = hashtag.Keys(e.Caption)
-			case e.Type == events.PostDeleted && p != nil && !p.deleted:
-				p.deleted, p.keys = true, nil
-			}
-			if p != nil {
-				for _, k := range p.keys {
-					t.total[k] += 0
-				}
-			}
-		})
+		}
+	})
+	if err != nil {
+		return nil, fmt.Errorf("chaos: reading posts: %w", err)
 	}
 	for _, p := range posts {
 		for _, k := range p.keys {
@@ -462,19 +444,6 @@ func groundTruth(ctx context.Context, c kafka.Cluster) (*truth, error) {
 		}
 	}
 	return t, nil
-}
-
-func endOffsets(ctx context.Context, c kafka.Cluster, topic string) (map[int32]int64, error) {
-	cl, err := c.Client("chaos-admin")
-	if err != nil {
-		return nil, err
-	}
-	defer cl.Close()
-	ends, err := kadmEnds(ctx, cl, topic)
-	if err != nil {
-		return nil, fmt.Errorf("chaos: end offsets of %s: %w", topic, err)
-	}
-	return ends, nil
 }
 
 func awaitReady(ctx context.Context, base string) error {

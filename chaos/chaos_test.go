@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/tagstream/tagstream/kafka/kafkatest"
-	"github.com/tagstream/tagstream/processors"
+	"github.com/tagstream/tagstream/topology"
 )
 
 type testWriter struct{ t *testing.T }
@@ -34,7 +34,7 @@ func (w testWriter) Write(p []byte) (int, error) {
 // is set. It ends with one line per seed and a total.
 func TestChaos(t *testing.T) {
 	cluster := kafkatest.Cluster(t)
-	workerEnv, apiEnv := kafkatest.EnvOf(kafkatest.As(t, processors.RoleWorker)), kafkatest.EnvOf(kafkatest.As(t, processors.RoleAPI))
+	workerEnv, apiEnv := kafkatest.EnvOf(kafkatest.As(t, topology.RoleWorker)), kafkatest.EnvOf(kafkatest.As(t, topology.RoleAPI))
 	posts := envInt(t, "TAGSTREAM_CHAOS_POSTS", 20_000)
 	seeds, err := parseSeeds(os.Getenv("TAGSTREAM_CHAOS_SEEDS"), os.Getenv("TAGSTREAM_CHAOS_SEED"))
 	if err != nil {
@@ -90,7 +90,7 @@ func TestChaos(t *testing.T) {
 			slog.SetDefault(slog.New(slog.NewTextHandler(hl, &slog.HandlerOptions{Level: slog.LevelWarn})))
 			defer slog.SetDefault(prev)
 			res, runErr = Run(ctx, Options{
-				Cluster: cluster, Binary: bin, Posts: posts, Seed: int64(seed), WorkerEnv: workerEnv, APIEnv: apiEnv,
+				Cluster: cluster, Namespace: kafkatest.Namespace(t), Binary: bin, Posts: posts, Seed: int64(seed), WorkerEnv: workerEnv, APIEnv: apiEnv,
 				RestartBroker: []string{kafkaSh, "restart"}, Dir: dir, Out: testWriter{t}, Drain: 6 * time.Minute,
 			})
 			if runErr != nil {

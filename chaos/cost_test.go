@@ -13,7 +13,6 @@ import (
 	"github.com/tagstream/tagstream/kafka"
 	"github.com/tagstream/tagstream/kafka/kafkatest"
 	"github.com/tagstream/tagstream/load"
-	"github.com/tagstream/tagstream/processors"
 )
 
 // BenchmarkDeliveryCost measures what exactly-once costs: the same
@@ -48,17 +47,15 @@ func BenchmarkDeliveryCost(b *testing.B) {
 func costRound(b *testing.B, c kafka.Cluster, bin string, posts int, exactlyOnce bool) float64 {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
 	defer cancel()
-	if err := c.Delete(ctx, processors.TopicNames(), processors.Groups()); err != nil {
-		b.Fatal(err)
-	}
-	if err := c.EnsureTopics(ctx, processors.Topics()); err != nil {
+	ns := kafkatest.Namespace(b)
+	if err := c.EnsureTopics(ctx, ns.Gen(0).Topics()); err != nil {
 		b.Fatal(err)
 	}
 	addr, err := freeAddr()
 	if err != nil {
 		b.Fatal(err)
 	}
-	common := []string{"--brokers", strings.Join(c.Brokers, ","), "--partitions", fmt.Sprint(c.Partitions)}
+	common := []string{"--brokers", strings.Join(c.Brokers, ","), "--partitions", fmt.Sprint(c.Partitions), "--namespace", string(ns)}
 	dir := b.TempDir()
 	j, err := openJournal(filepath.Join(dir, "schedule.log"), io.Discard)
 	if err != nil {
@@ -73,7 +70,7 @@ func costRound(b *testing.B, c kafka.Cluster, bin string, posts int, exactlyOnce
 		b.Fatal(err)
 	}
 	time.Sleep(5 * time.Second) // the worker joins its groups before the clock starts
-	res, err := load.Run(pctx, load.Options{
+	res, err := load.Run(pctx, load.Options{Namespace: ns,
 		Cluster: c, Posts: posts, Seed: 1, Via: "kafka", API: "http://" + addr,
 		Users: 100_000, Tags: 50_000, PerPost: 8, Zipf: 1.1, Concurrency: 16, Timeout: 15 * time.Minute,
 	})

@@ -15,7 +15,6 @@ import (
 
 	"github.com/tagstream/tagstream/events"
 	"github.com/tagstream/tagstream/kafka"
-	"github.com/tagstream/tagstream/processors"
 )
 
 // A run's folder holds:
@@ -136,7 +135,7 @@ func (r *report) groups(ctx context.Context) (string, error) {
 		return "", err
 	}
 	defer done()
-	groups := processors.Groups()
+	groups := r.o.Namespace.Gen(0).Groups()
 	var b strings.Builder
 	described, err := adm.DescribeGroups(ctx, groups...)
 	if err != nil {
@@ -205,7 +204,7 @@ func (r *report) transactions(ctx context.Context) (string, error) {
 		}
 	}
 	b.WriteString("\nopen transactions on tagstream's topics (DescribeProducers, current transaction start >= 0):\n")
-	topics := processors.TopicNames()
+	topics := r.o.Namespace.Gen(0).TopicNames()
 	meta, err := adm.ListTopics(ctx, topics...)
 	if err != nil {
 		return b.String(), fmt.Errorf("list topics: %w", err)
@@ -267,7 +266,7 @@ func (r *report) readCounts(ctx context.Context) error {
 	}
 	want := r.differing()
 	counts := map[string][]countRecord{}
-	err := readAll(ctx, r.o.Cluster, string(processors.TableCounts), false, func(rec *kgo.Record) {
+	err := readAll(ctx, r.o.Cluster, r.o.Namespace.Gen(0).CountsTable(), false, func(rec *kgo.Record) {
 		k := string(rec.Key)
 		if !want[k] {
 			return
@@ -298,7 +297,7 @@ func (r *report) forensics(ctx context.Context) (string, error) {
 		offsets    []string
 	}
 	deltas := map[string]map[int32]*sum{}
-	err := readAll(ctx, r.o.Cluster, string(processors.TopicPostHashtags), true, func(rec *kgo.Record) {
+	err := readAll(ctx, r.o.Cluster, r.o.Namespace.Gen(0).PostHashtags(), true, func(rec *kgo.Record) {
 		k := string(rec.Key)
 		if !want[k] {
 			return
@@ -322,10 +321,10 @@ func (r *report) forensics(ctx context.Context) (string, error) {
 	})
 	var b strings.Builder
 	if err != nil {
-		fmt.Fprintf(&b, "reading %s: %v\n", processors.TopicPostHashtags, err)
+		fmt.Fprintf(&b, "reading %s: %v\n", r.o.Namespace.Gen(0).PostHashtags(), err)
 	}
 	if err := r.readCounts(ctx); err != nil {
-		fmt.Fprintf(&b, "reading %s: %v\n", processors.TableCounts, err)
+		fmt.Fprintf(&b, "reading %s: %v\n", r.o.Namespace.Gen(0).CountsTable(), err)
 	}
 	keys := sortedKeys(want)
 	if len(keys) > 50 {
@@ -381,53 +380,14 @@ func (r *report) forensics(ctx context.Context) (string, error) {
 }
 
 // readAll reads every partition of topic from its start to its current end
-// and calls fn for each data record. With committed it reads
-// read_committed, keeping control records so it knows where the end is,
-// and stops short of a transaction still open (an error, after ctx).
+// and calls fn for each data record; committed reads read_committed
+// (kafka.Cluster.ReadSpans).
 func readAll(ctx context.Context, c kafka.Cluster, topic string, committed bool, fn func(*kgo.Record)) error {
-	ends, err := endOffsets(ctx, c, topic)
+	spans, err := c.Whole(ctx, topic)
 	if err != nil {
 		return err
 	}
-	remaining := map[int32]int64{}
-	from := map[int32]kgo.Offset{}
-	for p, end := range ends {
-		if end > 0 {
-			remaining[p] = end
-			from[p] = kgo.NewOffset().AtStart()
-		}
-	}
-	if len(remaining) == 0 {
-		return nil
-	}
-	opts := []kgo.Opt{kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: from})}
-	if committed {
-		opts = append(opts, kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.KeepControlRecords())
-	}
-	cl, err := c.Client("chaos-read", opts...)
-	if err != nil {
-		return err
-	}
-	defer cl.Close()
-	for len(remaining) > 0 {
-		f := cl.PollFetches(ctx)
-		if err := ctx.Err(); err != nil {
-			return fmt.Errorf("chaos: reading %s, %d partitions short of their end: %w", topic, len(remaining), err)
-		}
-		f.EachRecord(func(rec *kgo.Record) {
-			end, ok := remaining[rec.Partition]
-			if !ok {
-				return
-			}
-			if !rec.Attrs.IsControl() {
-				fn(rec)
-			}
-			if rec.Offset >= end-1 {
-				delete(remaining, rec.Partition)
-			}
-		})
-	}
-	return nil
+	return c.ReadSpans(ctx, spans, committed, fn)
 }
 
 func sortedKeys[K string | int32, V any](m map[K]V) []K {
@@ -444,17 +404,4 @@ func errSuffix(err error) string {
 		return ""
 	}
 	return " (" + err.Error() + ")"
-}
-
-func kadmEnds(ctx context.Context, cl *kgo.Client, topic string) (map[int32]int64, error) {
-	ends, err := kadm.NewClient(cl).ListEndOffsets(ctx, topic)
-	if err == nil {
-		err = ends.Error()
-	}
-	if err != nil {
-		return nil, err
-	}
-	out := map[int32]int64{}
-	ends.Each(func(o kadm.ListedOffset) { out[o.Partition] = o.Offset })
-	return out, nil
 }

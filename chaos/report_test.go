@@ -12,7 +12,7 @@ import (
 	"github.com/tagstream/tagstream/broker"
 	"github.com/tagstream/tagstream/events"
 	"github.com/tagstream/tagstream/kafka"
-	"github.com/tagstream/tagstream/processors"
+	"github.com/tagstream/tagstream/topology"
 )
 
 // The report must name the stage that lost a change. On the embedded
@@ -29,7 +29,7 @@ func TestReportNamesTheStageThatLostAChange(t *testing.T) {
 	c := kafka.Cluster{Brokers: []string{b.Addr()}, Partitions: 2}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	if err := c.EnsureTopics(ctx, processors.Topics()); err != nil {
+	if err := c.EnsureTopics(ctx, topology.Namespace("").Gen(0).Topics()); err != nil {
 		t.Fatal(err)
 	}
 	cl, err := c.Client("test")
@@ -40,11 +40,11 @@ func TestReportNamesTheStageThatLostAChange(t *testing.T) {
 	var recs []*kgo.Record
 	delta := func(tag string, part int32, off, n int64) {
 		v, _ := json.Marshal(events.Delta{Hashtag: tag, Display: tag, Delta: n, Source: events.Source{Partition: part, Offset: off}})
-		recs = append(recs, &kgo.Record{Topic: string(processors.TopicPostHashtags), Key: []byte(tag), Value: v})
+		recs = append(recs, &kgo.Record{Topic: topology.Gen{}.PostHashtags(), Key: []byte(tag), Value: v})
 	}
 	count := func(tag string, n int64, w map[int32]int64) {
 		v, _ := json.Marshal(events.Count{Display: tag, PostCount: n, Watermarks: w})
-		recs = append(recs, &kgo.Record{Topic: string(processors.TableCounts), Key: []byte(tag), Value: v})
+		recs = append(recs, &kgo.Record{Topic: topology.Gen{}.CountsTable(), Key: []byte(tag), Value: v})
 	}
 	delta("a", 0, 10, 2)
 	delta("a", 1, 7, 1) // the truth of partition 1 is 2

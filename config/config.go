@@ -20,6 +20,9 @@ import (
 type Config struct {
 	// Brokers is --brokers: Kafka bootstrap servers, comma-separated.
 	Brokers []string
+	// Namespace is --namespace: the prefix of every topic, group and
+	// transactional id (topology.Namespace).
+	Namespace string
 	// KafkaUser, KafkaPassword and KafkaSASLMechanism are --kafka-user,
 	// --kafka-password and --kafka-sasl-mechanism: the principal a process
 	// authenticates as.
@@ -257,6 +260,10 @@ var defs = map[string]func(fs *flag.FlagSet, c *Config, name string){
 	"brokers": func(fs *flag.FlagSet, c *Config, n string) {
 		fs.Var(list{&c.Brokers}, n, "Kafka bootstrap servers, comma-separated (Kafka's bootstrap.servers)")
 	},
+	"namespace": func(fs *flag.FlagSet, c *Config, n string) {
+		fs.StringVar(&c.Namespace, n, c.Namespace, "prefix of every topic, group and transactional id, ending in '.' or '-', so that "+
+			"deployments (or tests) share a cluster unseen by each other (empty: the names of topology.md)")
+	},
 	"kafka-user": func(fs *flag.FlagSet, c *Config, n string) {
 		fs.StringVar(&c.KafkaUser, n, c.KafkaUser, "SASL user this process authenticates to Kafka as (empty: no SASL); its ACLs decide what it may do "+
 			"(topology.md, Principals and ACLs)")
@@ -433,7 +440,7 @@ func FlagSet(cmd string, c *Config, names ...string) *flag.FlagSet {
 	fs := flag.NewFlagSet("tagstream "+cmd, flag.ContinueOnError)
 	if slices.Contains(names, "brokers") {
 		// Whatever talks to Kafka may need to authenticate.
-		names = append(names, "kafka-user", "kafka-password", "kafka-sasl-mechanism")
+		names = append(names, "namespace", "kafka-user", "kafka-password", "kafka-sasl-mechanism")
 	}
 	for _, n := range names {
 		def, ok := defs[n]

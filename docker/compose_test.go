@@ -31,8 +31,8 @@ import (
 	"github.com/compose-spec/compose-go/v2/types"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/tagstream/tagstream/topology"
 	"github.com/tagstream/tagstream/config"
-	"github.com/tagstream/tagstream/processors"
 )
 
 const (
@@ -96,7 +96,7 @@ var (
 	tagstreamCommands = map[string]string{"worker": "worker", "api": "api", "snapshotter": "snapshot", kafkaInit: "acls"}
 	// The role each long-running tagstream process runs as
 	// (processors/acls.go): the principal kafka-init gives that role.
-	serviceRoles = map[string]processors.Role{"worker": processors.RoleWorker, "api": processors.RoleAPI, "snapshotter": processors.RoleReader}
+	serviceRoles = map[string]topology.Role{"worker": topology.RoleWorker, "api": topology.RoleAPI, "snapshotter": topology.RoleReader}
 	// The flags each subcommand takes, as cmd/tagstream/main.go binds them
 	// (`tagstream <cmd> -h`). The binary silently ignores a TAGSTREAM_*
 	// variable its subcommand has no flag for, so this is what catches a
@@ -1080,7 +1080,7 @@ func checkKafkaSecurity(all types.Services, brokers []string) []string {
 }
 
 // checkPrincipals checks who each tagstream process is to Kafka: kafka-init
-// creates a SCRAM user for every role (processors.Roles) as the admin, a
+// creates a SCRAM user for every role (topology.Roles) as the admin, a
 // superuser logging in with the brokers' PLAIN credentials; every other
 // process that talks to Kafka runs as its role's user, with the password
 // kafka-init sets for it, never as a superuser, after kafka-init has run;
@@ -1095,26 +1095,26 @@ func checkPrincipals(all types.Services, props map[string]string) []string {
 	if !ok {
 		return []string{"no kafka-init service creates the Kafka users and ACLs"}
 	}
-	users := map[processors.Role]string{} // role -> user, as kafka-init gives them
+	users := map[topology.Role]string{} // role -> user, as kafka-init gives them
 	createUsers := false
 	for _, a := range init.Command[min(1, len(init.Command)):] {
 		if a == "--create-users" || a == "-create-users" || a == "--create-users=true" {
 			createUsers = true
 		} else if role, user, ok := strings.Cut(a, "="); ok && !strings.HasPrefix(a, "-") {
-			users[processors.Role(role)] = user
+			users[topology.Role(role)] = user
 		}
 	}
 	if !createUsers {
 		bad("kafka-init runs %q without --create-users: no principal would have credentials", init.Command)
 	}
-	for _, role := range processors.Roles() {
+	for _, role := range topology.Roles() {
 		if users[role] == "" {
 			bad("kafka-init gives role %s no user: its principal would have no credentials and no ACLs", role)
 		}
 	}
 	for role := range users {
-		if !slices.Contains(processors.Roles(), role) {
-			bad("kafka-init names role %q, which is not one of %v", role, processors.Roles())
+		if !slices.Contains(topology.Roles(), role) {
+			bad("kafka-init names role %q, which is not one of %v", role, topology.Roles())
 		}
 	}
 	admin := env(init, "TAGSTREAM_KAFKA_USER")
@@ -1189,8 +1189,8 @@ func checkPrincipals(all types.Services, props map[string]string) []string {
 }
 
 // mayCreateTopics reports whether role's ACLs let it create a topic.
-func mayCreateTopics(role processors.Role) bool {
-	for _, g := range processors.Grants(role) {
+func mayCreateTopics(role topology.Role) bool {
+	for _, g := range topology.Namespace("").Grants(role) {
 		if g.Resource == kmsg.ACLResourceTypeTopic && slices.Contains(g.Ops, kmsg.ACLOperationCreate) {
 			return true
 		}

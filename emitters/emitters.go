@@ -3,6 +3,7 @@
 package emitters
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/lovoo/goka"
@@ -10,26 +11,40 @@ import (
 
 	"github.com/tagstream/tagstream/events"
 	"github.com/tagstream/tagstream/kafka"
-	"github.com/tagstream/tagstream/processors"
+	"github.com/tagstream/tagstream/kafka/gokaopts"
+	"github.com/tagstream/tagstream/topology"
 )
 
 // Posts publishes PostEvents on the posts topic, keyed by user_id.
 type Posts struct{ e *goka.Emitter }
 
-// NewPosts creates the emitter. The posts topic must exist.
-func NewPosts(c kafka.Cluster) (*Posts, error) {
-	e, err := goka.NewEmitter(c.Brokers, processors.TopicPosts, events.JSON[events.PostEvent]{},
-		c.EmitterOptions(string(processors.TopicPosts))...)
+// NewPosts creates the emitter of ns's posts. The topic must exist.
+func NewPosts(c kafka.Cluster, ns topology.Namespace) (*Posts, error) {
+	e, err := goka.NewEmitter(c.Brokers, goka.Stream(ns.Posts()), events.JSON[events.PostEvent]{},
+		gokaopts.Emitter(c, ns.Posts())...)
 	if err != nil {
 		return nil, fmt.Errorf("emitters: posts: %w", err)
 	}
 	return &Posts{e}, nil
 }
 
-// Emit publishes e and waits until the broker acknowledged it, so a 202
-// from the API means the post is in the log.
-func (p *Posts) Emit(e events.PostEvent) error {
-	if err := p.e.EmitSync(e.UserID, e); err != nil {
+// Emit publishes e and waits until the broker acknowledged it or ctx
+// ends, so a 202 from the API means the post is in the log. A post whose
+// wait ended with ctx may still be written: the client retries, and the
+// extractor counts a repeated create once.
+func (p *Posts) Emit(ctx context.Context, e events.PostEvent) error {
+	pr, err := p.e.Emit(e.UserID, e)
+	if err != nil {
+		return fmt.Errorf("emitters: post %s/%s: %w", e.UserID, e.PostID, err)
+	}
+	done := make(chan error, 1)
+	pr.Then(func(err error) { done <- err })
+	select {
+	case err = <-done:
+	case <-ctx.Done():
+		err = ctx.Err()
+	}
+	if err != nil {
 		return fmt.Errorf("emitters: post %s/%s: %w", e.UserID, e.PostID, err)
 	}
 	return nil
@@ -42,10 +57,10 @@ func (p *Posts) Close() error { return p.e.Finish() }
 // normalised hashtag.
 type TopPosts struct{ e *goka.Emitter }
 
-// NewTopPosts creates the emitter. The topic must exist.
-func NewTopPosts(c kafka.Cluster) (*TopPosts, error) {
-	e, err := goka.NewEmitter(c.Brokers, processors.TopicTopPosts, new(codec.Bytes),
-		c.EmitterOptions(string(processors.TopicTopPosts))...)
+// NewTopPosts creates the emitter of ns's top posts. The topic must exist.
+func NewTopPosts(c kafka.Cluster, ns topology.Namespace) (*TopPosts, error) {
+	e, err := goka.NewEmitter(c.Brokers, goka.Stream(ns.TopPosts()), new(codec.Bytes),
+		gokaopts.Emitter(c, ns.TopPosts())...)
 	if err != nil {
 		return nil, fmt.Errorf("emitters: top posts: %w", err)
 	}

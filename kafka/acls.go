@@ -38,6 +38,25 @@ func (g Grant) String() string {
 // what grants say. Creating an ACL that exists is not an error, so it can
 // run at every deployment.
 func (c Cluster) Allow(ctx context.Context, user string, grants []Grant) error {
+	return c.eachACL(ctx, user, grants, func(adm *kadm.Client, b *kadm.ACLBuilder) error {
+		res, err := adm.CreateACLs(ctx, b)
+		for _, r := range res {
+			err = errors.Join(err, r.Err)
+		}
+		return err
+	})
+}
+
+// Disallow deletes the ACLs Allow created for user and grants.
+func (c Cluster) Disallow(ctx context.Context, user string, grants []Grant) error {
+	return c.eachACL(ctx, user, grants, func(adm *kadm.Client, b *kadm.ACLBuilder) error {
+		_, err := adm.DeleteACLs(ctx, b)
+		return err
+	})
+}
+
+// eachACL calls do with the ACL of each grant, as one admin client.
+func (c Cluster) eachACL(ctx context.Context, user string, grants []Grant, do func(*kadm.Client, *kadm.ACLBuilder) error) error {
 	cl, err := c.Client("acls")
 	if err != nil {
 		return err
@@ -45,39 +64,37 @@ func (c Cluster) Allow(ctx context.Context, user string, grants []Grant) error {
 	defer cl.Close()
 	adm := kadm.NewClient(cl)
 	for _, g := range grants {
-		b := kadm.NewACLs().Allow("User:"+user).AllowHosts("*").Operations(aclOps(g.Ops)...)
-		pattern := kadm.ACLPatternLiteral
-		if g.Prefixed {
-			pattern = kadm.ACLPatternPrefixed
+		b, err := aclBuilder(user, g)
+		if err == nil {
+			err = do(adm, b)
 		}
-		switch g.Resource {
-		case kmsg.ACLResourceTypeTopic:
-			b = b.Topics(g.Name)
-		case kmsg.ACLResourceTypeGroup:
-			b = b.Groups(g.Name)
-		case kmsg.ACLResourceTypeTransactionalId:
-			b = b.TransactionalIDs(g.Name)
-		case kmsg.ACLResourceTypeCluster:
-			b = b.Clusters()
-		default:
-			return fmt.Errorf("kafka: grant on %s: unsupported resource", g.Resource)
-		}
-		b = b.ResourcePatternType(pattern)
-		res, err := adm.CreateACLs(ctx, b)
 		if err != nil {
-			return fmt.Errorf("kafka: create ACLs for %s (%s): %w", user, g, err)
-		}
-		var errs []error
-		for _, r := range res {
-			if r.Err != nil {
-				errs = append(errs, r.Err)
-			}
-		}
-		if err := errors.Join(errs...); err != nil {
-			return fmt.Errorf("kafka: create ACLs for %s (%s): %w", user, g, err)
+			return fmt.Errorf("kafka: ACLs of %s (%s): %w", user, g, err)
 		}
 	}
 	return nil
+}
+
+// aclBuilder is the ACL of g for user, any host.
+func aclBuilder(user string, g Grant) (*kadm.ACLBuilder, error) {
+	b := kadm.NewACLs().Allow("User:" + user).AllowHosts("*").Operations(aclOps(g.Ops)...)
+	switch g.Resource {
+	case kmsg.ACLResourceTypeTopic:
+		b = b.Topics(g.Name)
+	case kmsg.ACLResourceTypeGroup:
+		b = b.Groups(g.Name)
+	case kmsg.ACLResourceTypeTransactionalId:
+		b = b.TransactionalIDs(g.Name)
+	case kmsg.ACLResourceTypeCluster:
+		b = b.Clusters()
+	default:
+		return nil, fmt.Errorf("kafka: grant on %s: unsupported resource", g.Resource)
+	}
+	pattern := kadm.ACLPatternLiteral
+	if g.Prefixed {
+		pattern = kadm.ACLPatternPrefixed
+	}
+	return b.ResourcePatternType(pattern), nil
 }
 
 func aclOps(ops []kmsg.ACLOperation) []kadm.ACLOperation {

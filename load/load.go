@@ -25,13 +25,15 @@ import (
 
 	"github.com/tagstream/tagstream/events"
 	"github.com/tagstream/tagstream/kafka"
-	"github.com/tagstream/tagstream/processors"
 	"github.com/tagstream/tagstream/token"
+	"github.com/tagstream/tagstream/topology"
 )
 
 // Options configures a load run.
 type Options struct {
 	Cluster kafka.Cluster
+	// Namespace is the deployment's (topology.Namespace); default none.
+	Namespace topology.Namespace
 	// Posts to create. Seed makes them reproducible.
 	Posts int
 	Seed  int64
@@ -183,7 +185,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	// Polling thousands of pages while the pipeline works would steal its
 	// CPU and slow what is measured; the consumer lag says cheaply when the
 	// work is done, then every count is checked.
-	if err := AwaitProcessed(wctx, o.Cluster, o.Progress); err != nil {
+	if err := AwaitProcessed(wctx, o.Cluster, o.Namespace.Gen(0), o.Progress); err != nil {
 		return nil, err
 	}
 	res.Mismatched, err = reader.await(wctx, truth, o.Concurrency, bar(o.Progress, len(truth), "waiting for the view"))
@@ -223,7 +225,7 @@ func produce(ctx context.Context, o Options, posts []Post) error {
 	now := time.Now().UTC()
 	for _, p := range posts {
 		v, _ := json.Marshal(events.PostEvent{Type: events.PostCreated, PostID: p.ID, UserID: p.User, Caption: p.Caption, TS: now})
-		cl.Produce(ctx, &kgo.Record{Topic: string(processors.TopicPosts), Key: []byte(p.User), Value: v},
+		cl.Produce(ctx, &kgo.Record{Topic: o.Namespace.Posts(), Key: []byte(p.User), Value: v},
 			func(_ *kgo.Record, err error) {
 				if err != nil {
 					failed.Add(1)
@@ -317,8 +319,8 @@ func parallel(ctx context.Context, n, k int, fn func(i int) error) error {
 // AwaitProcessed waits until the pipeline's groups have committed every
 // input record, twice in a row (the extractor's output is the counter's
 // input), printing the lag to progress if it is not nil.
-func AwaitProcessed(ctx context.Context, c kafka.Cluster, progress io.Writer) error {
-	groups := []string{string(processors.GroupExtractor), string(processors.GroupCounts)}
+func AwaitProcessed(ctx context.Context, c kafka.Cluster, g topology.Gen, progress io.Writer) error {
+	groups := []string{g.Extractor(), g.Counts()}
 	zero := 0
 	for zero < 2 {
 		select {

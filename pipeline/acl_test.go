@@ -20,15 +20,16 @@ import (
 	"github.com/tagstream/tagstream/kafka"
 	"github.com/tagstream/tagstream/kafka/kafkatest"
 	"github.com/tagstream/tagstream/processors"
+	"github.com/tagstream/tagstream/topology"
 )
 
 // principals starts a broker with SCRAM and ACLs (kfake), an admin
-// superuser and one user per role, each allowed exactly processors.Grants.
-func principals(t *testing.T, partitions int) (admin kafka.Cluster, as func(processors.Role) kafka.Cluster) {
+// superuser and one user per role, each allowed exactly topology.Grants.
+func principals(t *testing.T, partitions int) (admin kafka.Cluster, as func(topology.Role) kafka.Cluster) {
 	t.Helper()
 	const mech = kafka.ScramSHA512
 	opts := []kfake.Opt{kfake.NumBrokers(1), kfake.EnableSASL(), kfake.EnableACLs(), kfake.Superuser(mech, "admin", "admin-pw")}
-	for _, r := range processors.Roles() {
+	for _, r := range topology.Roles() {
 		opts = append(opts, kfake.User(mech, string(r), string(r)+"-pw"))
 	}
 	b, err := kfake.NewCluster(opts...)
@@ -43,12 +44,12 @@ func principals(t *testing.T, partitions int) (admin kafka.Cluster, as func(proc
 	admin = cluster("admin")
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	for _, r := range processors.Roles() {
-		if err := admin.Allow(ctx, string(r), processors.Grants(r)); err != nil {
+	for _, r := range topology.Roles() {
+		if err := admin.Allow(ctx, string(r), topology.Namespace("").Grants(r)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	return admin, func(r processors.Role) kafka.Cluster { return cluster(string(r)) }
+	return admin, func(r topology.Role) kafka.Cluster { return cluster(string(r)) }
 }
 
 // produceAs writes one record as c's principal and returns the error.
@@ -73,9 +74,9 @@ func TestEveryRoleHasItsGrantsAndNoMore(t *testing.T) {
 	admin, as := principals(t, 2)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	worker, apiP := as(processors.RoleWorker), as(processors.RoleAPI)
+	worker, apiP := as(topology.RoleWorker), as(topology.RoleAPI)
 	// The worker creates every topic: the API may not.
-	if err := worker.EnsureTopics(ctx, processors.Topics()); err != nil {
+	if err := worker.EnsureTopics(ctx, topology.Gen{}.Topics()); err != nil {
 		t.Fatalf("worker cannot create the topics: %v", err)
 	}
 	done := make(chan error, 2)
@@ -101,9 +102,9 @@ func TestEveryRoleHasItsGrantsAndNoMore(t *testing.T) {
 	}
 	awaitCount(t, addr, "privilege", 1)
 
-	checkGrants(t, as)
+	checkGrants(t, "", as)
 	// A reader reads the tables (a read-only API, the snapshotter).
-	rc, err := as(processors.RoleReader).Client("test", kgo.ConsumeTopics(string(processors.TableCounts)),
+	rc, err := as(topology.RoleReader).Client("test", kgo.ConsumeTopics(topology.Gen{}.CountsTable()),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
 	if err != nil {
 		t.Fatal(err)
@@ -112,7 +113,7 @@ func TestEveryRoleHasItsGrantsAndNoMore(t *testing.T) {
 	rctx, rcancel := context.WithTimeout(ctx, 30*time.Second)
 	defer rcancel()
 	if fs := rc.PollFetches(rctx); fs.Err() != nil || len(fs.Records()) == 0 {
-		t.Errorf("reader reading %s: %v (%d records)", processors.TableCounts, fs.Err(), len(fs.Records()))
+		t.Errorf("reader reading %s: %v (%d records)", topology.Gen{}.CountsTable(), fs.Err(), len(fs.Records()))
 	}
 	// The count never moved: nothing forged got in.
 	if got := countOf(t, addr, "privilege"); got != 1 {
@@ -129,50 +130,53 @@ func TestEveryRoleHasItsGrantsAndNoMore(t *testing.T) {
 
 // checkGrants has every role write where it may not, and the ranking job
 // where it may, as the principals as gives.
-func checkGrants(t *testing.T, as func(processors.Role) kafka.Cluster) {
+func checkGrants(t *testing.T, ns topology.Namespace, as func(topology.Role) kafka.Cluster) {
+	g := ns.Gen(0)
 	t.Helper()
 	delta, _ := json.Marshal(events.Delta{Hashtag: "privilege", Display: "privilege", Delta: 1_000_000, Source: events.Source{Offset: 1 << 62}})
-	refused := func(who processors.Role, topic string, value []byte) {
+	refused := func(who topology.Role, topic string, value []byte) {
 		t.Helper()
 		err := produceAs(as(who), topic, value)
 		if !errors.Is(err, kerr.TopicAuthorizationFailed) && !errors.Is(err, kerr.ClusterAuthorizationFailed) {
 			t.Errorf("%s writing %s: %v, want an authorization error", who, topic, err)
 		}
 	}
-	allowed := func(who processors.Role, topic string, value []byte) {
+	allowed := func(who topology.Role, topic string, value []byte) {
 		t.Helper()
 		if err := produceAs(as(who), topic, value); err != nil {
 			t.Errorf("%s writing %s: %v", who, topic, err)
 		}
 	}
-	for _, topic := range []string{string(processors.TopicPostHashtags), string(processors.TableCounts), string(processors.TableTop),
-		processors.TableExtractor, string(processors.TopicDeadLetters), string(processors.TopicTopPosts), processors.TopicGeneration} {
-		refused(processors.RoleAPI, topic, delta)
-		refused(processors.RoleReader, topic, delta)
-		if topic != string(processors.TopicTopPosts) {
-			refused(processors.RoleRank, topic, delta)
+	for _, topic := range []string{g.PostHashtags(), g.CountsTable(), g.TopTable(),
+		g.ExtractorTable(), ns.DeadLetters(), ns.TopPosts(), ns.Pointer()} {
+		refused(topology.RoleAPI, topic, delta)
+		refused(topology.RoleReader, topic, delta)
+		if topic != ns.TopPosts() {
+			refused(topology.RoleRank, topic, delta)
 		}
 	}
-	refused(processors.RoleRank, string(processors.TopicPosts), []byte(`{}`))
-	refused(processors.RoleReader, string(processors.TopicPosts), []byte(`{}`))
-	refused(processors.RoleWorker, string(processors.TopicPosts), []byte(`{}`))
-	refused(processors.RoleWorker, string(processors.TopicTopPosts), []byte(`{}`))
+	refused(topology.RoleRank, ns.Posts(), []byte(`{}`))
+	refused(topology.RoleReader, ns.Posts(), []byte(`{}`))
+	refused(topology.RoleWorker, ns.Posts(), []byte(`{}`))
+	refused(topology.RoleWorker, ns.TopPosts(), []byte(`{}`))
 	doc := fmt.Sprintf(`{"hashtag":"privilege","computed_at":%q,"posts":[]}`, time.Now().UTC().Format(time.RFC3339))
-	allowed(processors.RoleRank, string(processors.TopicTopPosts), []byte(doc))
+	allowed(topology.RoleRank, ns.TopPosts(), []byte(doc))
 
 }
 
 // The same refusals on the real Kafka of services/kafka.sh, whose ACLs
-// services/kafka.sh applies from processors.Grants at every start: the
+// services/kafka.sh applies from topology.Grants at every start: the
 // API's principal cannot write post-hashtags or the tables.
 func TestRealKafkaHoldsEveryRoleToItsGrants(t *testing.T) {
 	c := kafkatest.Cluster(t)
 	c.Partitions = 2
-	kafkatest.Reset(t, c)
+	ns := kafkatest.Namespace(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	if err := kafkatest.As(t, processors.RoleWorker).EnsureTopics(ctx, processors.Topics()); err != nil {
+	worker := kafkatest.As(t, topology.RoleWorker)
+	worker.Partitions = 2
+	if err := worker.EnsureTopics(ctx, ns.Gen(0).Topics()); err != nil {
 		t.Fatalf("the worker principal cannot create the topics: %v", err)
 	}
-	checkGrants(t, func(r processors.Role) kafka.Cluster { return kafkatest.As(t, r) })
+	checkGrants(t, ns, func(r topology.Role) kafka.Cluster { return kafkatest.As(t, r) })
 }

@@ -13,9 +13,9 @@ import (
 	"github.com/gocql/gocql"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/tagstream/tagstream/topology"
 	"github.com/tagstream/tagstream/api"
 	"github.com/tagstream/tagstream/kafka"
-	"github.com/tagstream/tagstream/processors"
 	"github.com/tagstream/tagstream/replay"
 	"github.com/tagstream/tagstream/snapshot"
 	"github.com/tagstream/tagstream/testenv"
@@ -71,7 +71,7 @@ func TestAPISourceCassandra(t *testing.T) {
 	doc := fmt.Sprintf(`{"hashtag":"snapshotted","computed_at":"2026-11-27T12:00:00Z","posts":[`+
 		`{"post_id":"p0","user_id":"alice","image_id":%q,"caption":"#Snapshotted 0","created_at":"2026-11-27T11:00:00.123Z"},`+
 		`{"post_id":"p1","user_id":"bob","caption":"#Snapshotted 1"}]}`, id)
-	if err := cl.ProduceSync(context.Background(), &kgo.Record{Topic: string(processors.TopicTopPosts), Key: []byte("snapshotted"), Value: []byte(doc)}).FirstErr(); err != nil {
+	if err := cl.ProduceSync(context.Background(), &kgo.Record{Topic: topology.Namespace("").TopPosts(), Key: []byte("snapshotted"), Value: []byte(doc)}).FirstErr(); err != nil {
 		t.Fatal(err)
 	}
 	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {

@@ -16,6 +16,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/tagstream/tagstream/topology"
 	"github.com/tagstream/tagstream/api"
 	"github.com/tagstream/tagstream/events"
 	"github.com/tagstream/tagstream/kafka"
@@ -31,7 +32,9 @@ type node struct {
 	// cluster is the broker as a test client reaches it: with the admin
 	// principal on the real Kafka.
 	cluster kafka.Cluster
-	stop    func()
+	// ns is the namespace of the test's topics: its own on the real Kafka.
+	ns   topology.Namespace
+	stop func()
 }
 
 // backend starts the pipeline for a test: on the embedded broker, or as a
@@ -39,17 +42,19 @@ type node struct {
 // below runs on both (one shared suite, as Watermill does for its pub/subs).
 type backend struct {
 	name string
-	// start runs the pipeline with the given partition count; fresh
-	// clears what an earlier start left (the embedded broker's data dir is
-	// new per test anyway).
-	start func(t *testing.T, dir string, partitions int, fresh bool) node
+	// namespace is where a test's topics live: none on the embedded
+	// broker, whose data dir is the test's own; one of the test's own on
+	// the real Kafka, which tests share.
+	namespace func(t *testing.T) topology.Namespace
+	// start runs the pipeline with the given partition count on ns.
+	start func(t *testing.T, dir string, partitions int, ns topology.Namespace) node
 }
 
 var backends = []backend{
-	{"embedded", func(t *testing.T, dir string, partitions int, _ bool) node {
+	{"embedded", func(*testing.T) topology.Namespace { return "" }, func(t *testing.T, dir string, partitions int, _ topology.Namespace) node {
 		return startEmbedded(t, dir, partitions)
 	}},
-	{"kafka", startReal},
+	{"kafka", func(t *testing.T) topology.Namespace { return kafkatest.Namespace(t) }, startReal},
 }
 
 func eachBackend(t *testing.T, test func(t *testing.T, b backend)) {
@@ -81,27 +86,24 @@ func startEmbeddedWith(t *testing.T, o EmbeddedOptions) node {
 
 // startReal runs a worker and an API in-process against the real Kafka,
 // each as the principal of its role, so every test of the suite also
-// checks that the grants of processors.Grants are enough on a real broker.
-func startReal(t *testing.T, dir string, partitions int, fresh bool) node {
+// checks that the grants of topology.Grants are enough on a real broker.
+func startReal(t *testing.T, dir string, partitions int, ns topology.Namespace) node {
 	t.Helper()
 	admin := kafkatest.Cluster(t)
 	admin.Partitions = partitions
-	if fresh {
-		kafkatest.Reset(t, admin)
-	}
-	worker, apiP := kafkatest.As(t, processors.RoleWorker), kafkatest.As(t, processors.RoleAPI)
+	worker, apiP := kafkatest.As(t, topology.RoleWorker), kafkatest.As(t, topology.RoleAPI)
 	worker.Partitions, apiP.Partitions = partitions, partitions
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan [2]string, 1)
 	done := make(chan error, 2)
-	go func() { done <- ignoreCanceled(Worker(ctx, worker, processors.Options{})) }()
+	go func() { done <- ignoreCanceled(Worker(ctx, worker, processors.Options{Gen: ns.Gen(0)})) }()
 	go func() {
-		done <- ignoreCanceled(API(ctx, APIOptions{Cluster: apiP, HTTP: "127.0.0.1:0", API: api.Config{Secret: testSecret},
+		done <- ignoreCanceled(API(ctx, APIOptions{Cluster: apiP, Namespace: ns, HTTP: "127.0.0.1:0", API: api.Config{Secret: testSecret},
 			Media:     MediaOptions{EmbeddedDir: filepath.Join(dir, "images"), KeysDir: dir},
 			Listening: func(addr string) { ready <- [2]string{strings.Join(admin.Brokers, ","), addr} }}))
 	}()
 	n := awaitNode(t, ready, done, cancel)
-	n.cluster = admin
+	n.cluster, n.ns = admin, ns
 	stop := n.stop
 	n.stop = func() { stop(); <-done }
 	return n
@@ -226,7 +228,7 @@ func awaitCount(t *testing.T, addr, tag string, want int64) page {
 func TestEndToEnd(t *testing.T) { eachBackend(t, testEndToEnd) }
 
 func testEndToEnd(t *testing.T, be backend) {
-	n := be.start(t, t.TempDir(), 3, true)
+	n := be.start(t, t.TempDir(), 3, be.namespace(t))
 	base := "http://" + n.http
 	alice, bob := bearer(t, "alice"), bearer(t, "bob")
 
@@ -249,7 +251,7 @@ func testEndToEnd(t *testing.T, be backend) {
 	}
 	defer cl.Close()
 	rec := func(key, value string) *kgo.Record {
-		return &kgo.Record{Topic: string(processors.TopicPosts), Key: []byte(key), Value: []byte(value)}
+		return &kgo.Record{Topic: n.ns.Posts(), Key: []byte(key), Value: []byte(value)}
 	}
 	if err := cl.ProduceSync(context.Background(),
 		rec("carol", `{"type":"created","post_id":"c1","user_id":"carol","caption":"#ｓｕｎｓｅｔ from kcat"}`),
@@ -267,7 +269,7 @@ func testEndToEnd(t *testing.T, be backend) {
 	awaitCount(t, n.http, "beach", 1)
 
 	// The poison record is on the dead-letters topic with its reason.
-	cl.AddConsumeTopics(string(processors.TopicDeadLetters))
+	cl.AddConsumeTopics(n.ns.DeadLetters())
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	fs := cl.PollFetches(ctx)
@@ -278,7 +280,7 @@ func testEndToEnd(t *testing.T, be backend) {
 	if err := json.Unmarshal(fs.Records()[0].Value, &dl); err != nil {
 		t.Fatal(err)
 	}
-	if dl.Reason != events.ReasonBadJSON || string(dl.Value) != "this is not json" || dl.Group != string(processors.GroupExtractor) {
+	if dl.Reason != events.ReasonBadJSON || string(dl.Value) != "this is not json" || dl.Group != n.ns.Gen(0).Extractor() {
 		t.Errorf("dead letter = %+v", dl)
 	}
 
@@ -287,7 +289,7 @@ func testEndToEnd(t *testing.T, be backend) {
 	adm, _ := n.cluster.Client("test")
 	defer adm.Close()
 	doc := `{"hashtag":"#Sunset","computed_at":"2026-11-27T12:00:00Z","posts":[{"post_id":"p1","user_id":"alice","image_id":"img1","caption":"Golden hour"}]}`
-	if err := adm.ProduceSync(context.Background(), &kgo.Record{Topic: string(processors.TopicTopPosts), Key: []byte("sunset"), Value: []byte(doc)}).FirstErr(); err != nil {
+	if err := adm.ProduceSync(context.Background(), &kgo.Record{Topic: n.ns.TopPosts(), Key: []byte("sunset"), Value: []byte(doc)}).FirstErr(); err != nil {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(30 * time.Second)
@@ -332,7 +334,7 @@ func countOf(t *testing.T, addr, tag string) int64 {
 	return p.PostCount
 }
 
-func produceN(t *testing.T, c kafka.Cluster, from, to int, tags ...string) {
+func produceN(t *testing.T, c kafka.Cluster, ns topology.Namespace, from, to int, tags ...string) {
 	t.Helper()
 	cl, err := c.Client("test")
 	if err != nil {
@@ -347,7 +349,7 @@ func produceN(t *testing.T, c kafka.Cluster, from, to int, tags ...string) {
 			caption += " #" + tag
 		}
 		v, _ := json.Marshal(events.PostEvent{Type: events.PostCreated, PostID: fmt.Sprintf("p%d", i), UserID: user, Caption: caption})
-		recs = append(recs, &kgo.Record{Topic: string(processors.TopicPosts), Key: []byte(user), Value: v})
+		recs = append(recs, &kgo.Record{Topic: ns.Posts(), Key: []byte(user), Value: v})
 	}
 	if err := cl.ProduceSync(context.Background(), recs...).FirstErr(); err != nil {
 		t.Fatal(err)
@@ -361,16 +363,17 @@ func TestRestartKeepsCounts(t *testing.T) { eachBackend(t, testRestartKeepsCount
 
 func testRestartKeepsCounts(t *testing.T, b backend) {
 	dir := t.TempDir()
-	n := b.start(t, dir, 2, true)
-	produceN(t, n.cluster, 0, 50, "persist", "Other")
+	ns := b.namespace(t)
+	n := b.start(t, dir, 2, ns)
+	produceN(t, n.cluster, n.ns, 0, 50, "persist", "Other")
 	awaitCount(t, n.http, "persist", 50)
 	n.stop()
 
-	n = b.start(t, dir, 2, false)
+	n = b.start(t, dir, 2, ns)
 	if got := countOf(t, n.http, "persist"); got != 50 {
 		t.Fatalf("after restart the count is %d, want 50", got)
 	}
-	produceN(t, n.cluster, 50, 80, "persist")
+	produceN(t, n.cluster, n.ns, 50, 80, "persist")
 	awaitCount(t, n.http, "persist", 80)
 	awaitCount(t, n.http, "other", 50)
 }
@@ -393,9 +396,9 @@ func TestTwoWorkersSplitPartitions(t *testing.T) {
 	deadline := time.Now().Add(60 * time.Second)
 	for time.Now().Before(deadline) {
 		owners = map[string]int{}
-		groups, err := adm.DescribeGroups(context.Background(), string(processors.GroupCounts))
+		groups, err := adm.DescribeGroups(context.Background(), n.ns.Gen(0).Counts())
 		if err == nil {
-			for _, m := range groups[string(processors.GroupCounts)].Members {
+			for _, m := range groups[n.ns.Gen(0).Counts()].Members {
 				if a, ok := m.Assigned.AsConsumer(); ok {
 					for _, tp := range a.Topics {
 						owners[m.MemberID] += len(tp.Partitions)
@@ -409,14 +412,14 @@ func TestTwoWorkersSplitPartitions(t *testing.T) {
 		time.Sleep(200 * time.Millisecond)
 	}
 	if len(owners) != 2 {
-		t.Fatalf("group %s has members %v, want 2 sharing partitions", processors.GroupCounts, owners)
+		t.Fatalf("group %s has members %v, want 2 sharing partitions", n.ns.Gen(0).Counts(), owners)
 	}
 	for m, parts := range owners {
 		if parts == 0 {
 			t.Errorf("member %s owns no partition: %v", m, owners)
 		}
 	}
-	produceN(t, n.cluster, 0, 200, "split", "shared")
+	produceN(t, n.cluster, n.ns, 0, 200, "split", "shared")
 	awaitCount(t, n.http, "split", 200)
 	awaitCount(t, n.http, "shared", 200)
 	time.Sleep(time.Second)

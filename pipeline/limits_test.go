@@ -12,7 +12,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/tagstream/tagstream/events"
-	"github.com/tagstream/tagstream/processors"
 )
 
 // padded returns the JSON object prefix+`"pad":"xx…"}` of exactly size
@@ -38,7 +37,7 @@ func padded(t *testing.T, prefix string, size int) []byte {
 func TestInputLimits(t *testing.T) { eachBackend(t, testInputLimits) }
 
 func testInputLimits(t *testing.T, be backend) {
-	n := be.start(t, t.TempDir(), 2, true)
+	n := be.start(t, t.TempDir(), 2, be.namespace(t))
 	cl, err := n.cluster.Client("test", kgo.ProducerBatchMaxBytes(1<<20))
 	if err != nil {
 		t.Fatal(err)
@@ -63,7 +62,7 @@ func testInputLimits(t *testing.T, be backend) {
 	var over []big
 
 	// posts
-	posts := string(processors.TopicPosts)
+	posts := n.ns.Posts()
 	produce(posts, "erin", padded(t, post("atlimit", "#atlimit"), events.MaxPostEventBytes))
 	for _, size := range []int{events.MaxPostEventBytes + 1, nearMax} {
 		produce(posts, "erin", padded(t, post("over", "#overlimit"), size))
@@ -89,7 +88,7 @@ func testInputLimits(t *testing.T, be backend) {
 	delta := func(tag string) string {
 		return fmt.Sprintf(`{"hashtag":%q,"display":%q,"delta":1,"src":{"p":%d,"o":%d}`, tag, tag, src.Partition, src.Offset)
 	}
-	deltas := string(processors.TopicPostHashtags)
+	deltas := n.ns.Gen(0).PostHashtags()
 	produce(deltas, "deltalimit", padded(t, delta("deltalimit"), events.MaxDeltaBytes))
 	for _, size := range []int{events.MaxDeltaBytes + 1, nearMax} {
 		produce(deltas, "deltaover", padded(t, delta("deltaover"), size))
@@ -98,7 +97,7 @@ func testInputLimits(t *testing.T, be backend) {
 	awaitCount(t, n.http, "deltalimit", 1)
 
 	// hashtag-top-posts
-	tops := string(processors.TopicTopPosts)
+	tops := n.ns.TopPosts()
 	doc := func(id string) string {
 		return fmt.Sprintf(`{"hashtag":"atlimit","computed_at":%q,"posts":[{"post_id":%q,"user_id":"erin"}]`,
 			time.Now().UTC().Format(time.RFC3339Nano), id)
@@ -113,7 +112,7 @@ func testInputLimits(t *testing.T, be backend) {
 	awaitTop(t, n.http, "atlimit", "after")
 
 	// The six dead letters, each of a few KiB, say what was refused.
-	dc, err := n.cluster.Client("test", kgo.ConsumeTopics(string(processors.TopicDeadLetters)),
+	dc, err := n.cluster.Client("test", kgo.ConsumeTopics(n.ns.DeadLetters()),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
 	if err != nil {
 		t.Fatal(err)

@@ -17,8 +17,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/tagstream/tagstream/topology"
 	"github.com/tagstream/tagstream/media"
-	"github.com/tagstream/tagstream/processors"
 )
 
 // photo is a w×h JPEG gradient.
@@ -98,7 +98,7 @@ func TestPhotoFlow(t *testing.T) {
 	defer cl.Close()
 	doc := fmt.Sprintf(`{"hashtag":"goldenhour","computed_at":%q,"posts":[{"post_id":"p1","user_id":"alice","image_id":%q,"caption":"Golden hour"}]}`,
 		time.Now().UTC().Format(time.RFC3339), id)
-	if err := cl.ProduceSync(context.Background(), &kgo.Record{Topic: string(processors.TopicTopPosts), Key: []byte("goldenhour"), Value: []byte(doc)}).FirstErr(); err != nil {
+	if err := cl.ProduceSync(context.Background(), &kgo.Record{Topic: topology.Namespace("").TopPosts(), Key: []byte("goldenhour"), Value: []byte(doc)}).FirstErr(); err != nil {
 		t.Fatal(err)
 	}
 	var imageURL string

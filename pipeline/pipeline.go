@@ -28,17 +28,18 @@ import (
 	"github.com/tagstream/tagstream/processors"
 	"github.com/tagstream/tagstream/snapshot"
 	"github.com/tagstream/tagstream/token"
+	"github.com/tagstream/tagstream/topology"
 	"github.com/tagstream/tagstream/views"
 )
 
 // Worker creates missing topics and runs every processor until ctx is done.
 //
-// It runs the generation the cluster serves (processors.TopicGeneration)
-// and, when `tagstream replay` moves it, stops and starts again on the new
-// one.
+// It runs the generation of o.Gen's namespace the cluster serves
+// (topology.CurrentGen) and, when `tagstream replay` moves it, stops and
+// starts again on the new one.
 func Worker(ctx context.Context, c kafka.Cluster, o processors.Options) error {
 	for {
-		g, err := processors.CurrentGen(ctx, c)
+		g, err := topology.CurrentGen(ctx, c, o.Gen.NS)
 		if err != nil {
 			return err
 		}
@@ -46,7 +47,7 @@ func Worker(ctx context.Context, c kafka.Cluster, o processors.Options) error {
 			return err
 		}
 		o.Gen = g
-		gctx, cancel := processors.UntilGenChanges(ctx, c, g, 5*time.Second)
+		gctx, cancel := topology.UntilGenChanges(ctx, c, g, 5*time.Second)
 		err = processors.Run(gctx, c, o)
 		moved := gctx.Err() != nil && ctx.Err() == nil
 		cancel()
@@ -60,6 +61,8 @@ func Worker(ctx context.Context, c kafka.Cluster, o processors.Options) error {
 // APIOptions configures an API process.
 type APIOptions struct {
 	Cluster kafka.Cluster
+	// Namespace is the deployment served (topology.Namespace).
+	Namespace topology.Namespace
 	// HTTP is the listen address.
 	HTTP string
 	API  api.Config
@@ -85,7 +88,7 @@ const (
 
 // API runs the page source and the HTTP API until ctx is done.
 func API(ctx context.Context, o APIOptions) error {
-	if err := o.Cluster.EnsureTopics(ctx, processors.APITopics()); err != nil {
+	if err := o.Cluster.EnsureTopics(ctx, o.Namespace.Gen(0).APITopics()); err != nil {
 		return err
 	}
 	var (
@@ -94,7 +97,7 @@ func API(ctx context.Context, o APIOptions) error {
 	)
 	switch o.Source {
 	case "", SourceViews:
-		v := views.Follow(o.Cluster, 0)
+		v := views.Follow(o.Cluster, o.Namespace, 0)
 		pages, run = v, v.Run
 	case SourceCassandra:
 		r := &cassandraPages{cfg: o.Snapshot}
@@ -102,7 +105,7 @@ func API(ctx context.Context, o APIOptions) error {
 	default:
 		return fmt.Errorf("pipeline: unknown page source %q (want %s or %s)", o.Source, SourceViews, SourceCassandra)
 	}
-	posts, err := emitters.NewPosts(o.Cluster)
+	posts, err := emitters.NewPosts(o.Cluster, o.Namespace)
 	if err != nil {
 		return err
 	}
@@ -204,7 +207,8 @@ func Embedded(ctx context.Context, o EmbeddedOptions) error {
 	c.Replication = 1
 	// goka creates its group tables on first start; creating all topics
 	// first avoids a race between the processors and the views.
-	if err := c.EnsureTopics(ctx, processors.Topics()); err != nil {
+	ns := o.Processors.Gen.NS
+	if err := c.EnsureTopics(ctx, ns.Gen(0).Topics()); err != nil {
 		return err
 	}
 	if o.Processors.InstanceID == "" {
@@ -239,11 +243,11 @@ func Embedded(ctx context.Context, o EmbeddedOptions) error {
 		// Reported, not required: pages come from the views, so the API
 		// keeps serving while Cassandra is down.
 		o.API.Status = map[string]func() error{"snapshot": s.Healthy}
-		g.Go(func() error { return s.Run(ctx, cfg, c) })
+		g.Go(func() error { return s.Run(ctx, cfg, c, ns) })
 		snap = describeSnapshot(*o.Snapshot)
 	}
 	g.Go(func() error {
-		return API(ctx, APIOptions{Cluster: c, HTTP: o.HTTP, API: o.API, Media: o.Media, MaxConnections: o.MaxConnections, Listening: func(addr string) {
+		return API(ctx, APIOptions{Cluster: c, Namespace: ns, HTTP: o.HTTP, API: o.API, Media: o.Media, MaxConnections: o.MaxConnections, Listening: func(addr string) {
 			fmt.Fprintf(o.Out, "tagstream is running\n"+
 				"  kafka broker (embedded): %s   data: %s\n"+
 				"  HTTP API:                http://%s\n"+

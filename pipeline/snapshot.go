@@ -14,10 +14,11 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/tagstream/tagstream/backoff"
 	"github.com/tagstream/tagstream/kafka"
 	"github.com/tagstream/tagstream/metrics"
-	"github.com/tagstream/tagstream/processors"
 	"github.com/tagstream/tagstream/snapshot"
+	"github.com/tagstream/tagstream/topology"
 	"github.com/tagstream/tagstream/views"
 )
 
@@ -29,6 +30,8 @@ type SnapshotOptions struct {
 	// Cluster is the Kafka the tables are read from, with the principal
 	// the snapshotter authenticates as; its Brokers win over Snapshot's.
 	Cluster kafka.Cluster
+	// Namespace is the deployment followed (topology.Namespace).
+	Namespace topology.Namespace
 	// HTTP is the listen address of /healthz, /readyz and /metrics.
 	HTTP string
 	// Listening, if set, is called with the bound address once the server
@@ -62,7 +65,7 @@ func Snapshot(ctx context.Context, o SnapshotOptions) error {
 	})
 	mux.Handle("GET /metrics", metrics.Default)
 	g, ctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return s.Run(ctx, o.Snapshot, o.Cluster) })
+	g.Go(func() error { return s.Run(ctx, o.Snapshot, o.Cluster, o.Namespace) })
 	serve(ctx, g, ln, mux)
 	if o.Listening != nil {
 		o.Listening(ln.Addr().String())
@@ -117,41 +120,44 @@ func newFollowingSnapshot(reg *metrics.Registry) *followingSnapshot {
 
 // Run runs until ctx is done. cfg's topics, group and generation are set
 // from the current generation; its Metrics default to /metrics' registry.
-func (f *followingSnapshot) Run(ctx context.Context, cfg snapshot.Config, c kafka.Cluster) error {
+func (f *followingSnapshot) Run(ctx context.Context, cfg snapshot.Config, c kafka.Cluster, ns topology.Namespace) error {
 	if cfg.Metrics == nil {
 		cfg.Metrics = metrics.Default
 	}
 	group := cfg.Group
 	if group == "" {
-		group = snapshot.DefaultGroup
+		group = ns.SnapshotGroup()
 	}
 	if len(c.Brokers) == 0 {
 		c.Brokers = cfg.Brokers
 	}
 	cfg.Brokers = c.Brokers
 	cfg.KafkaOpts = append(cfg.KafkaOpts, c.AuthOpts()...)
+	wait := backoff.New(backoff.Policy{First: 500 * time.Millisecond, Max: 10 * time.Second})
 	for ctx.Err() == nil {
-		gctx, gcancel := context.WithTimeout(ctx, 10*time.Second)
-		g, err := processors.CurrentGen(gctx, c)
-		gcancel()
+		g, err := topology.CurrentGen(ctx, c, ns)
 		if err != nil {
 			err = fmt.Errorf("pipeline: snapshot: waiting for Kafka to learn the generation: %w", err)
 			f.starting.Store(&err)
+			if wait.Wait(ctx) != nil {
+				return nil
+			}
 			continue
 		}
+		wait.Reset()
 		gc := cfg
-		gc.Generation = int(g)
-		gc.CountsTopic, gc.TopTopic = string(g.CountsTable()), string(g.TopTable())
+		gc.Generation = g.N
+		gc.CountsTopic, gc.TopTopic = g.CountsTable(), g.TopTable()
 		gc.Group = group
-		if g > 0 {
-			gc.Group = fmt.Sprintf("%s.g%d", group, g)
+		if g.N > 0 {
+			gc.Group = fmt.Sprintf("%s.g%d", group, g.N)
 		}
 		s, err := snapshot.New(gc)
 		if err != nil {
 			return err
 		}
 		f.cur.Store(s)
-		gctx, cancel := processors.UntilGenChanges(ctx, c, g, 5*time.Second)
+		gctx, cancel := topology.UntilGenChanges(ctx, c, g, 5*time.Second)
 		err = s.Run(gctx)
 		moved := gctx.Err() != nil && ctx.Err() == nil
 		cancel()

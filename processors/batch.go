@@ -10,6 +10,7 @@ import (
 	"github.com/tagstream/tagstream/events"
 	"github.com/tagstream/tagstream/hashtag"
 	"github.com/tagstream/tagstream/murmur2"
+	"github.com/tagstream/tagstream/topology"
 )
 
 // batch is what one extractor transaction reads and writes. It applies the
@@ -23,7 +24,7 @@ import (
 // nothing. Post states are coalesced per key: the changelog gets the last
 // state of each post touched, once.
 type batch struct {
-	gen     Gen
+	gen     topology.Gen
 	records int
 	deltas  map[deltaKey]*events.Delta
 	order   []deltaKey // deterministic output order: first appearance
@@ -44,7 +45,7 @@ type postKey struct {
 	key       string
 }
 
-func newBatch(g Gen) *batch {
+func newBatch(g topology.Gen) *batch {
 	return &batch{
 		gen:     g,
 		deltas:  map[deltaKey]*events.Delta{},
@@ -108,7 +109,7 @@ func (b *batch) deadLetter(r *kgo.Record, err error) {
 	b.reasons[reason]++
 	v, _ := json.Marshal(events.NewDeadLetter(string(b.gen.Extractor()), r.Topic, r.Partition, r.Offset,
 		r.Key, r.Value, reason, err, time.Now()))
-	b.dead = append(b.dead, &kgo.Record{Topic: string(TopicDeadLetters), Key: events.DeadLetterKey(r.Key), Value: v})
+	b.dead = append(b.dead, &kgo.Record{Topic: b.gen.NS.DeadLetters(), Key: events.DeadLetterKey(r.Key), Value: v})
 }
 
 // output returns the records the transaction writes: the non-zero deltas,
@@ -124,7 +125,7 @@ func (b *batch) output(partitions int32) []*kgo.Record {
 			continue // +1 and -1 within one transaction: nothing to count
 		}
 		v, _ := json.Marshal(d)
-		out = append(out, &kgo.Record{Topic: string(b.gen.PostHashtags()), Key: []byte(d.Hashtag), Value: v,
+		out = append(out, &kgo.Record{Topic: b.gen.PostHashtags(), Key: []byte(d.Hashtag), Value: v,
 			Partition: murmur2.Partition([]byte(d.Hashtag), partitions)})
 	}
 	for pk, s := range b.states {

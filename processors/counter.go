@@ -10,6 +10,7 @@ import (
 
 	"github.com/tagstream/tagstream/events"
 	"github.com/tagstream/tagstream/metrics"
+	"github.com/tagstream/tagstream/topology"
 )
 
 // Replayed counts deltas the counter recognised as already applied: the
@@ -21,20 +22,21 @@ var Replayed = metrics.Default.NewCounterVec("tagstream_counter_replayed_total",
 // It never holds the top posts: every increment rewrites the value into the
 // changelog, and that value must stay small. bound checks each delta's
 // source (SourceBound).
-func Counter(g Gen, bound SourceBound) *goka.GroupGraph {
-	return goka.DefineGroup(g.Counts(),
-		goka.Input(g.PostHashtags(), new(codec.Bytes), countDelta(bound)),
-		goka.Output(TopicDeadLetters, deadLetterCodec),
+func Counter(g topology.Gen, bound SourceBound) *goka.GroupGraph {
+	dead := goka.Stream(g.NS.DeadLetters())
+	return goka.DefineGroup(goka.Group(g.Counts()),
+		goka.Input(goka.Stream(g.PostHashtags()), new(codec.Bytes), countDelta(dead, bound)),
+		goka.Output(dead, deadLetterCodec),
 		goka.Persist(events.JSON[events.Count]{}),
 	)
 }
 
-func countDelta(bound SourceBound) goka.ProcessCallback {
+func countDelta(dead goka.Stream, bound SourceBound) goka.ProcessCallback {
 	return func(ctx goka.Context, msg any) {
 		raw := rawBytes(msg)
 		d, err := events.DecodeDelta(ctx.Key(), raw)
 		if err != nil {
-			deadLetter(ctx, raw, err)
+			deadLetter(ctx, dead, raw, err)
 			return
 		}
 		ok, err := bound.Covers(ctx.Context(), d.Source)
@@ -42,7 +44,7 @@ func countDelta(bound SourceBound) goka.ProcessCallback {
 			ctx.Fail(err) // the worker stops and reads this delta again
 		}
 		if !ok {
-			deadLetter(ctx, raw, &events.DecodeError{Reason: events.ReasonInvalid,
+			deadLetter(ctx, dead, raw, &events.DecodeError{Reason: events.ReasonInvalid,
 				Detail: fmt.Sprintf("src %d/%d: %v", d.Source.Partition, d.Source.Offset, errBeyondPosts)})
 			return
 		}

@@ -20,7 +20,7 @@ var deadLetterCodec = events.JSON[events.DeadLetter]{}
 
 // deadLetter copies the current record to the dead-letters topic with the
 // reason, so a poison record costs one record, not the processor.
-func deadLetter(ctx goka.Context, raw []byte, err error) {
+func deadLetter(ctx goka.Context, dead goka.Stream, raw []byte, err error) {
 	reason := events.Reason(err)
 	var limit *hashtag.LimitError
 	if errors.As(err, &limit) {
@@ -32,7 +32,7 @@ func deadLetter(ctx goka.Context, raw []byte, err error) {
 		"partition", ctx.Partition(), "offset", ctx.Offset(), "size", len(raw), "reason", reason, "err", err)
 	// The key is cut too: goka partitions the dead letter by it, and a
 	// record's key may be as large as its value.
-	ctx.Emit(TopicDeadLetters, string(events.DeadLetterKey([]byte(ctx.Key()))), events.NewDeadLetter(group, string(ctx.Topic()),
+	ctx.Emit(dead, string(events.DeadLetterKey([]byte(ctx.Key()))), events.NewDeadLetter(group, string(ctx.Topic()),
 		ctx.Partition(), ctx.Offset(), []byte(ctx.Key()), raw, reason, err, time.Now()))
 }
 

@@ -6,6 +6,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/tagstream/tagstream/topology"
 	"github.com/tagstream/tagstream/events"
 	"github.com/tagstream/tagstream/hashtag"
 )
@@ -63,7 +64,7 @@ func FuzzExtractorMatchesTruth(f *testing.F) {
 			n = min(n, len(recs)-i)
 			aborted := program[(i+1)%len(program)]%5 == 0
 			for attempt := 0; ; attempt++ {
-				b := newBatch(0)
+				b := newBatch(topology.Gen{})
 				for j, r := range recs[i : i+n] {
 					r.Topic, r.Offset = string(TopicPosts), int64(i+j)
 					b.add(states[0], r)

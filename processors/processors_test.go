@@ -16,6 +16,7 @@ import (
 	"github.com/lovoo/goka/tester"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/tagstream/tagstream/topology"
 	"github.com/tagstream/tagstream/events"
 	"github.com/tagstream/tagstream/murmur2"
 )
@@ -58,7 +59,7 @@ func newExtractorRun(t *testing.T) *extractorRun {
 
 // send runs one batch of records and returns its output records by topic.
 func (x *extractorRun) send(recs ...*kgo.Record) map[string][]*kgo.Record {
-	b := newBatch(0)
+	b := newBatch(topology.Gen{})
 	for _, r := range recs {
 		r.Topic, r.Offset = string(TopicPosts), x.offset
 		x.offset++
@@ -161,7 +162,7 @@ func TestExtractorAggregatesWithinATransaction(t *testing.T) {
 func TestExtractorRollsBackAnAbortedBatch(t *testing.T) {
 	states := map[int32]map[string]events.PostState{0: {}}
 	states[0][events.PostKey("alice", "p1")] = events.PostState{Keys: []string{"old"}, Display: []string{"old"}}
-	b := newBatch(0)
+	b := newBatch(topology.Gen{})
 	for i, r := range []*kgo.Record{
 		post(t, events.PostEdited, "alice", "p1", "#new"),
 		post(t, events.PostEdited, "alice", "p1", "#newer"),
@@ -265,7 +266,7 @@ var anySource = SourceBoundFunc(func(events.Source) bool { return true })
 // that partition was skipped as a replay, freezing the count for good.
 func TestCounterRefusesADeltaFromBeyondPosts(t *testing.T) {
 	ends := map[int32]int64{0: 100}
-	tt := run(t, Counter(0, SourceBoundFunc(func(s events.Source) bool { return s.Offset < ends[s.Partition] })))
+	tt := run(t, Counter(topology.Gen{}, SourceBoundFunc(func(s events.Source) bool { return s.Offset < ends[s.Partition] })))
 	dead := tt.NewQueueTracker(string(TopicDeadLetters))
 	tt.Consume(string(TopicPostHashtags), "sunset", delta(t, "sunset", +1, 0, 5))
 	for range 12 {
@@ -290,7 +291,7 @@ func TestCounterRefusesADeltaFromBeyondPosts(t *testing.T) {
 }
 
 func TestCounterCountsAndRejectsPoison(t *testing.T) {
-	tt := run(t, Counter(0, anySource))
+	tt := run(t, Counter(topology.Gen{}, anySource))
 	dead := tt.NewQueueTracker(string(TopicDeadLetters))
 	for i := range 3 {
 		tt.Consume(string(TopicPostHashtags), "sunset", delta(t, "sunset", +1, 0, int64(i)))
@@ -328,7 +329,7 @@ func topDoc(t *testing.T, tag string, at time.Time, posts ...string) []byte {
 }
 
 func TestTopPostsKeepsNewestAndRejectsWrongKey(t *testing.T) {
-	tt := run(t, TopPosts(0))
+	tt := run(t, TopPosts(topology.Gen{}))
 	dead := tt.NewQueueTracker(string(TopicDeadLetters))
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	tt.Consume(string(TopicTopPosts), "sunset", topDoc(t, "#Sunset", t0.Add(time.Hour), "new1", "new2"))
@@ -348,7 +349,7 @@ func TestTopPostsKeepsNewestAndRejectsWrongKey(t *testing.T) {
 // A document computed in the far future would pin its list (no later
 // document is newer): it is dead-lettered, and the next real one applies.
 func TestTopPostsRefusesAFutureComputedAt(t *testing.T) {
-	tt := run(t, TopPosts(0))
+	tt := run(t, TopPosts(topology.Gen{}))
 	dead := tt.NewQueueTracker(string(TopicDeadLetters))
 	now := time.Now().UTC()
 	tt.Consume(string(TopicTopPosts), "sunset", topDoc(t, "sunset", now.Add(-time.Minute), "first"))

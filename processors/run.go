@@ -8,13 +8,15 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/tagstream/tagstream/kafka"
+	"github.com/tagstream/tagstream/kafka/gokaopts"
+	"github.com/tagstream/tagstream/topology"
 )
 
 // Graphs returns the goka groups of generation g, the counter checking
 // deltas against bound. The extractor is not among them: it is the one
 // stage that needs Kafka transactions, which goka does not offer, so it
 // runs on franz-go (topology.md).
-func Graphs(g Gen, bound SourceBound) []*goka.GroupGraph {
+func Graphs(g topology.Gen, bound SourceBound) []*goka.GroupGraph {
 	return []*goka.GroupGraph{Counter(g, bound), TopPosts(g)}
 }
 
@@ -22,7 +24,7 @@ func Graphs(g Gen, bound SourceBound) []*goka.GroupGraph {
 // the cluster until ctx is done or one of them fails. More instances of Run on other machines
 // share the partitions through the consumer groups.
 func Run(ctx context.Context, c kafka.Cluster, o Options) error {
-	bound, cl, err := newPostsEnds(c)
+	bound, cl, err := newPostsEnds(c, o.Gen.NS)
 	if err != nil {
 		return err
 	}
@@ -31,7 +33,7 @@ func Run(ctx context.Context, c kafka.Cluster, o Options) error {
 	// here leaves nothing running.
 	var procs []*goka.Processor
 	for _, gg := range Graphs(o.Gen, bound) {
-		p, err := goka.NewProcessor(c.Brokers, gg, c.ProcessorOptions(string(gg.Group()), o.InstanceID)...)
+		p, err := goka.NewProcessor(c.Brokers, gg, gokaopts.Processor(c, string(gg.Group()), o.InstanceID)...)
 		if err != nil {
 			return fmt.Errorf("processors: create %s: %w", gg.Group(), err)
 		}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/tagstream/tagstream/events"
 	"github.com/tagstream/tagstream/kafka"
+	"github.com/tagstream/tagstream/topology"
 )
 
 // SourceBound tells whether a delta's source is a posts record the
@@ -29,7 +30,9 @@ type SourceBound interface {
 type SourceBoundFunc func(events.Source) bool
 
 // Covers implements SourceBound.
-func (f SourceBoundFunc) Covers(_ context.Context, src events.Source) (bool, error) { return f(src), nil }
+func (f SourceBoundFunc) Covers(_ context.Context, src events.Source) (bool, error) {
+	return f(src), nil
+}
 
 // postsEnds is the SourceBound of a running worker: the end offsets of
 // posts, read again whenever a delta names an offset at or past the ends
@@ -38,18 +41,19 @@ func (f SourceBoundFunc) Covers(_ context.Context, src events.Source) (bool, err
 // overtakes the cache, not one per delta.
 type postsEnds struct {
 	adm        *kadm.Client
+	topic      string
 	partitions int32
 
 	mu   sync.Mutex // serialises refreshes
 	ends map[int32]int64
 }
 
-func newPostsEnds(c kafka.Cluster) (*postsEnds, *kgo.Client, error) {
+func newPostsEnds(c kafka.Cluster, ns topology.Namespace) (*postsEnds, *kgo.Client, error) {
 	cl, err := c.Client("counter-bound")
 	if err != nil {
 		return nil, nil, err
 	}
-	return &postsEnds{adm: kadm.NewClient(cl), partitions: int32(c.PartitionCount()), ends: map[int32]int64{}}, cl, nil
+	return &postsEnds{adm: kadm.NewClient(cl), topic: ns.Posts(), partitions: int32(c.PartitionCount()), ends: map[int32]int64{}}, cl, nil
 }
 
 func (p *postsEnds) Covers(ctx context.Context, src events.Source) (bool, error) {
@@ -63,12 +67,12 @@ func (p *postsEnds) Covers(ctx context.Context, src events.Source) (bool, error)
 	}
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	ends, err := p.adm.ListEndOffsets(ctx, string(TopicPosts))
+	ends, err := p.adm.ListEndOffsets(ctx, p.topic)
 	if err == nil {
 		err = ends.Error()
 	}
 	if err != nil {
-		return false, fmt.Errorf("processors: end offsets of %s: %w", TopicPosts, err)
+		return false, fmt.Errorf("processors: end offsets of %s: %w", p.topic, err)
 	}
 	ends.Each(func(o kadm.ListedOffset) { p.ends[o.Partition] = o.Offset })
 	return src.Offset < p.ends[src.Partition], nil

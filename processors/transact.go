@@ -17,6 +17,7 @@ import (
 	"github.com/tagstream/tagstream/events"
 	"github.com/tagstream/tagstream/kafka"
 	"github.com/tagstream/tagstream/metrics"
+	"github.com/tagstream/tagstream/topology"
 )
 
 // Options configures a worker's processors.
@@ -43,9 +44,9 @@ type Options struct {
 	CommitInterval time.Duration
 	// MaxBatch bounds the posts records of one transaction. Default 10,000.
 	MaxBatch int
-	// Gen is the generation of derived topics and groups to run.
-	// Default 0, the plain names (Gen).
-	Gen Gen
+	// Gen is the namespace and generation of the topics and groups to
+	// run. Default: generation 0 of the default namespace, the plain names.
+	Gen topology.Gen
 	// TxnTimeout is transaction.timeout.ms: how long a dead worker's open
 	// transaction blocks its partitions before the broker aborts it.
 	// Default 10s, Kafka Streams' default under exactly-once.
@@ -74,11 +75,6 @@ var (
 			"or produce_failed (a record the broker refused; the extractor stops).", "reason")
 )
 
-// TableExtractor is generation 0's extractor state changelog: the PostState
-// of every post, keyed "user_id/post_id", in the partition of the user's
-// posts partition. It is written in the extractor's transactions only.
-var TableExtractor = Gen(0).ExtractorTable()
-
 // extractor is the stage that needs transactions: it reads posts, keeps
 // each post's hashtags, and writes deltas, post states and its consumed
 // offsets in one Kafka transaction (exactly_once_v2, KIP-447), so a crash
@@ -102,10 +98,9 @@ func runExtractor(ctx context.Context, c kafka.Cluster, o Options) error {
 	x := &extractor{c: c, o: o, parts: int32(c.PartitionCount()), states: map[int32]map[string]events.PostState{}, cancel: cancel}
 	opts := append(c.Opts("extractor"),
 		kgo.ConsumerGroup(string(o.Gen.Extractor())),
-		kgo.ConsumeTopics(string(TopicPosts)),
+		kgo.ConsumeTopics(o.Gen.NS.Posts()),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
-		kgo.RequireStableFetchOffsets(),
 		// Rebalances wait for the loop between transactions: the state
 		// callbacks never race a batch, and a batch never straddles one.
 		kgo.BlockRebalanceOnPoll(),
@@ -138,7 +133,7 @@ func runExtractor(ctx context.Context, c kafka.Cluster, o Options) error {
 		txnID = hex.EncodeToString(b)
 	}
 	sess, err := kgo.NewGroupTransactSession(append(opts,
-		kgo.TransactionalID("tagstream-extractor-"+txnID),
+		kgo.TransactionalID(o.Gen.NS.TransactionalIDPrefix()+txnID),
 		kgo.TransactionTimeout(o.TxnTimeout),
 	)...)
 	if err != nil {
@@ -327,7 +322,7 @@ func (x *extractor) fail(err error) {
 // assigned restores the post states of newly assigned partitions before
 // any of their records is processed.
 func (x *extractor) assigned(ctx context.Context, cl *kgo.Client, m map[string][]int32) {
-	parts := m[string(TopicPosts)]
+	parts := m[x.o.Gen.NS.Posts()]
 	if len(parts) == 0 {
 		return
 	}
@@ -359,7 +354,7 @@ func (x *extractor) assigned(ctx context.Context, cl *kgo.Client, m map[string][
 func (x *extractor) revoked(_ context.Context, _ *kgo.Client, m map[string][]int32) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	for _, p := range m[string(TopicPosts)] {
+	for _, p := range m[x.o.Gen.NS.Posts()] {
 		delete(x.states, p)
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/tagstream/tagstream/broker"
 	"github.com/tagstream/tagstream/events"
 	"github.com/tagstream/tagstream/kafka"
+	"github.com/tagstream/tagstream/topology"
 )
 
 // startBroker starts an embedded broker with tagstream's topics.
@@ -27,7 +28,7 @@ func startBroker(t *testing.T, partitions int) kafka.Cluster {
 	c := kafka.Cluster{Brokers: []string{b.Addr()}, Partitions: partitions}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := c.EnsureTopics(ctx, Topics()); err != nil {
+	if err := c.EnsureTopics(ctx, topology.Gen{}.Topics()); err != nil {
 		t.Fatal(err)
 	}
 	return c
@@ -212,7 +213,7 @@ func TestExtractorAbortsATransactionWithARefusedRecord(t *testing.T) {
 // accepted, and one past the real end is not.
 func TestPostsEndsFollowsThePostsLog(t *testing.T) {
 	c := startBroker(t, 2)
-	bound, cl, err := newPostsEnds(c)
+	bound, cl, err := newPostsEnds(c, "")
 	if err != nil {
 		t.Fatal(err)
 	}

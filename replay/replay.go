@@ -1,5 +1,5 @@
 // Package replay rebuilds tagstream's state from the posts log into a new
-// generation of topics, groups and tables (processors.Gen) while the
+// generation of topics, groups and tables (topology.Gen) while the
 // current generation keeps serving, and switches every process to it once
 // it has caught up.
 //
@@ -8,7 +8,7 @@
 // rules, or to count only from a point in time. The new generation's
 // extractor starts at the chosen offsets of posts; its top-posts group
 // re-reads hashtag-top-posts from the start. Workers, API processes and
-// snapshotters follow processors.TopicGeneration and move over by
+// snapshotters follow topology.CurrentGen and move over by
 // themselves; the old generation's topics stay until an operator deletes
 // them.
 package replay
@@ -27,6 +27,7 @@ import (
 
 	"github.com/tagstream/tagstream/kafka"
 	"github.com/tagstream/tagstream/processors"
+	"github.com/tagstream/tagstream/topology"
 )
 
 // From is where in posts the new generation starts: Earliest, a time (the
@@ -68,7 +69,9 @@ func ParseFrom(s string) (From, error) {
 // Options configures a replay.
 type Options struct {
 	Cluster kafka.Cluster
-	From    From
+	// Namespace is the deployment replayed (default none).
+	Namespace topology.Namespace
+	From      From
 	// Progress receives a progress line every few seconds.
 	Progress io.Writer
 	// Every is the progress interval (default 2s).
@@ -83,7 +86,7 @@ type Options struct {
 
 // Result says what a replay did.
 type Result struct {
-	From, To processors.Gen
+	From, To topology.Gen
 	// Start is the posts offset the new generation started at, per
 	// partition; Records the posts records it had to process at the start.
 	Start   map[int32]int64
@@ -109,34 +112,34 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	}
 	c := o.Cluster
 	started := time.Now()
-	cur, err := processors.CurrentGen(ctx, c)
+	cur, err := topology.CurrentGen(ctx, c, o.Namespace)
 	if err != nil {
 		return nil, err
 	}
-	next := cur + 1
+	next := cur.Next()
 	res := &Result{From: cur, To: next}
 	// A replay that failed half way leaves a partial generation: start it
 	// over rather than continue from unknown state.
 	if err := c.Delete(ctx, next.Derived(), next.Groups()); err != nil {
-		return nil, fmt.Errorf("replay: clear generation %d: %w", next, err)
+		return nil, fmt.Errorf("replay: clear generation %v: %w", next, err)
 	}
 	if err := c.EnsureTopics(ctx, next.Topics()); err != nil {
-		return nil, fmt.Errorf("replay: topics of generation %d: %w", next, err)
+		return nil, fmt.Errorf("replay: topics of generation %v: %w", next, err)
 	}
-	if res.Start, err = startOffsets(ctx, c, o.From); err != nil {
+	if res.Start, err = startOffsets(ctx, c, o.Namespace.Posts(), o.From); err != nil {
 		return nil, err
 	}
 	if err := commitStart(ctx, c, next, res.Start); err != nil {
 		return nil, err
 	}
-	ends, err := endOffsets(ctx, c)
+	ends, err := c.Ends(ctx, o.Namespace.Posts())
 	if err != nil {
 		return nil, err
 	}
 	for p, end := range ends {
 		res.Records += max(0, end-res.Start[p])
 	}
-	fmt.Fprintf(o.Progress, "replay: building generation %d from %d posts records (serving generation %d)\n", next, res.Records, cur)
+	fmt.Fprintf(o.Progress, "replay: building generation %v from %d posts records (serving generation %v)\n", next, res.Records, cur)
 
 	pctx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
@@ -150,15 +153,15 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if err := awaitCaughtUp(ctx, o, cur, next, res, done); err != nil {
 		return res, err
 	}
-	if err := processors.SetGen(ctx, c, next); err != nil {
+	if err := topology.SetGen(ctx, c, next); err != nil {
 		return res, err
 	}
-	fmt.Fprintf(o.Progress, "replay: generation %d caught up; every process now moves to it\n", next)
+	fmt.Fprintf(o.Progress, "replay: generation %v caught up; every process now moves to it\n", next)
 	if err := awaitHandover(ctx, o, next, done); err != nil {
 		return res, err
 	}
 	res.Took = time.Since(started)
-	fmt.Fprintf(o.Progress, "replay: done in %s; generation %d's topics (%s) can be deleted once nothing reads them\n",
+	fmt.Fprintf(o.Progress, "replay: done in %s; generation %v's topics (%s) can be deleted once nothing reads them\n",
 		res.Took.Round(time.Second), cur, strings.Join(cur.Derived(), ", "))
 	return res, nil
 }
@@ -166,20 +169,15 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 const replayClientID = "tagstream-replay"
 
 // startOffsets resolves from to a posts offset per partition.
-func startOffsets(ctx context.Context, c kafka.Cluster, from From) (map[int32]int64, error) {
-	topic := string(processors.TopicPosts)
-	out, err := postsOffsets(ctx, c, "start", func(adm *kadm.Client) (kadm.ListedOffsets, error) {
-		return adm.ListStartOffsets(ctx, topic)
-	})
+func startOffsets(ctx context.Context, c kafka.Cluster, topic string, from From) (map[int32]int64, error) {
+	out, err := c.Starts(ctx, topic)
 	if err != nil {
 		return nil, err
 	}
 	switch {
 	case !from.Time.IsZero():
 		// The first record at or after the time, or the end where none is.
-		return postsOffsets(ctx, c, "at "+from.Time.Format(time.RFC3339), func(adm *kadm.Client) (kadm.ListedOffsets, error) {
-			return adm.ListOffsetsAfterMilli(ctx, from.Time.UnixMilli(), topic)
-		})
+		return afterTime(ctx, c, topic, from.Time)
 	case from.Offsets != nil:
 		for p, off := range from.Offsets {
 			first, ok := out[p]
@@ -195,25 +193,20 @@ func startOffsets(ctx context.Context, c kafka.Cluster, from From) (map[int32]in
 	return out, nil
 }
 
-func endOffsets(ctx context.Context, c kafka.Cluster) (map[int32]int64, error) {
-	return postsOffsets(ctx, c, "end", func(adm *kadm.Client) (kadm.ListedOffsets, error) {
-		return adm.ListEndOffsets(ctx, string(processors.TopicPosts))
-	})
-}
-
-// postsOffsets lists offsets of posts with list, per partition.
-func postsOffsets(ctx context.Context, c kafka.Cluster, what string, list func(*kadm.Client) (kadm.ListedOffsets, error)) (map[int32]int64, error) {
+// afterTime returns, per partition of topic, the offset of the first
+// record at or after t, or the end where there is none.
+func afterTime(ctx context.Context, c kafka.Cluster, topic string, t time.Time) (map[int32]int64, error) {
 	cl, err := c.Client("replay")
 	if err != nil {
 		return nil, err
 	}
 	defer cl.Close()
-	listed, err := list(kadm.NewClient(cl))
+	listed, err := kadm.NewClient(cl).ListOffsetsAfterMilli(ctx, t.UnixMilli(), topic)
 	if err == nil {
 		err = listed.Error()
 	}
 	if err != nil {
-		return nil, fmt.Errorf("replay: %s offsets of posts: %w", what, err)
+		return nil, fmt.Errorf("replay: offsets of %s at %s: %w", topic, t.Format(time.RFC3339), err)
 	}
 	out := map[int32]int64{}
 	listed.Each(func(o kadm.ListedOffset) { out[o.Partition] = o.Offset })
@@ -222,7 +215,7 @@ func postsOffsets(ctx context.Context, c kafka.Cluster, what string, list func(*
 
 // commitStart sets the new extractor group's offsets, so that it starts
 // where the replay starts rather than at its reset default.
-func commitStart(ctx context.Context, c kafka.Cluster, g processors.Gen, start map[int32]int64) error {
+func commitStart(ctx context.Context, c kafka.Cluster, g topology.Gen, start map[int32]int64) error {
 	cl, err := c.Client("replay")
 	if err != nil {
 		return err
@@ -230,7 +223,7 @@ func commitStart(ctx context.Context, c kafka.Cluster, g processors.Gen, start m
 	defer cl.Close()
 	var offs kadm.Offsets
 	for p, o := range start {
-		offs.AddOffset(string(processors.TopicPosts), p, o, -1)
+		offs.AddOffset(g.NS.Posts(), p, o, -1)
 	}
 	resp, err := kadm.NewClient(cl).CommitOffsets(ctx, string(g.Extractor()), offs)
 	if err == nil {
@@ -244,7 +237,7 @@ func commitStart(ctx context.Context, c kafka.Cluster, g processors.Gen, start m
 
 // awaitCaughtUp prints progress until the new generation is at most
 // o.CaughtUp input records further behind than the serving one.
-func awaitCaughtUp(ctx context.Context, o Options, cur, next processors.Gen, res *Result, done <-chan error) error {
+func awaitCaughtUp(ctx context.Context, o Options, cur, next topology.Gen, res *Result, done <-chan error) error {
 	t := time.NewTicker(o.Every)
 	defer t.Stop()
 	start, lastLag, lastAt := time.Now(), res.Records, time.Now()
@@ -253,7 +246,7 @@ func awaitCaughtUp(ctx context.Context, o Options, cur, next processors.Gen, res
 		case <-ctx.Done():
 			return fmt.Errorf("replay: %w", ctx.Err())
 		case err := <-done:
-			return fmt.Errorf("replay: the processors of generation %d stopped: %v", next, err)
+			return fmt.Errorf("replay: the processors of generation %v stopped: %v", next, err)
 		case <-t.C:
 		}
 		lag, err := o.Cluster.Lag(ctx, next.Groups()[:2]...)
@@ -271,7 +264,7 @@ func awaitCaughtUp(ctx context.Context, o Options, cur, next processors.Gen, res
 			eta = time.Duration(float64(lag) / rate * float64(time.Second)).Round(time.Second).String()
 		}
 		processed := max(res.Records-lag, 0)
-		fmt.Fprintf(o.Progress, "replay: generation %d: %d/%d records (%.0f%%), %.0f records/s, %d behind, ETA %s (elapsed %s)\n",
+		fmt.Fprintf(o.Progress, "replay: generation %v: %d/%d records (%.0f%%), %.0f records/s, %d behind, ETA %s (elapsed %s)\n",
 			next, processed, res.Records, 100*float64(processed)/float64(max(res.Records, 1)), max(rate, 0), lag, eta,
 			time.Since(start).Round(time.Second))
 		if lag <= serving+o.CaughtUp {
@@ -284,7 +277,7 @@ func awaitCaughtUp(ctx context.Context, o Options, cur, next processors.Gen, res
 // has joined the new generation's groups, so the new generation is never
 // left without a processor; with no workers at all it gives up after
 // o.Handover and says so.
-func awaitHandover(ctx context.Context, o Options, next processors.Gen, done <-chan error) error {
+func awaitHandover(ctx context.Context, o Options, next topology.Gen, done <-chan error) error {
 	cl, err := o.Cluster.Client("replay")
 	if err != nil {
 		return err
@@ -297,7 +290,7 @@ func awaitHandover(ctx context.Context, o Options, next processors.Gen, done <-c
 		case <-ctx.Done():
 			return fmt.Errorf("replay: %w", ctx.Err())
 		case err := <-done:
-			return fmt.Errorf("replay: the processors of generation %d stopped: %v", next, err)
+			return fmt.Errorf("replay: the processors of generation %v stopped: %v", next, err)
 		case <-time.After(time.Second):
 		}
 		groups, err := adm.DescribeGroups(ctx, string(next.Counts()))
@@ -312,6 +305,6 @@ func awaitHandover(ctx context.Context, o Options, next processors.Gen, done <-c
 			}
 		}
 	}
-	return errors.New("replay: no worker took generation " + strconv.Itoa(int(next)) +
+	return errors.New("replay: no worker took generation " + strconv.Itoa(next.N) +
 		" over; the pointer has moved, so start workers (they follow it) and the state is there")
 }

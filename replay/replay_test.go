@@ -11,6 +11,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/tagstream/tagstream/topology"
 	"github.com/tagstream/tagstream/broker"
 	"github.com/tagstream/tagstream/events"
 	"github.com/tagstream/tagstream/kafka"
@@ -57,7 +58,7 @@ func produce(t *testing.T, cl *kgo.Client, at time.Time, es ...events.PostEvent)
 	var recs []*kgo.Record
 	for _, e := range es {
 		v, _ := json.Marshal(e)
-		recs = append(recs, &kgo.Record{Topic: string(processors.TopicPosts), Key: []byte(e.UserID), Value: v, Timestamp: at})
+		recs = append(recs, &kgo.Record{Topic: topology.Namespace("").Posts(), Key: []byte(e.UserID), Value: v, Timestamp: at})
 	}
 	if err := cl.ProduceSync(context.Background(), recs...).FirstErr(); err != nil {
 		t.Fatal(err)
@@ -66,7 +67,7 @@ func produce(t *testing.T, cl *kgo.Client, at time.Time, es ...events.PostEvent)
 
 // counts reads a generation's non-zero counts from its table's changelog,
 // once the generation has processed everything.
-func counts(t *testing.T, c kafka.Cluster, g processors.Gen) map[string]int64 {
+func counts(t *testing.T, c kafka.Cluster, g topology.Gen) map[string]int64 {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -76,7 +77,7 @@ func counts(t *testing.T, c kafka.Cluster, g processors.Gen) map[string]int64 {
 			break
 		}
 		if ctx.Err() != nil {
-			t.Fatalf("generation %d still lags by %d (%v)", g, lag, err)
+			t.Fatalf("generation %v still lags by %d (%v)", g, lag, err)
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
@@ -133,13 +134,13 @@ func TestReplayRebuildsEveryCount(t *testing.T) {
 		es = append(es, events.PostEvent{Type: events.PostDeleted, UserID: fmt.Sprintf("u%d", i%7), PostID: fmt.Sprintf("p%d", i)})
 	}
 	produce(t, cl, old, es...)
-	want := counts(t, c, 0)
+	want := counts(t, c, topology.Gen{})
 	if want["common"] != 50 || want["edited"] != 20 {
 		t.Fatalf("generation 0 counts %v: the setup is wrong", want)
 	}
 
 	// An API's pages follow the generation pointer.
-	pages := views.Follow(c, 200*time.Millisecond)
+	pages := views.Follow(c, "", 200*time.Millisecond)
 	vctx, vcancel := context.WithCancel(context.Background())
 	vdone := make(chan error, 1)
 	go func() { vdone <- pages.Run(vctx) }()
@@ -150,16 +151,16 @@ func TestReplayRebuildsEveryCount(t *testing.T) {
 	if err != nil {
 		t.Fatalf("replay: %v\n%s", err, progress.String())
 	}
-	if res.To != 1 || res.Records != int64(len(es)) {
-		t.Errorf("replay built generation %d from %d records, want 1 from %d", res.To, res.Records, len(es))
+	if res.To.N != 1 || res.Records != int64(len(es)) {
+		t.Errorf("replay built generation %d from %d records, want 1 from %d", res.To.N, res.Records, len(es))
 	}
-	if g, err := processors.CurrentGen(context.Background(), c); err != nil || g != 1 {
-		t.Fatalf("current generation %d (%v) after the replay, want 1", g, err)
+	if g, err := topology.CurrentGen(context.Background(), c, ""); err != nil || g.N != 1 {
+		t.Fatalf("current generation %d (%v) after the replay, want 1", g.N, err)
 	}
 	if !bytes.Contains(progress.Bytes(), []byte("ETA")) {
 		t.Errorf("no progress with an ETA was shown:\n%s", progress.String())
 	}
-	if got := counts(t, c, 1); !maps.Equal(got, want) {
+	if got := counts(t, c, topology.Gen{N: 1}); !maps.Equal(got, want) {
 		t.Fatalf("replayed counts differ:\n got %v\nwant %v", got, want)
 	}
 
@@ -169,11 +170,11 @@ func TestReplayRebuildsEveryCount(t *testing.T) {
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		p, err := pages.Page(context.Background(), "common")
-		if err == nil && p.PostCount == 51 && pages.Generation() == 1 {
+		if err == nil && p.PostCount == 51 && pages.Generation().N == 1 {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("after the switch the page serves generation %d, count %d (%v); want generation 1, 51", pages.Generation(), p.PostCount, err)
+			t.Fatalf("after the switch the page serves generation %v, count %d (%v); want generation 1, 51", pages.Generation(), p.PostCount, err)
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
@@ -193,7 +194,7 @@ func TestReplayFromATimeCountsOnlyLaterPosts(t *testing.T) {
 		// an unknown post in the new generation: it counts nothing.
 		events.PostEvent{Type: events.PostEdited, UserID: "a", PostID: "1", Caption: "#late"},
 	)
-	if got := counts(t, c, 0); got["early"] != 1 || got["both"] != 1 || got["late"] != 2 {
+	if got := counts(t, c, topology.Gen{}); got["early"] != 1 || got["both"] != 1 || got["late"] != 2 {
 		t.Fatalf("generation 0 counts %v: the setup is wrong", got)
 	}
 	f, err := ParseFrom(from.Format(time.RFC3339))
@@ -204,7 +205,7 @@ func TestReplayFromATimeCountsOnlyLaterPosts(t *testing.T) {
 	if _, err := Run(context.Background(), Options{Cluster: c, From: f, Progress: &progress, Every: 500 * time.Millisecond}); err != nil {
 		t.Fatalf("replay: %v\n%s", err, progress.String())
 	}
-	if got, want := counts(t, c, 1), map[string]int64{"late": 1, "both": 1}; !maps.Equal(got, want) {
+	if got, want := counts(t, c, topology.Gen{N: 1}), map[string]int64{"late": 1, "both": 1}; !maps.Equal(got, want) {
 		t.Fatalf("counts from %s: %v, want %v (only the later post counts)", from.Format(time.RFC3339), got, want)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/tagstream/tagstream/metrics"
+	"github.com/tagstream/tagstream/topology"
 )
 
 // Default values of Config. Each says what it corresponds to.
@@ -24,14 +25,6 @@ const (
 	// DefaultReplication is a single copy: right for one node; use
 	// NetworkTopologyStrategy with 3 per data centre in production.
 	DefaultReplication = "{'class': 'SimpleStrategy', 'replication_factor': 1}"
-	// DefaultCountsTopic is the changelog of goka group hashtag-counts
-	// (processors.TableCounts) in generation 0.
-	DefaultCountsTopic = "hashtag-counts-table"
-	// DefaultTopTopic is the changelog of goka group hashtag-top
-	// (processors.TableTop) in generation 0.
-	DefaultTopTopic = "hashtag-top-table"
-	// DefaultGroup is the Kafka consumer group the snapshotters share.
-	DefaultGroup = "tagstream-snapshot"
 	// DefaultInterval is how often dirty rows are written: the staleness a
 	// Cassandra reader accepts, and the window in which repeated changes of
 	// one hashtag collapse into one row write.
@@ -77,8 +70,8 @@ type Config struct {
 	Brokers []string
 	// KafkaOpts are extra franz-go options (client id, TLS, SASL, ...).
 	KafkaOpts []kgo.Opt
-	// CountsTopic and TopTopic are the changelogs followed. Defaults
-	// "hashtag-counts-table" and "hashtag-top-table" (generation 0).
+	// CountsTopic and TopTopic are the changelogs followed. Defaults:
+	// generation 0's (topology.Gen).
 	// A replay's generation has its own topics; see Generation.
 	CountsTopic, TopTopic string
 	// Generation numbers the topics' generation, 0..MaxGeneration. Every
@@ -87,7 +80,8 @@ type Config struct {
 	// Generation; a Snapshotter refuses to run on a generation lower than
 	// one already flushed. Default 0.
 	Generation int
-	// Group is the Kafka consumer group. Default "tagstream-snapshot".
+	// Group is the Kafka consumer group. Default
+	// topology.Namespace.SnapshotGroup of the default namespace.
 	// Offsets are kept in Cassandra, not committed to Kafka.
 	Group string
 
@@ -133,10 +127,10 @@ func (c Config) withDefaults() (Config, error) {
 		c.Brokers = []string{DefaultBroker}
 	}
 	if c.CountsTopic == "" {
-		c.CountsTopic = DefaultCountsTopic
+		c.CountsTopic = topology.Gen{}.CountsTable()
 	}
 	if c.TopTopic == "" {
-		c.TopTopic = DefaultTopTopic
+		c.TopTopic = topology.Gen{}.TopTable()
 	}
 	if c.CountsTopic == c.TopTopic {
 		return c, fmt.Errorf("snapshot: counts and top topics are both %q", c.CountsTopic)
@@ -145,7 +139,7 @@ func (c Config) withDefaults() (Config, error) {
 		return c, fmt.Errorf("snapshot: generation %d outside 0..%d", c.Generation, MaxGeneration)
 	}
 	if c.Group == "" {
-		c.Group = DefaultGroup
+		c.Group = topology.Namespace("").SnapshotGroup()
 	}
 	if c.Interval <= 0 {
 		c.Interval = DefaultInterval

@@ -7,14 +7,7 @@ import (
 	"time"
 
 	"github.com/tagstream/tagstream/load"
-	"github.com/tagstream/tagstream/processors"
 )
-
-func TestDefaultTopicsAreTheGokaTables(t *testing.T) {
-	if DefaultCountsTopic != string(processors.TableCounts) || DefaultTopTopic != string(processors.TableTop) {
-		t.Fatalf("defaults %q, %q; goka tables %q, %q", DefaultCountsTopic, DefaultTopTopic, processors.TableCounts, processors.TableTop)
-	}
-}
 
 func TestWriteTimestampOrdersGenerationsFirst(t *testing.T) {
 	if WriteTimestamp(0, 0) <= 0 {

@@ -11,6 +11,7 @@ package testenv
 import (
 	"os"
 	"testing"
+	"time"
 )
 
 // NoSkip is the variable `make test` sets so that no test may skip.
@@ -34,4 +35,21 @@ func Get(tb testing.TB, name, what string) string {
 		Skip(tb, "set "+name+" to run this test against "+what)
 	}
 	return v
+}
+
+// Await polls cond every 50 ms, escalating to 500 ms, until it holds, and
+// fails the test naming what it waited for if it does not within limit.
+// It is how tests wait for something that happens in another process:
+// never a fixed sleep.
+func Await(tb testing.TB, limit time.Duration, what string, cond func() bool) {
+	tb.Helper()
+	deadline := time.Now().Add(limit)
+	wait := 50 * time.Millisecond
+	for !cond() {
+		if time.Now().After(deadline) {
+			tb.Fatalf("waited %s for %s in vain", limit, what)
+		}
+		time.Sleep(wait)
+		wait = min(2*wait, 500*time.Millisecond)
+	}
 }

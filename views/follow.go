@@ -9,46 +9,47 @@ import (
 	"time"
 
 	"github.com/tagstream/tagstream/kafka"
-	"github.com/tagstream/tagstream/processors"
+	"github.com/tagstream/tagstream/topology"
 )
 
 // Following serves pages from the views of the generation the cluster
-// currently serves (processors.TopicGeneration). When `tagstream replay`
+// currently serves (topology.CurrentGen). When `tagstream replay`
 // moves the generation, it builds the new generation's views beside the
 // old ones and switches only once they have recovered, so pages never go
 // from complete to partial.
 type Following struct {
 	c     kafka.Cluster
+	ns    topology.Namespace
 	every time.Duration
 	cur   atomic.Pointer[generation]
 }
 
 type generation struct {
-	gen   processors.Gen
+	gen   topology.Gen
 	views *Views
 }
 
-// Follow returns pages that follow the current generation, checked every
-// interval (5s if zero). Run starts it.
-func Follow(c kafka.Cluster, every time.Duration) *Following {
+// Follow returns pages that follow the current generation of ns, checked
+// every interval (5s if zero). Run starts it.
+func Follow(c kafka.Cluster, ns topology.Namespace, every time.Duration) *Following {
 	if every <= 0 {
 		every = 5 * time.Second
 	}
-	return &Following{c: c, every: every}
+	return &Following{c: c, ns: ns, every: every}
 }
 
-// Generation is the generation pages are served from (-1 before the first
-// views exist).
-func (f *Following) Generation() processors.Gen {
+// Generation is the generation pages are served from (N -1 before the
+// first views exist).
+func (f *Following) Generation() topology.Gen {
 	if g := f.cur.Load(); g != nil {
 		return g.gen
 	}
-	return -1
+	return f.ns.Gen(-1)
 }
 
 // Run follows the generation until ctx is done.
 func (f *Following) Run(ctx context.Context) error {
-	g, err := processors.CurrentGen(ctx, f.c)
+	g, err := topology.CurrentGen(ctx, f.c, f.ns)
 	if err != nil {
 		return err
 	}
@@ -67,7 +68,7 @@ func (f *Following) Run(ctx context.Context) error {
 			return err
 		case <-t.C:
 		}
-		next, err := processors.CurrentGen(ctx, f.c)
+		next, err := topology.CurrentGen(ctx, f.c, f.ns)
 		if err != nil || next == f.Generation() {
 			continue
 		}
@@ -81,8 +82,8 @@ func (f *Following) Run(ctx context.Context) error {
 }
 
 // start runs the views of g and makes them current once recovered.
-func (f *Following) start(ctx context.Context, g processors.Gen) (stop func(), errs <-chan error, err error) {
-	v, err := NewGen(f.c, g)
+func (f *Following) start(ctx context.Context, g topology.Gen) (stop func(), errs <-chan error, err error) {
+	v, err := New(f.c, g)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -92,7 +93,7 @@ func (f *Following) start(ctx context.Context, g processors.Gen) (stop func(), e
 	go func() {
 		defer close(done)
 		if err := v.Run(vctx); err != nil && vctx.Err() == nil {
-			ch <- fmt.Errorf("views: generation %d: %w", g, err)
+			ch <- fmt.Errorf("views: generation %d: %w", g.N, err)
 		}
 	}()
 	stop = func() { cancel(); <-done }

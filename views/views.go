@@ -13,7 +13,8 @@ import (
 
 	"github.com/tagstream/tagstream/events"
 	"github.com/tagstream/tagstream/kafka"
-	"github.com/tagstream/tagstream/processors"
+	"github.com/tagstream/tagstream/kafka/gokaopts"
+	"github.com/tagstream/tagstream/topology"
 )
 
 // Page is everything a hashtag page shows, before image URLs are derived.
@@ -35,18 +36,15 @@ type Views struct {
 	top    *goka.View
 }
 
-// New creates the views of generation 0's tables; Run starts them.
-func New(c kafka.Cluster) (*Views, error) { return NewGen(c, 0) }
-
-// NewGen creates the views of generation g's tables; Run starts them.
-func NewGen(c kafka.Cluster, g processors.Gen) (*Views, error) {
-	counts, err := goka.NewView(c.Brokers, g.CountsTable(), events.JSON[events.Count]{},
-		c.ViewOptions(string(g.CountsTable()))...)
+// New creates the views of generation g's tables; Run starts them.
+func New(c kafka.Cluster, g topology.Gen) (*Views, error) {
+	counts, err := goka.NewView(c.Brokers, goka.Table(g.CountsTable()), events.JSON[events.Count]{},
+		gokaopts.View(c, g.CountsTable())...)
 	if err != nil {
 		return nil, fmt.Errorf("views: %s: %w", g.CountsTable(), err)
 	}
-	top, err := goka.NewView(c.Brokers, g.TopTable(), events.JSON[events.Top]{},
-		c.ViewOptions(string(g.TopTable()))...)
+	top, err := goka.NewView(c.Brokers, goka.Table(g.TopTable()), events.JSON[events.Top]{},
+		gokaopts.View(c, g.TopTable())...)
 	if err != nil {
 		return nil, fmt.Errorf("views: %s: %w", g.TopTable(), err)
 	}

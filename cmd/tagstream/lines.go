@@ -13,7 +13,7 @@ import (
 	"github.com/tagstream/tagstream/events"
 	"github.com/tagstream/tagstream/hashtag"
 	"github.com/tagstream/tagstream/kafka"
-	"github.com/tagstream/tagstream/processors"
+	"github.com/tagstream/tagstream/topology"
 )
 
 // maxLine bounds one input line; a caption is far smaller, a top-posts
@@ -63,11 +63,11 @@ func hashtagLines(in io.Reader, out, errw io.Writer, keys bool) error {
 
 // emitTopPosts validates each document as the processor would and publishes
 // the valid ones keyed by their normalised hashtag.
-func emitTopPosts(ctx context.Context, c kafka.Cluster, in io.Reader, errw io.Writer) error {
-	if err := c.EnsureTopics(ctx, processors.Topics()); err != nil {
+func emitTopPosts(ctx context.Context, c kafka.Cluster, ns topology.Namespace, in io.Reader, errw io.Writer) error {
+	if err := c.EnsureTopics(ctx, ns.Gen(0).Topics()); err != nil {
 		return err
 	}
-	em, err := emitters.NewTopPosts(c)
+	em, err := emitters.NewTopPosts(c, ns)
 	if err != nil {
 		return err
 	}

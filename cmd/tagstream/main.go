@@ -24,6 +24,7 @@ import (
 	"github.com/tagstream/tagstream/replay"
 	"github.com/tagstream/tagstream/snapshot"
 	"github.com/tagstream/tagstream/token"
+	"github.com/tagstream/tagstream/topology"
 )
 
 // Flags shared by the commands that serve or store photos, and by those
@@ -75,7 +76,7 @@ func dispatch(ctx context.Context, args []string, in io.Reader, out io.Writer) e
 	c := config.Defaults()
 	switch cmd {
 	case "run":
-		fs := config.FlagSet(cmd, &c, append(append([]string{"data", "http", "kafka-listen", "partitions", "state-dir", "secret", "cdn-base",
+		fs := config.FlagSet(cmd, &c, append(append([]string{"data", "http", "kafka-listen", "namespace", "partitions", "state-dir", "secret", "cdn-base",
 			"exactly-once", "pprof", "log-level", "token-max-ttl", "write-rate", "write-burst", "max-connections"}, mediaFlags...), snapshotFlags...)...)
 		if err := parse(fs, args, &c); err != nil {
 			return err
@@ -109,7 +110,7 @@ func dispatch(ctx context.Context, args []string, in io.Reader, out io.Writer) e
 		// No key file by default: replicas share --secret, so they derive
 		// the same image key from it.
 		m.DeriveFrom = []byte(c.Secret)
-		return ignoreCancel(pipeline.API(ctx, pipeline.APIOptions{
+		return ignoreCancel(pipeline.API(ctx, pipeline.APIOptions{Namespace: namespace(c),
 			Cluster: cluster(c), HTTP: c.HTTP, API: apiConfig(c), Media: m, MaxConnections: c.MaxConnections,
 			Source: c.Snapshot.Source, Snapshot: snapshotConfig(c),
 			Listening: func(addr string) {
@@ -125,7 +126,7 @@ func dispatch(ctx context.Context, args []string, in io.Reader, out io.Writer) e
 		}
 		s := snapshotConfig(c)
 		s.Brokers = c.Brokers
-		return ignoreCancel(pipeline.Snapshot(ctx, pipeline.SnapshotOptions{
+		return ignoreCancel(pipeline.Snapshot(ctx, pipeline.SnapshotOptions{Namespace: namespace(c),
 			Snapshot: s, HTTP: c.HTTP, Cluster: cluster(c),
 			Listening: func(addr string) {
 				fmt.Fprintf(out, "tagstream snapshot: %v -> Cassandra %v, keyspace %s, every %s; health on http://%s\n",
@@ -146,7 +147,7 @@ func dispatch(ctx context.Context, args []string, in io.Reader, out io.Writer) e
 		if err := config.Parse(fs, args[1:]); err != nil {
 			return err
 		}
-		return emitTopPosts(ctx, cluster(c), in, os.Stderr)
+		return emitTopPosts(ctx, cluster(c), namespace(c), in, os.Stderr)
 	case "replay":
 		fs := config.FlagSet(cmd, &c, "brokers", "partitions", "replication", "from", "log-level")
 		if err := parse(fs, args, &c); err != nil {
@@ -156,7 +157,7 @@ func dispatch(ctx context.Context, args []string, in io.Reader, out io.Writer) e
 		if err != nil {
 			return err
 		}
-		_, err = replay.Run(ctx, replay.Options{Cluster: cluster(c), From: from, Progress: out})
+		_, err = replay.Run(ctx, replay.Options{Cluster: cluster(c), Namespace: namespace(c), From: from, Progress: out})
 		return err
 	case "acls":
 		fs := config.FlagSet(cmd, &c, "brokers", "create-users")
@@ -170,7 +171,7 @@ func dispatch(ctx context.Context, args []string, in io.Reader, out io.Writer) e
 				passwords[role] = *p
 			}
 		}
-		return acls(ctx, cluster(c), fs.Args(), passwords, out)
+		return acls(ctx, cluster(c), namespace(c), fs.Args(), passwords, out)
 	case "token":
 		fs := config.FlagSet(cmd, &c, "user", "ttl", "token-max-ttl", "secret", "data")
 		if err := parse(fs, args, &c); err != nil {
@@ -202,7 +203,7 @@ func dispatch(ctx context.Context, args []string, in io.Reader, out io.Writer) e
 				return err
 			}
 		}
-		res, err := load.Run(ctx, load.Options{
+		res, err := load.Run(ctx, load.Options{Namespace: namespace(c),
 			Cluster: cluster(c), Posts: c.Load.Posts, Seed: c.Load.Seed, Via: c.Load.Via,
 			API: c.Load.API, Users: c.Load.Users, Tags: c.Load.Tags, PerPost: c.Load.PerPost,
 			Zipf: c.Load.Zipf, Concurrency: c.Load.Concurrency, Timeout: c.Load.Timeout,
@@ -225,6 +226,9 @@ func parse(fs *flag.FlagSet, args []string, c *config.Config) error {
 	if err := config.Parse(fs, args); err != nil {
 		return err
 	}
+	if err := topology.Namespace(c.Namespace).Valid(); err != nil {
+		return fmt.Errorf("--namespace: %w", err)
+	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(c.LogLevel)); err != nil {
 		return fmt.Errorf("--log-level: %w", err)
@@ -242,8 +246,10 @@ func cluster(c config.Config) kafka.Cluster {
 }
 
 func processorOptions(c config.Config) processors.Options {
-	return processors.Options{InstanceID: c.InstanceID, AtLeastOnce: !c.ExactlyOnce}
+	return processors.Options{Gen: namespace(c).Gen(0), InstanceID: c.InstanceID, AtLeastOnce: !c.ExactlyOnce}
 }
+
+func namespace(c config.Config) topology.Namespace { return topology.Namespace(c.Namespace) }
 
 func apiConfig(c config.Config) api.Config {
 	return api.Config{Secret: []byte(c.Secret), CDNBase: c.CDNBase, TokenMaxTTL: c.TokenMaxTTL,

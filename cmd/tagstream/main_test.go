@@ -20,8 +20,8 @@ import (
 
 	"github.com/tagstream/tagstream/events"
 	"github.com/tagstream/tagstream/kafka"
-	"github.com/tagstream/tagstream/processors"
 	"github.com/tagstream/tagstream/token"
+	"github.com/tagstream/tagstream/topology"
 )
 
 // TestMain lets a test start this test binary as the tagstream command, so
@@ -161,7 +161,7 @@ func produce(t *testing.T, brokers string, from, to int, caption string) {
 	for i := from; i < to; i++ {
 		user := fmt.Sprintf("u%d", i%5)
 		v, _ := json.Marshal(events.PostEvent{Type: events.PostCreated, PostID: fmt.Sprintf("p%d", i), UserID: user, Caption: caption})
-		recs = append(recs, &kgo.Record{Topic: string(processors.TopicPosts), Key: []byte(user), Value: v})
+		recs = append(recs, &kgo.Record{Topic: topology.Namespace("").Posts(), Key: []byte(user), Value: v})
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -173,7 +173,7 @@ func produce(t *testing.T, brokers string, from, to int, caption string) {
 func awaitNoLag(t *testing.T, brokers string) {
 	t.Helper()
 	c := kafka.Cluster{Brokers: []string{brokers}}
-	groups := []string{string(processors.GroupExtractor), string(processors.GroupCounts), string(processors.GroupTop)}
+	groups := []string{topology.Gen{}.Extractor(), topology.Gen{}.Counts(), topology.Gen{}.Top()}
 	var lag int64
 	var err error
 	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
@@ -237,7 +237,7 @@ func TestEmitTopPosts(t *testing.T) {
 		`{"hashtag":"#nodate","posts":[]}`,
 	}, "\n")
 	var errw bytes.Buffer
-	err := emitTopPosts(context.Background(), kafka.Cluster{Brokers: []string{p.broker}, Partitions: 3}, strings.NewReader(in), &errw)
+	err := emitTopPosts(context.Background(), kafka.Cluster{Brokers: []string{p.broker}, Partitions: 3}, "", strings.NewReader(in), &errw)
 	if err == nil || err.Error() != "3 bad input line(s), reported above" {
 		t.Fatalf("err = %v; stderr:\n%s", err, errw.String())
 	}

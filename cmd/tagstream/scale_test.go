@@ -19,7 +19,8 @@ import (
 	"github.com/tagstream/tagstream/events"
 	"github.com/tagstream/tagstream/kafka"
 	"github.com/tagstream/tagstream/kafka/kafkatest"
-	"github.com/tagstream/tagstream/processors"
+	"github.com/tagstream/tagstream/testenv"
+	"github.com/tagstream/tagstream/topology"
 )
 
 // command runs this test binary as `tagstream args...`.
@@ -81,9 +82,24 @@ func (c *command) stop(t *testing.T, sig syscall.Signal) {
 // loadGen keeps producing posts with hashtags from a small vocabulary and
 // remembers how many posts carried each one.
 type loadGen struct {
+	ns    topology.Namespace
 	mu    sync.Mutex
 	truth map[string]int64
 	sent  int
+}
+
+// awaitSent waits until n more posts than now have been sent: a phase of
+// the scenario lasts a number of posts, not a number of seconds.
+func (g *loadGen) awaitSent(t *testing.T, n int) {
+	t.Helper()
+	g.mu.Lock()
+	want := g.sent + n
+	g.mu.Unlock()
+	testenv.Await(t, time.Minute, fmt.Sprintf("%d more posts sent", n), func() bool {
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		return g.sent >= want
+	})
 }
 
 func (g *loadGen) run(ctx context.Context, t *testing.T, c kafka.Cluster) {
@@ -117,7 +133,7 @@ func (g *loadGen) run(ctx context.Context, t *testing.T, c kafka.Cluster) {
 				}
 			}
 			v, _ := json.Marshal(events.PostEvent{Type: events.PostCreated, PostID: fmt.Sprintf("s%d-%d", i, j), UserID: user, Caption: caption})
-			recs = append(recs, &kgo.Record{Topic: string(processors.TopicPosts), Key: []byte(user), Value: v})
+			recs = append(recs, &kgo.Record{Topic: g.ns.Posts(), Key: []byte(user), Value: v})
 		}
 		pctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		err := cl.ProduceSync(pctx, recs...).FirstErr()
@@ -141,13 +157,13 @@ func (g *loadGen) run(ctx context.Context, t *testing.T, c kafka.Cluster) {
 // exactly at the truth.
 func TestWorkersScaleOnRealKafka(t *testing.T) {
 	c := kafkatest.Cluster(t)
-	kafkatest.Reset(t, c)
+	ns := kafkatest.Namespace(t)
 	b := strings.Join(c.Brokers, ",")
 	httpAddr := freeAddr(t)
 	secret := strings.Repeat("s", 32)
-	common := []string{"--brokers", b, "--partitions", "6"}
+	common := []string{"--brokers", b, "--partitions", "6", "--namespace", string(ns)}
 	// Each process as the principal of its role.
-	workerEnv, apiEnv := kafkatest.EnvOf(kafkatest.As(t, processors.RoleWorker)), kafkatest.EnvOf(kafkatest.As(t, processors.RoleAPI))
+	workerEnv, apiEnv := kafkatest.EnvOf(kafkatest.As(t, topology.RoleWorker)), kafkatest.EnvOf(kafkatest.As(t, topology.RoleAPI))
 	worker := func(name, id string) *command {
 		return launchEnv(t, name, workerEnv, append([]string{"worker", "--instance-id", id}, common...)...)
 	}
@@ -156,42 +172,44 @@ func TestWorkersScaleOnRealKafka(t *testing.T) {
 	apiProc := launchEnv(t, "api", apiEnv, append([]string{"api", "--http", httpAddr, "--secret", secret}, common...)...)
 	awaitReady(t, httpAddr, apiProc)
 
-	g := &loadGen{truth: map[string]int64{}}
+	g := &loadGen{ns: ns, truth: map[string]int64{}}
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() { defer wg.Done(); g.run(ctx, t, c) }()
 
-	time.Sleep(8 * time.Second)
+	// Phases of about 400 posts (2 s) each: two workers, three, one,
+	// that one killed and restarted.
+	g.awaitSent(t, 400)
 	w3 := worker("worker-3", "w3")
-	time.Sleep(12 * time.Second)
+	g.awaitSent(t, 600)
 	w2.stop(t, syscall.SIGTERM)
 	w3.stop(t, syscall.SIGTERM)
-	time.Sleep(10 * time.Second)
+	g.awaitSent(t, 500)
 	w1.stop(t, syscall.SIGKILL)
 	w1 = worker("worker-1-restarted", "w1")
-	time.Sleep(8 * time.Second)
+	g.awaitSent(t, 400)
 	cancel()
 	wg.Wait()
 
+	g0 := ns.Gen(0)
 	var lag int64
 	var err error
-	for deadline := time.Now().Add(120 * time.Second); time.Now().Before(deadline); time.Sleep(time.Second) {
-		if lag, err = c.Lag(context.Background(), string(processors.GroupExtractor), string(processors.GroupCounts)); err == nil && lag == 0 {
-			break
-		}
-	}
-	if lag != 0 {
-		t.Fatalf("processors still lag by %d (err %v); worker output:\n%s", lag, err, w1.out.String())
-	}
-	time.Sleep(2 * time.Second) // the API's view follows the table's changelog
-
+	testenv.Await(t, 2*time.Minute, "no lag", func() bool {
+		lag, err = c.Lag(context.Background(), g0.Extractor(), g0.Counts())
+		return err == nil && lag == 0
+	})
+	// The API's view follows the table's changelog a moment behind.
 	var wrong []string
-	for tag, want := range g.truth {
-		if got := count(httpAddr, tag); got != want {
-			wrong = append(wrong, fmt.Sprintf("#%s %d, truth %d", tag, got, want))
+	testenv.Await(t, 30*time.Second, "every count at the truth", func() bool {
+		wrong = wrong[:0]
+		for tag, want := range g.truth {
+			if got := count(httpAddr, tag); got != want {
+				wrong = append(wrong, fmt.Sprintf("#%s %d, truth %d", tag, got, want))
+			}
 		}
-	}
+		return len(wrong) == 0
+	})
 	t.Logf("%d posts over %d hashtags; counts differing from the truth: %d", g.sent, len(g.truth), len(wrong))
 	if len(wrong) > 0 {
 		t.Fatalf("counts differ from the ground truth: %v\nworker-1 output:\n%s", wrong, w1.out.String())

@@ -1,18 +1,20 @@
 // Package kafkatest gives tests a real Kafka cluster: its address and
-// credentials from the environment services/all.sh env prints, and a clean
-// slate of tagstream's topics and groups.
+// credentials from the environment services/all.sh env prints, and a
+// namespace of each test's own.
 package kafkatest
 
 import (
 	"context"
+	"fmt"
+	"math/rand/v2"
 	"os"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/tagstream/tagstream/kafka"
-	"github.com/tagstream/tagstream/processors"
 	"github.com/tagstream/tagstream/testenv"
+	"github.com/tagstream/tagstream/topology"
 )
 
 // Env names the variable holding the brokers of a real Kafka cluster.
@@ -41,9 +43,9 @@ func Cluster(t testing.TB) kafka.Cluster {
 	}}
 }
 
-// As returns Cluster as the test principal of role (processors.Roles):
-// what a process of that role runs as.
-func As(t testing.TB, role processors.Role) kafka.Cluster {
+// As returns Cluster as the test principal of role (topology.Roles): what
+// a process of that role runs as.
+func As(t testing.TB, role topology.Role) kafka.Cluster {
 	t.Helper()
 	c := Cluster(t)
 	for _, rp := range strings.Fields(testenv.Get(t, RolesEnv, "the test principals of services/kafka.sh (services/all.sh env)")) {
@@ -63,17 +65,36 @@ func EnvOf(c kafka.Cluster) []string {
 		"TAGSTREAM_KAFKA_SASL_MECHANISM=" + c.SASL.Mechanism}
 }
 
-// Groups are tagstream's consumer groups.
-func Groups() []string { return processors.Groups() }
-
-// Reset deletes tagstream's topics and consumer groups so a test starts
-// from nothing, and waits until Kafka no longer lists the topics. Tests
-// sharing one cluster must therefore not run in parallel.
-func Reset(t testing.TB, c kafka.Cluster) {
+// Namespace returns a namespace of the test's own on the real cluster
+// (topology.Namespace), so that tests share the cluster without seeing
+// each other and can run in parallel. Each test principal gets its role's
+// grants in it; the namespace's topics, groups and ACLs are deleted when
+// the test ends.
+func Namespace(t testing.TB) topology.Namespace {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	admin := Cluster(t)
+	ns := topology.Namespace(fmt.Sprintf("t%x.", rand.Uint64()))
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	if err := c.Delete(ctx, processors.TopicNames(), Groups()); err != nil {
-		t.Fatal(err)
+	roles := strings.Fields(os.Getenv(RolesEnv))
+	for _, rp := range roles {
+		r, _, _ := strings.Cut(rp, ":")
+		if err := admin.Allow(ctx, r, ns.Grants(topology.Role(r))); err != nil {
+			t.Fatalf("grants of %s in %s: %v", r, ns, err)
+		}
 	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if err := admin.DeletePrefixed(ctx, string(ns)); err != nil {
+			t.Errorf("deleting namespace %s: %v", ns, err)
+		}
+		for _, rp := range roles {
+			r, _, _ := strings.Cut(rp, ":")
+			if err := admin.Disallow(ctx, r, ns.Grants(topology.Role(r))); err != nil {
+				t.Errorf("ACLs of %s in %s: %v", r, ns, err)
+			}
+		}
+	})
+	return ns
 }

@@ -1,4 +1,4 @@
-package kafka
+package gokaopts
 
 import (
 	"slices"

@@ -1,4 +1,4 @@
-package processors
+package topology
 
 import (
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -39,43 +39,45 @@ var (
 )
 
 // tables lists the grants on the two served tables, every generation.
-func tables(ops []kmsg.ACLOperation) []kafka.Grant {
+func (ns Namespace) tables(ops []kmsg.ACLOperation) []kafka.Grant {
 	var out []kafka.Grant
-	for _, g := range []string{string(GroupCounts), string(GroupTop)} {
+	g0 := ns.Gen(0)
+	for _, g := range []string{g0.Counts(), g0.Top()} {
 		out = append(out,
 			kafka.Grant{Resource: topic, Name: g + "-table", Ops: ops},
 			kafka.Grant{Resource: topic, Name: g + genMark, Prefixed: true, Ops: ops})
 	}
-	return append(out, kafka.Grant{Resource: topic, Name: TopicGeneration, Ops: read})
+	return append(out, kafka.Grant{Resource: topic, Name: ns.Pointer(), Ops: read})
 }
 
-// Grants returns what role may do: the least that its processes need.
+// Grants returns what role may do in ns: the least that its processes need.
 //
 // Derived names of every generation are covered by prefixes ending in
 // ".g", never by a bare base name: "hashtag-top" as a prefix would also
 // cover the input topic hashtag-top-posts.
-func Grants(role Role) []kafka.Grant {
+func (ns Namespace) Grants(role Role) []kafka.Grant {
+	g0 := ns.Gen(0)
 	switch role {
 	case RoleAPI:
-		return append(tables(read),
-			kafka.Grant{Resource: topic, Name: string(TopicPosts), Ops: write},
+		return append(ns.tables(read),
+			kafka.Grant{Resource: topic, Name: ns.Posts(), Ops: write},
 			idemp)
 	case RoleRank:
-		return []kafka.Grant{{Resource: topic, Name: string(TopicTopPosts), Ops: write}, idemp}
+		return []kafka.Grant{{Resource: topic, Name: ns.TopPosts(), Ops: write}, idemp}
 	case RoleReader:
-		return append(tables(read),
-			kafka.Grant{Resource: group, Name: "tagstream-snapshot", Prefixed: true, Ops: read})
+		return append(ns.tables(read),
+			kafka.Grant{Resource: group, Name: ns.SnapshotGroup(), Prefixed: true, Ops: read})
 	case RoleWorker:
 		var out []kafka.Grant
 		// Internal topics: read, written, created by workers alone.
-		for _, name := range Gen(0).Derived() {
+		for _, name := range g0.Derived() {
 			out = append(out, kafka.Grant{Resource: topic, Name: name, Ops: own})
 		}
-		for _, base := range []string{string(TopicPostHashtags), string(GroupExtractor), string(GroupCounts), string(GroupTop)} {
+		for _, base := range []string{g0.PostHashtags(), g0.Extractor(), g0.Counts(), g0.Top()} {
 			out = append(out, kafka.Grant{Resource: topic, Name: base + genMark, Prefixed: true, Ops: own})
 		}
 		// Groups of every generation.
-		for _, g := range Gen(0).Groups() {
+		for _, g := range g0.Groups() {
 			out = append(out,
 				kafka.Grant{Resource: group, Name: g, Ops: read},
 				kafka.Grant{Resource: group, Name: g + genMark, Prefixed: true, Ops: read})
@@ -83,11 +85,11 @@ func Grants(role Role) []kafka.Grant {
 		out = append(out,
 			// Inputs: read (and created, so workers can start on an
 			// empty cluster).
-			kafka.Grant{Resource: topic, Name: string(TopicPosts), Ops: append(read, kmsg.ACLOperationCreate)},
-			kafka.Grant{Resource: topic, Name: string(TopicTopPosts), Ops: append(read, kmsg.ACLOperationCreate)},
-			kafka.Grant{Resource: topic, Name: string(TopicDeadLetters), Ops: append(write, kmsg.ACLOperationCreate)},
-			kafka.Grant{Resource: topic, Name: TopicGeneration, Ops: append(read, kmsg.ACLOperationCreate)},
-			kafka.Grant{Resource: txnID, Name: "tagstream-extractor-", Prefixed: true, Ops: write},
+			kafka.Grant{Resource: topic, Name: ns.Posts(), Ops: append(read, kmsg.ACLOperationCreate)},
+			kafka.Grant{Resource: topic, Name: ns.TopPosts(), Ops: append(read, kmsg.ACLOperationCreate)},
+			kafka.Grant{Resource: topic, Name: ns.DeadLetters(), Ops: append(write, kmsg.ACLOperationCreate)},
+			kafka.Grant{Resource: topic, Name: ns.Pointer(), Ops: append(read, kmsg.ACLOperationCreate)},
+			kafka.Grant{Resource: txnID, Name: ns.TransactionalIDPrefix(), Prefixed: true, Ops: write},
 			idemp)
 		return out
 	}

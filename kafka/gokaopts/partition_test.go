@@ -1,4 +1,4 @@
-package kafka_test
+package gokaopts_test
 
 import (
 	"context"
@@ -13,6 +13,7 @@ import (
 
 	"github.com/tagstream/tagstream/broker"
 	"github.com/tagstream/tagstream/kafka"
+	"github.com/tagstream/tagstream/kafka/gokaopts"
 	"github.com/tagstream/tagstream/murmur2"
 )
 
@@ -76,7 +77,7 @@ func TestFranzGoAndGokaAgreeOnEveryKey(t *testing.T) {
 	}
 	cl.Close()
 
-	em, err := goka.NewEmitter(c.Brokers, "by-goka", new(codec.String), c.EmitterOptions("by-goka")...)
+	em, err := goka.NewEmitter(c.Brokers, "by-goka", new(codec.String), gokaopts.Emitter(c, "by-goka")...)
 	if err != nil {
 		t.Fatal(err)
 	}
