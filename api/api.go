@@ -26,22 +26,17 @@ import (
 	"github.com/tagstream/tagstream/ids"
 	"github.com/tagstream/tagstream/media"
 	"github.com/tagstream/tagstream/metrics"
+	"github.com/tagstream/tagstream/page"
 	"github.com/tagstream/tagstream/token"
-	"github.com/tagstream/tagstream/views"
 )
 
 // MaxBodyBytes bounds every request body; a larger one gets 413.
 const MaxBodyBytes = 64 << 10
 
-// Pages reads hashtag pages. *views.Views (local goka views) and
-// *snapshot.Reader (the Cassandra snapshot, `api --source cassandra`)
-// implement it; both answer an error matching views.ErrNotFound for an
-// unknown hashtag, so both give the same JSON and headers.
-type Pages interface {
-	Page(ctx context.Context, key string) (views.Page, error)
-	// Ready returns nil when pages can be served: /readyz.
-	Ready(ctx context.Context) error
-}
+// Pages reads hashtag pages: *views.Following (local goka views) or the
+// Cassandra snapshot (`api --source cassandra`), which build the same
+// page.Page, so both give the same JSON and headers.
+type Pages = page.Source
 
 // Uploads reserves photo uploads and checks that one exists;
 // *media.Uploads implements it. Reserve returns a *media.RequestError for
@@ -291,8 +286,8 @@ func (s *server) getHashtag(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, fmt.Sprintf("%q is not a hashtag", r.PathValue("tag")))
 		return
 	}
-	page, err := s.pages.Page(r.Context(), key)
-	if errors.Is(err, views.ErrNotFound) {
+	pg, err := s.pages.Page(r.Context(), key)
+	if errors.Is(err, page.ErrNotFound) {
 		// A short cache keeps a storm of requests for a missing tag off the
 		// origin too, without hiding a new tag for long.
 		w.Header().Set("Cache-Control", "public, max-age=5")
@@ -312,7 +307,7 @@ func (s *server) getHashtag(w http.ResponseWriter, r *http.Request) {
 	// Image URLs keep their & readable: the body is served as JSON, never
 	// as HTML, so escaping it as \u0026 protects nothing.
 	enc.SetEscapeHTML(false)
-	if err := enc.Encode(s.pageJSON(page, s.cfg.ImageExpiry.At(s.cfg.Now()))); err != nil {
+	if err := enc.Encode(s.pageJSON(pg, s.cfg.ImageExpiry.At(s.cfg.Now()))); err != nil {
 		writeError(w, http.StatusInternalServerError, "encode page")
 		return
 	}
@@ -344,7 +339,7 @@ func matchETag(header, etag string) bool {
 	return false
 }
 
-func (s *server) pageJSON(p views.Page, exp time.Time) PageJSON {
+func (s *server) pageJSON(p page.Page, exp time.Time) PageJSON {
 	out := PageJSON{Hashtag: p.Display, Key: p.Key, PostCount: p.PostCount,
 		TopPosts: make([]PostJSON, len(p.TopPosts)), UpdatedAt: p.UpdatedAt}
 	for i, tp := range p.TopPosts {

@@ -21,8 +21,8 @@ import (
 
 	"github.com/tagstream/tagstream/events"
 	"github.com/tagstream/tagstream/media"
+	"github.com/tagstream/tagstream/page"
 	"github.com/tagstream/tagstream/token"
-	"github.com/tagstream/tagstream/views"
 )
 
 // store is the embedded image storage every test server uses (real code,
@@ -76,7 +76,7 @@ func setupImages(dir string, m *testing.M) int {
 // the views themselves are tested on a broker in package pipeline.
 type pages struct {
 	recovered bool
-	byKey     map[string]views.Page
+	byKey     map[string]page.Page
 	err       error
 }
 
@@ -87,13 +87,13 @@ func (p *pages) Ready(context.Context) error {
 	return nil
 }
 
-func (p *pages) Page(_ context.Context, key string) (views.Page, error) {
+func (p *pages) Page(_ context.Context, key string) (page.Page, error) {
 	if p.err != nil {
-		return views.Page{}, p.err
+		return page.Page{}, p.err
 	}
 	pg, ok := p.byKey[key]
 	if !ok {
-		return views.Page{}, views.ErrNotFound
+		return page.Page{}, page.ErrNotFound
 	}
 	return pg, nil
 }
@@ -133,7 +133,7 @@ func newServerWith(cfg Config) (http.Handler, *pages, *publisher) {
 	if cfg.Origin == nil {
 		cfg.Origin = media.NewOrigin(store, keyring, media.OriginConfig{})
 	}
-	pg := &pages{recovered: true, byKey: map[string]views.Page{
+	pg := &pages{recovered: true, byKey: map[string]page.Page{
 		"sunset": {Key: "sunset", Display: "Sunset", PostCount: 42, TopPosts: []events.PostSummary{
 			{PostID: "p1", UserID: "alice", ImageID: "img1", Caption: "gold"}}},
 		"日本":      {Key: "日本", Display: "日本", PostCount: 7},

@@ -13,12 +13,12 @@ import (
 	"github.com/gocql/gocql"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/tagstream/tagstream/topology"
 	"github.com/tagstream/tagstream/api"
 	"github.com/tagstream/tagstream/kafka"
 	"github.com/tagstream/tagstream/replay"
 	"github.com/tagstream/tagstream/snapshot"
 	"github.com/tagstream/tagstream/testenv"
+	"github.com/tagstream/tagstream/topology"
 )
 
 // testKeyspace names a keyspace of the test's own on the real Cassandra

@@ -16,13 +16,13 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/tagstream/tagstream/topology"
 	"github.com/tagstream/tagstream/api"
 	"github.com/tagstream/tagstream/events"
 	"github.com/tagstream/tagstream/kafka"
 	"github.com/tagstream/tagstream/kafka/kafkatest"
 	"github.com/tagstream/tagstream/processors"
 	"github.com/tagstream/tagstream/token"
+	"github.com/tagstream/tagstream/topology"
 )
 
 var testSecret = []byte(strings.Repeat("k", token.MinSecretLen))
@@ -193,7 +193,7 @@ func do(t *testing.T, method, u, tok, body string, hdr ...string) (*http.Respons
 	return resp, b
 }
 
-type page struct {
+type pageBody struct {
 	Hashtag   string          `json:"hashtag"`
 	Key       string          `json:"key"`
 	PostCount int64           `json:"post_count"`
@@ -203,7 +203,7 @@ type page struct {
 }
 
 // awaitCount polls the page of tag until post_count is want.
-func awaitCount(t *testing.T, addr, tag string, want int64) page {
+func awaitCount(t *testing.T, addr, tag string, want int64) pageBody {
 	t.Helper()
 	var last string
 	deadline := time.Now().Add(60 * time.Second)
@@ -211,7 +211,7 @@ func awaitCount(t *testing.T, addr, tag string, want int64) page {
 		resp, b := do(t, http.MethodGet, "http://"+addr+"/v1/hashtags/"+url.PathEscape(tag), "", "")
 		last = fmt.Sprintf("%d %s", resp.StatusCode, b)
 		if resp.StatusCode == http.StatusOK {
-			var p page
+			var p pageBody
 			if err := json.Unmarshal(b, &p); err != nil {
 				t.Fatalf("page of %s: %v: %s", tag, err, b)
 			}
@@ -222,7 +222,7 @@ func awaitCount(t *testing.T, addr, tag string, want int64) page {
 		time.Sleep(100 * time.Millisecond)
 	}
 	t.Fatalf("hashtag %q: count never reached %d; last answer %s", tag, want, last)
-	return page{}
+	return pageBody{}
 }
 
 func TestEndToEnd(t *testing.T) { eachBackend(t, testEndToEnd) }
@@ -329,7 +329,7 @@ func countOf(t *testing.T, addr, tag string) int64 {
 	if resp.StatusCode != http.StatusOK {
 		return -1
 	}
-	var p page
+	var p pageBody
 	json.Unmarshal(b, &p)
 	return p.PostCount
 }

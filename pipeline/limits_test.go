@@ -150,7 +150,7 @@ func awaitTop(t *testing.T, addr, tag, id string) {
 	for time.Now().Before(deadline) {
 		resp, b := do(t, http.MethodGet, "http://"+addr+"/v1/hashtags/"+tag, "", "")
 		last = fmt.Sprintf("%d %.200s", resp.StatusCode, b)
-		var p page
+		var p pageBody
 		if resp.StatusCode == http.StatusOK && json.Unmarshal(b, &p) == nil && len(p.TopPosts) > 0 && p.TopPosts[0].PostID == id {
 			return
 		}

@@ -17,8 +17,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/tagstream/tagstream/topology"
 	"github.com/tagstream/tagstream/media"
+	"github.com/tagstream/tagstream/topology"
 )
 
 // photo is a w×h JPEG gradient.

@@ -17,9 +17,9 @@ import (
 	"github.com/tagstream/tagstream/backoff"
 	"github.com/tagstream/tagstream/kafka"
 	"github.com/tagstream/tagstream/metrics"
+	"github.com/tagstream/tagstream/page"
 	"github.com/tagstream/tagstream/snapshot"
 	"github.com/tagstream/tagstream/topology"
-	"github.com/tagstream/tagstream/views"
 )
 
 // SnapshotOptions configures a `tagstream snapshot` process.
@@ -211,11 +211,11 @@ func (c *cassandraPages) notConnected() error {
 }
 
 // Page reads the snapshot's page of key.
-func (c *cassandraPages) Page(ctx context.Context, key string) (views.Page, error) {
+func (c *cassandraPages) Page(ctx context.Context, key string) (page.Page, error) {
 	if r := c.reader.Load(); r != nil {
 		return r.Page(ctx, key)
 	}
-	return views.Page{}, c.notConnected()
+	return page.Page{}, c.notConnected()
 }
 
 // Ready is nil once connected and Cassandra answers.

@@ -9,13 +9,13 @@ import (
 	"github.com/gocql/gocql"
 
 	"github.com/tagstream/tagstream/events"
-	"github.com/tagstream/tagstream/views"
+	"github.com/tagstream/tagstream/page"
 )
 
 // ErrNotFound reports a hashtag with no row: no post or ranking ever
 // mentioned it (or the snapshot has not caught up). errors.Is also matches
-// views.ErrNotFound, so an API maps both sources to 404 with one check.
-var ErrNotFound = fmt.Errorf("snapshot: hashtag not found: %w", views.ErrNotFound)
+// page.ErrNotFound, so an API maps both sources to 404 with one check.
+var ErrNotFound = fmt.Errorf("snapshot: hashtag not found: %w", page.ErrNotFound)
 
 // Row is a hashtag's row: what the two goka views hold for the key.
 type Row struct {
@@ -27,19 +27,9 @@ type Row struct {
 	Top *events.Top
 }
 
-// Page joins the row's two values the way the goka views are joined
-// (views.Join): display defaults to the key, updated_at is the later of
-// the count's and the top list's times.
-func (r Row) Page() views.Page {
-	var c, t any
-	if r.Count != nil {
-		c = *r.Count
-	}
-	if r.Top != nil {
-		t = *r.Top
-	}
-	return views.Join(r.Key, c, t)
-}
+// Page joins the row's two values as the goka views join theirs
+// (page.Join).
+func (r Row) Page() page.Page { return page.Join(r.Key, r.Count, r.Top) }
 
 // Reader reads hashtag rows from Cassandra: the read side of a stateless
 // API, which needs no goka view.
@@ -99,10 +89,10 @@ func (r *Reader) Get(ctx context.Context, key string) (Row, error) {
 
 // Page returns the hashtag page of key, joined as the goka views join it,
 // or ErrNotFound.
-func (r *Reader) Page(ctx context.Context, key string) (views.Page, error) {
+func (r *Reader) Page(ctx context.Context, key string) (page.Page, error) {
 	row, err := r.Get(ctx, key)
 	if err != nil {
-		return views.Page{}, err
+		return page.Page{}, err
 	}
 	return row.Page(), nil
 }

@@ -17,8 +17,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/tagstream/tagstream/events"
+	"github.com/tagstream/tagstream/page"
 	"github.com/tagstream/tagstream/testenv"
-	"github.com/tagstream/tagstream/views"
 )
 
 // cassandraAddr is the real Cassandra of the tests, or a skip.
@@ -206,7 +206,7 @@ func checkRow(r *Reader, key string, w want) string {
 	defer cancel()
 	row, err := r.Get(ctx, key)
 	if w.count == nil && w.top == nil {
-		if !errors.Is(err, ErrNotFound) || !errors.Is(err, views.ErrNotFound) {
+		if !errors.Is(err, ErrNotFound) || !errors.Is(err, page.ErrNotFound) {
 			return fmt.Sprintf("%s: got %+v, %v; want not found", key, row, err)
 		}
 		return ""

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/tagstream/tagstream/kafka"
+	"github.com/tagstream/tagstream/page"
 	"github.com/tagstream/tagstream/topology"
 )
 
@@ -127,10 +128,10 @@ func (f *Following) Ready(ctx context.Context) error {
 }
 
 // Page is the current generation's Page.
-func (f *Following) Page(ctx context.Context, key string) (Page, error) {
+func (f *Following) Page(ctx context.Context, key string) (page.Page, error) {
 	g := f.cur.Load()
 	if g == nil {
-		return Page{}, errNoGeneration
+		return page.Page{}, errNoGeneration
 	}
 	return g.views.Page(ctx, key)
 }

@@ -6,7 +6,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/lovoo/goka"
 	"golang.org/x/sync/errgroup"
@@ -14,21 +13,9 @@ import (
 	"github.com/tagstream/tagstream/events"
 	"github.com/tagstream/tagstream/kafka"
 	"github.com/tagstream/tagstream/kafka/gokaopts"
+	"github.com/tagstream/tagstream/page"
 	"github.com/tagstream/tagstream/topology"
 )
-
-// Page is everything a hashtag page shows, before image URLs are derived.
-type Page struct {
-	Key       string
-	Display   string
-	PostCount int64
-	TopPosts  []events.PostSummary
-	// UpdatedAt is the later of the count's and the top list's times.
-	UpdatedAt time.Time
-}
-
-// ErrNotFound reports a hashtag no post or ranking ever mentioned.
-var ErrNotFound = errors.New("views: hashtag not found")
 
 // Views are local replicas of hashtag-counts-table and hashtag-top-table.
 type Views struct {
@@ -78,39 +65,25 @@ func (v *Views) Ready(context.Context) error {
 
 // Page joins the two tables for the normalised key. The context is unused:
 // a local view answers from memory.
-func (v *Views) Page(_ context.Context, key string) (Page, error) {
-	c, err := v.counts.Get(key)
+func (v *Views) Page(_ context.Context, key string) (page.Page, error) {
+	cv, err := v.counts.Get(key)
 	if err != nil {
-		return Page{}, fmt.Errorf("views: get count %q: %w", key, err)
+		return page.Page{}, fmt.Errorf("views: get count %q: %w", key, err)
 	}
-	t, err := v.top.Get(key)
+	tv, err := v.top.Get(key)
 	if err != nil {
-		return Page{}, fmt.Errorf("views: get top posts %q: %w", key, err)
+		return page.Page{}, fmt.Errorf("views: get top posts %q: %w", key, err)
 	}
-	if c == nil && t == nil {
-		return Page{}, ErrNotFound
+	if cv == nil && tv == nil {
+		return page.Page{}, fmt.Errorf("views: %q: %w", key, page.ErrNotFound)
 	}
-	return Join(key, c, t), nil
-}
-
-// Join builds a page from a count and a top list, either of which may be
-// nil (a tag the ranking job covers before any post counted, or the reverse).
-func Join(key string, c, t any) Page {
-	p := Page{Key: key, Display: key, TopPosts: []events.PostSummary{}}
-	if cnt, ok := c.(events.Count); ok {
-		p.PostCount = cnt.PostCount
-		if cnt.Display != "" {
-			p.Display = cnt.Display
-		}
-		p.UpdatedAt = cnt.UpdatedAt
+	var c *events.Count
+	var t *events.Top
+	if cnt, ok := cv.(events.Count); ok {
+		c = &cnt
 	}
-	if top, ok := t.(events.Top); ok {
-		if top.TopPosts != nil {
-			p.TopPosts = top.TopPosts
-		}
-		if top.ComputedAt.After(p.UpdatedAt) {
-			p.UpdatedAt = top.ComputedAt
-		}
+	if top, ok := tv.(events.Top); ok {
+		t = &top
 	}
-	return p
+	return page.Join(key, c, t), nil
 }
