@@ -45,12 +45,18 @@ func New(p Policy) *Backoff {
 	return &Backoff{p: p, next: p.First}
 }
 
+// Next returns the next wait and moves on, for a caller that waits with a
+// timer of its own.
+func (b *Backoff) Next() time.Duration {
+	d := b.next/2 + rand.N(b.next/2+1)
+	b.next = min(2*b.next, b.p.Max)
+	return d
+}
+
 // Wait waits the next interval, or less if ctx ends first, and returns
 // ctx's error then.
 func (b *Backoff) Wait(ctx context.Context) error {
-	d := b.next/2 + rand.N(b.next/2+1)
-	b.next = min(2*b.next, b.p.Max)
-	t := time.NewTimer(d)
+	t := time.NewTimer(b.Next())
 	defer t.Stop()
 	select {
 	case <-ctx.Done():

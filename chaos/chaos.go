@@ -30,6 +30,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/tagstream/tagstream/backoff"
 	"github.com/tagstream/tagstream/events"
 	"github.com/tagstream/tagstream/hashtag"
 	"github.com/tagstream/tagstream/kafka"
@@ -220,6 +221,7 @@ func Run(ctx context.Context, o Options) (res *Result, err error) {
 		})
 	}()
 	procs.killUntil(loadDone, o.Mix.KillEvery, o.Mix.Burst, o.Seed)
+	<-loadDone // also when killUntil returned on the context: produce ends with it
 	restartWG.Wait()
 	res.Load = time.Since(start)
 	res.Kills, res.Crashes = procs.counts()
@@ -449,20 +451,22 @@ func groundTruth(ctx context.Context, c kafka.Cluster, ns topology.Namespace) (*
 func awaitReady(ctx context.Context, base string) error {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
-	for {
-		resp, err := http.Get(base + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
+	err := backoff.Retry(ctx, backoff.Policy{First: 100 * time.Millisecond, Max: time.Second}, func(ctx context.Context) error {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+"/readyz", nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return err
 		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("chaos: API not ready: %w", ctx.Err())
-		case <-time.After(200 * time.Millisecond):
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("readyz: %s", resp.Status)
 		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("chaos: API not ready: %w", err)
 	}
+	return nil
 }
 
 func freeAddr() (string, error) {

@@ -3,6 +3,7 @@ package config
 import (
 	"flag"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/tagstream/tagstream/snapshot"
@@ -81,5 +82,28 @@ func TestListFlags(t *testing.T) {
 		if err := Parse(FlagSet("api", &c, "image-widths", "source"), args); err == nil {
 			t.Errorf("%v accepted", args)
 		}
+	}
+}
+
+// A misspelt variable is refused with the name meant, instead of being
+// ignored (TAGSTREAM_BROKER would leave the default broker in place).
+func TestUnknownVariablesAreRefused(t *testing.T) {
+	err := CheckEnv([]string{"PATH=/bin", "TAGSTREAM_BROKER=k1:9092", "TAGSTREAM_PARTITONS=6", "TAGSTREAM_BROKERS=k1:9092",
+		"TAGSTREAM_NO_SKIP=1", "TAGSTREAM_CHAOS_SEEDS=3", "TAGSTREAM_TEST_KAFKA_ROLES=x", "TAGSTREAM_API_PASSWORD=p"})
+	if err == nil {
+		t.Fatal("misspelt variables accepted")
+	}
+	for _, want := range []string{"TAGSTREAM_BROKER (did you mean TAGSTREAM_BROKERS?)", "TAGSTREAM_PARTITONS (did you mean TAGSTREAM_PARTITIONS?)"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q lacks %q", err, want)
+		}
+	}
+	for _, ok := range []string{"TAGSTREAM_BROKERS ", "NO_SKIP", "CHAOS", "TEST_KAFKA", "API_PASSWORD"} {
+		if strings.Contains(err.Error(), ok) {
+			t.Errorf("error %q names a variable that is read: %s", err, ok)
+		}
+	}
+	if err := CheckEnv([]string{"TAGSTREAM_BROKERS=k", "TAGSTREAM_KAFKA_USER=u"}); err != nil {
+		t.Errorf("valid variables refused: %v", err)
 	}
 }

@@ -9,9 +9,6 @@ import (
 	"testing"
 )
 
-// conformanceEnv overrides the location of the twitter-text conformance file.
-const conformanceEnv = "TAGSTREAM_CONFORMANCE"
-
 // conformancePath is where the repository keeps the file, with its licence
 // and source (testdata/README.md).
 var conformancePath = filepath.Join("testdata", "twitter-text-hashtags.json")
@@ -33,17 +30,9 @@ type conformanceFile struct {
 	HashtagsWithIndices []conformanceCase[indexedTag] `json:"hashtags_with_indices"`
 }
 
-// conformanceFilePath is where the conformance file is looked for.
-func conformanceFilePath() string {
-	if p := os.Getenv(conformanceEnv); p != "" {
-		return p
-	}
-	return conformancePath
-}
-
 // readConformance reads and parses the conformance file.
 func readConformance() (*conformanceFile, error) {
-	path := conformanceFilePath()
+	path := conformancePath
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err

@@ -10,6 +10,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
+
+	"github.com/tagstream/tagstream/backoff"
 )
 
 // TopicSpec is a topic tagstream needs, with the settings it must have.
@@ -36,22 +38,26 @@ func (c Cluster) EnsureTopics(ctx context.Context, specs []TopicSpec) error {
 	defer cl.Close()
 	adm := kadm.NewClient(cl)
 	parts := int32(c.PartitionCount())
-	var last error
-	for attempt := 0; attempt < 30; attempt++ {
-		if last = c.ensure(ctx, adm, specs, parts); last == nil {
-			return nil
+	// Created topics take a moment to show in every broker's metadata, and
+	// a principal that may not create them waits for one that may.
+	ctx, cancel := context.WithTimeout(ctx, EnsureTimeout)
+	defer cancel()
+	err = backoff.Retry(ctx, backoff.Policy{First: 200 * time.Millisecond, Max: 2 * time.Second}, func(ctx context.Context) error {
+		err := c.ensure(ctx, adm, specs, parts)
+		if errors.Is(err, ErrPartitionMismatch) {
+			return backoff.Permanent(err)
 		}
-		if errors.Is(last, ErrPartitionMismatch) {
-			return last
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("kafka: ensure topics: %w (last error: %v)", ctx.Err(), last)
-		case <-time.After(time.Second):
-		}
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("kafka: ensure topics on %v: %w", c.Brokers, err)
 	}
-	return fmt.Errorf("kafka: ensure topics on %v: %w", c.Brokers, last)
+	return nil
 }
+
+// EnsureTimeout bounds EnsureTopics: topics that do not exist after it
+// (no principal created them, the cluster is away) are an error.
+const EnsureTimeout = time.Minute
 
 func (c Cluster) ensure(ctx context.Context, adm *kadm.Client, specs []TopicSpec, parts int32) error {
 	names := make([]string, len(specs))
@@ -147,30 +153,32 @@ func (c Cluster) Delete(ctx context.Context, topics, groups []string) error {
 	if _, err := adm.DeleteTopics(ctx, topics...); err != nil {
 		return fmt.Errorf("kafka: delete topics: %w", err)
 	}
-	for {
+	return backoff.Retry(ctx, backoff.Policy{}, func(ctx context.Context) error {
 		// ListTopics answers for every name asked, with an error for a
 		// topic that does not exist: count only the ones that still do.
 		left, err := adm.ListTopics(ctx, topics...)
+		if err != nil {
+			return err
+		}
 		still := 0
 		for _, d := range left {
 			if d.Err == nil {
 				still++
 			}
 		}
-		if err == nil && still == 0 {
-			return nil
+		if still > 0 {
+			return fmt.Errorf("kafka: %d topics still listed after deletion", still)
 		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("kafka: %d topics still listed after deletion: %w", still, ctx.Err())
-		case <-time.After(200 * time.Millisecond):
-		}
-	}
+		return nil
+	})
 }
 
 func deleteGroups(ctx context.Context, adm *kadm.Client, groups []string) error {
 	pending := groups
-	for len(pending) > 0 {
+	return backoff.Retry(ctx, backoff.Policy{}, func(ctx context.Context) error {
+		if len(pending) == 0 {
+			return nil
+		}
 		resp, err := adm.DeleteGroups(ctx, pending...)
 		var still []string
 		var last error
@@ -188,20 +196,15 @@ func deleteGroups(ctx context.Context, adm *kadm.Client, groups []string) error 
 				errors.Is(r.Err, kerr.CoordinatorNotAvailable), errors.Is(r.Err, kerr.NotCoordinator):
 				still, last = append(still, g), r.Err
 			default:
-				return fmt.Errorf("kafka: delete group %s: %w", g, r.Err)
+				return backoff.Permanent(fmt.Errorf("kafka: delete group %s: %w", g, r.Err))
 			}
 		}
-		if len(still) == 0 {
-			return nil
-		}
 		pending = still
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("kafka: groups %v not deleted: %w (last error: %v)", pending, ctx.Err(), last)
-		case <-time.After(250 * time.Millisecond):
+		if len(still) > 0 {
+			return fmt.Errorf("kafka: groups %v not deleted: %w", still, last)
 		}
-	}
-	return nil
+		return nil
+	})
 }
 
 // ErrPartitionMismatch reports a topic whose partition count differs from

@@ -15,6 +15,7 @@ import (
 	"net/http/pprof"
 	"os"
 	"path/filepath"
+	"sync"
 	"syscall"
 	"time"
 
@@ -287,18 +288,21 @@ func privateDir(dir string) error {
 	return nil
 }
 
-// ServePprof serves net/http/pprof on addr in the background. It is on its
-// own listener so that profiling is never exposed on the API's address.
-func ServePprof(addr string) error {
+// ServePprof serves net/http/pprof on addr in the background until stop,
+// which closes it and waits. It is on its own listener so that profiling
+// is never exposed on the API's address.
+func ServePprof(addr string) (stop func(), err error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return fmt.Errorf("pipeline: pprof listen on %s: %w", addr, err)
+		return nil, fmt.Errorf("pipeline: pprof listen on %s: %w", addr, err)
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-	go http.Serve(ln, mux)
-	return nil
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	var wg sync.WaitGroup
+	wg.Go(func() { srv.Serve(ln) })
+	return func() { srv.Close(); wg.Wait() }, nil
 }

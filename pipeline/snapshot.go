@@ -184,23 +184,23 @@ var errCassandraConnecting = errors.New("pipeline: connecting to Cassandra")
 // Run connects, retrying with backoff (0.5 s doubling to 30 s), and holds
 // the connection until ctx is done.
 func (c *cassandraPages) Run(ctx context.Context) error {
-	for wait := 500 * time.Millisecond; ; wait = min(2*wait, 30*time.Second) {
-		r, err := snapshot.NewReader(c.cfg)
-		if err == nil {
-			c.reader.Store(r)
-			<-ctx.Done()
-			r.Close()
-			return nil
+	var r *snapshot.Reader
+	err := backoff.Retry(ctx, backoff.Policy{First: 500 * time.Millisecond, Max: 30 * time.Second}, func(context.Context) error {
+		var err error
+		if r, err = snapshot.NewReader(c.cfg); err != nil {
+			err = fmt.Errorf("pipeline: api --source cassandra: %w", err)
+			c.last.Store(&err)
+			slog.Warn("cannot reach Cassandra; retrying", "err", err)
 		}
-		err = fmt.Errorf("pipeline: api --source cassandra: %w", err)
-		c.last.Store(&err)
-		slog.Warn("cannot reach Cassandra; retrying", "in", wait, "err", err)
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-time.After(wait):
-		}
+		return err
+	})
+	if err != nil {
+		return nil // ctx ended
 	}
+	c.reader.Store(r)
+	<-ctx.Done()
+	r.Close()
+	return nil
 }
 
 func (c *cassandraPages) notConnected() error {

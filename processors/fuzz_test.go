@@ -6,9 +6,9 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/tagstream/tagstream/topology"
 	"github.com/tagstream/tagstream/events"
 	"github.com/tagstream/tagstream/hashtag"
+	"github.com/tagstream/tagstream/topology"
 )
 
 // FuzzExtractorMatchesTruth drives the extractor's batches with an

@@ -16,9 +16,9 @@ import (
 	"github.com/lovoo/goka/tester"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/tagstream/tagstream/topology"
 	"github.com/tagstream/tagstream/events"
 	"github.com/tagstream/tagstream/murmur2"
+	"github.com/tagstream/tagstream/topology"
 )
 
 // run starts the graph on goka's in-memory tester.

@@ -14,6 +14,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/tagstream/tagstream/backoff"
 	"github.com/tagstream/tagstream/events"
 	"github.com/tagstream/tagstream/kafka"
 	"github.com/tagstream/tagstream/metrics"
@@ -65,6 +66,12 @@ func (o Options) withDefaults() Options {
 	}
 	return o
 }
+
+// BadStates counts post states in the extractor's changelog that do not
+// decode: the restore stops on one (a bug, or a write ACLs should have
+// refused), and the worker with it, until an operator removes the record.
+var BadStates = metrics.Default.NewCounterVec("tagstream_extractor_bad_states_total",
+	"Post states in the extractor's changelog that do not decode; the restore stops on one.")
 
 // TxnCommits and TxnAborts count the extractor's transactions by outcome.
 var (
@@ -373,67 +380,45 @@ func restore(ctx context.Context, c kafka.Cluster, table string, parts []int32, 
 		return nil, err
 	}
 	defer admin.Close()
-	adm := kadm.NewClient(admin)
-	ends, err := settledEnds(ctx, adm, table, parts, wait)
+	ends, err := settledEnds(ctx, kadm.NewClient(admin), table, parts, wait)
 	if err != nil {
 		return nil, err
 	}
-	starts, err := adm.ListStartOffsets(ctx, table)
-	if err != nil || starts.Error() != nil {
-		return nil, fmt.Errorf("processors: extractor: start offsets of %s: %w", table, errors.Join(err, starts.Error()))
+	starts, err := c.Starts(ctx, table)
+	if err != nil {
+		return nil, fmt.Errorf("processors: extractor: %w", err)
 	}
 	states := map[int32]map[string]events.PostState{}
-	from := map[int32]kgo.Offset{}
-	remaining := map[int32]int64{}
+	spans := kafka.Spans{table: {}}
 	for _, p := range parts {
 		states[p] = map[string]events.PostState{}
-		s, _ := starts.Lookup(table, p)
-		if ends[p] > s.Offset {
-			from[p] = kgo.NewOffset().At(s.Offset)
-			remaining[p] = ends[p]
+		spans[table][p] = kafka.Span{From: starts[p], To: ends[p]}
+	}
+	// A state that does not decode stops the restore: without it, every
+	// later edit or delete of that post would count nothing, in silence.
+	var bad error
+	err = c.ReadSpans(ctx, spans, true, func(r *kgo.Record) {
+		if bad != nil {
+			return
 		}
+		if r.Value == nil {
+			delete(states[r.Partition], string(r.Key))
+			return
+		}
+		var st events.PostState
+		if derr := json.Unmarshal(r.Value, &st); derr != nil {
+			BadStates.Inc()
+			bad = fmt.Errorf("processors: extractor: %s/%d offset %d, post %q: a state that does not decode: %w",
+				table, r.Partition, r.Offset, r.Key, derr)
+			return
+		}
+		states[r.Partition][string(r.Key)] = st
+	})
+	if err == nil {
+		err = bad
 	}
-	if len(from) == 0 {
-		return states, nil
-	}
-	rc, err := c.Client("extractor-restore",
-		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{table: from}),
-		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
-		kgo.KeepControlRecords(),
-	)
 	if err != nil {
-		return nil, err
-	}
-	defer rc.Close()
-	for len(remaining) > 0 {
-		f := rc.PollFetches(ctx)
-		if err := ctx.Err(); err != nil {
-			return nil, fmt.Errorf("processors: extractor: restore: %w", err)
-		}
-		var ferr error
-		f.EachError(func(t string, p int32, e error) { ferr = errors.Join(ferr, fmt.Errorf("%s/%d: %w", t, p, e)) })
-		if ferr != nil {
-			return nil, fmt.Errorf("processors: extractor: restore: %w", ferr)
-		}
-		f.EachRecord(func(r *kgo.Record) {
-			end, ok := remaining[r.Partition]
-			if !ok {
-				return
-			}
-			if !r.Attrs.IsControl() {
-				if r.Value == nil {
-					delete(states[r.Partition], string(r.Key))
-				} else {
-					var s events.PostState
-					if json.Unmarshal(r.Value, &s) == nil {
-						states[r.Partition][string(r.Key)] = s
-					}
-				}
-			}
-			if r.Offset >= end-1 {
-				delete(remaining, r.Partition)
-			}
-		})
+		return nil, fmt.Errorf("processors: extractor: restore: %w", err)
 	}
 	return states, nil
 }
@@ -441,39 +426,37 @@ func restore(ctx context.Context, c kafka.Cluster, table string, parts []int32, 
 // settledEnds waits until the last stable offset of every partition equals
 // its high watermark and returns those ends.
 func settledEnds(ctx context.Context, adm *kadm.Client, table string, parts []int32, wait time.Duration) (map[int32]int64, error) {
-	deadline := time.Now().Add(wait)
-	for {
+	ctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	var ends map[int32]int64
+	err := backoff.Retry(ctx, backoff.Policy{First: 100 * time.Millisecond, Max: time.Second}, func(ctx context.Context) error {
 		stable, err := adm.ListCommittedOffsets(ctx, table)
 		if err == nil {
 			err = stable.Error()
 		}
-		var high kadm.ListedOffsets
+		if err != nil {
+			return err
+		}
+		high, err := adm.ListEndOffsets(ctx, table)
 		if err == nil {
-			high, err = adm.ListEndOffsets(ctx, table)
-			if err == nil {
-				err = high.Error()
+			err = high.Error()
+		}
+		if err != nil {
+			return err
+		}
+		ends = map[int32]int64{}
+		for _, p := range parts {
+			s, _ := stable.Lookup(table, p)
+			h, _ := high.Lookup(table, p)
+			ends[p] = h.Offset
+			if s.Offset < h.Offset {
+				return fmt.Errorf("a transaction is still open on %s/%d", table, p)
 			}
 		}
-		if err == nil {
-			ends, open := map[int32]int64{}, false
-			for _, p := range parts {
-				s, _ := stable.Lookup(table, p)
-				h, _ := high.Lookup(table, p)
-				ends[p] = h.Offset
-				open = open || s.Offset < h.Offset
-			}
-			if !open {
-				return ends, nil
-			}
-			err = errors.New("a transaction is still open")
-		}
-		if time.Now().After(deadline) {
-			return nil, fmt.Errorf("processors: extractor: %s not settled after %s: %w", table, wait, err)
-		}
-		select {
-		case <-ctx.Done():
-			return nil, fmt.Errorf("processors: extractor: restore: %w", ctx.Err())
-		case <-time.After(200 * time.Millisecond):
-		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("processors: extractor: %s not settled within %s: %w", table, wait, err)
 	}
+	return ends, nil
 }

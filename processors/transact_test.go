@@ -244,3 +244,32 @@ func TestPostsEndsFollowsThePostsLog(t *testing.T) {
 	check(2, 0, false) // no such partition
 	check(0, -1, false)
 }
+
+// A post state that does not decode stops the restore, naming where it
+// is, and is counted: dropping it would make every later edit or delete
+// of that post count nothing, with no trace.
+func TestRestoreStopsOnAStateThatDoesNotDecode(t *testing.T) {
+	c := startBroker(t, 1)
+	cl, err := c.Client("test-produce")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	table := topology.Gen{}.ExtractorTable()
+	if err := cl.ProduceSync(ctx,
+		&kgo.Record{Topic: table, Key: []byte("alice/p1"), Value: []byte(`{"keys":["a"]}`)},
+		&kgo.Record{Topic: table, Key: []byte("alice/p2"), Value: []byte(`{"keys":`)},
+	).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	before := BadStates.Value()
+	_, err = restore(ctx, c, table, []int32{0}, 5*time.Second)
+	if err == nil || !strings.Contains(err.Error(), `"alice/p2"`) || !strings.Contains(err.Error(), "offset 1") {
+		t.Fatalf("restore = %v, want an error naming alice/p2 at offset 1", err)
+	}
+	if BadStates.Value() != before+1 {
+		t.Errorf("tagstream_extractor_bad_states_total moved by %d, want 1", BadStates.Value()-before)
+	}
+}

@@ -93,7 +93,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -102,6 +101,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/tagstream/tagstream/backoff"
 	"github.com/tagstream/tagstream/events"
 	"github.com/tagstream/tagstream/metrics"
 )
@@ -307,24 +307,31 @@ func (s *Snapshotter) connect(ctx context.Context) (*gocql.Session, error) {
 }
 
 // retry calls fn until it succeeds, ctx ends or fn returns ErrOldGeneration,
-// backing off between failures and reporting each in Healthy.
+// backing off between failures (RetryMin to RetryMax) and reporting each in
+// Healthy.
 func retry[T any](ctx context.Context, s *Snapshotter, what string, fn func() (T, error)) (T, error) {
-	var backoff time.Duration
-	for {
-		v, err := fn()
+	var v T
+	err := backoff.Retry(ctx, s.retryPolicy(), func(context.Context) error {
+		var err error
+		v, err = fn()
 		s.setHealth(err)
-		if err == nil || errors.Is(err, ErrOldGeneration) {
-			return v, err
+		switch {
+		case err == nil:
+			return nil
+		case errors.Is(err, ErrOldGeneration):
+			return backoff.Permanent(err)
 		}
-		backoff = s.next(backoff)
-		s.log.Warn(what+" failed; retrying", "err", err, "in", backoff)
-		select {
-		case <-ctx.Done():
-			var zero T
-			return zero, ctx.Err()
-		case <-time.After(backoff):
-		}
+		s.log.Warn(what+" failed; retrying", "err", err)
+		return err
+	})
+	if err != nil && !errors.Is(err, ErrOldGeneration) && ctx.Err() != nil {
+		err = ctx.Err()
 	}
+	return v, err
+}
+
+func (s *Snapshotter) retryPolicy() backoff.Policy {
+	return backoff.Policy{First: s.cfg.RetryMin, Max: s.cfg.RetryMax}
 }
 
 func (s *Snapshotter) open(ctx context.Context) (*gocql.Session, error) {
@@ -352,13 +359,6 @@ func (s *Snapshotter) open(ctx context.Context) (*gocql.Session, error) {
 		return nil, fmt.Errorf("%w: configured %d, Cassandra holds offsets of %d", ErrOldGeneration, s.cfg.Generation, newest)
 	}
 	return sess, nil
-}
-
-// next is the backoff after prev: RetryMin, doubling up to RetryMax, with
-// up to 20 % jitter so that many snapshotters do not retry in step.
-func (s *Snapshotter) next(prev time.Duration) time.Duration {
-	d := min(max(2*prev, s.cfg.RetryMin), s.cfg.RetryMax)
-	return d + time.Duration(rand.Int64N(int64(d)/5+1))
 }
 
 // startOffsets replaces the group's offsets (never committed) by those
@@ -499,7 +499,7 @@ func (s *Snapshotter) decode(src partition, r *kgo.Record) record {
 func (s *Snapshotter) flushLoop(ctx context.Context) {
 	t := time.NewTimer(s.cfg.Interval)
 	defer t.Stop()
-	var backoff time.Duration
+	wait := backoff.New(s.retryPolicy())
 	for {
 		select {
 		case <-ctx.Done():
@@ -511,12 +511,12 @@ func (s *Snapshotter) flushLoop(ctx context.Context) {
 			return
 		}
 		if err != nil {
-			backoff = s.next(backoff)
-			s.log.Warn("flush failed; rows stay pending", "err", err, "retry_in", backoff, "pending", s.Stats().KeysPending)
-			t.Reset(backoff)
+			d := wait.Next()
+			s.log.Warn("flush failed; rows stay pending", "err", err, "retry_in", d, "pending", s.Stats().KeysPending)
+			t.Reset(d)
 			continue
 		}
-		backoff = 0
+		wait.Reset()
 		t.Reset(s.cfg.Interval)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -25,10 +26,48 @@ type badLines int
 
 func (n badLines) Error() string { return fmt.Sprintf("%d bad input line(s), reported above", int(n)) }
 
+// untilDone returns a reader of in whose reads end with ctx's error once
+// ctx is done. A read blocked on a pipe or a terminal does not look at a
+// context, so when ctx ends in is closed (if it can be) to release it;
+// stop ends the watcher and waits for it.
+func untilDone(ctx context.Context, in io.Reader) (r io.Reader, stop func()) {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		select {
+		case <-ctx.Done():
+			if c, ok := in.(io.Closer); ok {
+				c.Close()
+			}
+		case <-done:
+		}
+	})
+	return ctxReader{ctx, in}, func() { close(done); wg.Wait() }
+}
+
+type ctxReader struct {
+	ctx context.Context
+	in  io.Reader
+}
+
+func (r ctxReader) Read(p []byte) (int, error) {
+	if err := r.ctx.Err(); err != nil {
+		return 0, err
+	}
+	n, err := r.in.Read(p)
+	if err != nil && r.ctx.Err() != nil {
+		return n, r.ctx.Err()
+	}
+	return n, err
+}
+
 // hashtagLines answers each JSON string line with a JSON array. A line that
 // is not a JSON string is reported on errw with its number and answered
-// with null, so output line i still belongs to input line i.
-func hashtagLines(in io.Reader, out, errw io.Writer, keys bool) error {
+// with null, so output line i still belongs to input line i. It stops,
+// having answered every line read, when ctx ends (SIGTERM).
+func hashtagLines(ctx context.Context, in io.Reader, out, errw io.Writer, keys bool) error {
+	in, stop := untilDone(ctx, in)
+	defer stop()
 	sc := bufio.NewScanner(in)
 	sc.Buffer(make([]byte, 64<<10), maxLine)
 	w := bufio.NewWriter(out)
@@ -39,6 +78,7 @@ func hashtagLines(in io.Reader, out, errw io.Writer, keys bool) error {
 		if err := json.Unmarshal(sc.Bytes(), &caption); err != nil {
 			fmt.Fprintf(errw, "line %d: not a JSON string: %v\n", n, err)
 			w.WriteString("null\n")
+			w.Flush()
 			bad++
 			continue
 		}
@@ -51,8 +91,14 @@ func hashtagLines(in io.Reader, out, errw io.Writer, keys bool) error {
 		}
 		b, _ := json.Marshal(tags)
 		w.Write(append(b, '\n'))
+		// Answer each line as it comes: another program may be waiting
+		// for it before it writes the next.
+		w.Flush()
 	}
 	if err := sc.Err(); err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
 		return fmt.Errorf("read stdin: %w", err)
 	}
 	if bad > 0 {
@@ -64,6 +110,8 @@ func hashtagLines(in io.Reader, out, errw io.Writer, keys bool) error {
 // emitTopPosts validates each document as the processor would and publishes
 // the valid ones keyed by their normalised hashtag.
 func emitTopPosts(ctx context.Context, c kafka.Cluster, ns topology.Namespace, in io.Reader, errw io.Writer) error {
+	in, stop := untilDone(ctx, in)
+	defer stop()
 	if err := c.EnsureTopics(ctx, ns.Gen(0).Topics()); err != nil {
 		return err
 	}

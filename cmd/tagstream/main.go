@@ -73,6 +73,10 @@ func dispatch(ctx context.Context, args []string, in io.Reader, out io.Writer) e
 		return errors.New("no command")
 	}
 	cmd, args := args[0], args[1:]
+	defer func() { stopPprof(); stopPprof = func() {} }()
+	if err := config.CheckEnv(os.Environ()); err != nil {
+		return err
+	}
 	c := config.Defaults()
 	switch cmd {
 	case "run":
@@ -138,7 +142,7 @@ func dispatch(ctx context.Context, args []string, in io.Reader, out io.Writer) e
 		if err := parse(fs, args, &c); err != nil {
 			return err
 		}
-		return hashtagLines(in, out, os.Stderr, c.Keys)
+		return ignoreCancel(hashtagLines(ctx, in, out, os.Stderr, c.Keys))
 	case "emit":
 		if len(args) == 0 || args[0] != "top-posts" {
 			return errors.New("usage: tagstream emit top-posts [flags] < documents.jsonl")
@@ -147,7 +151,7 @@ func dispatch(ctx context.Context, args []string, in io.Reader, out io.Writer) e
 		if err := config.Parse(fs, args[1:]); err != nil {
 			return err
 		}
-		return emitTopPosts(ctx, cluster(c), namespace(c), in, os.Stderr)
+		return ignoreCancel(emitTopPosts(ctx, cluster(c), namespace(c), in, os.Stderr))
 	case "replay":
 		fs := config.FlagSet(cmd, &c, "brokers", "partitions", "replication", "from", "log-level")
 		if err := parse(fs, args, &c); err != nil {
@@ -235,10 +239,17 @@ func parse(fs *flag.FlagSet, args []string, c *config.Config) error {
 	}
 	slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})))
 	if c.Pprof != "" {
-		return pipeline.ServePprof(c.Pprof)
+		stop, err := pipeline.ServePprof(c.Pprof)
+		if err != nil {
+			return err
+		}
+		stopPprof = stop
 	}
 	return nil
 }
+
+// stopPprof stops the profiler parse started, if any; dispatch defers it.
+var stopPprof = func() {}
 
 func cluster(c config.Config) kafka.Cluster {
 	return kafka.Cluster{Brokers: c.Brokers, Partitions: c.Partitions, Replication: c.Replication, StateDir: c.StateDir,

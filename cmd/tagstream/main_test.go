@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -12,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -20,6 +22,7 @@ import (
 
 	"github.com/tagstream/tagstream/events"
 	"github.com/tagstream/tagstream/kafka"
+	"github.com/tagstream/tagstream/testenv"
 	"github.com/tagstream/tagstream/token"
 	"github.com/tagstream/tagstream/topology"
 )
@@ -42,7 +45,7 @@ func TestHashtagsCommand(t *testing.T) {
 		`"＃Ｔｏｋｙｏ and #東京"`,
 	}, "\n")
 	var out, errw bytes.Buffer
-	err := hashtagLines(strings.NewReader(in), &out, &errw, false)
+	err := hashtagLines(context.Background(), strings.NewReader(in), &out, &errw, false)
 	want := "[\"Sunset\",\"beach\",\"sunset\"]\n[]\nnull\n[\"Ｔｏｋｙｏ\",\"東京\"]\n"
 	if out.String() != want {
 		t.Errorf("as written:\n%s\nwant\n%s", out.String(), want)
@@ -51,7 +54,7 @@ func TestHashtagsCommand(t *testing.T) {
 		t.Errorf("bad line 3 not reported: err %v, stderr %q", err, errw.String())
 	}
 	out.Reset()
-	hashtagLines(strings.NewReader(in), &out, io.Discard, true)
+	hashtagLines(context.Background(), strings.NewReader(in), &out, io.Discard, true)
 	want = "[\"sunset\",\"beach\"]\n[]\nnull\n[\"tokyo\",\"東京\"]\n"
 	if out.String() != want {
 		t.Errorf("--keys:\n%s\nwant\n%s", out.String(), want)
@@ -299,4 +302,50 @@ func TestRunKeepsItsDataPrivate(t *testing.T) {
 	if n < 5 {
 		t.Fatalf("only %d entries under %s: the run wrote nothing to check", n, data)
 	}
+}
+
+// `tagstream hashtags` reading a pipe that stays open stops on SIGTERM
+// (its context) after answering what it read, instead of waiting for
+// input forever.
+func TestHashtagsStopsWhileReadingStdin(t *testing.T) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	var out syncBuffer
+	done := make(chan error, 1)
+	go func() { done <- hashtagLines(ctx, r, &out, io.Discard, true) }()
+	if _, err := w.WriteString("\"#one\"\n"); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Await(t, 10*time.Second, "the first line answered", func() bool { return strings.Contains(out.String(), `["one"]`) })
+	cancel()
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("hashtags ended with %v, want context.Canceled", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("hashtags still reading stdin 10 s after its context ended")
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe to read while another goroutine writes.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
