@@ -28,9 +28,9 @@ type Config struct {
 	// authenticates as.
 	KafkaUser, KafkaPassword, KafkaSASLMechanism string
 	// RolePasswords are --api-password, --worker-password, --rank-password
-	// and --reader-password: `acls --create-users` gives each role's user
-	// SCRAM credentials with them.
-	RolePasswords map[string]*string
+	// and --reader-password, by role: `acls --create-users` gives each
+	// role's user SCRAM credentials with them.
+	RolePasswords map[string]string
 	// CreateUsers is --create-users of `acls`.
 	CreateUsers bool
 	// Data is --data: the directory of `tagstream run`'s broker, state and secret.
@@ -277,15 +277,11 @@ var defs = map[string]func(fs *flag.FlagSet, c *Config, name string){
 	},
 	"create-users": func(fs *flag.FlagSet, c *Config, n string) {
 		fs.BoolVar(&c.CreateUsers, n, c.CreateUsers, "also give each role=user its SCRAM-SHA-512 credentials, the password from --<role>-password")
-		for _, role := range []string{"api", "worker", "rank", "reader"} {
-			if c.RolePasswords == nil {
-				c.RolePasswords = map[string]*string{}
-			}
-			p := new(string)
-			c.RolePasswords[role] = p
-			fs.StringVar(p, role+"-password", "", "with --create-users, the SCRAM password of the "+role+" role's user (TAGSTREAM_"+strings.ToUpper(role)+"_PASSWORD)")
-		}
 	},
+	"api-password":    rolePassword("api"),
+	"worker-password": rolePassword("worker"),
+	"rank-password":   rolePassword("rank"),
+	"reader-password": rolePassword("reader"),
 	"data": func(fs *flag.FlagSet, c *Config, n string) {
 		fs.StringVar(&c.Data, n, c.Data, "directory of the embedded broker's log, table state and the token secret")
 	},
@@ -432,6 +428,20 @@ var defs = map[string]func(fs *flag.FlagSet, c *Config, name string){
 	"timeout": func(fs *flag.FlagSet, c *Config, n string) {
 		fs.DurationVar(&c.Load.Timeout, n, c.Load.Timeout, "how long to wait for the view to match")
 	},
+}
+
+// rolePassword binds --<role>-password to c.RolePasswords[role].
+func rolePassword(role string) func(fs *flag.FlagSet, c *Config, n string) {
+	return func(fs *flag.FlagSet, c *Config, n string) {
+		fs.Func(n, "with --create-users, the SCRAM password of the "+role+" role's user (prefer "+EnvName(n)+": flags show in ps)",
+			func(v string) error {
+				if c.RolePasswords == nil {
+					c.RolePasswords = map[string]string{}
+				}
+				c.RolePasswords[role] = v
+				return nil
+			})
+	}
 }
 
 // FlagSet returns a flag set for the subcommand with the named flags bound

@@ -22,10 +22,6 @@ func CheckEnv(environ []string) error {
 	for name := range defs {
 		known[EnvName(name)] = true
 	}
-	// Flags that a flag defines on its own (acls --create-users).
-	for _, role := range []string{"api", "worker", "rank", "reader"} {
-		known[EnvName(role+"-password")] = true
-	}
 	for _, v := range toolVars {
 		known[v] = true
 	}

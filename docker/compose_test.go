@@ -19,20 +19,22 @@ import (
 	"maps"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/compose-spec/compose-go/v2/cli"
 	"github.com/compose-spec/compose-go/v2/types"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
-	"github.com/tagstream/tagstream/topology"
 	"github.com/tagstream/tagstream/config"
+	"github.com/tagstream/tagstream/topology"
 )
 
 const (
@@ -97,17 +99,6 @@ var (
 	// The role each long-running tagstream process runs as
 	// (processors/acls.go): the principal kafka-init gives that role.
 	serviceRoles = map[string]topology.Role{"worker": topology.RoleWorker, "api": topology.RoleAPI, "snapshotter": topology.RoleReader}
-	// The flags each subcommand takes, as cmd/tagstream/main.go binds them
-	// (`tagstream <cmd> -h`). The binary silently ignores a TAGSTREAM_*
-	// variable its subcommand has no flag for, so this is what catches a
-	// misspelt or misplaced variable. Keep in step with main.go.
-	commandFlags = map[string][]string{
-		"worker": {"brokers", "partitions", "replication", "state-dir", "instance-id", "exactly-once", "pprof"},
-		"api": {"brokers", "partitions", "replication", "state-dir", "http", "secret", "cdn-base", "pprof", "source", "cassandra", "keyspace",
-			"s3-endpoint", "s3-public-endpoint", "s3-access-key", "s3-secret-key", "s3-region", "s3-bucket", "image-keys", "upload-max-size", "image-widths"},
-		"snapshot": {"brokers", "http", "pprof", "cassandra", "keyspace", "keyspace-replication", "snapshot-interval"},
-		"acls":     {"brokers", "create-users"},
-	}
 	// The services whose subcommands ensure their topics at start (the
 	// worker creates them, the api only checks them): they must agree on
 	// partitions and replication (goka's co-partitioning).
@@ -1334,12 +1325,54 @@ func checkS3(all types.Services) []string {
 	return problems
 }
 
+var (
+	flagsOnce sync.Once
+	flagsBin  string
+	flagsErr  error
+	flagsMu   sync.Mutex
+	flagsOf   = map[string][]string{}
+)
+
+// commandFlags returns the flags `tagstream <cmd> -h` lists: asked of the
+// binary itself, built once, so no copy of main.go's lists can drift.
+func commandFlags(cmd string) []string {
+	flagsOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "compose-test-")
+		if err != nil {
+			flagsErr = err
+			return
+		}
+		flagsBin = filepath.Join(dir, "tagstream")
+		if out, err := exec.Command("go", "build", "-o", flagsBin, "../cmd/tagstream").CombinedOutput(); err != nil {
+			flagsErr = fmt.Errorf("build tagstream: %v\n%s", err, out)
+		}
+	})
+	if flagsErr != nil {
+		panic(flagsErr)
+	}
+	flagsMu.Lock()
+	defer flagsMu.Unlock()
+	if f, ok := flagsOf[cmd]; ok {
+		return f
+	}
+	out, _ := exec.Command(flagsBin, cmd, "-h").CombinedOutput() // -h exits 0 or 2 by flag's rules
+	var names []string
+	for _, m := range regexp.MustCompile(`(?m)^\s+-([a-z0-9-]+)`).FindAllStringSubmatch(string(out), -1) {
+		names = append(names, m[1])
+	}
+	if len(names) == 0 {
+		panic(fmt.Sprintf("tagstream %s -h lists no flag:\n%s", cmd, out))
+	}
+	flagsOf[cmd] = names
+	return names
+}
+
 // checkFlags checks that every TAGSTREAM_* variable of a tagstream service
 // is a flag of its subcommand and holds a value that flag accepts.
 func checkFlags(name, cmd string, s types.ServiceConfig) []string {
 	var problems []string
 	var c config.Config
-	fs := config.FlagSet(cmd, &c, commandFlags[cmd]...)
+	fs := config.FlagSet(cmd, &c, commandFlags(cmd)...)
 	byEnv := map[string]string{}
 	fs.VisitAll(func(f *flag.Flag) { byEnv[config.EnvName(f.Name)] = f.Name })
 	for _, key := range sortedKeys(envMap(s)) {

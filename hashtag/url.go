@@ -223,7 +223,7 @@ func (sc *urlScanner) match(i int, prev rune) (urlMatch, bool) {
 	}
 	// twitter-text reports a scheme-less URL from its last ASCII-only domain,
 	// and rejects one that follows [-_./].
-	accepted := strings.IndexRune("-_./", prev) < 0
+	accepted := !strings.ContainsRune("-_./", prev)
 	return urlMatch{start: max(d.asciiFrom, i), end: e, hasPath: hasPath, accepted: accepted}, true
 }
 

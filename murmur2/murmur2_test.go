@@ -1,7 +1,6 @@
 package murmur2
 
 import (
-	"fmt"
 	"testing"
 )
 
@@ -23,22 +22,35 @@ func TestSumMatchesKafkaUtils(t *testing.T) {
 	}
 }
 
-func TestHasherClearsSignBit(t *testing.T) {
-	for i := range 10000 {
-		h := Hasher()
-		fmt.Fprintf(h, "key-%d", i)
-		s := h.Sum32()
-		if s&0x80000000 != 0 {
-			t.Fatalf("Sum32 of key-%d has the sign bit set: %#x", i, s)
-		}
-		// What sarama's hash partitioner computes must equal Java's formula.
-		const n = 12
-		sarama := int32(s) % n
-		if sarama < 0 {
-			sarama = -sarama
-		}
-		if want := Partition(fmt.Appendf(nil, "key-%d", i), n); sarama != want {
-			t.Fatalf("key-%d: sarama-style partition %d, java-style %d", i, sarama, want)
+// The partition of each of Kafka's vectors, worked out from the vector
+// alone as the Java client does it (Utils.toPositive(murmur2(key)) %
+// partitions: the sign bit cleared, then the remainder), must be what
+// Partition gives and what sarama's hash partitioner computes from
+// Hasher's Sum32 (int32(sum) % n, made positive). A hasher that left the
+// sign bit set would put keys elsewhere than every Java producer.
+func TestPartitionsAgreeWithKafkasJavaClient(t *testing.T) {
+	want := map[string][2]int32{ // key -> partition of 12, of 6
+		"21":                         {0, 0},
+		"foobar":                     {6, 0},
+		"a-little-bit-long-string":   {8, 2},
+		"a-little-bit-longer-string": {11, 5},
+		"lkjh234lh9fiuh90y23oiuhsafujhadof229phr9h19h89h8": {5, 5},
+		"abc": {3, 3},
+	}
+	for key, parts := range want {
+		for i, n := range []int32{12, 6} {
+			if got := Partition([]byte(key), n); got != parts[i] {
+				t.Errorf("Partition(%q, %d) = %d, want %d", key, n, got, parts[i])
+			}
+			h := Hasher()
+			h.Write([]byte(key))
+			sarama := int32(h.Sum32()) % n
+			if sarama < 0 {
+				sarama = -sarama
+			}
+			if sarama != parts[i] {
+				t.Errorf("sarama with Hasher puts %q in partition %d of %d, the Java client in %d", key, sarama, n, parts[i])
+			}
 		}
 	}
 }

@@ -121,9 +121,7 @@ func API(ctx context.Context, o APIOptions) error {
 		return err
 	}
 	g, ctx := errgroup.WithContext(ctx)
-	if run != nil {
-		g.Go(func() error { return run(ctx) })
-	}
+	g.Go(func() error { return run(ctx) })
 	serve(ctx, g, limitListen(ln, o.MaxConnections), api.New(cfg, pages, posts))
 	if o.Listening != nil {
 		o.Listening(ln.Addr().String())

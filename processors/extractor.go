@@ -4,7 +4,6 @@ import (
 	"slices"
 
 	"github.com/tagstream/tagstream/events"
-	"github.com/tagstream/tagstream/hashtag"
 	"github.com/tagstream/tagstream/metrics"
 )
 
@@ -19,7 +18,7 @@ type Change struct {
 	Sign    int64
 }
 
-// Apply is the extractor's rule: given what is known of a post (nil if
+// apply is the extractor's rule: given what is known of a post (nil if
 // nothing) and its next event, it returns the post's new state and the
 // hashtags it gained or lost, or a non-empty ignore kind when the event
 // changes nothing.
@@ -29,13 +28,9 @@ type Change struct {
 //   - edited: -1 per key the new caption lost, +1 per key it gained.
 //   - deleted: -1 per key; the post becomes a tombstone, so a replayed or
 //     repeated create cannot bring it back.
-func Apply(prev *events.PostState, e events.PostEvent) (events.PostState, []Change, string) {
-	keys, display := hashtag.KeysAndDisplay(e.Caption)
-	return apply(prev, e, keys, display)
-}
-
-// apply is Apply with the caption's keys and display forms already parsed
-// (the extractor gets them from validating the caption).
+//
+// keys and display are the caption's, already parsed (the extractor gets
+// them from validating the caption).
 func apply(prev *events.PostState, e events.PostEvent, keys, display []string) (events.PostState, []Change, string) {
 	switch e.Type {
 	case events.PostCreated:

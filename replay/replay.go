@@ -60,7 +60,7 @@ func ParseFrom(s string) (From, error) {
 	default:
 		t, err := time.Parse(time.RFC3339, s)
 		if err != nil {
-			return From{}, fmt.Errorf("replay: --from %q is not earliest, an RFC 3339 time or <partition>=<offset>,...", s)
+			return From{}, fmt.Errorf("replay: --from %q is not earliest, an RFC 3339 time or a list <partition>=<offset>,…", s)
 		}
 		return From{Time: t}, nil
 	}

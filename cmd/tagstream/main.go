@@ -164,15 +164,15 @@ func dispatch(ctx context.Context, args []string, in io.Reader, out io.Writer) e
 		_, err = replay.Run(ctx, replay.Options{Cluster: cluster(c), Namespace: namespace(c), From: from, Progress: out})
 		return err
 	case "acls":
-		fs := config.FlagSet(cmd, &c, "brokers", "create-users")
+		fs := config.FlagSet(cmd, &c, "brokers", "create-users", "api-password", "worker-password", "rank-password", "reader-password")
 		if err := parse(fs, args, &c); err != nil {
 			return err
 		}
 		var passwords map[string]string
 		if c.CreateUsers {
-			passwords = map[string]string{}
-			for role, p := range c.RolePasswords {
-				passwords[role] = *p
+			passwords = c.RolePasswords
+			if passwords == nil {
+				passwords = map[string]string{}
 			}
 		}
 		return acls(ctx, cluster(c), namespace(c), fs.Args(), passwords, out)

@@ -8,6 +8,7 @@ package main
 
 import (
 	"bytes"
+	"errors"
 	"flag"
 	"fmt"
 	"image"
@@ -28,7 +29,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fail(fmt.Errorf("usage: imgbench gen|resize ..."))
+		fail(errors.New("usage: imgbench gen|resize"))
 	}
 	var err error
 	switch os.Args[1] {
