@@ -2,7 +2,7 @@
 GO      ?= go
 BIN     := bin/tagstream
 
-.PHONY: all build run test vet fuzz bench load-bench chaos chaos-soak eo-cost img-bench prereqs clean services-up services-down
+.PHONY: all build run test vet lint fuzz bench load-bench chaos chaos-soak eo-cost img-bench prereqs clean services-up services-down
 
 all: build
 
@@ -29,6 +29,11 @@ services-down:
 
 vet:
 	$(GO) vet ./...
+
+## lint: go vet and staticcheck (pinned, run with go run: nothing to install)
+STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
+lint: vet
+	$(GO) run $(STATICCHECK) ./...
 
 ## fuzz: every fuzz target for FUZZTIME each
 FUZZTIME ?= 60s

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tagstream/tagstream/kafka"
 	"github.com/tagstream/tagstream/kafka/kafkatest"
 	"github.com/tagstream/tagstream/topology"
 )
@@ -33,7 +34,7 @@ func (w testWriter) Write(p []byte) (int, error) {
 // passing run keeps only its small files there unless TAGSTREAM_CHAOS_KEEP
 // is set. It ends with one line per seed and a total.
 func TestChaos(t *testing.T) {
-	cluster := kafkatest.Cluster(t)
+	shared := kafkatest.Cluster(t)
 	workerEnv, apiEnv := kafkatest.EnvOf(kafkatest.As(t, topology.RoleWorker)), kafkatest.EnvOf(kafkatest.As(t, topology.RoleAPI))
 	posts := envInt(t, "TAGSTREAM_CHAOS_POSTS", 20_000)
 	seeds, err := parseSeeds(os.Getenv("TAGSTREAM_CHAOS_SEEDS"), os.Getenv("TAGSTREAM_CHAOS_SEED"))
@@ -55,13 +56,9 @@ func TestChaos(t *testing.T) {
 	if out, err := exec.Command("go", "build", "-o", bin, "../cmd/tagstream").CombinedOutput(); err != nil {
 		t.Fatalf("build tagstream: %v\n%s", err, out)
 	}
-	kafkaSh, _ := filepath.Abs("../services/kafka.sh")
-	// Whatever happens, leave the broker up for the tests after this one.
-	t.Cleanup(func() {
-		if out, err := exec.Command(kafkaSh, "up").CombinedOutput(); err != nil {
-			t.Errorf("services/kafka.sh up after chaos: %v\n%s", err, out)
-		}
-	})
+	// The run restarts its broker: a broker of its own (services/kafka.sh
+	// on another port), so the tests running beside it keep theirs.
+	cluster, restart := ownBroker(t, shared)
 	t.Logf("chaos seeds %v, %d posts each; run folders under %s", seeds, posts, parent)
 	var lines []string
 	var total Result
@@ -90,8 +87,8 @@ func TestChaos(t *testing.T) {
 			slog.SetDefault(slog.New(slog.NewTextHandler(hl, &slog.HandlerOptions{Level: slog.LevelWarn})))
 			defer slog.SetDefault(prev)
 			res, runErr = Run(ctx, Options{
-				Cluster: cluster, Namespace: kafkatest.Namespace(t), Binary: bin, Posts: posts, Seed: int64(seed), WorkerEnv: workerEnv, APIEnv: apiEnv,
-				RestartBroker: []string{kafkaSh, "restart"}, Dir: dir, Out: testWriter{t}, Drain: 6 * time.Minute,
+				Cluster: cluster, Namespace: kafkatest.NamespaceOn(t, cluster), Binary: bin, Posts: posts, Seed: int64(seed), WorkerEnv: workerEnv, APIEnv: apiEnv,
+				RestartBroker: restart, Dir: dir, Out: testWriter{t}, Drain: 6 * time.Minute,
 			})
 			if runErr != nil {
 				t.Fatalf("%v\nrun folder: %s", runErr, dir)
@@ -137,6 +134,42 @@ func index(t *testing.T, parent string, res *Result) {
 	if err != nil {
 		t.Error(err)
 	}
+}
+
+// chaosPort is the client port of the chaos run's own broker (its
+// controller takes the next one).
+const chaosPort = 19192
+
+// ownBroker starts a broker for the chaos run with services/kafka.sh on
+// chaosPort, the shared broker's principals formatted into it, and stops
+// it when the test ends. It returns the cluster as shared's principal and
+// the command that restarts it.
+func ownBroker(t *testing.T, shared kafka.Cluster) (kafka.Cluster, []string) {
+	t.Helper()
+	kafkaSh, err := filepath.Abs("../services/kafka.sh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := func(arg string) error {
+		cmd := exec.Command(kafkaSh, arg)
+		cmd.Env = append(os.Environ(), fmt.Sprintf("KAFKA_PORT=%d", chaosPort))
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("KAFKA_PORT=%d services/kafka.sh %s: %v\n%s", chaosPort, arg, err, out)
+		}
+		return nil
+	}
+	if err := run("up"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := run("down"); err != nil {
+			t.Error(err)
+		}
+	})
+	c := shared
+	c.Brokers = []string{fmt.Sprintf("127.0.0.1:%d", chaosPort)}
+	return c, []string{"env", fmt.Sprintf("KAFKA_PORT=%d", chaosPort), kafkaSh, "restart"}
 }
 
 // prune removes a passing run's process logs, keeping the verdict, the

@@ -10,6 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
+
+	"github.com/tagstream/tagstream/backoff"
 	"github.com/tagstream/tagstream/kafka"
 	"github.com/tagstream/tagstream/kafka/kafkatest"
 	"github.com/tagstream/tagstream/load"
@@ -69,7 +72,27 @@ func costRound(b *testing.B, c kafka.Cluster, bin string, posts int, exactlyOnce
 	if err := awaitReady(pctx, "http://"+addr); err != nil {
 		b.Fatal(err)
 	}
-	time.Sleep(5 * time.Second) // the worker joins its groups before the clock starts
+	// The clock starts once the worker has joined its groups.
+	adm, err := c.Client("cost")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer adm.Close()
+	groups := ns.Gen(0).Groups()
+	if err := backoff.Retry(pctx, backoff.Policy{}, func(ctx context.Context) error {
+		described, err := kadm.NewClient(adm).DescribeGroups(ctx, groups...)
+		if err != nil {
+			return err
+		}
+		for _, g := range groups {
+			if len(described[g].Members) == 0 {
+				return fmt.Errorf("group %s has no member yet", g)
+			}
+		}
+		return nil
+	}); err != nil {
+		b.Fatal(err)
+	}
 	res, err := load.Run(pctx, load.Options{Namespace: ns,
 		Cluster: c, Posts: posts, Seed: 1, Via: "kafka", API: "http://" + addr,
 		Users: 100_000, Tags: 50_000, PerPost: 8, Zipf: 1.1, Concurrency: 16, Timeout: 15 * time.Minute,

@@ -5,8 +5,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"os/exec"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -127,28 +125,18 @@ func TestAPISourceCassandra(t *testing.T) {
 	}
 }
 
-// With Cassandra stopped mid-run, `tagstream run --cassandra` keeps
-// counting and serving pages, /readyz stays 200 but names the snapshotter
-// as failing, and once Cassandra is back the snapshot row converges to the
-// view's count.
+// With Cassandra cut off mid-run (a dialer the test owns closes and
+// refuses the snapshotter's connections; the shared Cassandra stays up),
+// `tagstream run --cassandra` keeps counting and serving pages, /readyz
+// stays 200 but names the snapshotter as failing, and once the connections
+// are let through again the snapshot row converges to the view's count.
 func TestCassandraOutageKeepsServing(t *testing.T) {
 	addr := testenv.Get(t, "TAGSTREAM_CASSANDRA", "a real Cassandra (services/cassandra.sh up starts one on 127.0.0.1:19042)")
-	script, err := filepath.Abs("../services/cassandra.sh")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cassandra := func(cmd string) {
-		t.Helper()
-		if out, err := exec.Command(script, cmd).CombinedOutput(); err != nil {
-			t.Fatalf("services/cassandra.sh %s: %v\n%s", cmd, err, out)
-		}
-	}
-	// Whatever happens, the tests after this one get their Cassandra back.
-	t.Cleanup(func() { cassandra("up") })
+	faults := &testenv.Faults{}
 	ks := testKeyspace(t, addr)
 	n := startEmbeddedWith(t, EmbeddedOptions{Data: t.TempDir(), Cluster: kafka.Cluster{Partitions: 3},
 		Snapshot: &snapshot.Config{Cassandra: []string{addr}, Keyspace: ks, Interval: 200 * time.Millisecond,
-			Timeout: time.Second, RetryMax: 2 * time.Second}})
+			Timeout: time.Second, RetryMax: 2 * time.Second, Dialer: faults}})
 	base := "http://" + n.http
 	post := func(i int) {
 		t.Helper()
@@ -177,7 +165,7 @@ func TestCassandraOutageKeepsServing(t *testing.T) {
 		}
 	}
 
-	cassandra("down")
+	faults.Break()
 	for i := 1; i <= 5; i++ {
 		post(i)
 	}
@@ -193,7 +181,7 @@ func TestCassandraOutageKeepsServing(t *testing.T) {
 		}
 	}
 
-	cassandra("up")
+	faults.Heal()
 	for deadline := time.Now().Add(90 * time.Second); snapshotCount() != 6; time.Sleep(500 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatalf("after Cassandra came back the snapshot holds %d, the view 6", snapshotCount())

@@ -20,6 +20,7 @@ import (
 	"github.com/tagstream/tagstream/events"
 	"github.com/tagstream/tagstream/kafka"
 	"github.com/tagstream/tagstream/kafka/kafkatest"
+	"github.com/tagstream/tagstream/load"
 	"github.com/tagstream/tagstream/processors"
 	"github.com/tagstream/tagstream/token"
 	"github.com/tagstream/tagstream/topology"
@@ -422,7 +423,14 @@ func TestTwoWorkersSplitPartitions(t *testing.T) {
 	produceN(t, n.cluster, n.ns, 0, 200, "split", "shared")
 	awaitCount(t, n.http, "split", 200)
 	awaitCount(t, n.http, "shared", 200)
-	time.Sleep(time.Second)
+	// Once both workers have processed everything, the count is still the
+	// truth: no post was counted by both.
+	actx, acancel := context.WithTimeout(context.Background(), time.Minute)
+	defer acancel()
+	if err := load.AwaitProcessed(actx, n.cluster, n.ns.Gen(0), nil); err != nil {
+		t.Fatal(err)
+	}
+	awaitCount(t, n.http, "split", 200)
 	if got := countOf(t, n.http, "split"); got != 200 {
 		t.Fatalf("count moved past the truth to %d", got)
 	}

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -11,6 +12,7 @@ import (
 	"github.com/tagstream/tagstream/broker"
 	"github.com/tagstream/tagstream/kafka"
 	"github.com/tagstream/tagstream/snapshot"
+	"github.com/tagstream/tagstream/testenv"
 )
 
 // `tagstream snapshot` without a reachable Cassandra is alive but not
@@ -80,10 +82,14 @@ func TestAPISourceCassandraStartsWhileCassandraIsDown(t *testing.T) {
 		t.Fatalf("the API exited at start: %v", err)
 	}
 	defer func() { cancel(); <-done }()
-	time.Sleep(time.Second) // a first connection attempt has failed
-	if resp, body := do(t, http.MethodGet, addr+"/readyz", "", ""); resp.StatusCode != http.StatusServiceUnavailable {
-		t.Errorf("readyz with Cassandra down: %d %s", resp.StatusCode, body)
-	}
+	// Once a first connection attempt has failed, readyz says why.
+	var last string
+	testenv.Await(t, 30*time.Second, "readyz naming the failed connection", func() bool {
+		resp, body := do(t, http.MethodGet, addr+"/readyz", "", "")
+		last = fmt.Sprintf("%d %s", resp.StatusCode, body)
+		return resp.StatusCode == http.StatusServiceUnavailable && strings.Contains(string(body), "cassandra")
+	})
+	t.Logf("readyz with Cassandra down: %s", last)
 	if resp, body := do(t, http.MethodGet, addr+"/v1/hashtags/x", "", ""); resp.StatusCode != http.StatusServiceUnavailable {
 		t.Errorf("page with Cassandra down: %d %s", resp.StatusCode, body)
 	}

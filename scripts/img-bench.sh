@@ -16,6 +16,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+[[ -x /usr/bin/time ]] || { echo "missing: /usr/bin/time - Debian: apt-get install time (GNU time measures each side's peak RSS)" >&2; exit 1; }
+command -v apt-get >/dev/null || command -v vipsthumbnail >/dev/null ||
+  { echo "missing: vipsthumbnail, and apt-get to fetch it (Debian's libvips-tools)" >&2; exit 1; }
+
 N=${1:-20}
 ROUNDS=${2:-3}
 WIDTH=360

@@ -1,24 +1,26 @@
 #!/usr/bin/env bash
 # The README's test command (make test): check prerequisites, start the real
 # services, run every test with their addresses (no test may skip), and stop
-# the services whatever happens.
+# the services it started whatever happens.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-missing=0
-check() { command -v "$1" >/dev/null 2>&1 || { echo "missing: $1 - $2" >&2; missing=1; }; }
-check go   "Go 1.26 (go.dev/dl): builds and runs the tests"
-check java "JDK 17 (Debian: apt-get install openjdk-17-jdk-headless): runs Kafka and Cassandra"
-check mvn  "Maven (Debian: apt-get install maven): fetches Kafka and Cassandra from Maven Central"
-check curl "curl (Debian: apt-get install curl): health checks"
-if command -v java >/dev/null 2>&1; then
-  v=$(java -version 2>&1 | sed -n 's/.*version "\([0-9]*\).*/\1/p' | head -1)
-  if [[ $v != 17 ]]; then echo "missing: JDK 17 - found Java $v; Cassandra 5.0 needs 17 (18+ removed its security manager)" >&2; missing=1; fi
-fi
-(( missing == 0 )) || exit 1
+# shellcheck source=scripts/prereqs.sh
+source scripts/prereqs.sh
+prereqs || exit 1
 
 start=$SECONDS
-trap 'services/all.sh down >/dev/null 2>&1 || true' EXIT INT TERM
+# Stop, at the end, only the services this run starts: one a developer had
+# running stays up.
+started=()
+for svc in kafka cassandra s3; do
+  services/$svc.sh status >/dev/null 2>&1 || started+=("$svc")
+done
+stop_started() {
+  local svc
+  for svc in "${started[@]}"; do services/$svc.sh down >/dev/null 2>&1 || true; done
+}
+trap stop_started EXIT INT TERM
 services/all.sh up
 echo "services up in $((SECONDS - start)) s"
 eval "$(services/all.sh env)"
@@ -36,9 +38,11 @@ if [[ -z ${TAGSTREAM_CHAOS_SEEDS:-} ]]; then
   export TAGSTREAM_CHAOS_SEEDS="$a,$b"
 fi
 echo "make test: chaos seeds $TAGSTREAM_CHAOS_SEEDS (repeat one with: make chaos CHAOS_SEED=<seed>)"
-go vet ./...
-# Two cores: more parallel test binaries only make them fight for CPU; the
-# packages that use the real Kafka reset its topics, so they run one at a time.
-go test -count=1 -p 1 -timeout 30m ./...
+make --no-print-directory lint
+# Every test has a namespace (Kafka), keyspace (Cassandra) or bucket (S3)
+# of its own and injects its faults itself (its own broker for the chaos
+# run, a dialer it owns for a Cassandra outage), so packages run in
+# parallel against the shared services: two at a time, one per core.
+go test -count=1 -p 2 -timeout 30m ./...
 FUZZTIME=${FUZZTIME:-10s} scripts/fuzz.sh
 echo "make test: $((SECONDS - start)) s in all"

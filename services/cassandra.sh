@@ -34,8 +34,10 @@ START_TIMEOUT=${CASSANDRA_START_TIMEOUT:-180}
 # and 18+ has no security manager, which 5.0 needs).
 java_bin() {
   local j
-  for j in "${CASSANDRA_JAVA:-}" "${JAVA_HOME:+$JAVA_HOME/bin/java}" "$(command -v java || true)" \
-           /usr/lib/jvm/java-17-openjdk-amd64/bin/java; do
+  local candidates=("${CASSANDRA_JAVA:-}" "${JAVA_HOME:+$JAVA_HOME/bin/java}" "$(command -v java || true)")
+  # Debian's JDK 17 of any architecture (amd64, arm64, ...), and Temurin's.
+  candidates+=(/usr/lib/jvm/java-17-openjdk-*/bin/java /usr/lib/jvm/temurin-17-*/bin/java)
+  for j in "${candidates[@]}"; do
     [[ -n $j && -x $j ]] || continue
     if "$j" -version 2>&1 | head -n1 | grep -q '"17[."]'; then echo "$j"; return 0; fi
   done
@@ -93,6 +95,12 @@ render_config() {
   sed "s|@STATE@|$STATE|g" "$HERE/cassandra.yaml.in" >"$STATE/conf/cassandra.yaml"
 }
 
+# ours: the pid file names a live process of *this checkout's* Cassandra
+# (its config path is on the command line). A bare `kill -0` would trust a
+# stale pid file whose pid another process now has.
+ours() { runs_cmd "-Dcassandra.config=file://$STATE/conf/cassandra.yaml"; }
+running() { ours; }
+
 up() {
   build_probe
   if running; then
@@ -113,9 +121,15 @@ up() {
     done
     say "pid $(cat "$(pidfile)") exited; starting anew"
   fi
+  rm -f "$(pidfile)" # stale: its process is gone or is not our Cassandra
   if healthy >/dev/null 2>&1; then
     die "something not started by this script already answers CQL on $CQL_ADDR"
   fi
+  local who port
+  for port in "${CQL_ADDR##*:}" "$JMX_PORT" 17000; do
+    who=$(listener_of "$port")
+    [[ -z $who ]] || die "127.0.0.1:$port is taken by a process that is not this checkout's Cassandra: $who"
+  done
 
   local java cp
   java=$(java_bin)
@@ -135,6 +149,7 @@ up() {
   read -ra extra <<<"${CASSANDRA_JVM_OPTS:-}"
   local t0=$SECONDS
   cd "$STATE"   # the JVM's cwd: hs_err files and anything relative land here
+  # 9>&-: the JVM must not inherit this script's lock (see lock below).
   start_bg "${pre[@]}" "$java" @"$HERE/jvm17-server.options" \
     -XX:HeapDumpPath="$STATE" \
     -XX:ErrorFile="$STATE/hs_err_%p.log" \
@@ -148,8 +163,12 @@ up() {
     -Dcassandra.skip_wait_for_gossip_to_settle=0 \
     "${extra[@]}" \
     -cp "$cp" \
-    org.apache.cassandra.service.CassandraDaemon
+    org.apache.cassandra.service.CassandraDaemon 9>&-
+  # A start that fails or times out must not leave a half-started JVM that
+  # the next `up` would mistake for one still starting.
+  trap 'stop_bg >/dev/null 2>&1' EXIT
   wait_for "$START_TIMEOUT" healthy
+  trap - EXIT
   say "up in $((SECONDS - t0))s: Cassandra $(healthy) on $CQL_ADDR (pid $(cat "$(pidfile)"))"
 }
 
@@ -183,10 +202,14 @@ nodetool() {
     org.apache.cassandra.tools.NodeTool -h 127.0.0.1 -p "$JMX_PORT" "$@"
 }
 
+# One up/down at a time per checkout: two concurrent `up`s would both start
+# a JVM on one data dir. `status` answers at once, without the lock.
+lock() { mkdir -p "$STATE"; exec 9>"$STATE/lock"; flock 9; }
+
 cmd=${1:-}
 case $cmd in
-  up) up ;;
-  down) stop_bg ;;
+  up) lock; up ;;
+  down) lock; stop_ours ;;
   status) status ;;
   nodetool) shift; nodetool "$@" ;;
   *) echo "usage: $0 up|down|status|nodetool ARGS..." >&2; exit 2 ;;

@@ -14,22 +14,27 @@
 #   status  exit 0 iff this checkout's broker runs and answers
 set -euo pipefail
 
+# KAFKA_PORT picks another instance (a test that restarts its own broker
+# runs one beside the shared one): clients on KAFKA_PORT, the controller
+# on KAFKA_PORT+1, state and log under kafka-<port>. Default 19092, the
+# instance every other test shares.
+PORT=${KAFKA_PORT:-19092}
+CONTROLLER_PORT=$((PORT + 1))
 SERVICE=kafka
+[[ $PORT == 19092 ]] || SERVICE=kafka-$PORT
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 HOST=127.0.0.1
-PORT=19092            # PLAINTEXT, what clients use
-CONTROLLER_PORT=19093 # KRaft quorum; must match services/kafka/server.properties
 START_TIMEOUT=90      # seen: 3-5 s warm, up to ~25 s on 2 cores busy with tests
 # Fixed, small heap: the machine also runs Cassandra (~1 GiB) and the tests.
 HEAP=512m
 
 CONF_DIR=$ROOT/services/kafka
-STATE=$SERVICES_DIR/kafka
+STATE=$SERVICES_DIR/$SERVICE
 DATA=$STATE/data
 PROPS=$STATE/server.properties
-LOG=$LOG_DIR/kafka.log
+LOG=$LOG_DIR/$SERVICE.log
 mkdir -p "$STATE"
 
 # --- health -----------------------------------------------------------------
@@ -219,7 +224,8 @@ up() {
   need_java17
   resolve_classpath
   # Rendered on every start so edits of the template take effect.
-  sed -e "s|@DATA_DIR@|$DATA|g" -e "s|@ADMIN_PASSWORD@|$(password_of admin)|g" "$CONF_DIR/server.properties" >"$PROPS.tmp"
+  sed -e "s|@DATA_DIR@|$DATA|g" -e "s|@ADMIN_PASSWORD@|$(password_of admin)|g" \
+    -e "s|@PORT@|$PORT|g" -e "s|@CONTROLLER_PORT@|$CONTROLLER_PORT|g" "$CONF_DIR/server.properties" >"$PROPS.tmp"
   mv "$PROPS.tmp" "$PROPS"
   format_storage
   cds_flags

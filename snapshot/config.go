@@ -65,6 +65,9 @@ type Config struct {
 	Consistency gocql.Consistency
 	// Timeout bounds each CQL request. Default 5 s.
 	Timeout time.Duration
+	// Dialer, if set, makes every connection to Cassandra (gocql's
+	// ClusterConfig.Dialer): a tunnel, or a test's fault injection.
+	Dialer gocql.Dialer
 
 	// Brokers are the Kafka seed brokers. Default DefaultBroker.
 	Brokers []string
@@ -174,5 +177,8 @@ func (c Config) cluster() *gocql.ClusterConfig {
 	// gocql retries a node it marked down every ReconnectInterval (60 s by
 	// default): a restarted Cassandra would sit unused for up to a minute.
 	cl.ReconnectInterval = time.Second
+	if c.Dialer != nil {
+		cl.Dialer = c.Dialer
+	}
 	return cl
 }

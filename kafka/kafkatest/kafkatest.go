@@ -72,7 +72,12 @@ func EnvOf(c kafka.Cluster) []string {
 // the test ends.
 func Namespace(t testing.TB) topology.Namespace {
 	t.Helper()
-	admin := Cluster(t)
+	return NamespaceOn(t, Cluster(t))
+}
+
+// NamespaceOn is Namespace on the cluster admin reaches, as its admin.
+func NamespaceOn(t testing.TB, admin kafka.Cluster) topology.Namespace {
+	t.Helper()
 	ns := topology.Namespace(fmt.Sprintf("t%x.", rand.Uint64()))
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
