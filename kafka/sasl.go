@@ -17,7 +17,7 @@ const (
 )
 
 // SASL is the identity a process presents to the brokers: the principal
-// its ACLs are written for (topology.md, Principals). The zero value
+// its ACLs are written for (topology.md, Principals and ACLs). The zero value
 // authenticates nothing, for a broker without SASL such as `tagstream run`'s.
 type SASL struct {
 	// Mechanism is ScramSHA512 (default when User is set), ScramSHA256

@@ -255,7 +255,7 @@ func Embedded(ctx context.Context, o EmbeddedOptions) error {
 				"  demo bearer token (user demo, %s):\n    %s\n"+
 				"  try: curl -s -H 'Authorization: Bearer %s' -d '{\"caption\":\"hello #tagstream\"}' http://%s/v1/posts\n"+
 				"       curl -s http://%s/v1/hashtags/tagstream\n"+
-				"  photos: README.md, \"Uploading a photo\"\n",
+				"  photos: README.md, \"Photos\"\n",
 				b.Addr(), o.Data, addr, o.Media.Describe(), snap, demoTTL, demo, demo, addr, addr)
 			if o.Ready != nil {
 				o.Ready(b.Addr(), addr)
