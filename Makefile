@@ -70,9 +70,7 @@ chaos-soak:
 ## (COST_POSTS posts per round, default 100,000; on the real Kafka)
 COST_POSTS ?= 100000
 eo-cost:
-	services/kafka.sh up
-	eval "$$(services/all.sh env)" && TAGSTREAM_COST_POSTS=$(COST_POSTS) \
-	  $(GO) test -run '^$$' -bench BenchmarkDeliveryCost -benchtime 1x -timeout 90m ./chaos/
+	scripts/eo-cost.sh $(COST_POSTS)
 
 ## img-bench: the resizing origin against vipsthumbnail (fetched from
 ## Debian without root into .services/vips), 4000x3000 JPEG to 360 px

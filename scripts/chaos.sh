@@ -12,7 +12,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 posts=${1:-200000}
 seeds=${2:-1}
-services/kafka.sh up
+# shellcheck source=scripts/own-services.sh
+source scripts/own-services.sh
+own_services kafka
 eval "$(services/all.sh env)"
 export TAGSTREAM_CHAOS_POSTS=$posts TAGSTREAM_CHAOS_SEEDS=$seeds
 export TAGSTREAM_CHAOS_DIR=${TAGSTREAM_CHAOS_DIR:-$PWD/.chaos}

@@ -10,7 +10,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 posts=${1:-100000}
 interval=${2:-5s}
-services/cassandra.sh up >/dev/null
+# shellcheck source=scripts/own-services.sh
+source scripts/own-services.sh
+own_services cassandra >/dev/null
 make -s build
 data=$(mktemp -d)
 ks=amplification_$(date +%s)
@@ -18,7 +20,7 @@ http=127.0.0.1:28082 kafka=127.0.0.1:29093
 ./bin/tagstream run --data "$data" --http $http --kafka-listen $kafka \
   --cassandra 127.0.0.1:19042 --keyspace "$ks" --snapshot-interval "$interval" >"$data/run.log" 2>&1 &
 pid=$!
-trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$data"' EXIT
+trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$data"; own_services_stop' EXIT
 for _ in $(seq 1 120); do curl -sf "http://$http/readyz" >/dev/null 2>&1 && break; sleep 0.5; done
 line=$(./bin/tagstream load --brokers $kafka --api "http://$http" --posts "$posts" --seed 1 --via kafka 2>/dev/null | grep '^load:')
 echo "$line"

@@ -10,18 +10,9 @@ source scripts/prereqs.sh
 prereqs || exit 1
 
 start=$SECONDS
-# Stop, at the end, only the services this run starts: one a developer had
-# running stays up.
-started=()
-for svc in kafka cassandra s3; do
-  services/$svc.sh status >/dev/null 2>&1 || started+=("$svc")
-done
-stop_started() {
-  local svc
-  for svc in "${started[@]}"; do services/$svc.sh down >/dev/null 2>&1 || true; done
-}
-trap stop_started EXIT INT TERM
-services/all.sh up
+# shellcheck source=scripts/own-services.sh
+source scripts/own-services.sh
+own_services kafka cassandra s3
 echo "services up in $((SECONDS - start)) s"
 eval "$(services/all.sh env)"
 export TAGSTREAM_NO_SKIP=1
