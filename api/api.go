@@ -52,10 +52,11 @@ type Signer interface {
 	Build(cdnBase, userID, imageID string, width int, exp time.Time) string
 }
 
-// Publisher publishes post events; *emitters.Posts implements it. Emit
-// returns once the event is durable, or with ctx's error.
+// Publisher publishes post and like events; *emitters.Posts implements
+// it. Each returns once the event is durable, or with ctx's error.
 type Publisher interface {
 	Emit(ctx context.Context, e events.PostEvent) error
+	EmitLike(ctx context.Context, e events.LikeEvent) error
 }
 
 // Config configures the API.
@@ -172,6 +173,11 @@ func New(cfg Config, pages Pages, posts Publisher) http.Handler {
 	handle("PATCH /v1/posts/{user}/{id}", s.editPost)
 	handle("DELETE /v1/posts/{id}", s.deletePost)
 	handle("DELETE /v1/posts/{user}/{id}", s.deletePost)
+	// Anyone signed in may like anyone's post: the liker is the token's
+	// subject, the post is named by its owner and id.
+	handle("POST /v1/posts/{user}/{id}/like", s.likePost(events.Liked))
+	handle("DELETE /v1/posts/{user}/{id}/like", s.likePost(events.Unliked))
+	handle("GET /v1/trending", s.getTrending)
 	handle("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
@@ -254,14 +260,15 @@ func (s *server) ready(w http.ResponseWriter, r *http.Request) {
 
 // PageJSON is the body of GET /v1/hashtags/{tag}.
 type PageJSON struct {
-	Hashtag   string     `json:"hashtag"`
-	Key       string     `json:"key"`
-	PostCount int64      `json:"post_count"`
-	TopPosts  []PostJSON `json:"top_posts"`
-	UpdatedAt time.Time  `json:"updated_at,omitzero"`
+	Hashtag     string     `json:"hashtag"`
+	Key         string     `json:"key"`
+	PostCount   int64      `json:"post_count"`
+	TopPosts    []PostJSON `json:"top_posts"`
+	RecentPosts []PostJSON `json:"recent_posts"`
+	UpdatedAt   time.Time  `json:"updated_at,omitzero"`
 }
 
-// PostJSON is one entry of a page's top posts.
+// PostJSON is one entry of a page's lists.
 type PostJSON struct {
 	PostID    string    `json:"post_id"`
 	UserID    string    `json:"user_id"`
@@ -269,6 +276,17 @@ type PostJSON struct {
 	ImageURL  string    `json:"image_url,omitempty"`
 	Caption   string    `json:"caption,omitempty"`
 	CreatedAt time.Time `json:"created_at,omitzero"`
+	LikeCount int64     `json:"like_count"`
+}
+
+// TrendingJSON is the body of GET /v1/trending.
+type TrendingJSON struct {
+	// Hashtags are the hashtags with the most new posts in the window,
+	// most first (ties by key), at most 50.
+	Hashtags []events.Trending `json:"hashtags"`
+	// Window is the length of the window, ending at ComputedAt.
+	Window     string    `json:"window"`
+	ComputedAt time.Time `json:"computed_at,omitzero"`
 }
 
 // maxTagBytes bounds the {tag} of a page: the longest key, or a tag as
@@ -299,16 +317,35 @@ func (s *server) getHashtag(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusServiceUnavailable, "hashtag tables are unavailable")
 		return
 	}
-	// The ETag is a hash of the body, image URLs included: their expiry
-	// is rounded to a bucket (ImageExpiry), so the body and its ETag stay
-	// the same within the bucket and revalidations end in 304.
+	s.writeCached(w, r, s.pageJSON(pg, s.cfg.ImageExpiry.At(s.cfg.Now())))
+}
+
+func (s *server) getTrending(w http.ResponseWriter, r *http.Request) {
+	tr, err := s.pages.Trending(r.Context())
+	if err != nil {
+		slog.Error("read trending", "err", err)
+		writeError(w, http.StatusServiceUnavailable, "trending is unavailable")
+		return
+	}
+	if tr.Hashtags == nil {
+		tr.Hashtags = []events.Trending{}
+	}
+	s.writeCached(w, r, TrendingJSON{Hashtags: tr.Hashtags, Window: events.TrendingWindow.String(), ComputedAt: tr.ComputedAt})
+}
+
+// writeCached answers v as JSON that a CDN may cache for MaxAge and serve
+// stale while it revalidates, with an ETag that is a hash of the body.
+// Image URLs are in the body: their expiry is rounded to a bucket
+// (ImageExpiry), so the body and its ETag stay the same within the bucket
+// and revalidations end in 304.
+func (s *server) writeCached(w http.ResponseWriter, r *http.Request, v any) {
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	// Image URLs keep their & readable: the body is served as JSON, never
 	// as HTML, so escaping it as \u0026 protects nothing.
 	enc.SetEscapeHTML(false)
-	if err := enc.Encode(s.pageJSON(pg, s.cfg.ImageExpiry.At(s.cfg.Now()))); err != nil {
-		writeError(w, http.StatusInternalServerError, "encode page")
+	if err := enc.Encode(v); err != nil {
+		writeError(w, http.StatusInternalServerError, "encode the response")
 		return
 	}
 	body := buf.Bytes()
@@ -340,11 +377,15 @@ func matchETag(header, etag string) bool {
 }
 
 func (s *server) pageJSON(p page.Page, exp time.Time) PageJSON {
-	out := PageJSON{Hashtag: p.Display, Key: p.Key, PostCount: p.PostCount,
-		TopPosts: make([]PostJSON, len(p.TopPosts)), UpdatedAt: p.UpdatedAt}
-	for i, tp := range p.TopPosts {
-		out.TopPosts[i] = PostJSON{PostID: tp.PostID, UserID: tp.UserID, ImageID: tp.ImageID,
-			Caption: tp.Caption, CreatedAt: tp.CreatedAt, ImageURL: s.imageURL(tp.UserID, tp.ImageID, exp)}
+	return PageJSON{Hashtag: p.Display, Key: p.Key, PostCount: p.PostCount,
+		TopPosts: s.postsJSON(p.TopPosts, exp), RecentPosts: s.postsJSON(p.RecentPosts, exp), UpdatedAt: p.UpdatedAt}
+}
+
+func (s *server) postsJSON(posts []events.PostSummary, exp time.Time) []PostJSON {
+	out := make([]PostJSON, len(posts))
+	for i, p := range posts {
+		out[i] = PostJSON{PostID: p.PostID, UserID: p.UserID, ImageID: p.ImageID, Caption: p.Caption,
+			CreatedAt: p.CreatedAt, LikeCount: p.LikeCount, ImageURL: s.imageURL(p.UserID, p.ImageID, exp)}
 	}
 	return out
 }
@@ -581,6 +622,40 @@ func (s *server) ownPost(w http.ResponseWriter, r *http.Request) (user, id strin
 		return "", "", false
 	}
 	return user, id, true
+}
+
+type likeResponse struct {
+	PostID  string `json:"post_id"`
+	UserID  string `json:"user_id"`
+	LikerID string `json:"liker_id"`
+	Liked   bool   `json:"liked"`
+}
+
+// likePost answers 202 once the like (or unlike) is in the likes log. It
+// does not look the post up: the extractor, which owns the post's state,
+// counts a like of an unknown or deleted post as nothing, and a repeated
+// like once.
+func (s *server) likePost(typ events.LikeEventType) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		liker, ok := s.user(w, r)
+		if !ok || !s.allowWrite(w, liker) {
+			return
+		}
+		owner, id := r.PathValue("user"), r.PathValue("id")
+		if !ids.Valid(owner) || !ids.Valid(id) {
+			writeError(w, http.StatusBadRequest, "user_id and post_id must be "+ids.Rule)
+			return
+		}
+		e := events.LikeEvent{Type: typ, UserID: owner, PostID: id, LikerID: liker, TS: s.cfg.Now().UTC().Truncate(time.Millisecond)}
+		ctx, cancel := context.WithTimeout(r.Context(), publishTimeout)
+		defer cancel()
+		if err := s.posts.EmitLike(ctx, e); err != nil {
+			slog.Error("publish like event", "err", err)
+			writeError(w, http.StatusServiceUnavailable, "could not publish the like; retry")
+			return
+		}
+		writeJSON(w, http.StatusAccepted, likeResponse{PostID: id, UserID: owner, LikerID: liker, Liked: typ == events.Liked})
+	}
 }
 
 // publishTimeout bounds the wait for Kafka to acknowledge a post event.

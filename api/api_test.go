@@ -77,7 +77,15 @@ func setupImages(dir string, m *testing.M) int {
 type pages struct {
 	recovered bool
 	byKey     map[string]page.Page
+	trending  page.Trending
 	err       error
+}
+
+func (p *pages) Trending(context.Context) (page.Trending, error) {
+	if p.err != nil {
+		return page.Trending{}, p.err
+	}
+	return p.trending, nil
 }
 
 func (p *pages) Ready(context.Context) error {
@@ -99,9 +107,20 @@ func (p *pages) Page(_ context.Context, key string) (page.Page, error) {
 }
 
 type publisher struct {
-	mu   sync.Mutex
-	sent []events.PostEvent
-	err  error
+	mu    sync.Mutex
+	sent  []events.PostEvent
+	likes []events.LikeEvent
+	err   error
+}
+
+func (p *publisher) EmitLike(_ context.Context, e events.LikeEvent) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.err != nil {
+		return p.err
+	}
+	p.likes = append(p.likes, e)
+	return nil
 }
 
 func (p *publisher) Emit(_ context.Context, e events.PostEvent) error {

@@ -75,6 +75,9 @@ type Config struct {
 	ExactlyOnce bool
 	// From is --from: where `replay` starts in posts.
 	From string
+	// Rank holds the flags of the ranking (`tagstream rank`, and inside
+	// `tagstream run`).
+	Rank Rank
 	// Load holds the flags of `tagstream load`.
 	Load Load
 	// Media holds the photo flags: storage, signing keys, limits.
@@ -125,6 +128,19 @@ type Snapshot struct {
 	Source string
 }
 
+// Rank configures the ranking and the trending windows.
+type Rank struct {
+	// On is --rank: whether `tagstream run` ranks (false leaves
+	// hashtag-top-posts to an outside job).
+	On bool
+	// Interval is --rank-interval: the least time between two documents
+	// of a hashtag, and between two trending refreshes.
+	Interval time.Duration
+	// HalfLife is --rank-half-life: the time in which a post's score
+	// halves without new likes.
+	HalfLife time.Duration
+}
+
 // Load configures the load generator.
 type Load struct {
 	Posts       int
@@ -154,8 +170,10 @@ func Defaults() Config {
 		WriteRate:      0.5,
 		WriteBurst:     30,
 		MaxConnections: 10_000,
-		ExactlyOnce: true,
-		LogLevel:    "warn",
+		ExactlyOnce:    true,
+		LogLevel:       "warn",
+		// processors.RankOptions' defaults.
+		Rank: Rank{On: true, Interval: time.Minute, HalfLife: 6 * time.Hour},
 		// kafka.ScramSHA512
 		KafkaSASLMechanism: "SCRAM-SHA-512",
 		Load: Load{
@@ -314,6 +332,16 @@ var defs = map[string]func(fs *flag.FlagSet, c *Config, name string){
 	"exactly-once": func(fs *flag.FlagSet, c *Config, n string) {
 		fs.BoolVar(&c.ExactlyOnce, n, c.ExactlyOnce, "count every post exactly once across crashes with Kafka transactions "+
 			"(Kafka Streams' processing.guarantee=exactly_once_v2); false only to measure what it costs")
+	},
+	"rank": func(fs *flag.FlagSet, c *Config, n string) {
+		fs.BoolVar(&c.Rank.On, n, c.Rank.On, "rank posts by likes and age and publish each hashtag's top 100 to hashtag-top-posts, and keep the trending hashtags "+
+			"(false: leave hashtag-top-posts to an outside ranking job; GET /v1/trending stays empty)")
+	},
+	"rank-interval": func(fs *flag.FlagSet, c *Config, n string) {
+		fs.DurationVar(&c.Rank.Interval, n, c.Rank.Interval, "the least time between two top-posts documents of one hashtag, and between two refreshes of GET /v1/trending")
+	},
+	"rank-half-life": func(fs *flag.FlagSet, c *Config, n string) {
+		fs.DurationVar(&c.Rank.HalfLife, n, c.Rank.HalfLife, "the time in which a post's score (its likes) halves: score = likes * 2^(-age/half-life); change it with a replay")
 	},
 	"log-level": func(fs *flag.FlagSet, c *Config, n string) {
 		fs.Var(oneOf{&c.LogLevel, []string{"debug", "info", "warn", "error"}}, n,

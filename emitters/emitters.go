@@ -1,9 +1,10 @@
-// Package emitters publishes tagstream's external records: post events from
-// the API and top-post documents from the ranking job's side.
+// Package emitters publishes tagstream's external records: post and like
+// events from the API and top-post documents from the ranking job's side.
 package emitters
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/lovoo/goka"
@@ -15,17 +16,25 @@ import (
 	"github.com/tagstream/tagstream/topology"
 )
 
-// Posts publishes PostEvents on the posts topic, keyed by user_id.
-type Posts struct{ e *goka.Emitter }
+// Posts publishes PostEvents on the posts topic and LikeEvents on the
+// likes topic, both keyed by the post owner's user_id.
+type Posts struct{ posts, likes *goka.Emitter }
 
-// NewPosts creates the emitter of ns's posts. The topic must exist.
+// NewPosts creates the emitters of ns's posts and likes. The topics must
+// exist.
 func NewPosts(c kafka.Cluster, ns topology.Namespace) (*Posts, error) {
-	e, err := goka.NewEmitter(c.Brokers, goka.Stream(ns.Posts()), events.JSON[events.PostEvent]{},
+	posts, err := goka.NewEmitter(c.Brokers, goka.Stream(ns.Posts()), events.JSON[events.PostEvent]{},
 		gokaopts.Emitter(c, ns.Posts())...)
 	if err != nil {
 		return nil, fmt.Errorf("emitters: posts: %w", err)
 	}
-	return &Posts{e}, nil
+	likes, err := goka.NewEmitter(c.Brokers, goka.Stream(ns.Likes()), events.JSON[events.LikeEvent]{},
+		gokaopts.Emitter(c, ns.Likes())...)
+	if err != nil {
+		posts.Finish()
+		return nil, fmt.Errorf("emitters: likes: %w", err)
+	}
+	return &Posts{posts: posts, likes: likes}, nil
 }
 
 // Emit publishes e and waits until the broker acknowledged it or ctx
@@ -33,9 +42,24 @@ func NewPosts(c kafka.Cluster, ns topology.Namespace) (*Posts, error) {
 // wait ended with ctx may still be written: the client retries, and the
 // extractor counts a repeated create once.
 func (p *Posts) Emit(ctx context.Context, e events.PostEvent) error {
-	pr, err := p.e.Emit(e.UserID, e)
-	if err != nil {
+	if err := emit(ctx, p.posts, e.UserID, e); err != nil {
 		return fmt.Errorf("emitters: post %s/%s: %w", e.UserID, e.PostID, err)
+	}
+	return nil
+}
+
+// EmitLike publishes e like Emit: a like repeated by a retry counts once.
+func (p *Posts) EmitLike(ctx context.Context, e events.LikeEvent) error {
+	if err := emit(ctx, p.likes, e.UserID, e); err != nil {
+		return fmt.Errorf("emitters: %s of %s/%s by %s: %w", e.Type, e.UserID, e.PostID, e.LikerID, err)
+	}
+	return nil
+}
+
+func emit(ctx context.Context, em *goka.Emitter, key string, v any) error {
+	pr, err := em.Emit(key, v)
+	if err != nil {
+		return err
 	}
 	done := make(chan error, 1)
 	pr.Then(func(err error) { done <- err })
@@ -44,14 +68,11 @@ func (p *Posts) Emit(ctx context.Context, e events.PostEvent) error {
 	case <-ctx.Done():
 		err = ctx.Err()
 	}
-	if err != nil {
-		return fmt.Errorf("emitters: post %s/%s: %w", e.UserID, e.PostID, err)
-	}
-	return nil
+	return err
 }
 
-// Close flushes and closes the emitter.
-func (p *Posts) Close() error { return p.e.Finish() }
+// Close flushes and closes the emitters.
+func (p *Posts) Close() error { return errors.Join(p.posts.Finish(), p.likes.Finish()) }
 
 // TopPosts publishes top-post documents on hashtag-top-posts, keyed by the
 // normalised hashtag.

@@ -173,7 +173,17 @@ type PostSummary struct {
 	ImageID   string    `json:"image_id,omitempty"`
 	Caption   string    `json:"caption,omitempty"`
 	CreatedAt time.Time `json:"created_at,omitzero"`
+	LikeCount int64     `json:"like_count"`
+	// Rev is the post's revision when the summary was taken: the
+	// extractor adds one at every change of the post (create, edit, like,
+	// unlike), so of two summaries of a post the larger Rev is the newer.
+	// A document from an outside ranking job carries none (0): any
+	// summary tagstream knows of the post is then at least as new.
+	Rev int64 `json:"v,omitempty"`
 }
+
+// Key is the post's table key, PostKey(UserID, PostID).
+func (s PostSummary) Key() string { return PostKey(s.UserID, s.PostID) }
 
 // Delta is a record of post-hashtags, keyed by the normalised hashtag: the
 // net change of the hashtag's post count caused by the posts records of one
@@ -279,14 +289,6 @@ type Count struct {
 	Watermarks map[int32]int64 `json:"w,omitempty"`
 }
 
-// Top is the value of hashtag-top-table. It changes only when the ranking job
-// publishes, so it lives apart from the count: a count change must not
-// rewrite the list (topology.md, Internal records).
-type Top struct {
-	TopPosts   []PostSummary `json:"top_posts"`
-	ComputedAt time.Time     `json:"computed_at"`
-}
-
 // PostState is the value of extractor-table under PostKey: what the extractor
 // remembers of one post so that edits and deletes can emit exact deltas.
 type PostState struct {
@@ -296,9 +298,24 @@ type PostState struct {
 	Display []string  `json:"display,omitempty"`
 	ImageID string    `json:"image_id,omitempty"`
 	Created time.Time `json:"created_at,omitzero"`
+	// Caption is the post's current caption: the lists of every hashtag
+	// of the post carry it, and an edit or a like sends it to them again.
+	Caption string `json:"caption,omitempty"`
+	// Likes is the number of distinct likers (their "user/post/liker"
+	// keys are in the same table); Rev counts the post's changes
+	// (PostSummary.Rev).
+	Likes int64 `json:"likes,omitempty"`
+	Rev   int64 `json:"v,omitempty"`
 	// Deleted marks a tombstone: a later "created" with the same id is a
 	// duplicate of a deleted post, not a new one.
 	Deleted bool `json:"deleted,omitempty"`
+}
+
+// Summary is what the hashtag lists show of the post userID/postID in
+// state s.
+func (s PostState) Summary(userID, postID string) PostSummary {
+	return PostSummary{PostID: postID, UserID: userID, ImageID: s.ImageID, Caption: s.Caption,
+		CreatedAt: s.Created, LikeCount: s.Likes, Rev: s.Rev}
 }
 
 // DeadLetter is a record of the dead-letters topic: an input record a

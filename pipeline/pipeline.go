@@ -59,6 +59,30 @@ func Worker(ctx context.Context, c kafka.Cluster, o processors.Options) error {
 	}
 }
 
+// Rank creates its missing topics and runs the ranking and the trending
+// windows (processors.RunRank) until ctx is done, following the
+// generation the cluster serves as Worker does.
+func Rank(ctx context.Context, c kafka.Cluster, o processors.RankOptions) error {
+	for {
+		g, err := topology.CurrentGen(ctx, c, o.Gen.NS)
+		if err != nil {
+			return err
+		}
+		if err := c.EnsureTopics(ctx, g.RankTopics()); err != nil {
+			return err
+		}
+		o.Gen = g
+		gctx, cancel := topology.UntilGenChanges(ctx, c, g, 5*time.Second)
+		err = processors.RunRank(gctx, c, o)
+		moved := gctx.Err() != nil && ctx.Err() == nil
+		cancel()
+		if !moved {
+			return err
+		}
+		slog.Info("generation moved; restarting the ranking on it", "from", g)
+	}
+}
+
 // APIOptions configures an API process.
 type APIOptions struct {
 	Cluster kafka.Cluster
@@ -161,6 +185,9 @@ func serve(ctx context.Context, g *errgroup.Group, ln net.Listener, h http.Handl
 type EmbeddedOptions struct {
 	// Processors configures the worker; its InstanceID defaults to "embedded".
 	Processors processors.Options
+	// Rank, if set, runs the ranking and the trending windows; nil leaves
+	// hashtag-top-posts to an outside ranking job.
+	Rank *processors.RankOptions
 	// Data holds the broker's log, goka's state and the token secret.
 	Data string
 	// KafkaListen is where the embedded broker listens for any Kafka client.
@@ -231,6 +258,13 @@ func Embedded(ctx context.Context, o EmbeddedOptions) error {
 	}
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return Worker(ctx, c, o.Processors) })
+	rank := "off (--rank=false: hashtag-top-posts is left to an outside job)"
+	if o.Rank != nil {
+		ro := *o.Rank
+		ro.Gen, ro.InstanceID = o.Processors.Gen, o.Processors.InstanceID
+		g.Go(func() error { return Rank(ctx, c, ro) })
+		rank = fmt.Sprintf("top posts by likes, half-life %s, published at most every %s", ro.HalfLife, ro.Interval)
+	}
 	snap := "off (no --cassandra)"
 	if o.Snapshot != nil {
 		cfg := *o.Snapshot
@@ -251,12 +285,13 @@ func Embedded(ctx context.Context, o EmbeddedOptions) error {
 				"  kafka broker (embedded): %s   data: %s\n"+
 				"  HTTP API:                http://%s\n"+
 				"  storage:                 %s\n"+
+				"  ranking:                 %s\n"+
 				"  snapshot:                %s\n"+
 				"  demo bearer token (user demo, %s):\n    %s\n"+
 				"  try: curl -s -H 'Authorization: Bearer %s' -d '{\"caption\":\"hello #tagstream\"}' http://%s/v1/posts\n"+
 				"       curl -s http://%s/v1/hashtags/tagstream\n"+
 				"  photos: README.md, \"Photos\"\n",
-				b.Addr(), o.Data, addr, o.Media.Describe(), snap, demoTTL, demo, demo, addr, addr)
+				b.Addr(), o.Data, addr, o.Media.Describe(), rank, snap, demoTTL, demo, demo, addr, addr)
 			if o.Ready != nil {
 				o.Ready(b.Addr(), addr)
 			}

@@ -238,3 +238,11 @@ func describeSnapshot(cfg snapshot.Config) string {
 	}
 	return fmt.Sprintf("Cassandra at %s, keyspace %s, every %s", strings.Join(cfg.Cassandra, ","), ks, every)
 }
+
+// Trending reads the snapshot's trending partials.
+func (c *cassandraPages) Trending(ctx context.Context) (page.Trending, error) {
+	if r := c.reader.Load(); r != nil {
+		return r.Trending(ctx)
+	}
+	return page.Trending{}, c.notConnected()
+}

@@ -3,6 +3,7 @@ package processors
 import (
 	"encoding/json"
 	"errors"
+	"slices"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -13,23 +14,61 @@ import (
 	"github.com/tagstream/tagstream/topology"
 )
 
+// partState is what the extractor keeps of one partition: the state of
+// each post whose events are in it, and who likes each post.
+type partState struct {
+	posts  map[string]events.PostState
+	likers map[string]map[string]struct{} // post key -> liker ids
+}
+
+func newPartState() *partState {
+	return &partState{posts: map[string]events.PostState{}, likers: map[string]map[string]struct{}{}}
+}
+
+func (s *partState) likes(post, liker string) bool {
+	_, ok := s.likers[post][liker]
+	return ok
+}
+
+func (s *partState) setLike(post, liker string, on bool) {
+	if on {
+		if s.likers[post] == nil {
+			s.likers[post] = map[string]struct{}{}
+		}
+		s.likers[post][liker] = struct{}{}
+		return
+	}
+	delete(s.likers[post], liker)
+	if len(s.likers[post]) == 0 {
+		delete(s.likers, post)
+	}
+}
+
 // batch is what one extractor transaction reads and writes. It applies the
-// posts records to the in-memory post states as they come, and remembers
-// each state's value before the batch so an aborted transaction can be
-// rolled back to exactly what the changelog holds.
+// posts and likes records to the in-memory state as they come, and
+// remembers each state's value before the batch so an aborted transaction
+// can be rolled back to exactly what the changelog holds.
 //
-// Deltas are aggregated per (hashtag, posts partition): a hot hashtag costs
-// one post-hashtags record per transaction, not one per post
-// (topology.md, Internal records), and the sum is exact because the transaction is all or
-// nothing. Post states are coalesced per key: the changelog gets the last
-// state of each post touched, once.
+// Deltas are aggregated per (hashtag, partition): a hot hashtag costs one
+// post-hashtags record per transaction, not one per post (topology.md,
+// Internal records), and the sum is exact because the transaction is all
+// or nothing. Post changes are coalesced per (hashtag, partition, post):
+// the lists get each post's last state of the transaction once. Post
+// states and likes are coalesced per key: the changelog gets the last
+// value of each, once.
 type batch struct {
 	gen     topology.Gen
 	records int
+	seq     int // events applied, in order: orders a transaction's changes
 	deltas  map[deltaKey]*events.Delta
 	order   []deltaKey // deterministic output order: first appearance
+	changes map[deltaKey]*hashtagChanges
+	corder  []deltaKey
+	at      map[int32]*events.ChangeSource // the last posts and likes record read, per partition
 	states  map[postKey]events.PostState
 	before  map[postKey]*events.PostState // nil: the post was unknown
+	likes   map[likerRef]bool             // whether the liker likes the post, after the batch
+	liked   map[likerRef]bool             // and before it
 	dead    []*kgo.Record
 	ignored map[string]int
 	reasons map[string]int
@@ -45,20 +84,59 @@ type postKey struct {
 	key       string
 }
 
+type likerRef struct {
+	partition   int32
+	post, liker string
+}
+
+// hashtagChanges are the changes of one (hashtag, partition) in a batch.
+type hashtagChanges struct {
+	display string
+	posts   map[string]*touched
+}
+
+// touched is a post's coalesced change, with the event that last touched
+// it: its place in the batch and what the batch had read by then.
+type touched struct {
+	change events.PostChange
+	seq    int
+	src    events.ChangeSource
+}
+
 func newBatch(g topology.Gen) *batch {
 	return &batch{
 		gen:     g,
 		deltas:  map[deltaKey]*events.Delta{},
+		changes: map[deltaKey]*hashtagChanges{},
+		at:      map[int32]*events.ChangeSource{},
 		states:  map[postKey]events.PostState{},
 		before:  map[postKey]*events.PostState{},
+		likes:   map[likerRef]bool{},
+		liked:   map[likerRef]bool{},
 		ignored: map[string]int{},
 		reasons: map[string]int{},
 	}
 }
 
-// add applies one posts record to the state of its partition.
-func (b *batch) add(state map[string]events.PostState, r *kgo.Record) {
+// read notes that r is the last record read of its topic and partition.
+func (b *batch) read(r *kgo.Record, likes bool) {
 	b.records++
+	b.seq++
+	at, ok := b.at[r.Partition]
+	if !ok {
+		at = &events.ChangeSource{Partition: r.Partition, Posts: -1, Likes: -1}
+		b.at[r.Partition] = at
+	}
+	if likes {
+		at.Likes = r.Offset
+	} else {
+		at.Posts = r.Offset
+	}
+}
+
+// add applies one posts record to the state of its partition.
+func (b *batch) add(st *partState, r *kgo.Record) {
+	b.read(r, false)
 	e, err := events.DecodePostEvent(string(r.Key), r.Value)
 	var keys, display []string
 	if err == nil && e.Type != events.PostDeleted {
@@ -73,7 +151,7 @@ func (b *batch) add(state map[string]events.PostState, r *kgo.Record) {
 	}
 	key := events.PostKey(e.UserID, e.PostID)
 	var prev *events.PostState
-	if v, ok := state[key]; ok {
+	if v, ok := st.posts[key]; ok {
 		prev = &v
 	}
 	next, changes, kind := apply(prev, e, keys, display)
@@ -81,12 +159,7 @@ func (b *batch) add(state map[string]events.PostState, r *kgo.Record) {
 		b.ignored[kind]++
 		return
 	}
-	pk := postKey{r.Partition, key}
-	if _, seen := b.before[pk]; !seen {
-		b.before[pk] = prev
-	}
-	state[key] = next
-	b.states[pk] = next
+	b.setState(st, r.Partition, key, prev, next)
 	for _, c := range changes {
 		dk := deltaKey{c.Key, r.Partition}
 		d, ok := b.deltas[dk]
@@ -98,6 +171,91 @@ func (b *batch) add(state map[string]events.PostState, r *kgo.Record) {
 		d.Delta += c.Sign
 		d.Source = events.Source{Partition: r.Partition, Offset: r.Offset}
 	}
+	// Every list of every hashtag the post had or has hears of it: the
+	// ones it left (-1), joined (+1) or stays in with a new caption.
+	sum := next.Summary(e.UserID, e.PostID)
+	for _, c := range changes {
+		b.touch(c.Key, c.Display, r.Partition, sum, c.Sign > 0, c.Sign)
+	}
+	for i, k := range next.Keys {
+		if !slices.ContainsFunc(changes, func(c Change) bool { return c.Key == k }) {
+			b.touch(k, next.Display[i], r.Partition, sum, true, 0)
+		}
+	}
+	if next.Deleted {
+		// A deleted post's likes go with it: they could never count again.
+		for liker := range st.likers[key] {
+			b.setLike(st, likerRef{r.Partition, key, liker}, false)
+		}
+	}
+}
+
+// addLike applies one likes record to the state of its partition.
+func (b *batch) addLike(st *partState, r *kgo.Record) {
+	b.read(r, true)
+	e, err := events.DecodeLikeEvent(string(r.Key), r.Value)
+	if err != nil {
+		b.deadLetter(r, err)
+		return
+	}
+	key := events.PostKey(e.UserID, e.PostID)
+	var prev *events.PostState
+	if v, ok := st.posts[key]; ok {
+		prev = &v
+	}
+	next, kind := applyLike(prev, e, st.likes(key, e.LikerID))
+	if kind != "" {
+		b.ignored[kind]++
+		return
+	}
+	b.setState(st, r.Partition, key, prev, next)
+	b.setLike(st, likerRef{r.Partition, key, e.LikerID}, e.Type == events.Liked)
+	sum := next.Summary(e.UserID, e.PostID)
+	for i, k := range next.Keys {
+		b.touch(k, next.Display[i], r.Partition, sum, true, 0)
+	}
+}
+
+func (b *batch) setState(st *partState, p int32, key string, prev *events.PostState, next events.PostState) {
+	pk := postKey{p, key}
+	if _, seen := b.before[pk]; !seen {
+		b.before[pk] = prev
+	}
+	st.posts[key] = next
+	b.states[pk] = next
+}
+
+func (b *batch) setLike(st *partState, ref likerRef, on bool) {
+	if _, seen := b.liked[ref]; !seen {
+		b.liked[ref] = st.likes(ref.post, ref.liker)
+	}
+	st.setLike(ref.post, ref.liker, on)
+	b.likes[ref] = on
+}
+
+// touch records the post's state with respect to one hashtag after the
+// current event: its summary, whether it carries the hashtag, and n, the
+// change of its membership.
+func (b *batch) touch(key, display string, p int32, sum events.PostSummary, live bool, n int64) {
+	dk := deltaKey{key, p}
+	hc, ok := b.changes[dk]
+	if !ok {
+		hc = &hashtagChanges{display: display, posts: map[string]*touched{}}
+		b.changes[dk] = hc
+		b.corder = append(b.corder, dk)
+	}
+	t, ok := hc.posts[sum.Key()]
+	if !ok {
+		t = &touched{}
+		hc.posts[sum.Key()] = t
+	}
+	if !live {
+		// A list drops a post that left: it needs the post's identity,
+		// creation time (its trending minute) and revision only.
+		sum = events.PostSummary{PostID: sum.PostID, UserID: sum.UserID, CreatedAt: sum.CreatedAt, Rev: sum.Rev}
+	}
+	t.change.Post, t.change.Live, t.change.N = sum, live, t.change.N+n
+	t.seq, t.src = b.seq, *b.at[p]
 }
 
 func (b *batch) deadLetter(r *kgo.Record, err error) {
@@ -113,12 +271,13 @@ func (b *batch) deadLetter(r *kgo.Record, err error) {
 }
 
 // output returns the records the transaction writes: the non-zero deltas,
-// the last state of each post touched (to the table partition of the posts
-// partition it came from, so a partition's owner restores exactly the posts
-// it owns) and the dead letters. Partitions are murmur2 of the key, as every
-// producer of these topics must use.
+// the post changes, the last state of each post touched and each like
+// changed (to the table partition of the partition it came from, so a
+// partition's owner restores exactly the posts it owns) and the dead
+// letters. Partitions are murmur2 of the key, as every producer of these
+// topics must use.
 func (b *batch) output(partitions int32) []*kgo.Record {
-	out := make([]*kgo.Record, 0, len(b.order)+len(b.states)+len(b.dead))
+	out := make([]*kgo.Record, 0, len(b.order)+len(b.corder)+len(b.states)+len(b.likes)+len(b.dead))
 	for _, dk := range b.order {
 		d := b.deltas[dk]
 		if d.Delta == 0 {
@@ -128,9 +287,27 @@ func (b *batch) output(partitions int32) []*kgo.Record {
 		out = append(out, &kgo.Record{Topic: b.gen.PostHashtags(), Key: []byte(d.Hashtag), Value: v,
 			Partition: murmur2.Partition([]byte(d.Hashtag), partitions)})
 	}
+	for _, dk := range b.corder {
+		for _, pc := range b.changes[dk].records(dk) {
+			v, _ := json.Marshal(pc)
+			out = append(out, &kgo.Record{Topic: b.gen.PostChanges(), Key: []byte(dk.hashtag), Value: v,
+				Partition: murmur2.Partition([]byte(dk.hashtag), partitions)})
+		}
+	}
 	for pk, s := range b.states {
 		v, _ := json.Marshal(s)
 		out = append(out, &kgo.Record{Topic: b.gen.ExtractorTable(), Key: []byte(pk.key), Value: v, Partition: pk.partition})
+	}
+	for ref, on := range b.likes {
+		if on == b.liked[ref] {
+			continue // liked and unliked within the batch: the table already says so
+		}
+		var v []byte
+		if on {
+			v = likedValue
+		}
+		out = append(out, &kgo.Record{Topic: b.gen.ExtractorTable(), Key: []byte(events.LikerKey(ref.post, ref.liker)),
+			Value: v, Partition: ref.partition})
 	}
 	for _, r := range b.dead {
 		r.Partition = murmur2.Partition(r.Key, partitions)
@@ -139,18 +316,84 @@ func (b *batch) output(partitions int32) []*kgo.Record {
 	return out
 }
 
+// likedValue is the table value of a like: its key says everything, and a
+// tombstone (nil) takes it back.
+var likedValue = []byte("1")
+
+// records cuts the changes of one (hashtag, partition) into PostChanges
+// records of about events.ChangesChunkBytes, in the order their posts were
+// last touched, each with the source of its last change: so each record
+// ends at a later input record than the one before, and a consumer's
+// watermark tells every record of this batch from any earlier one
+// (events.ChangeSource).
+func (hc *hashtagChanges) records(dk deltaKey) []events.PostChanges {
+	ts := make([]*touched, 0, len(hc.posts))
+	for _, t := range hc.posts {
+		if t.change.N == 0 && !t.change.Live {
+			continue // joined and left within the batch: no list ever had it
+		}
+		ts = append(ts, t)
+	}
+	slices.SortFunc(ts, func(a, b *touched) int { return a.seq - b.seq })
+	var out []events.PostChanges
+	var cur *events.PostChanges
+	size := 0
+	for _, t := range ts {
+		if cur == nil || size >= events.ChangesChunkBytes {
+			out = append(out, events.PostChanges{Hashtag: dk.hashtag, Display: hc.display})
+			cur, size = &out[len(out)-1], 0
+		}
+		cur.Changes = append(cur.Changes, t.change)
+		cur.Source = t.src
+		size += summaryBytes(t.change.Post)
+	}
+	return out
+}
+
+// summaryBytes bounds the JSON size of a change of s: the fixed fields,
+// the ids and the caption as encoding/json escapes it.
+func summaryBytes(s events.PostSummary) int {
+	return 200 + len(s.PostID) + len(s.UserID) + len(s.ImageID) + jsonBytes(s.Caption)
+}
+
+// jsonBytes bounds the length of s as a JSON string body: control
+// characters and <, >, & become \u00XX (6 bytes), " and \ two, U+2028
+// and U+2029 six (counted on their lead byte 0xE2, whose other characters
+// are overestimated).
+func jsonBytes(s string) int {
+	n := 0
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c < 0x20 || c == '<' || c == '>' || c == '&':
+			n += 6
+		case c == '"' || c == '\\':
+			n += 2
+		case c == 0xE2:
+			n += 4
+		default:
+			n++
+		}
+	}
+	return n
+}
+
 // rollback undoes the batch on the in-memory states after an abort.
 // Partitions revoked meanwhile are gone from states and stay gone.
-func (b *batch) rollback(states map[int32]map[string]events.PostState) {
+func (b *batch) rollback(states map[int32]*partState) {
 	for pk, prev := range b.before {
 		st, ok := states[pk.partition]
 		if !ok {
 			continue
 		}
 		if prev == nil {
-			delete(st, pk.key)
+			delete(st.posts, pk.key)
 		} else {
-			st[pk.key] = *prev
+			st.posts[pk.key] = *prev
+		}
+	}
+	for ref, was := range b.liked {
+		if st, ok := states[ref.partition]; ok {
+			st.setLike(ref.post, ref.liker, was)
 		}
 	}
 }

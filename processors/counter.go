@@ -25,13 +25,13 @@ var Replayed = metrics.Default.NewCounterVec("tagstream_counter_replayed_total",
 func Counter(g topology.Gen, bound SourceBound) *goka.GroupGraph {
 	dead := goka.Stream(g.NS.DeadLetters())
 	return goka.DefineGroup(goka.Group(g.Counts()),
-		goka.Input(goka.Stream(g.PostHashtags()), new(codec.Bytes), countDelta(dead, bound)),
+		goka.Input(goka.Stream(g.PostHashtags()), new(codec.Bytes), countDelta(dead, bound, g.NS.Posts())),
 		goka.Output(dead, deadLetterCodec),
 		goka.Persist(events.JSON[events.Count]{}),
 	)
 }
 
-func countDelta(dead goka.Stream, bound SourceBound) goka.ProcessCallback {
+func countDelta(dead goka.Stream, bound SourceBound, posts string) goka.ProcessCallback {
 	return func(ctx goka.Context, msg any) {
 		raw := rawBytes(msg)
 		d, err := events.DecodeDelta(ctx.Key(), raw)
@@ -39,13 +39,13 @@ func countDelta(dead goka.Stream, bound SourceBound) goka.ProcessCallback {
 			deadLetter(ctx, dead, raw, err)
 			return
 		}
-		ok, err := bound.Covers(ctx.Context(), d.Source)
+		ok, err := bound.Read(ctx.Context(), posts, d.Source.Partition, d.Source.Offset)
 		if err != nil {
 			ctx.Fail(err) // the worker stops and reads this delta again
 		}
 		if !ok {
 			deadLetter(ctx, dead, raw, &events.DecodeError{Reason: events.ReasonInvalid,
-				Detail: fmt.Sprintf("src %d/%d: %v", d.Source.Partition, d.Source.Offset, errBeyondPosts)})
+				Detail: fmt.Sprintf("src %d/%d: %v", d.Source.Partition, d.Source.Offset, errBeyondInput)})
 			return
 		}
 		prev, _ := ctx.Value().(events.Count)

@@ -27,7 +27,10 @@ type Change struct {
 //     post is a duplicate and counts nothing.
 //   - edited: -1 per key the new caption lost, +1 per key it gained.
 //   - deleted: -1 per key; the post becomes a tombstone, so a replayed or
-//     repeated create cannot bring it back.
+//     repeated create cannot bring it back. It keeps the creation time,
+//     which places its -1 in the trending window of its creation.
+//
+// Every change adds one to the post's revision (events.PostSummary.Rev).
 //
 // keys and display are the caption's, already parsed (the extractor gets
 // them from validating the caption).
@@ -37,13 +40,14 @@ func apply(prev *events.PostState, e events.PostEvent, keys, display []string) (
 		if prev != nil {
 			return events.PostState{}, nil, "duplicate_create"
 		}
-		next := events.PostState{Keys: keys, Display: display, ImageID: e.ImageID, Created: e.TS}
+		next := events.PostState{Keys: keys, Display: display, ImageID: e.ImageID, Created: e.TS, Caption: e.Caption, Rev: 1}
 		return next, changes(nil, +1, keys, display), ""
 	case events.PostEdited:
 		if prev == nil || prev.Deleted {
 			return events.PostState{}, nil, "edit_unknown"
 		}
-		next := events.PostState{Keys: keys, Display: display, ImageID: prev.ImageID, Created: prev.Created}
+		next := events.PostState{Keys: keys, Display: display, ImageID: prev.ImageID, Created: prev.Created,
+			Caption: e.Caption, Likes: prev.Likes, Rev: prev.Rev + 1}
 		if e.ImageID != "" {
 			next.ImageID = e.ImageID
 		}
@@ -54,9 +58,35 @@ func apply(prev *events.PostState, e events.PostEvent, keys, display []string) (
 		if prev == nil || prev.Deleted {
 			return events.PostState{}, nil, "delete_unknown"
 		}
-		return events.PostState{Deleted: true}, changes(nil, -1, prev.Keys, prev.Display), ""
+		return events.PostState{Deleted: true, Created: prev.Created, Rev: prev.Rev + 1}, changes(nil, -1, prev.Keys, prev.Display), ""
 	}
 	return events.PostState{}, nil, "unknown_type"
+}
+
+// applyLike is the rule for likes: a liker counts once per post, however
+// often they like it; an unlike takes their like back; a like of a post
+// the extractor does not know, or of a deleted one, counts nothing.
+// liked says whether the liker likes the post before the event. It
+// returns the post's new state, or a non-empty ignore kind.
+func applyLike(prev *events.PostState, e events.LikeEvent, liked bool) (events.PostState, string) {
+	switch {
+	case prev == nil:
+		return events.PostState{}, "like_unknown_post"
+	case prev.Deleted:
+		return events.PostState{}, "like_deleted_post"
+	case e.Type == events.Liked && liked:
+		return events.PostState{}, "like_repeated"
+	case e.Type == events.Unliked && !liked:
+		return events.PostState{}, "unlike_not_liked"
+	}
+	next := *prev
+	next.Rev++
+	if e.Type == events.Liked {
+		next.Likes++
+	} else {
+		next.Likes--
+	}
+	return next, ""
 }
 
 func minus(keys, display, drop []string) (k, d []string) {

@@ -56,7 +56,7 @@ func FuzzExtractorMatchesTruth(f *testing.F) {
 			}
 		}
 
-		states := map[int32]map[string]events.PostState{0: {}}
+		states := map[int32]*partState{0: newPartState()}
 		got := map[string]int64{}
 		last := map[string]int64{}
 		for i, n := 0, 0; i < len(recs); i += n {

@@ -13,6 +13,8 @@ var (
 	TopicTopPosts     = topology.Gen{}.NS.TopPosts()
 	TopicDeadLetters  = topology.Gen{}.NS.DeadLetters()
 	TopicPostHashtags = topology.Gen{}.PostHashtags()
+	TopicLikes        = topology.Gen{}.NS.Likes()
+	TopicPostChanges  = topology.Gen{}.PostChanges()
 	TableExtractor    = topology.Gen{}.ExtractorTable()
 	TableCounts       = goka.Table(topology.Gen{}.CountsTable())
 	TableTop          = goka.Table(topology.Gen{}.TopTable())

@@ -49,12 +49,13 @@ func postJSON(t *testing.T, e events.PostEvent) []byte {
 // batch (transaction) per send, against one partition's state.
 type extractorRun struct {
 	t      *testing.T
-	state  map[string]events.PostState
-	offset int64
+	state  *partState
+	offset int64 // the next posts offset
+	likes  int64 // the next likes offset
 }
 
 func newExtractorRun(t *testing.T) *extractorRun {
-	return &extractorRun{t: t, state: map[string]events.PostState{}}
+	return &extractorRun{t: t, state: newPartState()}
 }
 
 // send runs one batch of records and returns its output records by topic.
@@ -111,7 +112,7 @@ func TestExtractorCreateEditDelete(t *testing.T) {
 	if got, want := send(events.PostCreated, "Golden hour #Sunset #beach #sunset #BEACH"), []string{"+sunset", "+beach"}; !slices.Equal(got, want) {
 		t.Fatalf("create: deltas %v, want %v (one per distinct key, first-appearance order)", got, want)
 	}
-	st := x.state[events.PostKey("alice", "p1")]
+	st := x.state.posts[events.PostKey("alice", "p1")]
 	if !slices.Equal(st.Display, []string{"Sunset", "beach"}) {
 		t.Errorf("display forms %v, want the first as written", st.Display)
 	}
@@ -160,8 +161,8 @@ func TestExtractorAggregatesWithinATransaction(t *testing.T) {
 }
 
 func TestExtractorRollsBackAnAbortedBatch(t *testing.T) {
-	states := map[int32]map[string]events.PostState{0: {}}
-	states[0][events.PostKey("alice", "p1")] = events.PostState{Keys: []string{"old"}, Display: []string{"old"}}
+	states := map[int32]*partState{0: newPartState()}
+	states[0].posts[events.PostKey("alice", "p1")] = events.PostState{Keys: []string{"old"}, Display: []string{"old"}}
 	b := newBatch(topology.Gen{})
 	for i, r := range []*kgo.Record{
 		post(t, events.PostEdited, "alice", "p1", "#new"),
@@ -172,10 +173,10 @@ func TestExtractorRollsBackAnAbortedBatch(t *testing.T) {
 		b.add(states[0], r)
 	}
 	b.rollback(states)
-	if got := states[0][events.PostKey("alice", "p1")].Keys; !slices.Equal(got, []string{"old"}) {
+	if got := states[0].posts[events.PostKey("alice", "p1")].Keys; !slices.Equal(got, []string{"old"}) {
 		t.Errorf("alice/p1 after rollback has keys %v, want [old]", got)
 	}
-	if _, ok := states[0][events.PostKey("bob", "p1")]; ok {
+	if _, ok := states[0].posts[events.PostKey("bob", "p1")]; ok {
 		t.Error("a post created in the aborted batch survived the rollback")
 	}
 }
@@ -258,7 +259,7 @@ func delta(t *testing.T, key string, sign int64, partition int32, offset int64) 
 
 // anySource accepts every delta source: the tests' deltas name no real
 // posts records.
-var anySource = SourceBoundFunc(func(events.Source) bool { return true })
+var anySource = SourceBoundFunc(func(string, int32, int64) bool { return true })
 
 // A delta naming a source past what the extractor could have read (a
 // forged one: offset 2^63-1) is dead-lettered; before the bound existed it
@@ -266,7 +267,7 @@ var anySource = SourceBoundFunc(func(events.Source) bool { return true })
 // that partition was skipped as a replay, freezing the count for good.
 func TestCounterRefusesADeltaFromBeyondPosts(t *testing.T) {
 	ends := map[int32]int64{0: 100}
-	tt := run(t, Counter(topology.Gen{}, SourceBoundFunc(func(s events.Source) bool { return s.Offset < ends[s.Partition] })))
+	tt := run(t, Counter(topology.Gen{}, SourceBoundFunc(func(_ string, p int32, o int64) bool { return o < ends[p] })))
 	dead := tt.NewQueueTracker(string(TopicDeadLetters))
 	tt.Consume(string(TopicPostHashtags), "sunset", delta(t, "sunset", +1, 0, 5))
 	for range 12 {
@@ -329,7 +330,7 @@ func topDoc(t *testing.T, tag string, at time.Time, posts ...string) []byte {
 }
 
 func TestTopPostsKeepsNewestAndRejectsWrongKey(t *testing.T) {
-	tt := run(t, TopPosts(topology.Gen{}))
+	tt := run(t, TopPosts(topology.Gen{}, anySource))
 	dead := tt.NewQueueTracker(string(TopicDeadLetters))
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	tt.Consume(string(TopicTopPosts), "sunset", topDoc(t, "#Sunset", t0.Add(time.Hour), "new1", "new2"))
@@ -349,7 +350,7 @@ func TestTopPostsKeepsNewestAndRejectsWrongKey(t *testing.T) {
 // A document computed in the far future would pin its list (no later
 // document is newer): it is dead-lettered, and the next real one applies.
 func TestTopPostsRefusesAFutureComputedAt(t *testing.T) {
-	tt := run(t, TopPosts(topology.Gen{}))
+	tt := run(t, TopPosts(topology.Gen{}, anySource))
 	dead := tt.NewQueueTracker(string(TopicDeadLetters))
 	now := time.Now().UTC()
 	tt.Consume(string(TopicTopPosts), "sunset", topDoc(t, "sunset", now.Add(-time.Minute), "first"))

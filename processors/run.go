@@ -12,19 +12,19 @@ import (
 	"github.com/tagstream/tagstream/topology"
 )
 
-// Graphs returns the goka groups of generation g, the counter checking
-// deltas against bound. The extractor is not among them: it is the one
+// Graphs returns the goka groups a worker runs for generation g, each
+// checking the sources of its input against bound. The extractor is not among them: it is the one
 // stage that needs Kafka transactions, which goka does not offer, so it
 // runs on franz-go (topology.md).
 func Graphs(g topology.Gen, bound SourceBound) []*goka.GroupGraph {
-	return []*goka.GroupGraph{Counter(g, bound), TopPosts(g)}
+	return []*goka.GroupGraph{Counter(g, bound), TopPosts(g, bound), RecentPosts(g, bound)}
 }
 
 // Run runs the extractor and every goka group of generation o.Gen against
 // the cluster until ctx is done or one of them fails. More instances of Run on other machines
 // share the partitions through the consumer groups.
 func Run(ctx context.Context, c kafka.Cluster, o Options) error {
-	bound, cl, err := newPostsEnds(c, o.Gen.NS)
+	bound, cl, err := newInputEnds(c, o.Gen.NS)
 	if err != nil {
 		return err
 	}

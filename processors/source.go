@@ -15,68 +15,89 @@ import (
 	"github.com/tagstream/tagstream/topology"
 )
 
-// SourceBound tells whether a delta's source is a posts record the
-// extractor could have read: an existing posts partition and an offset
-// below its end. The counter dead-letters a delta that fails it, so a
-// forged or corrupt delta (a source offset of 2^63-1 would make the
-// counter skip every later real delta of that partition as a replay)
-// cannot freeze a count. An error means the bound could not be learned
-// now (the broker is away): the counter then stops rather than guess.
+// SourceBound tells whether a source named by a derived record is an
+// input record the extractor could have read: an existing partition of
+// posts or likes and an offset below its end. The counter and the lists
+// dead-letter a record that fails it, so a forged or corrupt one (a
+// source offset of 2^63-1 would make a consumer skip every later real
+// record of that partition as a replay) cannot freeze a count or a list.
+// An error means the bound could not be learned now (the broker is away):
+// the consumer then stops rather than guess.
 type SourceBound interface {
-	Covers(ctx context.Context, src events.Source) (bool, error)
+	Read(ctx context.Context, topic string, partition int32, offset int64) (bool, error)
 }
 
 // SourceBoundFunc adapts a function (tests, tools) to SourceBound.
-type SourceBoundFunc func(events.Source) bool
+type SourceBoundFunc func(topic string, partition int32, offset int64) bool
 
-// Covers implements SourceBound.
-func (f SourceBoundFunc) Covers(_ context.Context, src events.Source) (bool, error) {
-	return f(src), nil
+// Read implements SourceBound.
+func (f SourceBoundFunc) Read(_ context.Context, topic string, partition int32, offset int64) (bool, error) {
+	return f(topic, partition, offset), nil
 }
 
-// postsEnds is the SourceBound of a running worker: the end offsets of
-// posts, read again whenever a delta names an offset at or past the ends
-// it knows. A real delta's source was read, so it is below the end at any
-// later time; the read costs one ListOffsets per batch of deltas that
-// overtakes the cache, not one per delta.
-type postsEnds struct {
+// coversChange checks both offsets of a post-changes source (-1: none).
+func coversChange(ctx context.Context, b SourceBound, ns topology.Namespace, src events.ChangeSource) (bool, error) {
+	for _, in := range []struct {
+		topic  string
+		offset int64
+	}{{ns.Posts(), src.Posts}, {ns.Likes(), src.Likes}} {
+		if in.offset < 0 {
+			continue
+		}
+		if ok, err := b.Read(ctx, in.topic, src.Partition, in.offset); !ok || err != nil {
+			return false, err
+		}
+	}
+	return true, nil
+}
+
+// inputEnds is the SourceBound of a running worker: the end offsets of
+// posts and likes, read again whenever a record names an offset at or
+// past the ends it knows. A real record's source was read, so it is below
+// the end at any later time; the read costs one ListOffsets per batch of
+// records that overtakes the cache, not one per record.
+type inputEnds struct {
 	adm        *kadm.Client
-	topic      string
 	partitions int32
 
 	mu   sync.Mutex // serialises refreshes
-	ends map[int32]int64
+	ends map[string]map[int32]int64
 }
 
-func newPostsEnds(c kafka.Cluster, ns topology.Namespace) (*postsEnds, *kgo.Client, error) {
-	cl, err := c.Client("counter-bound")
+func newInputEnds(c kafka.Cluster, ns topology.Namespace) (*inputEnds, *kgo.Client, error) {
+	cl, err := c.Client("input-bound")
 	if err != nil {
 		return nil, nil, err
 	}
-	return &postsEnds{adm: kadm.NewClient(cl), topic: ns.Posts(), partitions: int32(c.PartitionCount()), ends: map[int32]int64{}}, cl, nil
+	return &inputEnds{adm: kadm.NewClient(cl), partitions: int32(c.PartitionCount()),
+		ends: map[string]map[int32]int64{ns.Posts(): {}, ns.Likes(): {}}}, cl, nil
 }
 
-func (p *postsEnds) Covers(ctx context.Context, src events.Source) (bool, error) {
-	if src.Partition < 0 || src.Partition >= p.partitions || src.Offset < 0 {
+func (e *inputEnds) Read(ctx context.Context, topic string, partition int32, offset int64) (bool, error) {
+	if partition < 0 || partition >= e.partitions || offset < 0 {
 		return false, nil
 	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if src.Offset < p.ends[src.Partition] {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	ends, ok := e.ends[topic]
+	if !ok {
+		return false, nil
+	}
+	if offset < ends[partition] {
 		return true, nil
 	}
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	ends, err := p.adm.ListEndOffsets(ctx, p.topic)
+	listed, err := e.adm.ListEndOffsets(ctx, topic)
 	if err == nil {
-		err = ends.Error()
+		err = listed.Error()
 	}
 	if err != nil {
-		return false, fmt.Errorf("processors: end offsets of %s: %w", p.topic, err)
+		return false, fmt.Errorf("processors: end offsets of %s: %w", topic, err)
 	}
-	ends.Each(func(o kadm.ListedOffset) { p.ends[o.Partition] = o.Offset })
-	return src.Offset < p.ends[src.Partition], nil
+	listed.Each(func(o kadm.ListedOffset) { ends[o.Partition] = o.Offset })
+	return offset < ends[partition], nil
 }
 
-// errBeyondPosts is the dead-letter cause of a delta that fails the bound.
-var errBeyondPosts = errors.New("source is not a posts record the extractor could have read")
+// errBeyondInput is the dead-letter cause of a record that fails the bound.
+var errBeyondInput = errors.New("source is not an input record the extractor could have read")

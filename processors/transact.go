@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -92,7 +93,7 @@ type extractor struct {
 	parts int32
 
 	mu     sync.Mutex
-	states map[int32]map[string]events.PostState
+	states map[int32]*partState
 	failed error
 	cancel context.CancelCauseFunc
 }
@@ -102,10 +103,15 @@ func runExtractor(ctx context.Context, c kafka.Cluster, o Options) error {
 	o = o.withDefaults()
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	x := &extractor{c: c, o: o, parts: int32(c.PartitionCount()), states: map[int32]map[string]events.PostState{}, cancel: cancel}
+	x := &extractor{c: c, o: o, parts: int32(c.PartitionCount()), states: map[int32]*partState{}, cancel: cancel}
 	opts := append(c.Opts("extractor"),
 		kgo.ConsumerGroup(string(o.Gen.Extractor())),
-		kgo.ConsumeTopics(o.Gen.NS.Posts()),
+		kgo.ConsumeTopics(o.Gen.NS.Posts(), o.Gen.NS.Likes()),
+		// posts and likes are co-partitioned: the range balancer gives
+		// each member the same partitions of both (they have as many
+		// partitions and the same members), so the owner of a post's
+		// events also owns its likes. assigned checks it.
+		kgo.Balancers(kgo.RangeBalancer()),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		// Rebalances wait for the loop between transactions: the state
@@ -206,11 +212,16 @@ func (x *extractor) add(b *batch, f kgo.Fetches) error {
 		}
 		st, ok := x.states[p.Partition]
 		if !ok {
-			err = fmt.Errorf("processors: extractor: records of posts partition %d, whose state was not restored", p.Partition)
+			err = fmt.Errorf("processors: extractor: records of %s/%d, whose state was not restored", p.Topic, p.Partition)
 			return
 		}
+		likes := p.Topic == x.o.Gen.NS.Likes()
 		for _, r := range p.Records {
-			b.add(st, r)
+			if likes {
+				b.addLike(st, r)
+			} else {
+				b.add(st, r)
+			}
 		}
 	})
 	return err
@@ -330,6 +341,12 @@ func (x *extractor) fail(err error) {
 // any of their records is processed.
 func (x *extractor) assigned(ctx context.Context, cl *kgo.Client, m map[string][]int32) {
 	parts := m[x.o.Gen.NS.Posts()]
+	if likes := m[x.o.Gen.NS.Likes()]; !sameParts(parts, likes) {
+		x.fail(fmt.Errorf("processors: extractor: assigned posts partitions %v but likes partitions %v: "+
+			"a post's likes must go to the owner of its events (is an extractor of another version, subscribed to posts alone, in group %s?)",
+			parts, likes, x.o.Gen.Extractor()))
+		return
+	}
 	if len(parts) == 0 {
 		return
 	}
@@ -349,24 +366,36 @@ func (x *extractor) assigned(ctx context.Context, cl *kgo.Client, m map[string][
 		return
 	}
 	x.mu.Lock()
-	n := 0
+	n, likes := 0, 0
 	for p, s := range states {
 		x.states[p] = s
-		n += len(s)
+		n += len(s.posts)
+		for _, l := range s.likers {
+			likes += len(l)
+		}
 	}
 	x.mu.Unlock()
-	slog.Info("extractor restored post states", "partitions", parts, "posts", n, "took", time.Since(start).Round(time.Millisecond))
+	slog.Info("extractor restored post states", "partitions", parts, "posts", n, "likes", likes, "took", time.Since(start).Round(time.Millisecond))
+}
+
+// sameParts reports whether a and b hold the same partitions.
+func sameParts(a, b []int32) bool {
+	a, b = slices.Clone(a), slices.Clone(b)
+	slices.Sort(a)
+	slices.Sort(b)
+	return slices.Equal(a, b)
 }
 
 func (x *extractor) revoked(_ context.Context, _ *kgo.Client, m map[string][]int32) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	for _, p := range m[x.o.Gen.NS.Posts()] {
+	for _, p := range append(m[x.o.Gen.NS.Posts()], m[x.o.Gen.NS.Likes()]...) {
 		delete(x.states, p)
 	}
 }
 
-// restore reads the committed post states of parts from the changelog.
+// restore reads the committed post states and likes of parts from the
+// changelog.
 //
 // An open transaction of a dead previous owner holds the partition's last
 // stable offset back until the broker aborts it, and a read must not stop
@@ -374,7 +403,7 @@ func (x *extractor) revoked(_ context.Context, _ *kgo.Client, m map[string][]int
 // most wait) until no transaction is open on the partitions, then reads
 // them to their end with read_committed, keeping control records so it can
 // tell when it has reached the end.
-func restore(ctx context.Context, c kafka.Cluster, table string, parts []int32, wait time.Duration) (map[int32]map[string]events.PostState, error) {
+func restore(ctx context.Context, c kafka.Cluster, table string, parts []int32, wait time.Duration) (map[int32]*partState, error) {
 	admin, err := c.Client("extractor-restore")
 	if err != nil {
 		return nil, err
@@ -388,10 +417,10 @@ func restore(ctx context.Context, c kafka.Cluster, table string, parts []int32, 
 	if err != nil {
 		return nil, fmt.Errorf("processors: extractor: %w", err)
 	}
-	states := map[int32]map[string]events.PostState{}
+	states := map[int32]*partState{}
 	spans := kafka.Spans{table: {}}
 	for _, p := range parts {
-		states[p] = map[string]events.PostState{}
+		states[p] = newPartState()
 		spans[table][p] = kafka.Span{From: starts[p], To: ends[p]}
 	}
 	// A state that does not decode stops the restore: without it, every
@@ -401,18 +430,23 @@ func restore(ctx context.Context, c kafka.Cluster, table string, parts []int32, 
 		if bad != nil {
 			return
 		}
-		if r.Value == nil {
-			delete(states[r.Partition], string(r.Key))
+		st := states[r.Partition]
+		if post, liker, ok := events.SplitLikerKey(string(r.Key)); ok {
+			st.setLike(post, liker, r.Value != nil)
 			return
 		}
-		var st events.PostState
-		if derr := json.Unmarshal(r.Value, &st); derr != nil {
+		if r.Value == nil {
+			delete(st.posts, string(r.Key))
+			return
+		}
+		var ps events.PostState
+		if derr := json.Unmarshal(r.Value, &ps); derr != nil {
 			BadStates.Inc()
 			bad = fmt.Errorf("processors: extractor: %s/%d offset %d, post %q: a state that does not decode: %w",
 				table, r.Partition, r.Offset, r.Key, derr)
 			return
 		}
-		states[r.Partition][string(r.Key)] = st
+		st.posts[string(r.Key)] = ps
 	})
 	if err == nil {
 		err = bad

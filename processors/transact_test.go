@@ -208,12 +208,12 @@ func TestExtractorAbortsATransactionWithARefusedRecord(t *testing.T) {
 	}
 }
 
-// The worker's bound reads the posts ends again when a delta overtakes
+// The worker's bound reads the input's ends again when a record overtakes
 // what it knows, so a delta of a post produced after its last read is
 // accepted, and one past the real end is not.
-func TestPostsEndsFollowsThePostsLog(t *testing.T) {
+func TestInputEndsFollowThePostsLog(t *testing.T) {
 	c := startBroker(t, 2)
-	bound, cl, err := newPostsEnds(c, "")
+	bound, cl, err := newInputEnds(c, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -222,9 +222,9 @@ func TestPostsEndsFollowsThePostsLog(t *testing.T) {
 	defer cancel()
 	check := func(p int32, o int64, want bool) {
 		t.Helper()
-		got, err := bound.Covers(ctx, events.Source{Partition: p, Offset: o})
+		got, err := bound.Read(ctx, string(TopicPosts), p, o)
 		if err != nil || got != want {
-			t.Fatalf("Covers(%d/%d) = %v, %v; want %v", p, o, got, err, want)
+			t.Fatalf("Read(posts %d/%d) = %v, %v; want %v", p, o, got, err, want)
 		}
 	}
 	check(0, 0, false) // empty log

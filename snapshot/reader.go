@@ -29,7 +29,7 @@ type Row struct {
 
 // Page joins the row's two values as the goka views join theirs
 // (page.Join).
-func (r Row) Page() page.Page { return page.Join(r.Key, r.Count, r.Top) }
+func (r Row) Page() page.Page { return page.Join(r.Key, r.Count, r.Top, nil) }
 
 // Reader reads hashtag rows from Cassandra: the read side of a stateless
 // API, which needs no goka view.
@@ -111,3 +111,8 @@ func (r *Reader) Ready(ctx context.Context) error { return r.Ping(ctx) }
 
 // Close closes the session.
 func (r *Reader) Close() { r.sess.Close() }
+
+// Trending is not stored yet.
+func (r *Reader) Trending(ctx context.Context) (page.Trending, error) {
+	return page.Trending{}, errors.New("snapshot: trending is not stored in Cassandra yet")
+}

@@ -633,7 +633,7 @@ func (s *Snapshotter) writeRow(ctx context.Context, sess *gocql.Session, key str
 		} else {
 			posts := make([]postUDT, len(c.top.TopPosts))
 			for i, ps := range c.top.TopPosts {
-				posts[i] = postUDT(ps)
+				posts[i] = toUDT(ps)
 			}
 			stmts = append(stmts, stmt{s.stmt.top, []any{c.ts, posts, c.top.ComputedAt, key}})
 		}
@@ -682,7 +682,12 @@ func (s *Snapshotter) writeOffsets(ctx context.Context, sess *gocql.Session, off
 func fromUDT(posts []postUDT) []events.PostSummary {
 	out := make([]events.PostSummary, len(posts))
 	for i, p := range posts {
-		out[i] = events.PostSummary(p)
+		out[i] = events.PostSummary{PostID: p.PostID, UserID: p.UserID, ImageID: p.ImageID, Caption: p.Caption, CreatedAt: p.CreatedAt}
 	}
 	return out
+}
+
+// toUDT converts a summary into the post_summary type.
+func toUDT(p events.PostSummary) postUDT {
+	return postUDT{PostID: p.PostID, UserID: p.UserID, ImageID: p.ImageID, Caption: p.Caption, CreatedAt: p.CreatedAt}
 }

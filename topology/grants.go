@@ -1,6 +1,8 @@
 package topology
 
 import (
+	"strings"
+
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/tagstream/tagstream/kafka"
@@ -18,7 +20,10 @@ const (
 	// RoleWorker runs the processors: it owns every internal topic and
 	// group, and reads the input topics.
 	RoleWorker Role = "worker"
-	// RoleRank publishes top-posts documents (an outside ranking job).
+	// RoleRank runs `tagstream rank`: it reads post-changes, owns the
+	// ranking's and trending's groups and tables, and publishes top-posts
+	// documents and trending partials. An outside ranking job needs only
+	// its write on hashtag-top-posts.
 	RoleRank Role = "rank"
 	// RoleReader only reads the tables: the snapshotter, a read-only API.
 	RoleReader Role = "reader"
@@ -38,16 +43,41 @@ var (
 	genMark = ".g" // generation n > 0 appends ".g<n>" to derived names (Gen)
 )
 
-// tables lists the grants on the two served tables, every generation.
-func (ns Namespace) tables(ops []kmsg.ACLOperation) []kafka.Grant {
+// every grants ops on each of names and on its later generations.
+func every(names []string, ops []kmsg.ACLOperation) []kafka.Grant {
 	var out []kafka.Grant
-	g0 := ns.Gen(0)
-	for _, g := range []string{g0.Counts(), g0.Top()} {
+	for _, name := range names {
 		out = append(out,
-			kafka.Grant{Resource: topic, Name: g + "-table", Ops: ops},
-			kafka.Grant{Resource: topic, Name: g + genMark, Prefixed: true, Ops: ops})
+			kafka.Grant{Resource: topic, Name: name, Ops: ops},
+			kafka.Grant{Resource: topic, Name: genBase(name) + genMark, Prefixed: true, Ops: ops})
 	}
-	return append(out, kafka.Grant{Resource: topic, Name: ns.Pointer(), Ops: read})
+	return out
+}
+
+// genBase is the part of a derived name of generation 0 that generation n
+// appends ".g<n>" to: the group of a table ("hashtag-top" of
+// "hashtag-top-table"), the name itself otherwise.
+func genBase(name string) string {
+	if b, ok := strings.CutSuffix(name, "-table"); ok {
+		return b
+	}
+	return name
+}
+
+// groups grants reading (joining) each group of every generation.
+func groups(names []string) []kafka.Grant {
+	var out []kafka.Grant
+	for _, g := range names {
+		out = append(out,
+			kafka.Grant{Resource: group, Name: g, Ops: read},
+			kafka.Grant{Resource: group, Name: g + genMark, Prefixed: true, Ops: read})
+	}
+	return out
+}
+
+// served lists the grants on the served topics, every generation.
+func (ns Namespace) served(ops []kmsg.ACLOperation) []kafka.Grant {
+	return append(every(ns.Gen(0).Served(), ops), kafka.Grant{Resource: topic, Name: ns.Pointer(), Ops: read})
 }
 
 // Grants returns what role may do in ns: the least that its processes need.
@@ -59,33 +89,30 @@ func (ns Namespace) Grants(role Role) []kafka.Grant {
 	g0 := ns.Gen(0)
 	switch role {
 	case RoleAPI:
-		return append(ns.tables(read),
+		return append(ns.served(read),
 			kafka.Grant{Resource: topic, Name: ns.Posts(), Ops: write},
+			kafka.Grant{Resource: topic, Name: ns.Likes(), Ops: write},
 			idemp)
 	case RoleRank:
-		return []kafka.Grant{{Resource: topic, Name: ns.TopPosts(), Ops: write}, idemp}
+		out := append(every(g0.RankDerived(), own), every([]string{g0.PostChanges()}, read)...)
+		out = append(out, groups(g0.RankGroups())...)
+		return append(out,
+			kafka.Grant{Resource: topic, Name: ns.TopPosts(), Ops: append(write, kmsg.ACLOperationCreate)},
+			kafka.Grant{Resource: topic, Name: ns.DeadLetters(), Ops: append(write, kmsg.ACLOperationCreate)},
+			idemp)
 	case RoleReader:
-		return append(ns.tables(read),
+		return append(ns.served(read),
 			kafka.Grant{Resource: group, Name: ns.SnapshotGroup(), Prefixed: true, Ops: read})
 	case RoleWorker:
-		var out []kafka.Grant
-		// Internal topics: read, written, created by workers alone.
-		for _, name := range g0.Derived() {
-			out = append(out, kafka.Grant{Resource: topic, Name: name, Ops: own})
-		}
-		for _, base := range []string{g0.PostHashtags(), g0.Extractor(), g0.Counts(), g0.Top()} {
-			out = append(out, kafka.Grant{Resource: topic, Name: base + genMark, Prefixed: true, Ops: own})
-		}
-		// Groups of every generation.
-		for _, g := range g0.Groups() {
-			out = append(out,
-				kafka.Grant{Resource: group, Name: g, Ops: read},
-				kafka.Grant{Resource: group, Name: g + genMark, Prefixed: true, Ops: read})
-		}
+		// Internal topics: read, written, created by workers (the
+		// ranking's too, so a worker alone starts an empty cluster).
+		out := every(g0.Derived(), own)
+		out = append(out, groups(g0.WorkerGroups())...)
 		out = append(out,
 			// Inputs: read (and created, so workers can start on an
 			// empty cluster).
 			kafka.Grant{Resource: topic, Name: ns.Posts(), Ops: append(read, kmsg.ACLOperationCreate)},
+			kafka.Grant{Resource: topic, Name: ns.Likes(), Ops: append(read, kmsg.ACLOperationCreate)},
 			kafka.Grant{Resource: topic, Name: ns.TopPosts(), Ops: append(read, kmsg.ACLOperationCreate)},
 			kafka.Grant{Resource: topic, Name: ns.DeadLetters(), Ops: append(write, kmsg.ACLOperationCreate)},
 			kafka.Grant{Resource: topic, Name: ns.Pointer(), Ops: append(read, kmsg.ACLOperationCreate)},

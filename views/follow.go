@@ -135,3 +135,12 @@ func (f *Following) Page(ctx context.Context, key string) (page.Page, error) {
 	}
 	return g.views.Page(ctx, key)
 }
+
+// Trending is the current generation's Trending.
+func (f *Following) Trending(ctx context.Context) (page.Trending, error) {
+	g := f.cur.Load()
+	if g == nil {
+		return page.Trending{}, errNoGeneration
+	}
+	return g.views.Trending(ctx)
+}

@@ -1,11 +1,12 @@
-// Package views serves hashtag pages from local goka views of the two
-// hashtag tables, joined by key at read time.
+// Package views serves hashtag pages and the trending list from local
+// goka views of the served tables, joined by key at read time.
 package views
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/lovoo/goka"
 	"golang.org/x/sync/errgroup"
@@ -17,43 +18,64 @@ import (
 	"github.com/tagstream/tagstream/topology"
 )
 
-// Views are local replicas of hashtag-counts-table and hashtag-top-table.
+// Views are local replicas of a generation's served topics: the counts,
+// the top and recent lists, and the trending partials.
 type Views struct {
-	counts *goka.View
-	top    *goka.View
+	counts   *goka.View
+	top      *goka.View
+	recent   *goka.View
+	partials *goka.View
+	now      func() time.Time
 }
 
-// New creates the views of generation g's tables; Run starts them.
+// New creates the views of generation g's served topics; Run starts them.
 func New(c kafka.Cluster, g topology.Gen) (*Views, error) {
-	counts, err := goka.NewView(c.Brokers, goka.Table(g.CountsTable()), events.JSON[events.Count]{},
-		gokaopts.View(c, g.CountsTable())...)
-	if err != nil {
-		return nil, fmt.Errorf("views: %s: %w", g.CountsTable(), err)
+	v := &Views{now: time.Now}
+	for _, t := range []struct {
+		view  **goka.View
+		topic string
+		codec goka.Codec
+	}{
+		{&v.counts, g.CountsTable(), events.JSON[events.Count]{}},
+		{&v.top, g.TopTable(), events.JSON[events.Top]{}},
+		{&v.recent, g.RecentTable(), events.JSON[events.Recent]{}},
+		{&v.partials, g.TrendingPartials(), events.JSON[events.TrendingPartial]{}},
+	} {
+		view, err := goka.NewView(c.Brokers, goka.Table(t.topic), t.codec, gokaopts.View(c, t.topic)...)
+		if err != nil {
+			return nil, fmt.Errorf("views: %s: %w", t.topic, err)
+		}
+		*t.view = view
 	}
-	top, err := goka.NewView(c.Brokers, goka.Table(g.TopTable()), events.JSON[events.Top]{},
-		gokaopts.View(c, g.TopTable())...)
-	if err != nil {
-		return nil, fmt.Errorf("views: %s: %w", g.TopTable(), err)
-	}
-	return &Views{counts: counts, top: top}, nil
+	return v, nil
 }
 
-// Run follows both tables until ctx is done.
+func (v *Views) all() []*goka.View { return []*goka.View{v.counts, v.top, v.recent, v.partials} }
+
+// Run follows every table until ctx is done.
 func (v *Views) Run(ctx context.Context) error {
 	g, ctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return v.counts.Run(ctx) })
-	g.Go(func() error { return v.top.Run(ctx) })
+	for _, view := range v.all() {
+		g.Go(func() error { return view.Run(ctx) })
+	}
 	return g.Wait()
 }
 
-// Recovered reports whether both views have caught up with their tables
-// once; before that, a page could show a count that is far too low.
-func (v *Views) Recovered() bool { return v.counts.Recovered() && v.top.Recovered() }
+// Recovered reports whether every view has caught up with its table once;
+// before that, a page could show a count that is far too low.
+func (v *Views) Recovered() bool {
+	for _, view := range v.all() {
+		if !view.Recovered() {
+			return false
+		}
+	}
+	return true
+}
 
-// errRecovering is Ready's answer until both views have recovered.
+// errRecovering is Ready's answer until every view has recovered.
 var errRecovering = errors.New("views: still recovering their tables")
 
-// Ready returns nil once both views have recovered (Recovered), for
+// Ready returns nil once every view has recovered (Recovered), for
 // /readyz. It takes a context to share the API's page-source interface
 // with the Cassandra reader, which has to ask a server.
 func (v *Views) Ready(context.Context) error {
@@ -63,27 +85,55 @@ func (v *Views) Ready(context.Context) error {
 	return nil
 }
 
-// Page joins the two tables for the normalised key. The context is unused:
-// a local view answers from memory.
+// get returns the value of key in view as a T, nil if there is none.
+func get[T any](view *goka.View, key string) (*T, error) {
+	raw, err := view.Get(key)
+	if err != nil {
+		return nil, fmt.Errorf("views: get %q from %s: %w", key, view.Topic(), err)
+	}
+	if t, ok := raw.(T); ok {
+		return &t, nil
+	}
+	return nil, nil
+}
+
+// Page joins the tables for the normalised key. The context is unused: a
+// local view answers from memory.
 func (v *Views) Page(_ context.Context, key string) (page.Page, error) {
-	cv, err := v.counts.Get(key)
+	c, err := get[events.Count](v.counts, key)
 	if err != nil {
-		return page.Page{}, fmt.Errorf("views: get count %q: %w", key, err)
+		return page.Page{}, err
 	}
-	tv, err := v.top.Get(key)
+	t, err := get[events.Top](v.top, key)
 	if err != nil {
-		return page.Page{}, fmt.Errorf("views: get top posts %q: %w", key, err)
+		return page.Page{}, err
 	}
-	if cv == nil && tv == nil {
+	r, err := get[events.Recent](v.recent, key)
+	if err != nil {
+		return page.Page{}, err
+	}
+	if c == nil && t == nil && r == nil {
 		return page.Page{}, fmt.Errorf("views: %q: %w", key, page.ErrNotFound)
 	}
-	var c *events.Count
-	var t *events.Top
-	if cnt, ok := cv.(events.Count); ok {
-		c = &cnt
+	return page.Join(key, c, t, r), nil
+}
+
+// Trending merges the partials of every partition.
+func (v *Views) Trending(context.Context) (page.Trending, error) {
+	it, err := v.partials.Iterator()
+	if err != nil {
+		return page.Trending{}, fmt.Errorf("views: trending partials: %w", err)
 	}
-	if top, ok := tv.(events.Top); ok {
-		t = &top
+	defer it.Release()
+	var partials []events.TrendingPartial
+	for it.Next() {
+		raw, err := it.Value()
+		if err != nil {
+			return page.Trending{}, fmt.Errorf("views: trending partial %q: %w", it.Key(), err)
+		}
+		if p, ok := raw.(events.TrendingPartial); ok {
+			partials = append(partials, p)
+		}
 	}
-	return page.Join(key, c, t), nil
+	return page.MergeTrending(partials, v.now()), nil
 }

@@ -41,6 +41,7 @@ usage: tagstream <command> [flags]
 commands:
   run             everything in one process on an embedded Kafka broker
   worker          the processors, against --brokers
+  rank            the ranking (top posts by likes and age) and the trending hashtags, against --brokers
   api             the views (or --source cassandra) and the HTTP API, against --brokers
   snapshot        batched snapshots of the hashtag tables into --cassandra
   replay          rebuild the state from --from of the posts log in a new generation, then switch to it
@@ -81,7 +82,8 @@ func dispatch(ctx context.Context, args []string, in io.Reader, out io.Writer) e
 	switch cmd {
 	case "run":
 		fs := config.FlagSet(cmd, &c, append(append([]string{"data", "http", "kafka-listen", "namespace", "partitions", "state-dir", "secret", "cdn-base",
-			"exactly-once", "pprof", "log-level", "token-max-ttl", "write-rate", "write-burst", "max-connections"}, mediaFlags...), snapshotFlags...)...)
+			"exactly-once", "pprof", "log-level", "token-max-ttl", "write-rate", "write-burst", "max-connections",
+			"rank", "rank-interval", "rank-half-life"}, mediaFlags...), snapshotFlags...)...)
 		if err := parse(fs, args, &c); err != nil {
 			return err
 		}
@@ -90,9 +92,14 @@ func dispatch(ctx context.Context, args []string, in io.Reader, out io.Writer) e
 			s := snapshotConfig(c)
 			snap = &s
 		}
+		var rank *processors.RankOptions
+		if c.Rank.On {
+			r := rankOptions(c)
+			rank = &r
+		}
 		return pipeline.Embedded(ctx, pipeline.EmbeddedOptions{
 			Data: c.Data, KafkaListen: c.KafkaListen, HTTP: c.HTTP, Out: out,
-			Cluster: cluster(c), API: apiConfig(c), Processors: processorOptions(c),
+			Cluster: cluster(c), API: apiConfig(c), Processors: processorOptions(c), Rank: rank,
 			Media: mediaOptions(c), Snapshot: snap, MaxConnections: c.MaxConnections,
 		})
 	case "worker":
@@ -101,6 +108,12 @@ func dispatch(ctx context.Context, args []string, in io.Reader, out io.Writer) e
 			return err
 		}
 		return ignoreCancel(pipeline.Worker(ctx, cluster(c), processorOptions(c)))
+	case "rank":
+		fs := config.FlagSet(cmd, &c, "brokers", "partitions", "replication", "state-dir", "instance-id", "rank-interval", "rank-half-life", "pprof", "log-level")
+		if err := parse(fs, args, &c); err != nil {
+			return err
+		}
+		return ignoreCancel(pipeline.Rank(ctx, cluster(c), rankOptions(c)))
 	case "api":
 		fs := config.FlagSet(cmd, &c, append([]string{"brokers", "partitions", "replication", "state-dir", "http", "secret", "cdn-base", "pprof", "log-level",
 			"token-max-ttl", "write-rate", "write-burst", "max-connections", "source", "cassandra", "keyspace"}, mediaFlags...)...)
@@ -258,6 +271,10 @@ func cluster(c config.Config) kafka.Cluster {
 
 func processorOptions(c config.Config) processors.Options {
 	return processors.Options{Gen: namespace(c).Gen(0), InstanceID: c.InstanceID, AtLeastOnce: !c.ExactlyOnce}
+}
+
+func rankOptions(c config.Config) processors.RankOptions {
+	return processors.RankOptions{Gen: namespace(c).Gen(0), InstanceID: c.InstanceID, Interval: c.Rank.Interval, HalfLife: c.Rank.HalfLife}
 }
 
 func namespace(c config.Config) topology.Namespace { return topology.Namespace(c.Namespace) }
