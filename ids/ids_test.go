@@ -17,4 +17,3 @@ func TestValid(t *testing.T) {
 		}
 	}
 }
-

@@ -11,12 +11,12 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/tagstream/tagstream/topology"
 	"github.com/tagstream/tagstream/broker"
 	"github.com/tagstream/tagstream/events"
 	"github.com/tagstream/tagstream/kafka"
 	"github.com/tagstream/tagstream/pipeline"
 	"github.com/tagstream/tagstream/processors"
+	"github.com/tagstream/tagstream/topology"
 	"github.com/tagstream/tagstream/views"
 )
 
