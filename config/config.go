@@ -335,7 +335,7 @@ var defs = map[string]func(fs *flag.FlagSet, c *Config, name string){
 	},
 	"rank": func(fs *flag.FlagSet, c *Config, n string) {
 		fs.BoolVar(&c.Rank.On, n, c.Rank.On, "rank posts by likes and age and publish each hashtag's top 100 to hashtag-top-posts, and keep the trending hashtags "+
-			"(false: leave hashtag-top-posts to an outside ranking job; GET /v1/trending stays empty)")
+			"(run: in this process; replay: for the new generation too; false: hashtag-top-posts is left to an outside ranking job and GET /v1/trending stays empty)")
 	},
 	"rank-interval": func(fs *flag.FlagSet, c *Config, n string) {
 		fs.DurationVar(&c.Rank.Interval, n, c.Rank.Interval, "the least time between two top-posts documents of one hashtag, and between two refreshes of GET /v1/trending")

@@ -226,6 +226,12 @@ type TopPosts struct {
 	Hashtag    string        `json:"hashtag"`
 	Posts      []PostSummary `json:"posts"`
 	ComputedAt time.Time     `json:"computed_at"`
+	// Generation, when set, is the generation of the ranking that
+	// computed the document (`tagstream rank`): only that generation's
+	// top table applies it, so a replay's ranking, still catching up,
+	// never replaces the lists being served. An outside job leaves it out
+	// and every generation applies its documents.
+	Generation *int `json:"generation,omitempty"`
 }
 
 // DecodeTopPosts parses a hashtag-top-posts record. normalize maps the

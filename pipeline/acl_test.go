@@ -147,20 +147,26 @@ func checkGrants(t *testing.T, ns topology.Namespace, as func(topology.Role) kaf
 			t.Errorf("%s writing %s: %v", who, topic, err)
 		}
 	}
-	for _, topic := range []string{g.PostHashtags(), g.CountsTable(), g.TopTable(),
-		g.ExtractorTable(), ns.DeadLetters(), ns.TopPosts(), ns.Pointer()} {
+	for _, topic := range []string{g.PostHashtags(), g.PostChanges(), g.CountsTable(), g.TopTable(), g.RecentTable(),
+		g.ExtractorTable(), g.RankTable(), g.TrendingTable(), g.TrendingPartials(), ns.DeadLetters(), ns.TopPosts(), ns.Pointer()} {
 		refused(topology.RoleAPI, topic, delta)
 		refused(topology.RoleReader, topic, delta)
-		if topic != ns.TopPosts() {
-			refused(topology.RoleRank, topic, delta)
-		}
 	}
-	refused(topology.RoleRank, ns.Posts(), []byte(`{}`))
-	refused(topology.RoleReader, ns.Posts(), []byte(`{}`))
-	refused(topology.RoleWorker, ns.Posts(), []byte(`{}`))
+	// The ranking writes its own tables, documents and dead letters, and
+	// nothing a worker owns.
+	for _, topic := range []string{g.PostHashtags(), g.PostChanges(), g.CountsTable(), g.TopTable(), g.RecentTable(), g.ExtractorTable(), ns.Pointer()} {
+		refused(topology.RoleRank, topic, delta)
+	}
+	for _, topic := range []string{ns.Posts(), ns.Likes()} {
+		refused(topology.RoleRank, topic, []byte(`{}`))
+		refused(topology.RoleReader, topic, []byte(`{}`))
+		refused(topology.RoleWorker, topic, []byte(`{}`))
+		allowed(topology.RoleAPI, topic, []byte(`{}`))
+	}
 	refused(topology.RoleWorker, ns.TopPosts(), []byte(`{}`))
 	doc := fmt.Sprintf(`{"hashtag":"privilege","computed_at":%q,"posts":[]}`, time.Now().UTC().Format(time.RFC3339))
 	allowed(topology.RoleRank, ns.TopPosts(), []byte(doc))
+	allowed(topology.RoleRank, g.TrendingPartials(), []byte(`{}`))
 
 }
 

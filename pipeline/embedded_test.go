@@ -67,8 +67,12 @@ func eachBackend(t *testing.T, test func(t *testing.T, b backend)) {
 // startEmbedded runs `tagstream run` in-process on dir with free ports.
 func startEmbedded(t *testing.T, dir string, partitions int) node {
 	t.Helper()
-	return startEmbeddedWith(t, EmbeddedOptions{Data: dir, Cluster: kafka.Cluster{Partitions: partitions}})
+	return startEmbeddedWith(t, EmbeddedOptions{Data: dir, Cluster: kafka.Cluster{Partitions: partitions}, Rank: &testRank})
 }
+
+// testRank ranks with a short interval, so that a test sees a document
+// or a trending refresh within a second of its cause.
+var testRank = processors.RankOptions{Interval: time.Second}
 
 // startEmbeddedWith is startEmbedded with more options: o's listen
 // addresses, output, secret and Ready are the test's.
@@ -92,12 +96,15 @@ func startReal(t *testing.T, dir string, partitions int, ns topology.Namespace) 
 	t.Helper()
 	admin := kafkatest.Cluster(t)
 	admin.Partitions = partitions
-	worker, apiP := kafkatest.As(t, topology.RoleWorker), kafkatest.As(t, topology.RoleAPI)
-	worker.Partitions, apiP.Partitions = partitions, partitions
+	worker, apiP, rank := kafkatest.As(t, topology.RoleWorker), kafkatest.As(t, topology.RoleAPI), kafkatest.As(t, topology.RoleRank)
+	worker.Partitions, apiP.Partitions, rank.Partitions = partitions, partitions, partitions
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan [2]string, 1)
-	done := make(chan error, 2)
+	done := make(chan error, 3)
 	go func() { done <- ignoreCanceled(Worker(ctx, worker, processors.Options{Gen: ns.Gen(0)})) }()
+	ro := testRank
+	ro.Gen = ns.Gen(0)
+	go func() { done <- ignoreCanceled(Rank(ctx, rank, ro)) }()
 	go func() {
 		done <- ignoreCanceled(API(ctx, APIOptions{Cluster: apiP, Namespace: ns, HTTP: "127.0.0.1:0", API: api.Config{Secret: testSecret},
 			Media:     MediaOptions{EmbeddedDir: filepath.Join(dir, "images"), KeysDir: dir},
@@ -106,7 +113,7 @@ func startReal(t *testing.T, dir string, partitions int, ns topology.Namespace) 
 	n := awaitNode(t, ready, done, cancel)
 	n.cluster, n.ns = admin, ns
 	stop := n.stop
-	n.stop = func() { stop(); <-done }
+	n.stop = func() { stop(); <-done; <-done }
 	return n
 }
 

@@ -358,13 +358,13 @@ func TestListsEqualTheGroundTruth(t *testing.T) {
 				}
 				slices.SortFunc(liked, better(halfLife))
 				want = keysAndLikes(liked[:min(len(liked), events.MaxTopPosts)])
-				got = keysAndLikes(TopDocument(ranked[tag], t0).Posts)
+				got = keysAndLikes(TopDocument(ranked[tag], t0, 0).Posts)
 				if !slices.Equal(got, want) {
 					t.Errorf("#%s top:\n got %v\nwant %v", tag, got, want)
 				}
 				// The top table, given the ranking's document, then
 				// every change again (late), shows the same.
-				tp, _ := ApplyTop(top[tag], TopDocument(ranked[tag], t0))
+				tp, _ := ApplyTop(top[tag], TopDocument(ranked[tag], t0, 0))
 				if got := keysAndLikes(tp.TopPosts); !slices.Equal(got, want) {
 					t.Errorf("#%s top table:\n got %v\nwant %v", tag, got, want)
 				}

@@ -128,10 +128,10 @@ func sameTop(a, b []events.PostSummary) bool {
 }
 
 // TopDocument is the hashtag-top-posts document of a hashtag's
-// candidates at now.
-func TopDocument(r events.Ranked, now time.Time) events.TopPosts {
+// candidates at now, for the top table of generation gen.
+func TopDocument(r events.Ranked, now time.Time, gen int) events.TopPosts {
 	posts := slices.Clone(r.Posts[:min(len(r.Posts), events.MaxTopPosts)])
-	return events.TopPosts{Hashtag: r.Display, Posts: posts, ComputedAt: now.UTC().Truncate(time.Millisecond)}
+	return events.TopPosts{Hashtag: r.Display, Posts: posts, ComputedAt: now.UTC().Truncate(time.Millisecond), Generation: &gen}
 }
 
 // dirtyKeys are the hashtags whose top changed and waits for its interval
@@ -183,7 +183,7 @@ func Ranking(g topology.Gen, bound SourceBound, o RankOptions, dirty *dirtyKeys)
 	dead := goka.Stream(g.NS.DeadLetters())
 	docs := goka.Stream(g.NS.TopPosts())
 	publish := func(ctx goka.Context, r events.Ranked, now time.Time) {
-		ctx.Emit(docs, ctx.Key(), TopDocument(r, now))
+		ctx.Emit(docs, ctx.Key(), TopDocument(r, now, g.N))
 		Published.Inc("top_posts")
 		r.Dirty, r.PublishedAt = false, now.UTC().Truncate(time.Millisecond)
 		ctx.SetValue(r)

@@ -19,7 +19,7 @@ import (
 func TopPosts(g topology.Gen, bound SourceBound) *goka.GroupGraph {
 	dead := goka.Stream(g.NS.DeadLetters())
 	return goka.DefineGroup(goka.Group(g.Top()),
-		goka.Input(goka.Stream(g.NS.TopPosts()), new(codec.Bytes), storeTop(dead)),
+		goka.Input(goka.Stream(g.NS.TopPosts()), new(codec.Bytes), storeTop(g, dead)),
 		goka.Input(goka.Stream(g.PostChanges()), new(codec.Bytes), func(ctx goka.Context, msg any) {
 			prev, _ := ctx.Value().(events.Top)
 			pc, ok := readChanges(ctx, dead, bound, g.NS, prev.W, msg)
@@ -35,7 +35,7 @@ func TopPosts(g topology.Gen, bound SourceBound) *goka.GroupGraph {
 	)
 }
 
-func storeTop(dead goka.Stream) goka.ProcessCallback {
+func storeTop(g topology.Gen, dead goka.Stream) goka.ProcessCallback {
 	return func(ctx goka.Context, msg any) {
 		raw := rawBytes(msg)
 		doc, err := events.DecodeTopPosts(ctx.Key(), raw, hashtag.Normalize)
@@ -45,6 +45,9 @@ func storeTop(dead goka.Stream) goka.ProcessCallback {
 		if err != nil {
 			deadLetter(ctx, dead, raw, err)
 			return
+		}
+		if doc.Generation != nil && *doc.Generation != g.N {
+			return // another generation's ranking: not this table's to apply
 		}
 		prev, _ := ctx.Value().(events.Top)
 		if next, ok := ApplyTop(prev, doc); ok {

@@ -3,8 +3,8 @@
 // current generation keeps serving, and switches every process to it once
 // it has caught up.
 //
-// posts is kept forever and is the only source of truth, so any state can
-// be rebuilt: after a bug fix in the extractor, a change of the hashtag
+// posts and likes are kept forever and are the only source of truth, so
+// any state can be rebuilt: after a bug fix in the extractor, a change of the hashtag
 // rules, or to count only from a point in time. The new generation's
 // extractor starts at the chosen offsets of posts; its top-posts group
 // re-reads hashtag-top-posts from the start. Workers, API processes and
@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/tagstream/tagstream/kafka"
 	"github.com/tagstream/tagstream/processors"
@@ -82,15 +83,21 @@ type Options struct {
 	// Handover bounds the wait, after the switch, for the workers to take
 	// the new generation over from this process. Default 60s.
 	Handover time.Duration
+	// Rank, if set, also runs the new generation's ranking and trending
+	// windows here (`tagstream rank` and `tagstream run` follow the
+	// pointer once it moves). Nil: the deployment ranks with an outside
+	// job, and the replay leaves hashtag-top-posts alone.
+	Rank *processors.RankOptions
 }
 
 // Result says what a replay did.
 type Result struct {
 	From, To topology.Gen
 	// Start is the posts offset the new generation started at, per
-	// partition; Records the posts records it had to process at the start.
-	Start   map[int32]int64
-	Records int64
+	// partition, LikesStart the likes offset; Records the input records
+	// it had to process at the start.
+	Start, LikesStart map[int32]int64
+	Records           int64
 	Took    time.Duration
 }
 
@@ -129,17 +136,26 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if res.Start, err = startOffsets(ctx, c, o.Namespace.Posts(), o.From); err != nil {
 		return nil, err
 	}
-	if err := commitStart(ctx, c, next, res.Start); err != nil {
+	// Likes start at the same time as posts; from given posts offsets,
+	// at their start: a like of a post before the replay's first counts
+	// nothing, as a like of an unknown post does.
+	likesFrom := From{Time: o.From.Time}
+	if res.LikesStart, err = startOffsets(ctx, c, o.Namespace.Likes(), likesFrom); err != nil {
 		return nil, err
 	}
-	ends, err := c.Ends(ctx, o.Namespace.Posts())
-	if err != nil {
+	if err := commitStart(ctx, c, next, res.Start, res.LikesStart); err != nil {
 		return nil, err
 	}
-	for p, end := range ends {
-		res.Records += max(0, end-res.Start[p])
+	for topic, start := range map[string]map[int32]int64{o.Namespace.Posts(): res.Start, o.Namespace.Likes(): res.LikesStart} {
+		ends, err := c.Ends(ctx, topic)
+		if err != nil {
+			return nil, err
+		}
+		for p, end := range ends {
+			res.Records += max(0, end-start[p])
+		}
 	}
-	fmt.Fprintf(o.Progress, "replay: building generation %v from %d posts records (serving generation %v)\n", next, res.Records, cur)
+	fmt.Fprintf(o.Progress, "replay: building generation %v from %d posts and likes records (serving generation %v)\n", next, res.Records, cur)
 
 	pctx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
@@ -148,7 +164,18 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	// workers take its partitions at once.
 	rc := c
 	rc.ClientID = replayClientID
-	go func() { done <- processors.Run(pctx, rc, processors.Options{Gen: next}) }()
+	go func() {
+		if o.Rank == nil {
+			done <- processors.Run(pctx, rc, processors.Options{Gen: next})
+			return
+		}
+		ro := *o.Rank
+		ro.Gen, ro.InstanceID = next, ""
+		g, gctx := errgroup.WithContext(pctx)
+		g.Go(func() error { return processors.Run(gctx, rc, processors.Options{Gen: next}) })
+		g.Go(func() error { return processors.RunRank(gctx, rc, ro) })
+		done <- g.Wait()
+	}()
 	defer func() { stop(); <-done }()
 	if err := awaitCaughtUp(ctx, o, cur, next, res, done); err != nil {
 		return res, err
@@ -213,17 +240,21 @@ func afterTime(ctx context.Context, c kafka.Cluster, topic string, t time.Time) 
 	return out, nil
 }
 
-// commitStart sets the new extractor group's offsets, so that it starts
-// where the replay starts rather than at its reset default.
-func commitStart(ctx context.Context, c kafka.Cluster, g topology.Gen, start map[int32]int64) error {
+// commitStart sets the new extractor group's offsets in posts and likes,
+// so that it starts where the replay starts rather than at its reset
+// default.
+func commitStart(ctx context.Context, c kafka.Cluster, g topology.Gen, posts, likes map[int32]int64) error {
 	cl, err := c.Client("replay")
 	if err != nil {
 		return err
 	}
 	defer cl.Close()
 	var offs kadm.Offsets
-	for p, o := range start {
+	for p, o := range posts {
 		offs.AddOffset(g.NS.Posts(), p, o, -1)
+	}
+	for p, o := range likes {
+		offs.AddOffset(g.NS.Likes(), p, o, -1)
 	}
 	resp, err := kadm.NewClient(cl).CommitOffsets(ctx, string(g.Extractor()), offs)
 	if err == nil {

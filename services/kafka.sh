@@ -197,7 +197,10 @@ format_storage() {
 up() {
   if ours; then
     if api_versions_ok; then
-      say "already up on $HOST:$PORT (pid $(cat "$(pidfile)"), RSS $(rss))"
+      # The grants are the checkout's code: a broker started before they
+      # changed gets what is new (ACLs are only ever added).
+      apply_acls
+      say "already up on $HOST:$PORT (pid $(cat "$(pidfile)"), RSS $(rss)); ACLs applied"
       return 0
     fi
     # Another `up` started it and it is still coming up; wait with it.

@@ -96,7 +96,13 @@ func (ns Namespace) Grants(role Role) []kafka.Grant {
 	case RoleRank:
 		out := append(every(g0.RankDerived(), own), every([]string{g0.PostChanges()}, read)...)
 		out = append(out, groups(g0.RankGroups())...)
+		// Describe on the inputs: a post-changes record is checked
+		// against their end offsets (processors.SourceBound).
+		describe := []kmsg.ACLOperation{kmsg.ACLOperationDescribe}
 		return append(out,
+			kafka.Grant{Resource: topic, Name: ns.Posts(), Ops: describe},
+			kafka.Grant{Resource: topic, Name: ns.Likes(), Ops: describe},
+			kafka.Grant{Resource: topic, Name: ns.Pointer(), Ops: append(read, kmsg.ACLOperationCreate)},
 			kafka.Grant{Resource: topic, Name: ns.TopPosts(), Ops: append(write, kmsg.ACLOperationCreate)},
 			kafka.Grant{Resource: topic, Name: ns.DeadLetters(), Ops: append(write, kmsg.ACLOperationCreate)},
 			idemp)

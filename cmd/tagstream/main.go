@@ -166,7 +166,7 @@ func dispatch(ctx context.Context, args []string, in io.Reader, out io.Writer) e
 		}
 		return ignoreCancel(emitTopPosts(ctx, cluster(c), namespace(c), in, os.Stderr))
 	case "replay":
-		fs := config.FlagSet(cmd, &c, "brokers", "partitions", "replication", "from", "log-level")
+		fs := config.FlagSet(cmd, &c, "brokers", "partitions", "replication", "from", "log-level", "rank", "rank-interval", "rank-half-life")
 		if err := parse(fs, args, &c); err != nil {
 			return err
 		}
@@ -174,7 +174,12 @@ func dispatch(ctx context.Context, args []string, in io.Reader, out io.Writer) e
 		if err != nil {
 			return err
 		}
-		_, err = replay.Run(ctx, replay.Options{Cluster: cluster(c), Namespace: namespace(c), From: from, Progress: out})
+		o := replay.Options{Cluster: cluster(c), Namespace: namespace(c), From: from, Progress: out}
+		if c.Rank.On {
+			r := rankOptions(c)
+			o.Rank = &r
+		}
+		_, err = replay.Run(ctx, o)
 		return err
 	case "acls":
 		fs := config.FlagSet(cmd, &c, "brokers", "create-users", "api-password", "worker-password", "rank-password", "reader-password")
