@@ -12,11 +12,9 @@ package chaos
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"math/rand"
 	"net"
 	"net/http"
 	"os"
@@ -25,7 +23,6 @@ import (
 	"sort"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -47,10 +44,10 @@ type Options struct {
 	Namespace topology.Namespace
 	// Binary is the tagstream executable the workers and the API run.
 	Binary string
-	// WorkerEnv and APIEnv are added to the environment of the workers
-	// and of the API: their principals (kafkatest.EnvOf). The harness's
-	// own clients use Cluster's.
-	WorkerEnv, APIEnv []string
+	// WorkerEnv, APIEnv and RankEnv are added to the environment of the
+	// workers, of the API and of the ranking: their principals
+	// (kafkatest.EnvOf). The harness's own clients use Cluster's.
+	WorkerEnv, APIEnv, RankEnv []string
 	// Posts is the number of posts created (default 200,000); edits,
 	// deletes and poison records come on top.
 	Posts int
@@ -78,6 +75,9 @@ type Options struct {
 	// API's pages to show every count (default 60s): the views follow
 	// the tables' changelogs a moment behind.
 	Settle time.Duration
+	// Bound is topology.md's bound: how long after its delete a post may
+	// still be listed (default 10s).
+	Bound time.Duration
 	// Out receives progress lines.
 	Out io.Writer
 }
@@ -111,6 +111,9 @@ func (o *Options) defaults() {
 	if o.Settle <= 0 {
 		o.Settle = time.Minute
 	}
+	if o.Bound <= 0 {
+		o.Bound = 10 * time.Second
+	}
 	if o.Out == nil {
 		o.Out = io.Discard
 	}
@@ -118,16 +121,25 @@ func (o *Options) defaults() {
 
 // Result is what a run did and found.
 type Result struct {
-	Seed                            int64
-	Mix                             Mix
-	Creates, Edits, Deletes, Poison int
-	Kills, Crashes, BrokerRestarts  int
+	Seed                                            int64
+	Mix                                             Mix
+	Creates, Edits, Deletes, Poison, Likes, Unlikes int
+	Kills, Crashes, BrokerRestarts                  int
 	// Hashtags is the number of hashtags in the truth; Differ of those
 	// whose served count is not the truth, Drift the sum of |served-truth|.
 	Hashtags, Differ int
 	Drift            int64
 	// Examples shows a few differing hashtags.
-	Examples      []string
+	Examples []string
+	// Lists is the number of hashtag pages whose lists were checked
+	// (and the trending list); ListsDiffer of those lists served away
+	// from the truth, ListExamples a few of them.
+	Lists, ListsDiffer int
+	ListExamples       []string
+	// Bound says how long deleted posts stayed listed; Late lists those
+	// listed longer than the bound.
+	Bound         string
+	Late          []string
 	Load, Settled time.Duration
 	// Verdict is "ok" or the failure's kind and message (Verdict).
 	Verdict string
@@ -136,10 +148,11 @@ type Result struct {
 }
 
 func (r *Result) String() string {
-	return fmt.Sprintf("chaos seed %d: %d creates, %d edits, %d deletes, %d poison records; %d SIGKILLs, %d worker crashes, %d broker restarts; "+
-		"load %s, settled after %s; %d hashtags checked: %d differ, total drift %d %v",
-		r.Seed, r.Creates, r.Edits, r.Deletes, r.Poison, r.Kills, r.Crashes, r.BrokerRestarts,
-		r.Load.Round(time.Second), r.Settled.Round(time.Second), r.Hashtags, r.Differ, r.Drift, r.Examples)
+	return fmt.Sprintf("chaos seed %d: %d creates, %d edits, %d deletes, %d poison records, %d likes, %d unlikes; %d SIGKILLs, %d crashes, %d broker restarts; "+
+		"load %s, settled after %s; %d hashtags checked: %d differ, total drift %d %v; %d pages' lists checked: %d lists differ %v; %s",
+		r.Seed, r.Creates, r.Edits, r.Deletes, r.Poison, r.Likes, r.Unlikes, r.Kills, r.Crashes, r.BrokerRestarts,
+		r.Load.Round(time.Second), r.Settled.Round(time.Second), r.Hashtags, r.Differ, r.Drift, r.Examples,
+		r.Lists, r.ListsDiffer, r.ListExamples, r.Bound)
 }
 
 // Run runs the chaos experiment. It returns a *Failure whose kind says why
@@ -195,18 +208,22 @@ func Run(ctx context.Context, o Options) (res *Result, err error) {
 	for i := 1; i <= o.Workers; i++ {
 		procs.start(fmt.Sprintf("worker-%d", i), o.WorkerEnv, append([]string{"worker", "--instance-id", fmt.Sprintf("chaos-%d", i)}, common...))
 	}
+	// The ranking is killed like the workers; its documents come at most
+	// every 2 s, so the lists settle soon after the load.
+	procs.start("rank", o.RankEnv, append([]string{"rank", "--instance-id", "chaos-rank", "--rank-interval", "2s"}, common...))
 	base := "http://" + httpAddr
 	if err := awaitReady(pctx, base); err != nil {
 		return res, fail(KindService, err, "the API did not become ready (%s)", procs.unrecovered(time.Time{}))
 	}
 
 	start := time.Now()
+	watch := newBoundWatch(pctx, base, o.Bound)
 	loadDone := make(chan struct{})
 	var produceErr, restartErr error
 	var restartWG sync.WaitGroup
 	go func() {
 		defer close(loadDone)
-		produceErr = produce(pctx, o, res, j, func() {
+		produceErr = produce(pctx, o, res, j, watch, func() {
 			if len(o.RestartBroker) == 0 {
 				return
 			}
@@ -286,7 +303,7 @@ func Run(ctx context.Context, o Options) (res *Result, err error) {
 		}
 	}
 	if res.Differ == 0 {
-		return res, nil
+		return res, rep.checkLists(pctx, o, res, base, watch)
 	}
 	// Tell a wrong table from a view that has not caught up with a right
 	// one: read the counts table's changelog itself.
@@ -294,88 +311,6 @@ func Run(ctx context.Context, o Options) (res *Result, err error) {
 		return res, fail(KindStale, nil, "%d hashtags served away from the truth, but the counts table holds the truth (%s)", res.Differ, strings.Join(res.Examples, "; "))
 	}
 	return res, fail(KindDrift, nil, "%d hashtags differ, total drift %d after %s of settling (%s)", res.Differ, res.Drift, o.Settle, strings.Join(res.Examples, "; "))
-}
-
-// produce writes the seeded load onto posts at o.Rate events per second and
-// calls restart once o.Mix.RestartAt of it is written.
-func produce(ctx context.Context, o Options, res *Result, j *journal, restart func()) error {
-	cl, err := o.Cluster.Client("chaos-load", kgo.ProducerLinger(5*time.Millisecond))
-	if err != nil {
-		return err
-	}
-	defer cl.Close()
-	gen := load.NewGenerator(load.Options{Seed: o.Seed, Users: 10_000, Tags: o.Tags, PerPost: 8, Zipf: 1.1})
-	r := rand.New(rand.NewSource(o.Seed + 1))
-	type ref struct{ user, id string }
-	var posts []ref
-	var failed atomic.Int64
-	var firstErr atomic.Value
-	done := func(_ *kgo.Record, err error) {
-		if err != nil && failed.Add(1) == 1 {
-			firstErr.Store(err)
-		}
-	}
-	send := func(key string, e any) {
-		v, ok := e.([]byte)
-		if !ok {
-			v, _ = json.Marshal(e)
-		}
-		cl.Produce(ctx, &kgo.Record{Topic: o.Namespace.Posts(), Key: []byte(key), Value: v}, done)
-	}
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
-	perTick := max(1, o.Rate/100)
-	restarted := false
-	report := o.Posts / 10
-	m := o.Mix
-	for res.Creates < o.Posts {
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-tick.C:
-		}
-		for range perTick {
-			if res.Creates >= o.Posts {
-				break
-			}
-			x := r.Float64()
-			switch {
-			case x < m.PoisonRatio:
-				res.Poison++
-				send("u"+fmt.Sprint(r.Intn(100)), []byte(`{"type":"created","post_id":"poison","user_id":`))
-			case x < m.PoisonRatio+m.DeleteRatio && len(posts) > 0:
-				p := posts[r.Intn(len(posts))]
-				res.Deletes++
-				send(p.user, events.PostEvent{Type: events.PostDeleted, PostID: p.id, UserID: p.user})
-			case x < m.PoisonRatio+m.DeleteRatio+m.EditRatio && len(posts) > 0:
-				p := posts[r.Intn(len(posts))]
-				res.Edits++
-				send(p.user, events.PostEvent{Type: events.PostEdited, PostID: p.id, UserID: p.user, Caption: gen.Next().Caption})
-			default:
-				p := gen.Next()
-				res.Creates++
-				posts = append(posts, ref{p.User, p.ID})
-				send(p.User, events.PostEvent{Type: events.PostCreated, PostID: p.ID, UserID: p.User, Caption: p.Caption})
-			}
-		}
-		if !restarted && float64(res.Creates) >= m.RestartAt*float64(o.Posts) {
-			restarted = true
-			restart()
-		}
-		if res.Creates >= report {
-			j.say("%d/%d posts produced", res.Creates, o.Posts)
-			report += o.Posts / 10
-		}
-	}
-	if err := cl.Flush(ctx); err != nil {
-		return fmt.Errorf("chaos: flush: %w", err)
-	}
-	if n := failed.Load(); n > 0 {
-		// Not fatal for the check (the truth is read back from the log),
-		// but the load was not what was asked.
-		return fmt.Errorf("chaos: %d records not produced, first error: %v", n, firstErr.Load())
-	}
-	return nil
 }
 
 func restartBroker(ctx context.Context, o Options) error {

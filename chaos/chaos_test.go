@@ -36,6 +36,7 @@ func (w testWriter) Write(p []byte) (int, error) {
 func TestChaos(t *testing.T) {
 	shared := kafkatest.Cluster(t)
 	workerEnv, apiEnv := kafkatest.EnvOf(kafkatest.As(t, topology.RoleWorker)), kafkatest.EnvOf(kafkatest.As(t, topology.RoleAPI))
+	rankEnv := kafkatest.EnvOf(kafkatest.As(t, topology.RoleRank))
 	posts := envInt(t, "TAGSTREAM_CHAOS_POSTS", 20_000)
 	seeds, err := parseSeeds(os.Getenv("TAGSTREAM_CHAOS_SEEDS"), os.Getenv("TAGSTREAM_CHAOS_SEED"))
 	if err != nil {
@@ -87,13 +88,13 @@ func TestChaos(t *testing.T) {
 			slog.SetDefault(slog.New(slog.NewTextHandler(hl, &slog.HandlerOptions{Level: slog.LevelWarn})))
 			defer slog.SetDefault(prev)
 			res, runErr = Run(ctx, Options{
-				Cluster: cluster, Namespace: kafkatest.NamespaceOn(t, cluster), Binary: bin, Posts: posts, Seed: int64(seed), WorkerEnv: workerEnv, APIEnv: apiEnv,
+				Cluster: cluster, Namespace: kafkatest.NamespaceOn(t, cluster), Binary: bin, Posts: posts, Seed: int64(seed), WorkerEnv: workerEnv, APIEnv: apiEnv, RankEnv: rankEnv,
 				RestartBroker: restart, Dir: dir, Out: testWriter{t}, Drain: 6 * time.Minute,
 			})
 			if runErr != nil {
 				t.Fatalf("%v\nrun folder: %s", runErr, dir)
 			}
-			if res.Kills < 3 || res.BrokerRestarts != 1 || res.Edits == 0 || res.Deletes == 0 || res.Poison == 0 {
+			if res.Kills < 3 || res.BrokerRestarts != 1 || res.Edits == 0 || res.Deletes == 0 || res.Poison == 0 || res.Likes == 0 || res.Unlikes == 0 || res.Lists == 0 {
 				t.Fatalf("the run did not exercise what it claims: %s\nrun folder: %s", res, dir)
 			}
 			if os.Getenv("TAGSTREAM_CHAOS_KEEP") == "" {
@@ -107,9 +108,9 @@ func TestChaos(t *testing.T) {
 		if !ok {
 			failed++
 		}
-		lines = append(lines, fmt.Sprintf("seed %-6d %-4s %7d posts %6d edits %6d deletes %4d poison %3d kills %3d crashes %d restarts  %5d hashtags %3d differ drift %-3d %4.0fs  %s",
-			seed, map[bool]string{true: "ok", false: "FAIL"}[ok], res.Creates, res.Edits, res.Deletes, res.Poison, res.Kills, res.Crashes,
-			res.BrokerRestarts, res.Hashtags, res.Differ, res.Drift, res.Settled.Seconds(), res.Verdict))
+		lines = append(lines, fmt.Sprintf("seed %-6d %-4s %7d posts %6d edits %6d deletes %4d poison %6d likes %5d unlikes %3d kills %3d crashes %d restarts  %5d hashtags %3d differ drift %-3d %5d lists checked %3d differ %4.0fs  %s",
+			seed, map[bool]string{true: "ok", false: "FAIL"}[ok], res.Creates, res.Edits, res.Deletes, res.Poison, res.Likes, res.Unlikes, res.Kills, res.Crashes,
+			res.BrokerRestarts, res.Hashtags, res.Differ, res.Drift, res.Lists, res.ListsDiffer, res.Settled.Seconds(), res.Verdict))
 		total.Creates += res.Creates
 		total.Edits += res.Edits
 		total.Deletes += res.Deletes
@@ -117,10 +118,15 @@ func TestChaos(t *testing.T) {
 		total.BrokerRestarts += res.BrokerRestarts
 		total.Differ += res.Differ
 		total.Drift += res.Drift
+		total.Likes += res.Likes
+		total.Unlikes += res.Unlikes
+		total.Lists += res.Lists
+		total.ListsDiffer += res.ListsDiffer
 	}
-	t.Logf("chaos summary:\n%s\ntotal: %d seeds, %d passed, %d failed; %d posts, %d edits, %d deletes, %d SIGKILLs, %d broker restarts; %d hashtags differ, drift %d",
-		strings.Join(lines, "\n"), len(seeds), len(seeds)-failed, failed, total.Creates, total.Edits, total.Deletes, total.Kills,
-		total.BrokerRestarts, total.Differ, total.Drift)
+	t.Logf("chaos summary:\n%s\ntotal: %d seeds, %d passed, %d failed; %d posts, %d edits, %d deletes, %d likes, %d unlikes, %d SIGKILLs, %d broker restarts; "+
+		"%d hashtags differ, drift %d; %d pages' lists checked, %d lists differ",
+		strings.Join(lines, "\n"), len(seeds), len(seeds)-failed, failed, total.Creates, total.Edits, total.Deletes, total.Likes, total.Unlikes, total.Kills,
+		total.BrokerRestarts, total.Differ, total.Drift, total.Lists, total.ListsDiffer)
 }
 
 // index appends the run to runs.tsv in parent: seed, verdict, folder;

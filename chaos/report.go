@@ -27,6 +27,11 @@ import (
 //	api.log, worker-N.log, broker-restart.log   the processes' own output
 //	differ.tsv       every hashtag served away from the truth: truth,
 //	                 served, table, difference
+//	lists.tsv        every list served away from the truth: hashtag,
+//	                 list, lengths, the first entry that differs (entries
+//	                 are user/post:likes:caption-hash)
+//	bound.txt        how long deleted posts stayed listed, and every one
+//	                 listed longer than the bound
 //	groups.txt       each group's state, members, and per partition its
 //	                 committed offset, end offset and lag, at the end
 //	transactions.txt every transactional id's state and the producers
@@ -47,6 +52,37 @@ type report struct {
 	// table, read once by staleView or the forensics.
 	counts map[string][]countRecord
 	state  map[string]string // file name -> contents, collected at the end
+	// lists are the lists served away from the truth.
+	lists []listDiff
+}
+
+// checkLists compares every list with the truth of the posts and likes
+// logs, once the counts are right, and says how long deleted posts
+// stayed listed during the run.
+func (r *report) checkLists(ctx context.Context, o Options, res *Result, base string, watch *boundWatch) error {
+	truth, err := listsGroundTruth(ctx, o.Cluster, o.Namespace)
+	if err != nil {
+		return fail(KindService, err, "reading the posts and likes logs for the lists' truth")
+	}
+	cctx, cancel := context.WithTimeout(ctx, o.Settle)
+	diffs, checked, err := checkLists(cctx, base, truth, r.j.say)
+	cancel()
+	r.lists = diffs
+	res.Lists, res.ListsDiffer = checked, len(diffs)
+	for _, d := range diffs[:min(len(diffs), 10)] {
+		res.ListExamples = append(res.ListExamples, d.String())
+	}
+	res.Bound, res.Late = watch.summary()
+	r.j.say("lists: %d pages checked, %d lists differ; %s", checked, len(diffs), res.Bound)
+	switch {
+	case len(diffs) > 0:
+		return fail(KindLists, nil, "%d lists differ from the truth after %s of settling (%s)", len(diffs), o.Settle, strings.Join(res.ListExamples, "; "))
+	case err != nil:
+		return fail(KindNotRecovered, err, "reading the lists from the API")
+	case len(res.Late) > 0:
+		return fail(KindBound, nil, "%d deleted posts stayed listed longer than %s: %s", len(res.Late), o.Bound, strings.Join(res.Late[:min(len(res.Late), 5)], "; "))
+	}
+	return nil
 }
 
 type countRecord struct {
@@ -112,6 +148,17 @@ func (r *report) write(res *Result, runErr error) {
 			fmt.Fprintf(&b, "%s\t%d\t%d\t%s\t%+d\n", k, t, s, table, s-t)
 		}
 		files["differ.tsv"] = b.String()
+	}
+	if len(r.lists) > 0 {
+		var b strings.Builder
+		b.WriteString("hashtag\tlist\tserved\ttruth\tdifference\n")
+		for _, d := range r.lists {
+			fmt.Fprintf(&b, "%s\t%s\t%d\t%d\t%s\n", d.tag, d.list, len(d.got), len(d.want), d)
+		}
+		files["lists.tsv"] = b.String()
+	}
+	if res.Bound != "" {
+		files["bound.txt"] = res.Bound + "\n" + strings.Join(res.Late, "\n") + "\n"
 	}
 	for name, body := range files {
 		if err := os.WriteFile(filepath.Join(r.o.Dir, name), []byte(body), 0o644); err != nil {

@@ -53,8 +53,8 @@ func newSupervisor(ctx context.Context, o Options, j *journal) (*supervisor, con
 // supervisor stops.
 func (s *supervisor) start(name string, env, args []string) {
 	s.mu.Lock()
-	if strings.HasPrefix(name, "worker") {
-		s.workers = append(s.workers, name)
+	if strings.HasPrefix(name, "worker") || name == "rank" {
+		s.workers = append(s.workers, name) // the processes chaos kills
 	}
 	s.procs[name] = &proc{}
 	s.mu.Unlock()

@@ -14,6 +14,13 @@ const (
 	// KindDrift: the pipeline caught up, and counts differ from the
 	// ground truth. The exactly-once promise is broken.
 	KindDrift Kind = "drift"
+	// KindLists: the pipeline caught up, the counts are right, and a
+	// hashtag's recent or top list, a like count, a caption or the
+	// trending list differs from the ground truth.
+	KindLists Kind = "lists"
+	// KindBound: a deleted post was still shown in a list of one of its
+	// hashtags longer than topology.md's bound after its delete.
+	KindBound Kind = "bound"
 	// KindStale: counts in the table equal the truth, but the API's view
 	// serves other values: the read side lags or lost its way.
 	KindStale Kind = "stale"

@@ -48,12 +48,15 @@ type RankOptions struct {
 	partitions int // the cluster's, set by RunRank
 }
 
+// DefaultHalfLife is RankOptions.HalfLife's default.
+const DefaultHalfLife = 6 * time.Hour
+
 func (o RankOptions) withDefaults() RankOptions {
 	if o.Interval <= 0 {
 		o.Interval = time.Minute
 	}
 	if o.HalfLife <= 0 {
-		o.HalfLife = 6 * time.Hour
+		o.HalfLife = DefaultHalfLife
 	}
 	return o
 }
@@ -70,8 +73,9 @@ func Score(s events.PostSummary, halfLife time.Duration, now time.Time) float64 
 	return float64(s.LikeCount) * math.Exp2(-now.Sub(s.CreatedAt).Hours()/halfLife.Hours())
 }
 
-// better orders candidates best first, ties by key.
-func better(halfLife time.Duration) func(a, b events.PostSummary) int {
+// Better orders posts best first by score with the given half-life (the
+// same order at every time: rankKey), ties by key.
+func Better(halfLife time.Duration) func(a, b events.PostSummary) int {
 	return func(a, b events.PostSummary) int {
 		if c := cmp.Compare(rankKey(b, halfLife), rankKey(a, halfLife)); c != 0 {
 			return c
@@ -86,7 +90,7 @@ func better(halfLife time.Duration) func(a, b events.PostSummary) int {
 // beats the last candidate. Dirty is set when the shown top changed.
 // changed is false when nothing changed.
 func ApplyRank(r events.Ranked, pc events.PostChanges, halfLife time.Duration) (next events.Ranked, changed bool) {
-	order := better(halfLife)
+	order := Better(halfLife)
 	posts := slices.Clone(r.Posts)
 	for _, ch := range pc.Changes {
 		i := slices.IndexFunc(posts, func(s events.PostSummary) bool { return s.UserID == ch.Post.UserID && s.PostID == ch.Post.PostID })

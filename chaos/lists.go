@@ -1,0 +1,378 @@
+package chaos
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/tagstream/tagstream/events"
+	"github.com/tagstream/tagstream/hashtag"
+	"github.com/tagstream/tagstream/kafka"
+	"github.com/tagstream/tagstream/processors"
+	"github.com/tagstream/tagstream/topology"
+)
+
+// listsTruth is what the posts and likes logs define for the lists: every
+// live post with its latest caption, creation time and likers, by hashtag.
+// Like the counts' truth it is computed here, from the logs, independently
+// of the extractor: a post is live from its first valid create until its
+// first valid delete and carries the hashtags of its latest valid
+// caption; its like count is the number of likers whose last like event
+// is a like. The load likes only posts the extractor has committed
+// (committedPosts), so that is also what the pipeline must count.
+type listsTruth struct {
+	byTag map[string][]events.PostSummary
+}
+
+func listsGroundTruth(ctx context.Context, c kafka.Cluster, ns topology.Namespace) (*listsTruth, error) {
+	type post struct {
+		events.PostSummary
+		keys    []string
+		deleted bool
+	}
+	posts := map[string]*post{}
+	err := readAll(ctx, c, ns.Posts(), false, func(r *kgo.Record) {
+		e, err := events.DecodePostEvent(string(r.Key), r.Value)
+		if err == nil && e.Type != events.PostDeleted {
+			_, err = hashtag.Validate(e.Caption)
+		}
+		if err != nil {
+			return
+		}
+		if e.TS.IsZero() {
+			e.TS = r.Timestamp.UTC()
+		}
+		key := events.PostKey(e.UserID, e.PostID)
+		p := posts[key]
+		switch {
+		case e.Type == events.PostCreated && p == nil:
+			posts[key] = &post{PostSummary: events.PostSummary{PostID: e.PostID, UserID: e.UserID, ImageID: e.ImageID,
+				Caption: e.Caption, CreatedAt: e.TS}, keys: hashtag.Keys(e.Caption)}
+		case e.Type == events.PostEdited && p != nil && !p.deleted:
+			p.Caption, p.keys = e.Caption, hashtag.Keys(e.Caption)
+			if e.ImageID != "" {
+				p.ImageID = e.ImageID
+			}
+		case e.Type == events.PostDeleted && p != nil && !p.deleted:
+			p.deleted = true
+		}
+	})
+	if err != nil {
+		return nil, fmt.Errorf("chaos: reading posts: %w", err)
+	}
+	likers := map[string]map[string]bool{}
+	err = readAll(ctx, c, ns.Likes(), false, func(r *kgo.Record) {
+		e, err := events.DecodeLikeEvent(string(r.Key), r.Value)
+		if err != nil {
+			return
+		}
+		key := events.PostKey(e.UserID, e.PostID)
+		if likers[key] == nil {
+			likers[key] = map[string]bool{}
+		}
+		likers[key][e.LikerID] = e.Type == events.Liked
+	})
+	if err != nil {
+		return nil, fmt.Errorf("chaos: reading likes: %w", err)
+	}
+	t := &listsTruth{byTag: map[string][]events.PostSummary{}}
+	for key, p := range posts {
+		if p.deleted {
+			continue
+		}
+		for _, liked := range likers[key] {
+			if liked {
+				p.LikeCount++
+			}
+		}
+		for _, k := range p.keys {
+			t.byTag[k] = append(t.byTag[k], p.PostSummary)
+		}
+	}
+	return t, nil
+}
+
+// newestFirst orders recent lists: by creation time, newest first, ties
+// by key (topology.md, Lists).
+func newestFirst(a, b events.PostSummary) int {
+	if c := b.CreatedAt.Compare(a.CreatedAt); c != 0 {
+		return c
+	}
+	return strings.Compare(a.Key(), b.Key())
+}
+
+// want returns the lists a page of tag must show.
+func (t *listsTruth) want(tag string) (recent, top []string) {
+	live := slices.Clone(t.byTag[tag])
+	slices.SortFunc(live, newestFirst)
+	for _, p := range live[:min(len(live), events.RecentShown)] {
+		recent = append(recent, entry(p.UserID, p.PostID, p.LikeCount, p.Caption))
+	}
+	var liked []events.PostSummary
+	for _, p := range live {
+		if p.LikeCount > 0 {
+			liked = append(liked, p)
+		}
+	}
+	slices.SortFunc(liked, processors.Better(processors.DefaultHalfLife))
+	for _, p := range liked[:min(len(liked), events.MaxTopPosts)] {
+		top = append(top, entry(p.UserID, p.PostID, p.LikeCount, p.Caption))
+	}
+	return recent, top
+}
+
+// trending is GET /v1/trending's truth: every post of the run is in the
+// window, so the hashtags with the most live posts.
+func (t *listsTruth) trending() []string {
+	var all []events.Trending
+	for k, posts := range t.byTag {
+		if len(posts) > 0 {
+			all = append(all, events.Trending{Key: k, Posts: int64(len(posts))})
+		}
+	}
+	slices.SortFunc(all, events.MoreTrending)
+	var out []string
+	for _, h := range all[:min(len(all), events.TrendingShown)] {
+		out = append(out, fmt.Sprintf("%s:%d", h.Key, h.Posts))
+	}
+	return out
+}
+
+// entry renders a listed post for comparison: the caption by its hash.
+func entry(user, post string, likes int64, caption string) string {
+	sum := sha256.Sum256([]byte(caption))
+	return fmt.Sprintf("%s/%s:%d:%s", user, post, likes, hex.EncodeToString(sum[:4]))
+}
+
+// servedPage is what the chaos run reads of a page.
+type servedPage struct {
+	TopPosts    []servedPost `json:"top_posts"`
+	RecentPosts []servedPost `json:"recent_posts"`
+}
+
+type servedPost struct {
+	PostID    string `json:"post_id"`
+	UserID    string `json:"user_id"`
+	Caption   string `json:"caption"`
+	LikeCount int64  `json:"like_count"`
+}
+
+func entries(posts []servedPost) []string {
+	var out []string
+	for _, p := range posts {
+		out = append(out, entry(p.UserID, p.PostID, p.LikeCount, p.Caption))
+	}
+	return out
+}
+
+func getJSON(ctx context.Context, u string, v any) (int, error) {
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return resp.StatusCode, nil
+	}
+	return resp.StatusCode, json.NewDecoder(resp.Body).Decode(v)
+}
+
+func pageURL(base, tag string) string { return base + "/v1/hashtags/" + url.PathEscape(tag) }
+
+// listDiff is one list served away from the truth.
+type listDiff struct {
+	tag, list   string
+	want, got   []string
+	first, last string
+}
+
+func (d listDiff) String() string {
+	i := 0
+	for i < len(d.want) && i < len(d.got) && d.want[i] == d.got[i] {
+		i++
+	}
+	at := func(s []string) string {
+		if i < len(s) {
+			return s[i]
+		}
+		return "(end)"
+	}
+	return fmt.Sprintf("#%s %s: %d served, %d true; first difference at %d: served %s, truth %s", d.tag, d.list, len(d.got), len(d.want), i, at(d.got), at(d.want))
+}
+
+// checkLists compares the recent and top lists of every hashtag of the
+// truth, and the trending list, with what the API serves, until they all
+// match or ctx ends; it returns the differences left, re-reading only the
+// pages that differed at each round.
+func checkLists(ctx context.Context, base string, t *listsTruth, out func(string, ...any)) ([]listDiff, int, error) {
+	tags := make([]string, 0, len(t.byTag))
+	for k := range t.byTag {
+		tags = append(tags, k)
+	}
+	sort.Strings(tags)
+	checked := len(tags)
+	for round := 1; ; round++ {
+		var mu sync.Mutex
+		var diffs []listDiff
+		var firstErr error
+		sem := make(chan struct{}, 8)
+		var wg sync.WaitGroup
+		for _, tag := range tags {
+			wg.Add(1)
+			sem <- struct{}{}
+			go func() {
+				defer wg.Done()
+				defer func() { <-sem }()
+				var p servedPage
+				code, err := getJSON(ctx, pageURL(base, tag), &p)
+				mu.Lock()
+				defer mu.Unlock()
+				if err != nil {
+					if firstErr == nil {
+						firstErr = err
+					}
+					return
+				}
+				recent, top := t.want(tag)
+				if code != http.StatusOK {
+					p = servedPage{}
+				}
+				if got := entries(p.RecentPosts); !slices.Equal(got, recent) {
+					diffs = append(diffs, listDiff{tag: tag, list: "recent_posts", want: recent, got: got})
+				}
+				if got := entries(p.TopPosts); !slices.Equal(got, top) {
+					diffs = append(diffs, listDiff{tag: tag, list: "top_posts", want: top, got: got})
+				}
+			}()
+		}
+		wg.Wait()
+		var tr struct {
+			Hashtags []events.Trending `json:"hashtags"`
+		}
+		if _, err := getJSON(ctx, base+"/v1/trending", &tr); err != nil && firstErr == nil {
+			firstErr = err
+		}
+		var served []string
+		for _, h := range tr.Hashtags {
+			served = append(served, fmt.Sprintf("%s:%d", h.Key, h.Posts))
+		}
+		if want := t.trending(); !slices.Equal(served, want) {
+			diffs = append(diffs, listDiff{tag: "(trending)", list: "hashtags", want: want, got: served})
+		}
+		if ctx.Err() != nil || (len(diffs) == 0 && firstErr == nil) {
+			sort.Slice(diffs, func(i, j int) bool { return diffs[i].tag < diffs[j].tag })
+			return diffs, checked, firstErr
+		}
+		out("lists: round %d: %d lists differ (of %d pages read), e.g. %v; reading them again", round, len(diffs), len(tags), diffs[0])
+		tags = tags[:0]
+		for _, d := range diffs {
+			if d.tag != "(trending)" && (len(tags) == 0 || tags[len(tags)-1] != d.tag) {
+				tags = append(tags, d.tag)
+			}
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+// boundWatch measures, for deletes of live posts, how long after the
+// broker acknowledged the delete the post is still shown in a list of
+// one of its hashtags (topology.md's bound: 10 s). It follows at most
+// eight deletes at a time; the others are counted as not followed.
+type boundWatch struct {
+	ctx   context.Context
+	base  string
+	bound time.Duration
+
+	mu       sync.Mutex
+	inFlight int
+	followed []time.Duration
+	seen     int // deletes whose post was still listed at the first read
+	skipped  int
+	late     []string
+	wg       sync.WaitGroup
+}
+
+func newBoundWatch(ctx context.Context, base string, bound time.Duration) *boundWatch {
+	return &boundWatch{ctx: ctx, base: base, bound: bound}
+}
+
+func (w *boundWatch) deleted(p postRef, tags []string, at time.Time) {
+	w.mu.Lock()
+	if w.inFlight >= 8 || len(tags) == 0 {
+		w.skipped++
+		w.mu.Unlock()
+		return
+	}
+	w.inFlight++
+	w.mu.Unlock()
+	w.wg.Go(func() {
+		first, listed := true, false
+		for {
+			gone := true
+			for _, tag := range tags {
+				var pg servedPage
+				code, err := getJSON(w.ctx, pageURL(w.base, tag), &pg)
+				if err != nil || (code != http.StatusOK && code != http.StatusNotFound) {
+					gone = false // unknown: read again
+					break
+				}
+				if slices.ContainsFunc(append(pg.RecentPosts, pg.TopPosts...), func(s servedPost) bool { return s.UserID == p.user && s.PostID == p.id }) {
+					gone = false
+					break
+				}
+			}
+			if first && !gone {
+				listed = true
+			}
+			first = false
+			took := time.Since(at)
+			if gone || took > 2*time.Minute || w.ctx.Err() != nil {
+				w.mu.Lock()
+				w.inFlight--
+				if listed {
+					w.seen++
+				}
+				w.followed = append(w.followed, took)
+				if !gone || took > w.bound {
+					w.late = append(w.late, fmt.Sprintf("%s deleted at %s still listed %s later (gone %v)", p.key(), at.UTC().Format("15:04:05.000"), took.Round(time.Millisecond), gone))
+				}
+				w.mu.Unlock()
+				return
+			}
+			select {
+			case <-w.ctx.Done():
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+	})
+}
+
+// summary waits for the deletes followed and says what they showed.
+func (w *boundWatch) summary() (string, []string) {
+	w.wg.Wait()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if len(w.followed) == 0 {
+		return "no delete followed", nil
+	}
+	d := slices.Clone(w.followed)
+	slices.Sort(d)
+	q := func(f float64) time.Duration { return d[int(f*float64(len(d)-1))].Round(time.Millisecond) }
+	return fmt.Sprintf("%d deletes followed (%d still listed at the first read, %d not followed): gone from every list after p50 %s, p99 %s, max %s (bound %s)",
+		len(d), w.seen, w.skipped, q(0.5), q(0.99), d[len(d)-1].Round(time.Millisecond), w.bound), slices.Clone(w.late)
+}
