@@ -356,7 +356,7 @@ func TestListsEqualTheGroundTruth(t *testing.T) {
 						liked = append(liked, s)
 					}
 				}
-				slices.SortFunc(liked, better(halfLife))
+				slices.SortFunc(liked, Better(halfLife))
 				want = keysAndLikes(liked[:min(len(liked), events.MaxTopPosts)])
 				got = keysAndLikes(TopDocument(ranked[tag], t0, 0).Posts)
 				if !slices.Equal(got, want) {
