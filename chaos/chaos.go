@@ -231,7 +231,9 @@ func Run(ctx context.Context, o Options) (res *Result, err error) {
 			go func() {
 				defer restartWG.Done()
 				j.say("restarting the broker (%s)", strings.Join(o.RestartBroker, " "))
+				began := time.Now()
 				restartErr = restartBroker(pctx, o)
+				watch.restarted(began, time.Now())
 				res.BrokerRestarts++
 				j.say("broker restart done (err %v)", restartErr)
 			}()
@@ -263,7 +265,7 @@ func Run(ctx context.Context, o Options) (res *Result, err error) {
 	res.Hashtags = len(truth.total)
 	dctx, dcancel := context.WithTimeout(pctx, o.Drain)
 	defer dcancel()
-	if err := load.AwaitProcessed(dctx, c, g0, nil); err != nil {
+	if err := load.AwaitProcessed(dctx, c, []string{g0.Extractor(), g0.Counts()}, nil); err != nil {
 		if down := procs.unrecovered(loadEnd); down != "" {
 			return res, fail(KindNotRecovered, err, "%s", down)
 		}
@@ -303,6 +305,10 @@ func Run(ctx context.Context, o Options) (res *Result, err error) {
 		}
 	}
 	if res.Differ == 0 {
+		// The lists' groups, and the ranking's, have caught up too.
+		if err := load.AwaitProcessed(dctx, c, g0.Groups(), nil); err != nil {
+			return res, fail(KindTimeout, err, "the lists' groups did not catch up (groups.txt has the lag)")
+		}
 		return res, rep.checkLists(pctx, o, res, base, watch)
 	}
 	// Tell a wrong table from a view that has not caught up with a right

@@ -293,6 +293,11 @@ func checkLists(ctx context.Context, base string, t *listsTruth, out func(string
 // broker acknowledged the delete the post is still shown in a list of
 // one of its hashtags (topology.md's bound: 10 s). It follows at most
 // eight deletes at a time; the others are counted as not followed.
+//
+// The bound holds while the broker is up: nothing moves while it is down.
+// A delete whose bound overlaps the broker's restart (acknowledged before
+// the broker is back, less than the bound before it went down) is
+// reported apart, with how long after the broker was back the post went.
 type boundWatch struct {
 	ctx   context.Context
 	base  string
@@ -300,11 +305,35 @@ type boundWatch struct {
 
 	mu       sync.Mutex
 	inFlight int
-	followed []time.Duration
-	seen     int // deletes whose post was still listed at the first read
+	deletes  []followedDelete
 	skipped  int
-	late     []string
+	restarts [][2]time.Time
 	wg       sync.WaitGroup
+}
+
+type followedDelete struct {
+	post   postRef
+	at     time.Time
+	took   time.Duration
+	gone   bool
+	listed bool // still listed at the first read
+}
+
+// restarted records that the broker was away from start to end.
+func (w *boundWatch) restarted(start, end time.Time) {
+	w.mu.Lock()
+	w.restarts = append(w.restarts, [2]time.Time{start, end})
+	w.mu.Unlock()
+}
+
+// duringRestart returns the end of the restart a delete at t overlaps.
+func (w *boundWatch) duringRestart(t time.Time) (time.Time, bool) {
+	for _, r := range w.restarts {
+		if t.Before(r[1]) && t.Add(w.bound).After(r[0]) {
+			return r[1], true
+		}
+	}
+	return time.Time{}, false
 }
 
 func newBoundWatch(ctx context.Context, base string, bound time.Duration) *boundWatch {
@@ -344,13 +373,7 @@ func (w *boundWatch) deleted(p postRef, tags []string, at time.Time) {
 			if gone || took > 2*time.Minute || w.ctx.Err() != nil {
 				w.mu.Lock()
 				w.inFlight--
-				if listed {
-					w.seen++
-				}
-				w.followed = append(w.followed, took)
-				if !gone || took > w.bound {
-					w.late = append(w.late, fmt.Sprintf("%s deleted at %s still listed %s later (gone %v)", p.key(), at.UTC().Format("15:04:05.000"), took.Round(time.Millisecond), gone))
-				}
+				w.deletes = append(w.deletes, followedDelete{post: p, at: at, took: took, gone: gone, listed: listed})
 				w.mu.Unlock()
 				return
 			}
@@ -362,17 +385,38 @@ func (w *boundWatch) deleted(p postRef, tags []string, at time.Time) {
 	})
 }
 
-// summary waits for the deletes followed and says what they showed.
-func (w *boundWatch) summary() (string, []string) {
+// summary waits for the deletes followed and says what they showed; late
+// lists those that broke the bound while the broker was up.
+func (w *boundWatch) summary() (summary string, late []string) {
 	w.wg.Wait()
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if len(w.followed) == 0 {
-		return "no delete followed", nil
+	var up []time.Duration
+	var restart []string
+	seen := 0
+	for _, d := range w.deletes {
+		if d.listed {
+			seen++
+		}
+		desc := fmt.Sprintf("%s deleted at %s, listed for %s (gone %v)", d.post.key(), d.at.UTC().Format("15:04:05.000"), d.took.Round(time.Millisecond), d.gone)
+		if end, ok := w.duringRestart(d.at); ok {
+			restart = append(restart, fmt.Sprintf("%s: %s after the broker was back", desc, d.at.Add(d.took).Sub(end).Round(time.Millisecond)))
+			continue
+		}
+		up = append(up, d.took)
+		if !d.gone || d.took > w.bound {
+			late = append(late, desc)
+		}
 	}
-	d := slices.Clone(w.followed)
-	slices.Sort(d)
-	q := func(f float64) time.Duration { return d[int(f*float64(len(d)-1))].Round(time.Millisecond) }
-	return fmt.Sprintf("%d deletes followed (%d still listed at the first read, %d not followed): gone from every list after p50 %s, p99 %s, max %s (bound %s)",
-		len(d), w.seen, w.skipped, q(0.5), q(0.99), d[len(d)-1].Round(time.Millisecond), w.bound), slices.Clone(w.late)
+	if len(up) == 0 {
+		return fmt.Sprintf("no delete followed while the broker was up (%d during its restart, %d not followed)", len(restart), w.skipped), late
+	}
+	slices.Sort(up)
+	q := func(f float64) time.Duration { return up[int(f*float64(len(up)-1))].Round(time.Millisecond) }
+	summary = fmt.Sprintf("%d deletes followed while the broker was up (%d still listed at the first read; %d more during the broker's restart, %d not followed): "+
+		"gone from every list after p50 %s, p99 %s, max %s (bound %s)", len(up), seen, len(restart), w.skipped, q(0.5), q(0.99), up[len(up)-1].Round(time.Millisecond), w.bound)
+	if len(restart) > 0 {
+		summary += "\nduring the broker's restart:\n  " + strings.Join(restart, "\n  ")
+	}
+	return summary, late
 }

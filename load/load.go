@@ -185,7 +185,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	// Polling thousands of pages while the pipeline works would steal its
 	// CPU and slow what is measured; the consumer lag says cheaply when the
 	// work is done, then every count is checked.
-	if err := AwaitProcessed(wctx, o.Cluster, o.Namespace.Gen(0), o.Progress); err != nil {
+	if err := AwaitProcessed(wctx, o.Cluster, []string{o.Namespace.Gen(0).Extractor(), o.Namespace.Gen(0).Counts()}, o.Progress); err != nil {
 		return nil, err
 	}
 	res.Mismatched, err = reader.await(wctx, truth, o.Concurrency, bar(o.Progress, len(truth), "waiting for the view"))
@@ -316,11 +316,10 @@ func parallel(ctx context.Context, n, k int, fn func(i int) error) error {
 	return first
 }
 
-// AwaitProcessed waits until the pipeline's groups have committed every
-// input record, twice in a row (the extractor's output is the counter's
-// input), printing the lag to progress if it is not nil.
-func AwaitProcessed(ctx context.Context, c kafka.Cluster, g topology.Gen, progress io.Writer) error {
-	groups := []string{g.Extractor(), g.Counts()}
+// AwaitProcessed waits until groups have committed every input record,
+// twice in a row (the extractor's output is the other groups' input),
+// printing the lag to progress if it is not nil.
+func AwaitProcessed(ctx context.Context, c kafka.Cluster, groups []string, progress io.Writer) error {
 	zero := 0
 	for zero < 2 {
 		select {

@@ -434,7 +434,7 @@ func TestTwoWorkersSplitPartitions(t *testing.T) {
 	// truth: no post was counted by both.
 	actx, acancel := context.WithTimeout(context.Background(), time.Minute)
 	defer acancel()
-	if err := load.AwaitProcessed(actx, n.cluster, n.ns.Gen(0), nil); err != nil {
+	if err := load.AwaitProcessed(actx, n.cluster, []string{n.ns.Gen(0).Extractor(), n.ns.Gen(0).Counts()}, nil); err != nil {
 		t.Fatal(err)
 	}
 	awaitCount(t, n.http, "split", 200)

@@ -90,7 +90,9 @@ func RunRank(ctx context.Context, c kafka.Cluster, o RankOptions) error {
 			}
 			keys, all := dirty.take()
 			if len(keys) > 0 || all {
-				err := rank.VisitAll(ctx, "publish", &publishSweep{now: time.Now(), keys: keys, all: all})
+				began := time.Now()
+				visited, err := rank.VisitAllWithStats(ctx, "publish", &publishSweep{now: began, keys: keys, all: all})
+				slog.Debug("rank: publishing sweep", "dirty", len(keys), "all", all, "visited", visited, "took", time.Since(began), "err", err)
 				if err = sweepErr(err); err != nil && ctx.Err() == nil {
 					slog.Warn("rank: publishing sweep", "err", err)
 				}
@@ -118,7 +120,9 @@ func RunRank(ctx context.Context, c kafka.Cluster, o RankOptions) error {
 // hashtags left the window must stop trending.
 func publishTrending(ctx context.Context, trends *goka.Processor, out *kgo.Client, o RankOptions, parts []int32) error {
 	sw := &trendSweep{now: time.Now(), best: map[int32][]events.Trending{}}
-	if err := trends.VisitAll(ctx, "sweep", sw); err != nil {
+	visited, err := trends.VisitAllWithStats(ctx, "sweep", sw)
+	slog.Info("rank: trending sweep", "partitions", parts, "visited", visited, "took", time.Since(sw.now).Round(time.Millisecond), "err", err)
+	if err != nil {
 		if sweepErr(err) == nil {
 			return nil // a rebalance: the partitions' new owners publish
 		}
