@@ -3,8 +3,10 @@ package pipeline
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 	"testing"
 	"time"
 
@@ -12,7 +14,9 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/tagstream/tagstream/api"
+	"github.com/tagstream/tagstream/events"
 	"github.com/tagstream/tagstream/kafka"
+	"github.com/tagstream/tagstream/kafka/kafkatest"
 	"github.com/tagstream/tagstream/replay"
 	"github.com/tagstream/tagstream/snapshot"
 	"github.com/tagstream/tagstream/testenv"
@@ -40,15 +44,35 @@ func testKeyspace(t *testing.T, addr string) string {
 	return ks
 }
 
-// `tagstream run --cassandra` snapshots the tables; an API with
-// --source cassandra then serves the same hashtag page as the views, byte
-// for byte, with the same caching headers.
-func TestAPISourceCassandra(t *testing.T) {
+// The snapshot serves what the views serve: `tagstream run --cassandra`
+// (embedded), or on the real Kafka `tagstream snapshot` as the reader
+// principal beside a worker, the ranking and an API, copies the served
+// topics into Cassandra; an API with --source cassandra then serves the
+// same hashtag page (top posts ranked by likes, recent posts, like counts)
+// and the same GET /v1/trending as the views, byte for byte, with the same
+// caching headers.
+func TestAPISourceCassandra(t *testing.T) { eachBackend(t, testAPISourceCassandra) }
+
+func testAPISourceCassandra(t *testing.T, be backend) {
 	addr := testenv.Get(t, "TAGSTREAM_CASSANDRA", "a real Cassandra (services/cassandra.sh up starts one on 127.0.0.1:19042)")
 	ks := testKeyspace(t, addr)
 	dir := t.TempDir()
-	n := startEmbeddedWith(t, EmbeddedOptions{Data: dir, Cluster: kafka.Cluster{Partitions: 3},
-		Snapshot: &snapshot.Config{Cassandra: []string{addr}, Keyspace: ks, Interval: 200 * time.Millisecond}})
+	snap := snapshot.Config{Cassandra: []string{addr}, Keyspace: ks, Interval: 200 * time.Millisecond}
+	var n node
+	var apiCluster kafka.Cluster // the cassandra API's Kafka: it still takes posts
+	var snapReady string         // the /readyz that reports the snapshotter
+	if be.name == "embedded" {
+		n = startEmbeddedWith(t, EmbeddedOptions{Data: dir, Cluster: kafka.Cluster{Partitions: 3}, Rank: &testRank, Snapshot: &snap})
+		apiCluster = kafka.Cluster{Brokers: []string{n.kafka}, Partitions: 3}
+		snapReady = "http://" + n.http + "/readyz"
+	} else {
+		n = be.start(t, dir, 3, be.namespace(t))
+		reader := kafkatest.As(t, topology.RoleReader)
+		reader.Partitions = 3
+		snapReady = "http://" + startSnapshotProcess(t, SnapshotOptions{Snapshot: snap, Cluster: reader, Namespace: n.ns}) + "/readyz"
+		apiCluster = kafkatest.As(t, topology.RoleAPI)
+		apiCluster.Partitions = 3
+	}
 	base := "http://" + n.http
 
 	id := upload(t, base, "alice", photo(t, 800, 600))
@@ -61,25 +85,46 @@ func TestAPISourceCassandra(t *testing.T) {
 			t.Fatalf("post: %d %s", resp.StatusCode, b)
 		}
 	}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(n.kafka))
+	// Likes once the posts are in (a like of a post the extractor has
+	// not seen yet is one of an unknown post), from a plain Kafka client.
+	awaitCount(t, n.http, "snapshotted", 3)
+	cl, err := n.cluster.Client("test")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer cl.Close()
-	doc := fmt.Sprintf(`{"hashtag":"snapshotted","computed_at":"2026-11-27T12:00:00Z","posts":[`+
-		`{"post_id":"p0","user_id":"alice","image_id":%q,"caption":"#Snapshotted 0","created_at":"2026-11-27T11:00:00.123Z"},`+
-		`{"post_id":"p1","user_id":"bob","caption":"#Snapshotted 1"}]}`, id)
-	if err := cl.ProduceSync(context.Background(), &kgo.Record{Topic: topology.Namespace("").TopPosts(), Key: []byte("snapshotted"), Value: []byte(doc)}).FirstErr(); err != nil {
+	var likes []*kgo.Record
+	for _, l := range [][3]string{{"alice", "p0", "bob"}, {"alice", "p0", "carol"}, {"bob", "p1", "dave"}} {
+		v, err := json.Marshal(events.LikeEvent{Type: events.Liked, UserID: l[0], PostID: l[1], LikerID: l[2], TS: time.Now().UTC().Truncate(time.Millisecond)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		likes = append(likes, &kgo.Record{Topic: n.ns.Likes(), Key: []byte(l[0]), Value: v})
+	}
+	if err := cl.ProduceSync(context.Background(), likes...).FirstErr(); err != nil {
 		t.Fatal(err)
 	}
-	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
-		if p := awaitCount(t, n.http, "snapshotted", 3); len(p.TopPosts) == 2 {
-			break
+	// The views' page: the top ranked by likes, every list with its likes.
+	want := map[string]int64{"p0": 2, "p1": 1, "p2": 0}
+	var pg api.PageJSON
+	testenv.Await(t, time.Minute, "the views' page with the top ranked by likes and 3 recent posts with their likes", func() bool {
+		resp, b := do(t, http.MethodGet, base+"/v1/hashtags/snapshotted", "", "")
+		if resp.StatusCode != http.StatusOK || json.Unmarshal(b, &pg) != nil || len(pg.TopPosts) != 2 || len(pg.RecentPosts) != 3 {
+			return false
 		}
-		if time.Now().After(deadline) {
-			t.Fatal("top posts never reached the views")
+		for _, p := range append(pg.TopPosts, pg.RecentPosts...) {
+			if p.LikeCount != want[p.PostID] {
+				return false
+			}
 		}
-	}
+		return pg.TopPosts[0].PostID == "p0" && pg.TopPosts[0].ImageURL != ""
+	})
+	testenv.Await(t, time.Minute, "the views' trending list with snapshotted's 3 posts", func() bool {
+		resp, b := do(t, http.MethodGet, base+"/v1/trending", "", "")
+		var tr api.TrendingJSON
+		return resp.StatusCode == http.StatusOK && json.Unmarshal(b, &tr) == nil &&
+			slices.ContainsFunc(tr.Hashtags, func(h events.Trending) bool { return h.Key == "snapshotted" && h.Posts == 3 })
+	})
 
 	// The stateless API: pages from Cassandra, image URLs signed with the
 	// same keys (from the same data dir; replicas share --image-keys).
@@ -87,42 +132,93 @@ func TestAPISourceCassandra(t *testing.T) {
 	ready := make(chan [2]string, 1)
 	done := make(chan error, 1)
 	go func() {
-		done <- ignoreCanceled(API(ctx, APIOptions{Cluster: kafka.Cluster{Brokers: []string{n.kafka}, Partitions: 3},
+		done <- ignoreCanceled(API(ctx, APIOptions{Cluster: apiCluster, Namespace: n.ns,
 			HTTP: "127.0.0.1:0", API: api.Config{Secret: testSecret}, Media: MediaOptions{KeysDir: dir},
 			Source: SourceCassandra, Snapshot: snapshot.Config{Cassandra: []string{addr}, Keyspace: ks},
 			Listening: func(a string) { ready <- [2]string{n.kafka, a} }}))
 	}()
 	c := awaitNode(t, ready, done, cancel)
 
-	// Same JSON once the snapshotter has flushed (every 200 ms).
-	var views, cass []byte
-	var vr, cr *http.Response
-	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(200 * time.Millisecond) {
-		vr, views = do(t, http.MethodGet, base+"/v1/hashtags/snapshotted", "", "")
-		cr, cass = do(t, http.MethodGet, "http://"+c.http+"/v1/hashtags/%23SNAPSHOTTED", "", "")
-		if vr.StatusCode == 200 && cr.StatusCode == 200 && bytes.Equal(views, cass) {
-			break
+	// Same bodies once the snapshotter has flushed (every 200 ms). The
+	// trending partials change every second (their computed_at), so the
+	// two sources agree between the ranking's refresh and the next flush.
+	for _, path := range [][2]string{{"/v1/hashtags/snapshotted", "/v1/hashtags/%23SNAPSHOTTED"}, {"/v1/trending", "/v1/trending"}} {
+		var views, cass []byte
+		var vr, cr *http.Response
+		check := func() bool {
+			vr, views = do(t, http.MethodGet, base+path[0], "", "")
+			cr, cass = do(t, http.MethodGet, "http://"+c.http+path[1], "", "")
+			return vr.StatusCode == 200 && cr.StatusCode == 200 && bytes.Equal(views, cass) && bytes.Contains(cass, []byte(`"snapshotted"`))
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("pages differ after 60 s:\nviews     %d %s\ncassandra %d %s", vr.StatusCode, views, cr.StatusCode, cass)
+		func() {
+			// Await fails with Goexit, which runs this: show both bodies.
+			defer func() {
+				if t.Failed() {
+					t.Logf("%s:\nviews     %d %s\ncassandra %d %s", path[0], vr.StatusCode, views, cr.StatusCode, cass)
+				}
+			}()
+			testenv.Await(t, time.Minute, path[0]+" the same from both sources", check)
+		}()
+		t.Logf("%s from both sources: %s", path[0], cass)
+		for _, h := range []string{"Cache-Control", "ETag", "Content-Type"} {
+			if vr.Header.Get(h) != cr.Header.Get(h) || cr.Header.Get(h) == "" {
+				t.Errorf("%s: %s: views %q, cassandra %q", path[0], h, vr.Header.Get(h), cr.Header.Get(h))
+			}
 		}
 	}
-	t.Logf("both sources: %s", cass)
-	for _, h := range []string{"Cache-Control", "ETag", "Content-Type"} {
-		if vr.Header.Get(h) != cr.Header.Get(h) || cr.Header.Get(h) == "" {
-			t.Errorf("%s: views %q, cassandra %q", h, vr.Header.Get(h), cr.Header.Get(h))
-		}
+	// The page as the views served it above: likes and recent posts.
+	if !bytes.Contains(mustGet(t, "http://"+c.http+"/v1/hashtags/snapshotted"), []byte(`"like_count":2`)) {
+		t.Error("the page from Cassandra has no like count of 2")
 	}
-	if resp, _ := do(t, http.MethodGet, "http://"+c.http+"/v1/hashtags/snapshotted", "", "", "If-None-Match", vr.Header.Get("ETag")); resp.StatusCode != http.StatusNotModified {
+	resp, _ := do(t, http.MethodGet, base+"/v1/hashtags/snapshotted", "", "")
+	if resp, _ := do(t, http.MethodGet, "http://"+c.http+"/v1/hashtags/snapshotted", "", "", "If-None-Match", resp.Header.Get("ETag")); resp.StatusCode != http.StatusNotModified {
 		t.Errorf("If-None-Match with the views' ETag: %d", resp.StatusCode)
 	}
 	if resp, _ := do(t, http.MethodGet, "http://"+c.http+"/v1/hashtags/neverseen", "", ""); resp.StatusCode != http.StatusNotFound ||
 		resp.Header.Get("Cache-Control") != "public, max-age=5" {
 		t.Errorf("unknown hashtag from cassandra: %d %v", resp.StatusCode, resp.Header)
 	}
-	if resp, b := do(t, http.MethodGet, base+"/readyz", "", ""); !bytes.Contains(b, []byte(`"snapshot":"ok"`)) {
-		t.Errorf("run's /readyz does not report the snapshotter: %d %s", resp.StatusCode, b)
+	resp, b := do(t, http.MethodGet, snapReady, "", "")
+	if be.name == "embedded" && !bytes.Contains(b, []byte(`"snapshot":"ok"`)) || resp.StatusCode != http.StatusOK {
+		t.Errorf("the snapshotter's /readyz: %d %s", resp.StatusCode, b)
 	}
+}
+
+// mustGet returns the body of a 200 answer to GET u.
+func mustGet(t *testing.T, u string) []byte {
+	t.Helper()
+	resp, b := do(t, http.MethodGet, u, "", "")
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %d %s", u, resp.StatusCode, b)
+	}
+	return b
+}
+
+// startSnapshotProcess runs `tagstream snapshot` (Snapshot) in-process
+// until the test ends and returns its HTTP address.
+func startSnapshotProcess(t *testing.T, o SnapshotOptions) string {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan string, 1)
+	done := make(chan error, 1)
+	o.HTTP, o.Listening = "127.0.0.1:0", func(a string) { ready <- a }
+	go func() { done <- ignoreCanceled(Snapshot(ctx, o)) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("snapshot process: %v", err)
+		}
+	})
+	select {
+	case a := <-ready:
+		return a
+	case err := <-done:
+		done <- err // for the cleanup, which waits for it
+		t.Fatalf("snapshot process stopped at start: %v", err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("snapshot process not listening after 30 s")
+	}
+	return ""
 }
 
 // With Cassandra cut off mid-run (a dialer the test owns closes and
@@ -215,18 +311,26 @@ func TestSnapshotFollowsReplay(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
+	// The row's count and its recent list (the newest post first), both
+	// written by generation gen.
 	awaitRow := func(count int64, gen int) {
 		t.Helper()
-		var got, wt int64
-		for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(200 * time.Millisecond) {
-			err := s.Query(`SELECT post_count, WRITETIME(post_count) FROM `+ks+`.hashtags WHERE hashtag = 'regen'`).Scan(&got, &wt)
-			if err == nil && got == count && snapshot.GenerationOf(wt) == gen {
-				return
+		var got, wt, rt int64
+		var recent []map[string]any
+		var err error
+		// Await fails with Goexit, which runs this: say what the row held.
+		defer func() {
+			if t.Failed() {
+				t.Logf("last read: post_count %d of generation %d, recent posts %v of generation %d, %v",
+					got, snapshot.GenerationOf(wt), recent, snapshot.GenerationOf(rt), err)
 			}
-			if time.Now().After(deadline) {
-				t.Fatalf("snapshot row: post_count %d of generation %d (%v), want %d of generation %d", got, snapshot.GenerationOf(wt), err, count, gen)
-			}
-		}
+		}()
+		testenv.Await(t, time.Minute, fmt.Sprintf("the snapshot row at %d posts, written by generation %d", count, gen), func() bool {
+			err = s.Query(`SELECT post_count, WRITETIME(post_count), recent_posts, WRITETIME(recent_updated_at) FROM `+ks+`.hashtags WHERE hashtag = 'regen'`).
+				Scan(&got, &wt, &recent, &rt)
+			return err == nil && got == count && snapshot.GenerationOf(wt) == gen && snapshot.GenerationOf(rt) == gen &&
+				len(recent) == int(count) && slices.ContainsFunc(recent, func(p map[string]any) bool { return p["post_id"] == fmt.Sprintf("r%d", count-1) })
+		})
 	}
 	for i := range 3 {
 		post(i)

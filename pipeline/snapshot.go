@@ -145,9 +145,7 @@ func (f *followingSnapshot) Run(ctx context.Context, cfg snapshot.Config, c kafk
 			continue
 		}
 		wait.Reset()
-		gc := cfg
-		gc.Generation = g.N
-		gc.CountsTopic, gc.TopTopic = g.CountsTable(), g.TopTable()
+		gc := cfg.WithGen(g) // the topics g serves: tables and trending partials
 		gc.Group = group
 		if g.N > 0 {
 			gc.Group = fmt.Sprintf("%s.g%d", group, g.N)

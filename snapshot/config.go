@@ -73,12 +73,14 @@ type Config struct {
 	Brokers []string
 	// KafkaOpts are extra franz-go options (client id, TLS, SASL, ...).
 	KafkaOpts []kgo.Opt
-	// CountsTopic and TopTopic are the changelogs followed. Defaults:
-	// generation 0's (topology.Gen).
-	// A replay's generation has its own topics; see Generation.
-	CountsTopic, TopTopic string
+	// CountsTopic, TopTopic and RecentTopic are the changelogs of the
+	// tables a hashtags row joins, PartialsTopic the trending partials:
+	// the topics topology.Gen.Served lists. Defaults: generation 0's
+	// (topology.Gen). A replay's generation has its own topics; see
+	// Generation.
+	CountsTopic, TopTopic, RecentTopic, PartialsTopic string
 	// Generation numbers the topics' generation, 0..MaxGeneration. Every
-	// change of CountsTopic/TopTopic (a replay's new generation, a
+	// change of the followed topics (a replay's new generation, a
 	// recreated topic, a new partition count) must come with a higher
 	// Generation; a Snapshotter refuses to run on a generation lower than
 	// one already flushed. Default 0.
@@ -129,14 +131,28 @@ func (c Config) withDefaults() (Config, error) {
 	if len(c.Brokers) == 0 {
 		c.Brokers = []string{DefaultBroker}
 	}
-	if c.CountsTopic == "" {
-		c.CountsTopic = topology.Gen{}.CountsTable()
+	g0 := topology.Gen{}
+	for _, t := range []struct {
+		topic *string
+		def   string
+	}{
+		{&c.CountsTopic, g0.CountsTable()},
+		{&c.TopTopic, g0.TopTable()},
+		{&c.RecentTopic, g0.RecentTable()},
+		{&c.PartialsTopic, g0.TrendingPartials()},
+	} {
+		if *t.topic == "" {
+			*t.topic = t.def
+		}
 	}
-	if c.TopTopic == "" {
-		c.TopTopic = topology.Gen{}.TopTable()
-	}
-	if c.CountsTopic == c.TopTopic {
-		return c, fmt.Errorf("snapshot: counts and top topics are both %q", c.CountsTopic)
+	// A record's topic says what it holds: one topic cannot be two.
+	seen := map[string]bool{}
+	for _, t := range c.topics() {
+		if seen[t] {
+			return c, fmt.Errorf("snapshot: topic %q is followed twice (counts %q, top %q, recent %q, partials %q)",
+				t, c.CountsTopic, c.TopTopic, c.RecentTopic, c.PartialsTopic)
+		}
+		seen[t] = true
 	}
 	if c.Generation < 0 || c.Generation > MaxGeneration {
 		return c, fmt.Errorf("snapshot: generation %d outside 0..%d", c.Generation, MaxGeneration)
@@ -166,6 +182,19 @@ func (c Config) withDefaults() (Config, error) {
 		c.Logger = slog.Default()
 	}
 	return c, nil
+}
+
+// topics lists the followed topics.
+func (c Config) topics() []string {
+	return []string{c.CountsTopic, c.TopTopic, c.RecentTopic, c.PartialsTopic}
+}
+
+// WithGen returns c following generation g's served topics
+// (topology.Gen.Served), with g's number as Generation.
+func (c Config) WithGen(g topology.Gen) Config {
+	c.CountsTopic, c.TopTopic, c.RecentTopic, c.PartialsTopic = g.CountsTable(), g.TopTable(), g.RecentTable(), g.TrendingPartials()
+	c.Generation = g.N
+	return c
 }
 
 // cluster is the gocql configuration shared by the Snapshotter and Reader.

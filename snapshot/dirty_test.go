@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tagstream/tagstream/events"
 	"github.com/tagstream/tagstream/load"
 )
 
@@ -29,12 +30,17 @@ func TestWriteTimestampOrdersGenerationsFirst(t *testing.T) {
 
 func TestSchemaStatements(t *testing.T) {
 	st := SchemaStatements("ks1", DefaultReplication)
-	if len(st) != 4 {
-		t.Fatalf("%d statements, want 4: %q", len(st), st)
+	// keyspace, 2 types, 3 tables, and the 4 ALTERs of an upgrade.
+	if len(st) != 10 {
+		t.Fatalf("%d statements, want 10: %q", len(st), st)
 	}
 	for _, s := range st {
-		if !strings.Contains(s, "ks1") {
+		if !strings.Contains(s, "ks1.") && !strings.HasPrefix(s, "CREATE KEYSPACE IF NOT EXISTS ks1") {
 			t.Fatalf("statement without keyspace: %s", s)
+		}
+		// Run at every start, on new and old keyspaces alike.
+		if !strings.Contains(s, "IF NOT EXISTS") {
+			t.Fatalf("statement not idempotent: %s", s)
 		}
 	}
 }
@@ -45,6 +51,8 @@ func TestConfigRejectsBadValues(t *testing.T) {
 		{Generation: -1},
 		{Generation: MaxGeneration + 1},
 		{CountsTopic: "same", TopTopic: "same"},
+		{TopTopic: "same", RecentTopic: "same"},
+		{CountsTopic: "same", PartialsTopic: "same"},
 	} {
 		if _, err := New(c); err == nil {
 			t.Errorf("New(%+v) accepted", c)
@@ -55,46 +63,82 @@ func TestConfigRejectsBadValues(t *testing.T) {
 var (
 	pc = partition{"counts", 0}
 	pt = partition{"top", 0}
+	pr = partition{"recent", 0}
+	pp = partition{"partials", 0}
 )
 
 func countChange(off int64, n int64) *change {
-	return &change{ts: WriteTimestamp(0, off), src: pc, count: countColumns{Display: "X", PostCount: n}}
+	return &change{ts: WriteTimestamp(0, off), src: pc, count: &countColumns{Display: "X", PostCount: n}}
+}
+
+func recentChange(off int64, ids ...string) *change {
+	c := &change{ts: WriteTimestamp(0, off), src: pr, recent: &recentColumns{}}
+	for _, id := range ids {
+		c.recent.Posts = append(c.recent.Posts, events.PostSummary{PostID: id, UserID: "u"})
+	}
+	return c
+}
+
+func partialChange(off int64, posts int64) *change {
+	return &change{ts: WriteTimestamp(0, off), src: pp,
+		partial: &events.TrendingPartial{Hashtags: []events.Trending{{Key: "k", Posts: posts}}}}
 }
 
 func TestDirtySetKeepsLatestPerKeyAndGroup(t *testing.T) {
 	d := newDirtySet()
-	d.assign(pc, 0)
-	d.assign(pt, 0)
-	d.add("a", false, countChange(0, 1), 0)
-	d.add("a", false, countChange(1, 2), 1)
-	d.add("b", false, countChange(2, 1), 2)
-	d.add("a", true, &change{ts: WriteTimestamp(0, 0), src: pt}, 0)
-	d.add("a", false, countChange(0, 1), 0) // a re-read of an older record
-	if d.len() != 2 {
-		t.Fatalf("%d keys pending, want 2", d.len())
+	for _, p := range []partition{pc, pt, pr, pp} {
+		d.assign(p, 0)
+	}
+	d.add("a", groupCount, countChange(0, 1), 0)
+	d.add("a", groupCount, countChange(1, 2), 1)
+	d.add("b", groupCount, countChange(2, 1), 2)
+	d.add("a", groupTop, &change{ts: WriteTimestamp(0, 0), src: pt, top: &topColumns{}}, 0)
+	d.add("a", groupCount, countChange(0, 1), 0) // a re-read of an older record
+	d.add("c", groupRecent, recentChange(0, "r1"), 0)
+	d.add("c", groupRecent, recentChange(1, "r2", "r1"), 1)
+	d.addPartial(2, partialChange(0, 5), 0)
+	d.addPartial(2, partialChange(1, 7), 1)
+	d.addPartial(0, partialChange(2, 1), 2)
+	if d.len() != 5 {
+		t.Fatalf("%d keys pending, want 3 hashtags and 2 partials", d.len())
 	}
 	b := d.take()
-	if got := b.rows["a"].count.count.PostCount; got != 2 {
+	if got := b.rows["a"][groupCount].count.PostCount; got != 2 {
 		t.Fatalf("a's count %d, want the latest, 2", got)
 	}
-	if b.rows["a"].top == nil || b.rows["b"].top != nil {
-		t.Fatalf("top groups wrong: a %v, b %v", b.rows["a"].top, b.rows["b"].top)
+	if b.rows["a"][groupTop] == nil || b.rows["b"][groupTop] != nil || b.rows["a"][groupRecent] != nil {
+		t.Fatalf("groups wrong: a %v, b %v", b.rows["a"], b.rows["b"])
 	}
-	if b.offsets[pc] != 3 || b.offsets[pt] != 1 {
-		t.Fatalf("offsets %v, want counts 3, top 1", b.offsets)
+	if got := b.rows["c"][groupRecent].recent.Posts; len(got) != 2 || b.rows["c"][groupCount] != nil {
+		t.Fatalf("c's recent %v, want the latest, 2 posts, alone", got)
+	}
+	if got := b.partials[2].partial.Hashtags[0].Posts; got != 7 || len(b.partials) != 2 {
+		t.Fatalf("partials %v: partition 2 has %d posts, want the latest, 7", b.partials, got)
+	}
+	// The metric label: one value per set of groups, so its sum is rows.
+	if got := b.rows["a"].columns(); got != "count+top" {
+		t.Fatalf("a's columns %q, want count+top", got)
+	}
+	if b.offsets[pc] != 3 || b.offsets[pt] != 1 || b.offsets[pr] != 2 || b.offsets[pp] != 3 {
+		t.Fatalf("offsets %v, want counts 3, top 1, recent 2, partials 3", b.offsets)
 	}
 	if d.len() != 0 {
 		t.Fatal("take left keys")
 	}
 
-	// A failed flush restores its rows, but never over a newer change.
-	d.add("a", false, countChange(5, 9), 5)
-	d.restore(b.rows)
+	// A failed flush restores its rows and partials, but never over a
+	// newer change.
+	d.add("a", groupCount, countChange(5, 9), 5)
+	d.addPartial(2, partialChange(4, 8), 4)
+	d.restore(b.rows, b.partials)
 	b2 := d.take()
-	if got := b2.rows["a"].count.count.PostCount; got != 9 {
+	if got := b2.rows["a"][groupCount].count.PostCount; got != 9 {
 		t.Fatalf("restore overwrote a newer count: %d", got)
 	}
-	if b2.rows["a"].top == nil || b2.rows["b"].count == nil {
+	if got := b2.partials[2].partial.Hashtags[0].Posts; got != 8 {
+		t.Fatalf("restore overwrote a newer partial: %d posts", got)
+	}
+	if b2.rows["a"][groupTop] == nil || b2.rows["b"][groupCount] == nil || b2.rows["c"][groupRecent] == nil || b2.partials[0] == nil {
 		t.Fatal("restore lost rows")
 	}
 	// Offsets not marked flushed are offered again.
@@ -107,12 +151,13 @@ func TestDirtySetKeepsLatestPerKeyAndGroup(t *testing.T) {
 	}
 
 	// Dropping a partition forgets its changes and position.
-	d.add("a", false, countChange(6, 10), 6)
-	d.add("a", true, &change{ts: WriteTimestamp(0, 1), src: pt}, 1)
-	d.add("c", false, countChange(7, 1), 7)
-	d.drop(map[partition]bool{pc: true})
-	if d.len() != 1 || d.rows["a"].count != nil || d.rows["a"].top == nil {
-		t.Fatalf("drop left %v", d.rows)
+	d.add("a", groupCount, countChange(6, 10), 6)
+	d.add("a", groupTop, &change{ts: WriteTimestamp(0, 1), src: pt, top: &topColumns{}}, 1)
+	d.add("c", groupCount, countChange(7, 1), 7)
+	d.addPartial(1, partialChange(5, 1), 5)
+	d.drop(map[partition]bool{pc: true, pp: true})
+	if d.len() != 1 || d.rows["a"][groupCount] != nil || d.rows["a"][groupTop] == nil {
+		t.Fatalf("drop left %v, partials %v", d.rows, d.partials)
 	}
 	if _, ok := d.pos[pc]; ok {
 		t.Fatal("drop kept the position")
@@ -141,7 +186,7 @@ func BenchmarkWriteAmplification(b *testing.B) {
 					var off int64
 					for i := range posts {
 						for _, k := range g.Next().Keys {
-							d.add(k, false, &change{ts: WriteTimestamp(0, off), src: pc, count: countColumns{PostCount: off}}, off)
+							d.add(k, groupCount, &change{ts: WriteTimestamp(0, off), src: pc, count: &countColumns{PostCount: off}}, off)
 							off++
 							records++
 						}

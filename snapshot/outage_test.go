@@ -47,12 +47,14 @@ func TestCassandraOutage(t *testing.T) {
 	}
 	tp := top(now, "during-outage")
 	p.put("top", "out07", tp)
-	rows["out07"] = want{count: rows["out07"].count, top: &tp}
+	rc := recent(now, "during-outage")
+	p.put("recent", "out07", rc)
+	rows["out07"] = want{count: rows["out07"].count, top: &tp, recent: &rc}
 	deadline := time.Now().Add(60 * time.Second)
 	var during Stats
 	for {
 		during = s.Stats()
-		if during.Records == before.Records+5*keys+1 && during.FlushErrors > before.FlushErrors && s.Healthy() != nil {
+		if during.Records == before.Records+5*keys+2 && during.FlushErrors > before.FlushErrors && s.Healthy() != nil {
 			break
 		}
 		if time.Now().After(deadline) {

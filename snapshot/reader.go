@@ -17,22 +17,27 @@ import (
 // page.ErrNotFound, so an API maps both sources to 404 with one check.
 var ErrNotFound = fmt.Errorf("snapshot: hashtag not found: %w", page.ErrNotFound)
 
-// Row is a hashtag's row: what the two goka views hold for the key.
+// Row is a hashtag's row: what the goka views hold for the key, as far as
+// a page shows it.
 type Row struct {
 	// Key is the normalised hashtag.
 	Key string
-	// Count is the hashtag-counts-table value; nil if that table has none.
+	// Count is the hashtag-counts-table value, without its watermarks;
+	// nil if that table has none.
 	Count *events.Count
-	// Top is the hashtag-top-table value; nil if that table has none.
+	// Top is the hashtag-top-table value, without Removed and W; nil if
+	// that table has none.
 	Top *events.Top
+	// Recent is the hashtag-recent-table value, its first
+	// events.RecentShown posts, without W; nil if that table has none.
+	Recent *events.Recent
 }
 
-// Page joins the row's two values as the goka views join theirs
-// (page.Join).
-func (r Row) Page() page.Page { return page.Join(r.Key, r.Count, r.Top, nil) }
+// Page joins the row's values as the goka views join theirs (page.Join).
+func (r Row) Page() page.Page { return page.Join(r.Key, r.Count, r.Top, r.Recent) }
 
-// Reader reads hashtag rows from Cassandra: the read side of a stateless
-// API, which needs no goka view.
+// Reader reads hashtag rows and trending partials from Cassandra: the read
+// side of a stateless API, which needs no goka view.
 type Reader struct {
 	sess *gocql.Session
 	stmt statements
@@ -41,7 +46,8 @@ type Reader struct {
 // NewReader connects to Cassandra with cfg's Cassandra fields (Cassandra,
 // Keyspace, Consistency, Timeout). It fails if no node answers now; gocql
 // reconnects by itself after that. The keyspace need not exist yet: Get
-// fails until a Snapshotter has created it.
+// fails until a Snapshotter has created it (or, in a keyspace of an
+// earlier version, brought it up to date).
 func NewReader(cfg Config) (*Reader, error) {
 	cfg, err := cfg.withDefaults()
 	if err != nil {
@@ -57,13 +63,14 @@ func NewReader(cfg Config) (*Reader, error) {
 // Get returns the row of the normalised hashtag key, or ErrNotFound.
 func (r *Reader) Get(ctx context.Context, key string) (Row, error) {
 	var (
-		display           *string
-		count             *int64
-		updated, computed time.Time
-		posts             []postUDT
+		display                          *string
+		count, topWritten, recentWritten *int64
+		updated, computed, topUpdated    time.Time
+		recentUpdated                    time.Time
+		top, recent                      []postUDT
 	)
 	err := r.sess.Query(r.stmt.get, key).WithContext(ctx).Idempotent(true).
-		Scan(&display, &count, &updated, &posts, &computed)
+		Scan(&display, &count, &updated, &top, &computed, &topUpdated, &recent, &recentUpdated, &topWritten, &recentWritten)
 	if errors.Is(err, gocql.ErrNotFound) {
 		return Row{}, ErrNotFound
 	}
@@ -78,10 +85,13 @@ func (r *Reader) Get(ctx context.Context, key string) (Row, error) {
 		}
 		row.Count = &c
 	}
-	if !computed.IsZero() {
-		row.Top = &events.Top{TopPosts: fromUDT(posts), ComputedAt: computed}
+	if topWritten != nil {
+		row.Top = &events.Top{TopPosts: fromUDTs(top), ComputedAt: computed, UpdatedAt: topUpdated}
 	}
-	if row.Count == nil && row.Top == nil {
+	if recentWritten != nil {
+		row.Recent = &events.Recent{Posts: fromUDTs(recent), UpdatedAt: recentUpdated}
+	}
+	if row.Count == nil && row.Top == nil && row.Recent == nil {
 		return Row{}, ErrNotFound
 	}
 	return row, nil
@@ -95,6 +105,42 @@ func (r *Reader) Page(ctx context.Context, key string) (page.Page, error) {
 		return page.Page{}, err
 	}
 	return row.Page(), nil
+}
+
+// Partials returns every trending partial stored, in no order.
+func (r *Reader) Partials(ctx context.Context) ([]events.TrendingPartial, error) {
+	iter := r.sess.Query(r.stmt.partials).WithContext(ctx).Idempotent(true).Iter()
+	var (
+		out                []events.TrendingPartial
+		part, parts, nanos int32
+		computed, expires  time.Time
+		entries            []trendingUDT
+	)
+	for iter.Scan(&part, &parts, &computed, &nanos, &expires, &entries) {
+		p := events.TrendingPartial{Partition: part, Partitions: parts, ExpiresAt: expires,
+			Hashtags: make([]events.Trending, len(entries))}
+		if !computed.IsZero() {
+			p.ComputedAt = computed.Add(time.Duration(nanos))
+		}
+		for i, e := range entries {
+			p.Hashtags[i] = events.Trending{Hashtag: e.Hashtag, Key: e.Key, Posts: e.Posts}
+		}
+		out = append(out, p)
+	}
+	if err := iter.Close(); err != nil {
+		return nil, fmt.Errorf("snapshot: read trending partials: %w", err)
+	}
+	return out, nil
+}
+
+// Trending merges the stored partials at the current time, as the views
+// merge theirs (page.MergeTrending): an expired partial no longer counts.
+func (r *Reader) Trending(ctx context.Context) (page.Trending, error) {
+	partials, err := r.Partials(ctx)
+	if err != nil {
+		return page.Trending{}, err
+	}
+	return page.MergeTrending(partials, time.Now()), nil
 }
 
 // Ping returns nil if Cassandra answers a query: the Reader's /readyz.
@@ -111,8 +157,3 @@ func (r *Reader) Ready(ctx context.Context) error { return r.Ping(ctx) }
 
 // Close closes the session.
 func (r *Reader) Close() { r.sess.Close() }
-
-// Trending is not stored yet.
-func (r *Reader) Trending(ctx context.Context) (page.Trending, error) {
-	return page.Trending{}, errors.New("snapshot: trending is not stored in Cassandra yet")
-}

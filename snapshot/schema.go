@@ -8,6 +8,14 @@ import (
 // Schema is the CQL the Snapshotter runs at start, each statement
 // idempotent. {keyspace} and {replication} stand for Config.Keyspace and
 // Config.Replication. The package documentation describes every column.
+//
+// The CREATE statements make the current schema in a new keyspace; the
+// ALTER ... IF NOT EXISTS statements after them bring a keyspace made by
+// an earlier version up to it in place (an existing CREATE ... IF NOT
+// EXISTS changes nothing), one column a statement so that each is a no-op
+// on its own once applied. Columns are only ever added: a snapshotter of
+// the previous version still writes the columns it knows, and a row it
+// writes keeps the new columns' cells.
 const Schema = `CREATE KEYSPACE IF NOT EXISTS {keyspace}
   WITH replication = {replication};
 
@@ -16,16 +24,43 @@ CREATE TYPE IF NOT EXISTS {keyspace}.post_summary (
   user_id    text,
   image_id   text,
   caption    text,
-  created_at timestamp
+  created_at timestamp,
+  like_count bigint
+);
+
+ALTER TYPE {keyspace}.post_summary ADD IF NOT EXISTS like_count bigint;
+
+CREATE TYPE IF NOT EXISTS {keyspace}.trending_entry (
+  hashtag text,
+  key     text,
+  posts   bigint
 );
 
 CREATE TABLE IF NOT EXISTS {keyspace}.hashtags (
-  hashtag     text PRIMARY KEY,
-  display     text,
-  post_count  bigint,
-  updated_at  timestamp,
-  top_posts   frozen<list<frozen<post_summary>>>,
-  computed_at timestamp
+  hashtag           text PRIMARY KEY,
+  display           text,
+  post_count        bigint,
+  updated_at        timestamp,
+  top_posts         frozen<list<frozen<post_summary>>>,
+  computed_at       timestamp,
+  top_updated_at    timestamp,
+  recent_posts      frozen<list<frozen<post_summary>>>,
+  recent_updated_at timestamp
+);
+
+ALTER TABLE {keyspace}.hashtags ADD IF NOT EXISTS top_updated_at timestamp;
+
+ALTER TABLE {keyspace}.hashtags ADD IF NOT EXISTS recent_posts frozen<list<frozen<post_summary>>>;
+
+ALTER TABLE {keyspace}.hashtags ADD IF NOT EXISTS recent_updated_at timestamp;
+
+CREATE TABLE IF NOT EXISTS {keyspace}.trending_partials (
+  partition         int PRIMARY KEY,
+  partitions        int,
+  computed_at       timestamp,
+  computed_at_nanos int,
+  expires_at        timestamp,
+  hashtags          frozen<list<frozen<trending_entry>>>
 );
 
 CREATE TABLE IF NOT EXISTS {keyspace}.changelog_offsets (
@@ -81,20 +116,46 @@ func GenerationOf(ts int64) int { return int(ts >> offsetBits) }
 
 // statements are the CQL requests of a keyspace, built once.
 type statements struct {
-	count, countDelete, top, topDelete, offset, offsets, generations, get, ping string
+	// set and unset write and delete each column group of a hashtags row.
+	set, unset                              [groups]string
+	partial, partialDelete, partials        string
+	offset, offsets, generations, get, ping string
 }
 
 func newStatements(ks string) statements {
+	update := func(cols string) string {
+		return fmt.Sprintf(`UPDATE %s.hashtags USING TIMESTAMP ? SET %s WHERE hashtag = ?`, ks, cols)
+	}
+	del := func(cols string) string {
+		return fmt.Sprintf(`DELETE %s FROM %s.hashtags USING TIMESTAMP ? WHERE hashtag = ?`, cols, ks)
+	}
 	return statements{
-		count:       fmt.Sprintf(`UPDATE %s.hashtags USING TIMESTAMP ? SET display = ?, post_count = ?, updated_at = ? WHERE hashtag = ?`, ks),
-		countDelete: fmt.Sprintf(`DELETE display, post_count, updated_at FROM %s.hashtags USING TIMESTAMP ? WHERE hashtag = ?`, ks),
-		top:         fmt.Sprintf(`UPDATE %s.hashtags USING TIMESTAMP ? SET top_posts = ?, computed_at = ? WHERE hashtag = ?`, ks),
-		topDelete:   fmt.Sprintf(`DELETE top_posts, computed_at FROM %s.hashtags USING TIMESTAMP ? WHERE hashtag = ?`, ks),
+		set: [groups]string{
+			groupCount:  update(`display = ?, post_count = ?, updated_at = ?`),
+			groupTop:    update(`top_posts = ?, computed_at = ?, top_updated_at = ?`),
+			groupRecent: update(`recent_posts = ?, recent_updated_at = ?`),
+		},
+		unset: [groups]string{
+			groupCount:  del(`display, post_count, updated_at`),
+			groupTop:    del(`top_posts, computed_at, top_updated_at`),
+			groupRecent: del(`recent_posts, recent_updated_at`),
+		},
+		partial: fmt.Sprintf(`UPDATE %s.trending_partials USING TIMESTAMP ? `+
+			`SET partitions = ?, computed_at = ?, computed_at_nanos = ?, expires_at = ?, hashtags = ? WHERE partition = ?`, ks),
+		partialDelete: fmt.Sprintf(`DELETE FROM %s.trending_partials USING TIMESTAMP ? WHERE partition = ?`, ks),
+		partials: fmt.Sprintf(`SELECT partition, partitions, computed_at, computed_at_nanos, expires_at, hashtags `+
+			`FROM %s.trending_partials`, ks),
 		offset: fmt.Sprintf(`UPDATE %s.changelog_offsets USING TIMESTAMP ? SET next_offset = ?, flushed_at = ? `+
 			`WHERE generation = ? AND topic = ? AND partition = ?`, ks),
 		offsets:     fmt.Sprintf(`SELECT partition, next_offset FROM %s.changelog_offsets WHERE generation = ? AND topic = ?`, ks),
 		generations: fmt.Sprintf(`SELECT DISTINCT generation FROM %s.changelog_offsets`, ks),
-		get:         fmt.Sprintf(`SELECT display, post_count, updated_at, top_posts, computed_at FROM %s.hashtags WHERE hashtag = ?`, ks),
-		ping:        `SELECT release_version FROM system.local`,
+		// The write times say which groups the row has: a group's
+		// columns are written and deleted together, and a value may
+		// leave one of its times zero (a top list only post changes
+		// touched has no computed_at), which reads back like a null.
+		get: fmt.Sprintf(`SELECT display, post_count, updated_at, top_posts, computed_at, top_updated_at, `+
+			`recent_posts, recent_updated_at, WRITETIME(computed_at), WRITETIME(recent_updated_at) `+
+			`FROM %s.hashtags WHERE hashtag = ?`, ks),
+		ping: `SELECT release_version FROM system.local`,
 	}
 }

@@ -1,20 +1,25 @@
-// Package snapshot copies the two hashtag tables into Cassandra, so that a
-// hashtag page can be served by stateless processes that hold no goka view
-// (past one machine, a full replica of both tables per API process does
-// not fit: topology.md, Partition count), and so that Cassandra, the most brittle component, sees one
-// write per changed hashtag per interval instead of one per event.
+// Package snapshot copies the served hashtag tables and the trending
+// partials into Cassandra, so that hashtag pages and the trending list can
+// be served by stateless processes that hold no goka view (past one
+// machine, a full replica of the tables per API process does not fit:
+// topology.md, Partition count), and so that Cassandra, the most brittle
+// component, sees one write per changed hashtag per interval instead of
+// one per event.
 //
 // # What it does
 //
-// A Snapshotter follows the changelogs of hashtag-counts-table and
-// hashtag-top-table with franz-go and keeps, per hashtag, only the latest
-// value of each table since the last flush (the dirty set: its size is
-// bounded by distinct hashtags, never by the event rate). Every Interval
-// (default 5 s) it writes those rows, at most Concurrency (default 16) at a
-// time, and only the columns of the table that changed: a count change
-// never rewrites the top posts. When every row of a flush is written it
-// stores the changelog offsets the flush covers, so a restarted
-// snapshotter resumes there.
+// A Snapshotter follows the topics a generation serves
+// (topology.Gen.Served): the changelogs of hashtag-counts-table,
+// hashtag-top-table and hashtag-recent-table, and
+// hashtag-trending-partials, with franz-go. It keeps, per hashtag, only
+// the latest value of each table since the last flush, and per trending
+// partition the latest partial (the dirty set: its size is bounded by
+// distinct hashtags, never by the event rate). Every Interval (default
+// 5 s) it writes those rows, at most Concurrency (default 16) at a time,
+// and only the columns of the tables that changed: a count change never
+// rewrites the lists, a new recent post never rewrites the count or the
+// top list. When every row of a flush is written it stores the changelog
+// offsets the flush covers, so a restarted snapshotter resumes there.
 //
 // # Scaling: one consumer group
 //
@@ -28,37 +33,59 @@
 //
 // # Schema
 //
-// Schema (created if missing) holds two tables in Config.Keyspace:
+// Schema (created if missing, and brought up to date in place in a
+// keyspace an earlier version created) holds three tables in
+// Config.Keyspace:
 //
 //	hashtags (hashtag text PRIMARY KEY,
 //	          display text, post_count bigint, updated_at timestamp,
-//	          top_posts frozen<list<frozen<post_summary>>>, computed_at timestamp)
+//	          top_posts frozen<list<frozen<post_summary>>>, computed_at timestamp,
+//	          top_updated_at timestamp,
+//	          recent_posts frozen<list<frozen<post_summary>>>, recent_updated_at timestamp)
+//	trending_partials (partition int PRIMARY KEY, partitions int,
+//	                   computed_at timestamp, computed_at_nanos int, expires_at timestamp,
+//	                   hashtags frozen<list<frozen<trending_entry>>>)
 //	changelog_offsets (generation int, topic text, partition int,
 //	                   next_offset bigint, flushed_at timestamp,
 //	                   PRIMARY KEY ((generation), topic, partition))
 //
-// A hashtags row is the whole hashtag page: hashtag is the normalised key,
-// display, post_count and updated_at come from hashtag-counts-table (events.Count;
-// other fields of its JSON are ignored), top_posts and computed_at from
-// hashtag-top-table (events.Top), the posts as the user-defined type
-// post_summary (post_id, user_id, image_id, caption, created_at), the fields of
-// events.PostSummary. Rows are only ever UPDATEd, never INSERTed, so a row
-// whose columns a tombstone deleted disappears. Timestamps have
-// millisecond precision (the counter already truncates updated_at to it).
-// changelog_offsets holds, per generation and changelog partition, the next
-// offset to read: every record before it is in the hashtags rows.
+// A hashtags row is the whole hashtag page, in three column groups, one
+// per table: hashtag is the normalised key; display, post_count and
+// updated_at come from hashtag-counts-table (events.Count; other fields of
+// its JSON are ignored); top_posts, computed_at and top_updated_at from
+// hashtag-top-table (events.Top, without its Removed and W, which only the
+// processor needs); recent_posts and recent_updated_at from
+// hashtag-recent-table (events.Recent: its first events.RecentShown posts,
+// the ones a page shows). Posts are the user-defined type post_summary
+// (post_id, user_id, image_id, caption, created_at, like_count), the
+// fields of events.PostSummary but its internal Rev. Rows are only ever
+// UPDATEd, never INSERTed, so a row whose columns tombstones deleted
+// disappears. Timestamps have millisecond precision (the processors
+// truncate the times of the hashtag tables to it).
+//
+// A trending_partials row is the record of hashtag-trending-partials
+// under the key partition (events.TrendingPartial; hashtags as the type
+// trending_entry (hashtag, key, posts)). Its computed_at_nanos keeps the
+// nanoseconds of ComputedAt past computed_at's millisecond: the ranking
+// stamps partials to the nanosecond and GET /v1/trending shows that time,
+// which must be the views' to the byte. expires_at keeps milliseconds: it
+// is only compared with the time of a read.
+//
+// changelog_offsets holds, per generation and followed partition, the
+// next offset to read: every record before it is in the rows.
 //
 // # No rewind: write timestamps
 //
 // Every cell is written USING TIMESTAMP WriteTimestamp(generation, offset)
-// = generation<<47 | offset+1, the offset being that of the changelog record
-// the value comes from. A hashtag lives in one partition of each changelog
-// and offsets only grow, so a newer value always has a larger timestamp and
+// = generation<<47 | offset+1, the offset being that of the record the
+// value comes from. A hashtag lives in one partition of each changelog
+// (and a partial under its key in the one partition of its topic), and
+// offsets only grow, so a newer value always has a larger timestamp and
 // Cassandra keeps it whatever order writes arrive in: a snapshotter that
-// restarts, re-reads after a rebalance or lingers as a zombie can rewrite a
-// row with the same value, never with an older one. Offsets are stored only
-// after the rows they cover, with the same rule, so the stored offset never
-// moves back either.
+// restarts, re-reads after a rebalance or lingers as a zombie can rewrite
+// a row with the same value, never with an older one. Offsets are stored
+// only after the rows they cover, with the same rule, so the stored offset
+// never moves back either.
 //
 // # Generations
 //
@@ -73,7 +100,8 @@
 // on a generation lower than one already flushed. Rows of hashtags that
 // the new generation lacks keep their old values; `SELECT WRITETIME(post_count)`
 // >> 47 tells their generation, and `DELETE ... USING TIMESTAMP g<<47`
-// removes everything older than generation g.
+// removes everything older than generation g. An old generation's partials
+// of partitions the new one lacks stop counting at their expires_at.
 //
 // # When Cassandra is down
 //
@@ -93,6 +121,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -113,12 +143,13 @@ var ErrOldGeneration = errors.New("snapshot: generation older than one already f
 // errNotConnected is the health of a Snapshotter before its first session.
 var errNotConnected = errors.New("snapshot: not connected to Cassandra yet")
 
-// Snapshotter copies the hashtag tables' changelogs into Cassandra.
+// Snapshotter copies the served topics into Cassandra.
 type Snapshotter struct {
-	cfg  Config
-	log  *slog.Logger
-	stmt statements
-	m    meters
+	cfg     Config
+	log     *slog.Logger
+	stmt    statements
+	m       meters
+	groupOf map[string]group // the column group of each table's changelog
 
 	mu    sync.Mutex
 	dirty *dirtySet
@@ -136,7 +167,7 @@ type Snapshotter struct {
 
 // meters are the Snapshotter's metrics in its registry.
 type meters struct {
-	records, decodeErrors, rows, flushes *metrics.CounterVec
+	records, decodeErrors, rows, partials, flushes *metrics.CounterVec
 }
 
 // Stats is a snapshot of a Snapshotter's counters and gauges.
@@ -144,14 +175,17 @@ type Stats struct {
 	// Records are changelog records consumed; DecodeErrors those skipped as
 	// unreadable.
 	Records, DecodeErrors int64
-	// RowsWritten counts row writes: one per hashtag per flush, whichever
-	// column groups it carried. CountWrites and TopWrites count the column
-	// groups written (a row with both counts in each).
-	RowsWritten, CountWrites, TopWrites int64
+	// RowsWritten counts hashtags row writes: one per hashtag per flush,
+	// whichever column groups it carried. CountWrites, TopWrites and
+	// RecentWrites count the column groups written (a row with several
+	// counts in each of them).
+	RowsWritten, CountWrites, TopWrites, RecentWrites int64
+	// PartialsWritten counts trending_partials rows written.
+	PartialsWritten int64
 	// Flushes succeeded; FlushErrors failed.
 	Flushes, FlushErrors int64
-	// KeysPending are hashtags waiting for a write, including a flush in
-	// progress.
+	// KeysPending are hashtags and trending partials waiting for a write,
+	// including a flush in progress.
 	KeysPending int
 	// Lag is the records between the positions read and the partitions'
 	// high watermarks; Unflushed the records read whose offsets are not yet
@@ -175,13 +209,22 @@ func New(cfg Config) (*Snapshotter, error) {
 		dirty:  newDirtySet(),
 		hwm:    map[partition]int64{},
 		health: errNotConnected,
+		groupOf: map[string]group{
+			cfg.CountsTopic: groupCount,
+			cfg.TopTopic:    groupTop,
+			cfg.RecentTopic: groupRecent,
+		},
 	}
 	r := cfg.Metrics
 	s.m = meters{
 		records:      r.NewCounterVec("tagstream_snapshot_records_total", "Changelog records the snapshotter consumed.", "topic"),
 		decodeErrors: r.NewCounterVec("tagstream_snapshot_decode_errors_total", "Changelog records skipped as unreadable.", "topic"),
+		// One series per combination of groups, so that the sum over
+		// the label is the rows written (scripts/snapshot-amplification.sh).
 		rows: r.NewCounterVec("tagstream_snapshot_rows_written_total",
-			"Hashtag rows written to Cassandra, by the column groups written (count, top or both).", "columns"),
+			"Hashtag rows written to Cassandra, by the column groups written: count, top, recent, or several joined by + (count+recent).", "columns"),
+		partials: r.NewCounterVec("tagstream_snapshot_partials_written_total",
+			"Trending partials written to Cassandra, by kind (value or deleted).", "kind"),
 		flushes: r.NewCounterVec("tagstream_snapshot_flushes_total", "Flushes to Cassandra, by result (ok or error).", "result"),
 	}
 	r.NewGaugeFunc("tagstream_snapshot_keys_pending", "Hashtags changed and not yet written to Cassandra.",
@@ -231,13 +274,30 @@ func (s *Snapshotter) setHealth(err error) {
 // Stats returns the current counters and gauges.
 func (s *Snapshotter) Stats() Stats {
 	st := Stats{
-		Records:      s.m.records.Value(s.cfg.CountsTopic) + s.m.records.Value(s.cfg.TopTopic),
-		DecodeErrors: s.m.decodeErrors.Value(s.cfg.CountsTopic) + s.m.decodeErrors.Value(s.cfg.TopTopic),
-		Flushes:      s.m.flushes.Value("ok"),
-		FlushErrors:  s.m.flushes.Value("error"),
+		Flushes:         s.m.flushes.Value("ok"),
+		FlushErrors:     s.m.flushes.Value("error"),
+		PartialsWritten: s.m.partials.Value("value") + s.m.partials.Value("deleted"),
 	}
-	c, t, b := s.m.rows.Value("count"), s.m.rows.Value("top"), s.m.rows.Value("both")
-	st.RowsWritten, st.CountWrites, st.TopWrites = c+t+b, c+b, t+b
+	for _, t := range s.cfg.topics() {
+		st.Records += s.m.records.Value(t)
+		st.DecodeErrors += s.m.decodeErrors.Value(t)
+	}
+	// Every combination of groups a row can carry is one label value.
+	for set := 1; set < 1<<groups; set++ {
+		var p pending
+		for g := range groups {
+			if set&(1<<g) != 0 {
+				p[g] = &change{}
+			}
+		}
+		n := s.m.rows.Value(p.columns())
+		st.RowsWritten += n
+		for g, w := range map[group]*int64{groupCount: &st.CountWrites, groupTop: &st.TopWrites, groupRecent: &st.RecentWrites} {
+			if p[g] != nil {
+				*w += n
+			}
+		}
+	}
 	if ns := s.lastOK.Load(); ns != 0 {
 		st.LastFlush = time.Unix(0, ns)
 	}
@@ -272,7 +332,7 @@ func (s *Snapshotter) Run(ctx context.Context) error {
 	opts := append([]kgo.Opt{
 		kgo.SeedBrokers(s.cfg.Brokers...),
 		kgo.ConsumerGroup(s.cfg.Group),
-		kgo.ConsumeTopics(s.cfg.CountsTopic, s.cfg.TopTopic),
+		kgo.ConsumeTopics(s.cfg.topics()...),
 		kgo.DisableAutoCommit(),
 		kgo.BlockRebalanceOnPoll(),
 		kgo.AdjustFetchOffsetsFn(s.startOffsets),
@@ -418,13 +478,14 @@ func (s *Snapshotter) revoked(_ context.Context, _ *kgo.Client, lost map[string]
 	s.mu.Unlock()
 }
 
-// record is a decoded changelog record.
+// record is a decoded record of a followed topic.
 type record struct {
-	key    string
-	top    bool
-	src    partition
-	offset int64
-	c      *change // nil for an unreadable record
+	key     string
+	group   group
+	partial int32 // the trending partition of a partial
+	src     partition
+	offset  int64
+	c       *change // nil for an unreadable record
 }
 
 // consume polls until ctx ends, folding records into the dirty set.
@@ -454,44 +515,82 @@ func (s *Snapshotter) consume(ctx context.Context, cl *kgo.Client) {
 			}
 		}
 		for _, r := range recs {
-			if r.c == nil {
+			switch {
+			case r.c == nil:
 				s.dirty.seen(r.src, r.offset)
-				continue
+			case r.src.topic == s.cfg.PartialsTopic:
+				s.dirty.addPartial(r.partial, r.c, r.offset)
+			default:
+				s.dirty.add(r.key, r.group, r.c, r.offset)
 			}
-			s.dirty.add(r.key, r.top, r.c, r.offset)
 		}
 		s.mu.Unlock()
 		cl.AllowRebalance()
 	}
 }
 
-// decode turns a changelog record into the change of one column group. A
-// nil value is goka's tombstone: the key was deleted from the table.
+// decode turns a record into the change of one column group, or of one
+// trending partial. A nil value is goka's tombstone: the key was deleted
+// from the table.
 func (s *Snapshotter) decode(src partition, r *kgo.Record) record {
-	top := src.topic == s.cfg.TopTopic
 	s.m.records.Inc(src.topic)
-	out := record{key: string(r.Key), top: top, src: src, offset: r.Offset}
+	out := record{key: string(r.Key), src: src, offset: r.Offset}
 	c := &change{ts: WriteTimestamp(s.cfg.Generation, r.Offset), src: src, deleted: r.Value == nil}
 	var err error
-	switch {
+	switch g, table := s.groupOf[src.topic]; {
 	case len(r.Key) == 0:
 		err = errors.New("empty key")
 	case r.Offset > MaxOffset:
 		err = fmt.Errorf("offset %d over %d", r.Offset, int64(MaxOffset))
+	case !table:
+		// A partial's key is the trending table's partition, the row it
+		// replaces; a tombstone has nothing else.
+		var p int64
+		if p, err = strconv.ParseInt(out.key, 10, 32); err == nil && p < 0 {
+			err = fmt.Errorf("partition %d", p)
+		}
+		out.partial = int32(p)
+		if err == nil && !c.deleted {
+			c.partial = new(events.TrendingPartial)
+			err = json.Unmarshal(r.Value, c.partial)
+		}
 	case c.deleted:
-	case top:
-		err = json.Unmarshal(r.Value, &c.top)
+		out.group = g
 	default:
-		err = json.Unmarshal(r.Value, &c.count)
+		out.group = g
+		err = decodeColumns(g, r.Value, c)
 	}
 	if err != nil {
 		s.m.decodeErrors.Inc(src.topic)
-		s.log.Warn("skipping unreadable changelog record", "topic", src.topic, "partition", src.part,
+		s.log.Warn("skipping unreadable record", "topic", src.topic, "partition", src.part,
 			"offset", r.Offset, "err", err)
 		c = nil
 	}
 	out.c = c
 	return out
+}
+
+// decodeColumns decodes a table value into the columns of its group.
+func decodeColumns(g group, v []byte, c *change) error {
+	switch g {
+	case groupCount:
+		c.count = new(countColumns)
+		return json.Unmarshal(v, c.count)
+	case groupTop:
+		c.top = new(topColumns)
+		return json.Unmarshal(v, c.top)
+	default:
+		c.recent = new(recentColumns)
+		if err := json.Unmarshal(v, c.recent); err != nil {
+			return err
+		}
+		// Only what a page shows: the rest is never read, and a
+		// copy lets the kept posts past it go.
+		if len(c.recent.Posts) > events.RecentShown {
+			c.recent.Posts = slices.Clone(c.recent.Posts[:events.RecentShown])
+		}
+		return nil
+	}
 }
 
 // flushLoop flushes every Interval, or after a backoff when the last flush
@@ -521,9 +620,9 @@ func (s *Snapshotter) flushLoop(ctx context.Context) {
 	}
 }
 
-// flush writes the dirty rows, then the offsets they cover. Rows it could
-// not write go back to the dirty set; offsets are only stored when every
-// row is written.
+// flush writes the dirty rows and partials, then the offsets they cover.
+// What it could not write goes back to the dirty set; offsets are only
+// stored when everything is written.
 func (s *Snapshotter) flush(ctx context.Context) (err error) {
 	defer func() {
 		if err != nil {
@@ -538,19 +637,33 @@ func (s *Snapshotter) flush(ctx context.Context) (err error) {
 	s.mu.Lock()
 	b := s.dirty.take()
 	s.mu.Unlock()
-	if len(b.rows) == 0 && len(b.offsets) == 0 {
+	if len(b.rows) == 0 && len(b.partials) == 0 && len(b.offsets) == 0 {
 		// Nothing to write; still tell /readyz whether Cassandra answers.
 		if err := sess.Query(s.stmt.ping).WithContext(ctx).Exec(); err != nil {
 			return fmt.Errorf("snapshot: ping Cassandra: %w", err)
 		}
 		return nil
 	}
-	s.inFlight.Store(int64(len(b.rows)))
-	unwritten, err := s.writeRows(ctx, sess, b.rows)
+	s.inFlight.Store(int64(len(b.rows) + len(b.partials)))
+	rows, err := writeAll(ctx, s.cfg.Concurrency, b.rows, func(ctx context.Context, key string, p pending) error {
+		if err := s.writeRow(ctx, sess, key, p); err != nil {
+			return fmt.Errorf("snapshot: write hashtag %q: %w", key, err)
+		}
+		return nil
+	})
+	partials := b.partials
+	if err == nil {
+		partials, err = writeAll(ctx, s.cfg.Concurrency, b.partials, func(ctx context.Context, part int32, c *change) error {
+			if err := s.writePartial(ctx, sess, part, c); err != nil {
+				return fmt.Errorf("snapshot: write trending partial %d: %w", part, err)
+			}
+			return nil
+		})
+	}
 	s.inFlight.Store(0)
 	if err != nil {
 		s.mu.Lock()
-		s.dirty.restore(unwritten)
+		s.dirty.restore(rows, partials)
 		s.mu.Unlock()
 		return err
 	}
@@ -563,14 +676,14 @@ func (s *Snapshotter) flush(ctx context.Context) (err error) {
 	return nil
 }
 
-// writeRows writes rows with at most Concurrency in flight, stopping at the
-// first error, and returns the rows it did not write.
-func (s *Snapshotter) writeRows(ctx context.Context, sess *gocql.Session, rows map[string]pending) (map[string]pending, error) {
+// writeAll calls write for every item with at most limit in flight,
+// stopping at the first error, and returns the items it did not write.
+func writeAll[K comparable, V any](ctx context.Context, limit int, items map[K]V, write func(context.Context, K, V) error) (map[K]V, error) {
 	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(s.cfg.Concurrency)
+	g.SetLimit(limit)
 	var mu sync.Mutex
-	written := make(map[string]bool, len(rows))
-	for key, p := range rows {
+	written := make(map[K]bool, len(items))
+	for k, v := range items {
 		if gctx.Err() != nil {
 			break
 		}
@@ -578,64 +691,72 @@ func (s *Snapshotter) writeRows(ctx context.Context, sess *gocql.Session, rows m
 			if err := gctx.Err(); err != nil {
 				return err
 			}
-			if err := s.writeRow(gctx, sess, key, p); err != nil {
-				return fmt.Errorf("snapshot: write hashtag %q: %w", key, err)
+			if err := write(gctx, k, v); err != nil {
+				return err
 			}
 			mu.Lock()
-			written[key] = true
+			written[k] = true
 			mu.Unlock()
 			return nil
 		})
 	}
 	err := g.Wait()
-	if err == nil && len(written) < len(rows) {
+	if err == nil && len(written) < len(items) {
 		err = fmt.Errorf("snapshot: flush interrupted: %w", ctx.Err())
 	}
 	if err == nil {
 		return nil, nil
 	}
-	unwritten := map[string]pending{}
-	for k, p := range rows {
+	unwritten := map[K]V{}
+	for k, v := range items {
 		if !written[k] {
-			unwritten[k] = p
+			unwritten[k] = v
 		}
 	}
 	return unwritten, err
 }
 
-// postUDT is events.PostSummary as the post_summary type.
+// postUDT is events.PostSummary as the post_summary type. Rev is not
+// stored: it only orders summaries inside the processors.
 type postUDT struct {
 	PostID    string    `cql:"post_id"`
 	UserID    string    `cql:"user_id"`
 	ImageID   string    `cql:"image_id"`
 	Caption   string    `cql:"caption"`
 	CreatedAt time.Time `cql:"created_at"`
+	// LikeCount is null in a summary written before the column existed,
+	// which reads as 0: a post nobody liked then.
+	LikeCount int64 `cql:"like_count"`
+}
+
+// trendingUDT is events.Trending as the trending_entry type.
+type trendingUDT struct {
+	Hashtag string `cql:"hashtag"`
+	Key     string `cql:"key"`
+	Posts   int64  `cql:"posts"`
 }
 
 // writeRow writes the changed column groups of one hashtag: one statement,
-// or an unlogged single-partition batch (one mutation) when both changed.
+// or an unlogged single-partition batch (one mutation) when several changed.
 func (s *Snapshotter) writeRow(ctx context.Context, sess *gocql.Session, key string, p pending) error {
 	type stmt struct {
 		q    string
 		args []any
 	}
 	var stmts []stmt
-	if c := p.count; c != nil {
-		if c.deleted {
-			stmts = append(stmts, stmt{s.stmt.countDelete, []any{c.ts, key}})
-		} else {
-			stmts = append(stmts, stmt{s.stmt.count, []any{c.ts, c.count.Display, c.count.PostCount, c.count.UpdatedAt, key}})
-		}
-	}
-	if c := p.top; c != nil {
-		if c.deleted {
-			stmts = append(stmts, stmt{s.stmt.topDelete, []any{c.ts, key}})
-		} else {
-			posts := make([]postUDT, len(c.top.TopPosts))
-			for i, ps := range c.top.TopPosts {
-				posts[i] = toUDT(ps)
-			}
-			stmts = append(stmts, stmt{s.stmt.top, []any{c.ts, posts, c.top.ComputedAt, key}})
+	for g, c := range p {
+		switch {
+		case c == nil:
+		case c.deleted:
+			stmts = append(stmts, stmt{s.stmt.unset[g], []any{c.ts, key}})
+		case c.count != nil:
+			stmts = append(stmts, stmt{s.stmt.set[g], []any{c.ts, c.count.Display, c.count.PostCount, c.count.UpdatedAt, key}})
+		case c.top != nil:
+			stmts = append(stmts, stmt{s.stmt.set[g], []any{c.ts, toUDTs(c.top.TopPosts), c.top.ComputedAt, c.top.UpdatedAt, key}})
+		case c.recent != nil:
+			stmts = append(stmts, stmt{s.stmt.set[g], []any{c.ts, toUDTs(c.recent.Posts), c.recent.UpdatedAt, key}})
+		default:
+			return fmt.Errorf("snapshot: %s change of %q holds no value", group(g), key)
 		}
 	}
 	var err error
@@ -654,14 +775,30 @@ func (s *Snapshotter) writeRow(ctx context.Context, sess *gocql.Session, key str
 	if err != nil {
 		return err
 	}
-	switch {
-	case p.count != nil && p.top != nil:
-		s.m.rows.Inc("both")
-	case p.count != nil:
-		s.m.rows.Inc("count")
-	default:
-		s.m.rows.Inc("top")
+	s.m.rows.Inc(p.columns())
+	return nil
+}
+
+// writePartial writes, or deletes, the trending partial of partition part.
+func (s *Snapshotter) writePartial(ctx context.Context, sess *gocql.Session, part int32, c *change) error {
+	var q *gocql.Query
+	kind := "deleted"
+	if c.deleted {
+		q = sess.Query(s.stmt.partialDelete, c.ts, part)
+	} else {
+		tp := c.partial
+		entries := make([]trendingUDT, len(tp.Hashtags))
+		for i, h := range tp.Hashtags {
+			entries[i] = trendingUDT{Hashtag: h.Hashtag, Key: h.Key, Posts: h.Posts}
+		}
+		ms := tp.ComputedAt.Truncate(time.Millisecond)
+		q = sess.Query(s.stmt.partial, c.ts, tp.Partitions, ms, int32(tp.ComputedAt.Sub(ms)), tp.ExpiresAt, entries, part)
+		kind = "value"
 	}
+	if err := q.WithContext(ctx).Idempotent(true).Exec(); err != nil {
+		return err
+	}
+	s.m.partials.Inc(kind)
 	return nil
 }
 
@@ -678,16 +815,26 @@ func (s *Snapshotter) writeOffsets(ctx context.Context, sess *gocql.Session, off
 	return nil
 }
 
-// fromUDT converts a stored top list back into events.PostSummary values.
-func fromUDT(posts []postUDT) []events.PostSummary {
+// fromUDTs converts a stored list back into events.PostSummary values.
+func fromUDTs(posts []postUDT) []events.PostSummary {
+	if posts == nil {
+		return nil
+	}
 	out := make([]events.PostSummary, len(posts))
 	for i, p := range posts {
-		out[i] = events.PostSummary{PostID: p.PostID, UserID: p.UserID, ImageID: p.ImageID, Caption: p.Caption, CreatedAt: p.CreatedAt}
+		out[i] = events.PostSummary{PostID: p.PostID, UserID: p.UserID, ImageID: p.ImageID, Caption: p.Caption,
+			CreatedAt: p.CreatedAt, LikeCount: p.LikeCount}
 	}
 	return out
 }
 
-// toUDT converts a summary into the post_summary type.
-func toUDT(p events.PostSummary) postUDT {
-	return postUDT{PostID: p.PostID, UserID: p.UserID, ImageID: p.ImageID, Caption: p.Caption, CreatedAt: p.CreatedAt}
+// toUDTs converts summaries into post_summary values: never nil, since a
+// null would write a tombstone where an empty list is a plain value.
+func toUDTs(posts []events.PostSummary) []postUDT {
+	out := make([]postUDT, len(posts))
+	for i, p := range posts {
+		out[i] = postUDT{PostID: p.PostID, UserID: p.UserID, ImageID: p.ImageID, Caption: p.Caption,
+			CreatedAt: p.CreatedAt, LikeCount: p.LikeCount}
+	}
+	return out
 }

@@ -57,14 +57,15 @@ func testKeyspace(t *testing.T, addr string) string {
 }
 
 // setup gives a test its own keyspace and embedded broker with 3-partition
-// topics counts and top (plus extra), a producer, and a Config using them.
+// topics counts, top, recent and partials (plus extra), a producer, and a
+// Config using them.
 func setup(t *testing.T, extra ...string) (Config, *producer) {
 	t.Helper()
 	addr := cassandraAddr(t)
 	ks := testKeyspace(t, addr)
-	brokers := testBroker(t, 3, append([]string{"counts", "top"}, extra...)...)
+	brokers := testBroker(t, 3, append([]string{"counts", "top", "recent", "partials"}, extra...)...)
 	return Config{Cassandra: []string{addr}, Keyspace: ks, Brokers: brokers, CountsTopic: "counts", TopTopic: "top",
-		Group: "g-" + ks, Interval: 100 * time.Millisecond}, newProducer(t, brokers)
+		RecentTopic: "recent", PartialsTopic: "partials", Group: "g-" + ks, Interval: 100 * time.Millisecond}, newProducer(t, brokers)
 }
 
 // testBroker starts an embedded broker with the given topics.
@@ -83,6 +84,7 @@ func testBroker(t *testing.T, partitions int32, topics ...string) []string {
 type producer struct {
 	t  *testing.T
 	cl *kgo.Client
+	n  int64 // records produced
 }
 
 func newProducer(t *testing.T, brokers []string) *producer {
@@ -92,10 +94,12 @@ func newProducer(t *testing.T, brokers []string) *producer {
 		t.Fatal(err)
 	}
 	t.Cleanup(cl.Close)
-	return &producer{t, cl}
+	return &producer{t: t, cl: cl}
 }
 
-func (p *producer) put(topic, key string, v any) {
+// put produces v (nil: a tombstone) under key and returns the record as
+// produced, with its partition and offset.
+func (p *producer) put(topic, key string, v any) *kgo.Record {
 	p.t.Helper()
 	var b []byte
 	if v != nil {
@@ -106,9 +110,12 @@ func (p *producer) put(topic, key string, v any) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := p.cl.ProduceSync(ctx, &kgo.Record{Topic: topic, Key: []byte(key), Value: b}).FirstErr(); err != nil {
+	r, err := p.cl.ProduceSync(ctx, &kgo.Record{Topic: topic, Key: []byte(key), Value: b}).First()
+	if err != nil {
 		p.t.Fatalf("produce %s/%s: %v", topic, key, err)
 	}
+	p.n++
+	return r
 }
 
 // count is a count as the counter writes it, with per-source watermarks
@@ -118,17 +125,53 @@ func count(display string, n int64, at time.Time) events.Count {
 		Watermarks: map[int32]int64{0: n, 3: 2 * n}}
 }
 
-func top(at time.Time, ids ...string) events.Top {
-	t := events.Top{TopPosts: []events.PostSummary{}, ComputedAt: at.UTC().Truncate(time.Millisecond)}
+// summaries are posts as the lists hold them, with a Rev the snapshot
+// does not store, likes on some and an image and a time on every other.
+func summaries(at time.Time, ids ...string) []events.PostSummary {
+	out := []events.PostSummary{}
 	for i, id := range ids {
-		ps := events.PostSummary{PostID: id, UserID: "u" + id, Caption: "caption of " + id}
+		ps := events.PostSummary{PostID: id, UserID: "u" + id, Caption: "caption of " + id, LikeCount: int64(i % 3 * 7), Rev: int64(i + 2)}
 		if i%2 == 0 {
 			ps.ImageID = "img-" + id
-			ps.CreatedAt = at.Add(-time.Hour).UTC().Truncate(time.Millisecond)
+			ps.CreatedAt = at.Add(-time.Duration(i) * time.Minute).UTC().Truncate(time.Millisecond)
 		}
-		t.TopPosts = append(t.TopPosts, ps)
+		out = append(out, ps)
 	}
-	return t
+	return out
+}
+
+// top is a top list as the top table writes it, with the removals and
+// watermarks the snapshot does not store.
+func top(at time.Time, ids ...string) events.Top {
+	at = at.UTC().Truncate(time.Millisecond)
+	return events.Top{TopPosts: summaries(at, ids...), ComputedAt: at, UpdatedAt: at.Add(time.Second),
+		Removed: []events.Removal{{Key: "u/gone", At: at}}, W: events.ChangeWatermarks{1: {Posts: 4, Likes: 2}}}
+}
+
+// recent is a recent list as the recent table writes it.
+func recent(at time.Time, ids ...string) events.Recent {
+	return events.Recent{Posts: summaries(at, ids...), UpdatedAt: at.UTC().Truncate(time.Millisecond),
+		W: events.ChangeWatermarks{0: {Posts: 9, Likes: -1}}}
+}
+
+// storedTop and storedRecent are what a Reader returns of a value: no
+// Removed, no W, no Rev, recent posts cut to what a page shows, and lists
+// never nil (an absent list and an empty one make the same page).
+func storedTop(t events.Top) events.Top {
+	return events.Top{TopPosts: stored(t.TopPosts), ComputedAt: t.ComputedAt, UpdatedAt: t.UpdatedAt}
+}
+
+func storedRecent(r events.Recent) events.Recent {
+	return events.Recent{Posts: stored(r.Posts[:min(len(r.Posts), events.RecentShown)]), UpdatedAt: r.UpdatedAt}
+}
+
+func stored(posts []events.PostSummary) []events.PostSummary {
+	out := make([]events.PostSummary, len(posts))
+	for i, p := range posts {
+		p.Rev = 0
+		out[i] = p
+	}
+	return out
 }
 
 // running is a Snapshotter running in the background.
@@ -174,8 +217,9 @@ func (r *running) stop(t *testing.T) error {
 
 // want is what a hashtag's row must hold; nil fields must be absent.
 type want struct {
-	count *events.Count
-	top   *events.Top
+	count  *events.Count
+	top    *events.Top
+	recent *events.Recent
 }
 
 // awaitRows waits until the Reader returns exactly the wanted rows.
@@ -205,7 +249,7 @@ func checkRow(r *Reader, key string, w want) string {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	row, err := r.Get(ctx, key)
-	if w.count == nil && w.top == nil {
+	if w.count == nil && w.top == nil && w.recent == nil {
 		if !errors.Is(err, ErrNotFound) || !errors.Is(err, page.ErrNotFound) {
 			return fmt.Sprintf("%s: got %+v, %v; want not found", key, row, err)
 		}
@@ -222,15 +266,40 @@ func checkRow(r *Reader, key string, w want) string {
 		return fmt.Sprintf("%s: count %+v, want %+v without watermarks", key, *row.Count, *w.count)
 	case (w.top == nil) != (row.Top == nil):
 		return fmt.Sprintf("%s: top %+v, want %+v", key, row.Top, w.top)
+	case (w.recent == nil) != (row.Recent == nil):
+		return fmt.Sprintf("%s: recent %+v, want %+v", key, row.Recent, w.recent)
 	}
 	if w.top != nil {
-		got, _ := json.Marshal(row.Top)
-		exp, _ := json.Marshal(w.top)
-		if string(got) != string(exp) {
-			return fmt.Sprintf("%s: top %s, want %s", key, got, exp)
+		if got, exp := jsonOf(storedTop(*row.Top)), jsonOf(storedTop(*w.top)); got != exp || row.Top.Removed != nil || row.Top.W != nil {
+			return fmt.Sprintf("%s: top %s (removed %v, w %v), want %s", key, got, row.Top.Removed, row.Top.W, exp)
 		}
 	}
+	if w.recent != nil {
+		if got, exp := jsonOf(*row.Recent), jsonOf(storedRecent(*w.recent)); got != exp {
+			return fmt.Sprintf("%s: recent %s, want %s", key, got, exp)
+		}
+	}
+	// The page is the views' join of the same values, Rev aside (the API
+	// never shows it).
+	if got, exp := jsonOf(row.Page()), jsonOf(wantPage(key, w)); got != exp {
+		return fmt.Sprintf("%s: page %s, want %s", key, got, exp)
+	}
 	return ""
+}
+
+// wantPage is the page the views make of w's values, without Rev.
+func wantPage(key string, w want) page.Page {
+	p := page.Join(key, w.count, w.top, w.recent)
+	p.TopPosts, p.RecentPosts = stored(p.TopPosts), stored(p.RecentPosts)
+	return p
+}
+
+func jsonOf(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err)
+	}
+	return string(b)
 }
 
 func newReader(t *testing.T, cfg Config) *Reader {
@@ -243,23 +312,25 @@ func newReader(t *testing.T, cfg Config) *Reader {
 	return r
 }
 
-// writeTimes returns WRITETIME of post_count and of computed_at.
-func writeTimes(t *testing.T, addr, ks, key string) (countTS, topTS int64) {
+// writeTimes returns the WRITETIME of each column group of key's row, 0
+// for a group it does not have. Each group's columns are written together,
+// so one column of each tells.
+func writeTimes(t *testing.T, addr, ks, key string) [groups]int64 {
 	t.Helper()
 	s := testSession(t, addr)
 	defer s.Close()
-	var c, tp *int64
-	if err := s.Query(`SELECT WRITETIME(post_count), WRITETIME(computed_at) FROM `+ks+`.hashtags WHERE hashtag = ?`, key).
-		Scan(&c, &tp); err != nil {
+	var ts [groups]*int64
+	if err := s.Query(`SELECT WRITETIME(post_count), WRITETIME(computed_at), WRITETIME(recent_updated_at) FROM `+ks+`.hashtags WHERE hashtag = ?`, key).
+		Scan(&ts[groupCount], &ts[groupTop], &ts[groupRecent]); err != nil {
 		t.Fatal(err)
 	}
-	if c != nil {
-		countTS = *c
+	var out [groups]int64
+	for g, p := range ts {
+		if p != nil {
+			out[g] = *p
+		}
 	}
-	if tp != nil {
-		topTS = *tp
-	}
-	return countTS, topTS
+	return out
 }
 
 func storedOffsets(t *testing.T, addr, ks string, gen int, topic string) map[int32]int64 {
@@ -316,15 +387,59 @@ func TestSnapshotterWritesChangedColumnsAndResumes(t *testing.T) {
 			p.put("top", k, tp)
 			w.top = &tp
 		}
+		if i%4 == 1 {
+			rc := recent(now, k+"-r1", k+"-r2", k+"-r3")
+			p.put("recent", k, rc)
+			w.recent = &rc
+		}
 		rows[k] = w
 	}
-	// A hashtag only the ranking job knows, and a count the table deleted.
+	// A recent list longer than a page: only what the page shows is kept.
+	var ids []string
+	for i := range events.RecentKept {
+		ids = append(ids, fmt.Sprintf("long-%03d", i))
+	}
+	long := recent(now, ids...)
+	p.put("recent", "tag01", long)
+	rows["tag01"] = want{count: rows["tag01"].count, recent: &long}
+	// A hashtag only the ranking job knows; one only the recent list
+	// knows; a top list only post changes touched (no document yet, so no
+	// computed_at: it must still read back as a top list); a count the
+	// table deleted; a recent list the table deleted beside a count.
 	onlyTop := top(now, "x1")
 	p.put("top", "onlytop", onlyTop)
 	rows["onlytop"] = want{top: &onlyTop}
+	onlyRecent := recent(now, "y1")
+	p.put("recent", "onlyrecent", onlyRecent)
+	rows["onlyrecent"] = want{recent: &onlyRecent}
+	changesOnly := events.Top{UpdatedAt: now.UTC().Truncate(time.Millisecond), Removed: []events.Removal{{Key: "u/z", At: now}}}
+	p.put("top", "changesonly", changesOnly)
+	rows["changesonly"] = want{top: &changesOnly}
 	p.put("counts", "gone", count("Gone", 1, now))
 	p.put("counts", "gone", nil)
 	rows["gone"] = want{}
+	rg := count("RecentGone", 2, now)
+	p.put("counts", "recentgone", rg)
+	p.put("recent", "recentgone", recent(now, "z1"))
+	p.put("recent", "recentgone", nil)
+	rows["recentgone"] = want{count: &rg}
+
+	// Trending partials: times to the nanosecond, as the ranking stamps
+	// them; one expired; one its topic deleted.
+	computed := now.UTC().Truncate(time.Second).Add(123456789 * time.Nanosecond)
+	partials := []events.TrendingPartial{
+		{Partition: 0, Partitions: 3, ComputedAt: computed, ExpiresAt: now.Add(time.Hour).UTC().Truncate(time.Millisecond),
+			Hashtags: []events.Trending{{Hashtag: "Sun", Key: "sun", Posts: 9}, {Hashtag: "Sea", Key: "sea", Posts: 4}}},
+		{Partition: 1, Partitions: 3, ComputedAt: computed.Add(-time.Millisecond + 7), ExpiresAt: now.Add(time.Hour).UTC().Truncate(time.Millisecond),
+			Hashtags: []events.Trending{{Hashtag: "Moon", Key: "moon", Posts: 6}}},
+		{Partition: 2, Partitions: 3, ComputedAt: computed.Add(-2 * time.Hour), ExpiresAt: now.Add(-time.Hour).UTC().Truncate(time.Millisecond),
+			Hashtags: []events.Trending{{Hashtag: "Old", Key: "old", Posts: 99}}},
+	}
+	p.put("partials", "5", events.TrendingPartial{Partition: 5, Partitions: 6, ComputedAt: computed, ExpiresAt: now.Add(time.Hour)})
+	p.put("partials", "5", nil)
+	for _, tp := range partials {
+		p.put("partials", fmt.Sprint(tp.Partition), tp)
+	}
 
 	s := start(t, cfg)
 	r := newReader(t, cfg)
@@ -332,41 +447,71 @@ func TestSnapshotterWritesChangedColumnsAndResumes(t *testing.T) {
 	if err := s.Healthy(); err != nil {
 		t.Fatalf("healthy after convergence: %v", err)
 	}
-
-	// A count change rewrites the count columns only.
-	c0, t0 := writeTimes(t, addr, ks, "tag00")
-	if c0 == 0 || t0 == 0 || GenerationOf(c0) != 0 {
-		t.Fatalf("write times %d, %d", c0, t0)
+	awaitPartials(t, r, partials)
+	// The trending list is the views' merge of the same partials.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	tr, err := r.Trending(ctx)
+	if err != nil {
+		t.Fatal(err)
 	}
-	c := count("Tagtag00", 42, now.Add(time.Minute))
-	p.put("counts", "tag00", c)
-	rows["tag00"] = want{count: &c, top: rows["tag00"].top}
+	if got, exp := jsonOf(tr), jsonOf(page.MergeTrending(partials, time.Now())); got != exp || len(tr.Hashtags) != 3 || !tr.ComputedAt.Equal(partials[1].ComputedAt) {
+		t.Fatalf("trending %s, want %s (3 hashtags, computed at %s)", got, exp, partials[1].ComputedAt)
+	}
+
+	// Each change rewrites its own column group only, and a tombstone
+	// deletes only its own.
+	before := writeTimes(t, addr, ks, "tag09") // count, top and recent
+	for g, ts := range before {
+		if ts == 0 || GenerationOf(ts) != 0 {
+			t.Fatalf("write times %v: %s missing", before, group(g))
+		}
+	}
+	c := count("Tagtag09", 42, now.Add(time.Minute))
+	p.put("counts", "tag09", c)
+	rows["tag09"] = want{count: &c, top: rows["tag09"].top, recent: rows["tag09"].recent}
+	before = expectWrites(t, r, rows, addr, ks, "tag09", before, groupCount)
+	rc := recent(now.Add(time.Minute), "tag09-r0", "tag09-r1")
+	p.put("recent", "tag09", rc)
+	rows["tag09"] = want{count: &c, top: rows["tag09"].top, recent: &rc}
+	before = expectWrites(t, r, rows, addr, ks, "tag09", before, groupRecent)
+	tp := top(now.Add(time.Minute), "tag09-p9")
+	p.put("top", "tag09", tp)
+	rows["tag09"] = want{count: &c, top: &tp, recent: &rc}
+	before = expectWrites(t, r, rows, addr, ks, "tag09", before, groupTop)
+	p.put("recent", "tag09", nil)
+	rows["tag09"] = want{count: &c, top: &tp}
+	expectWrites(t, r, rows, addr, ks, "tag09", before, groupRecent)
+
+	// Two groups changed within an interval: one row written, both groups.
+	w0 := s.Stats()
+	c13 := count("Tagtag13", 50, now.Add(time.Minute))
+	rc13 := recent(now.Add(time.Minute), "tag13-new")
+	p.put("counts", "tag13", c13)
+	p.put("recent", "tag13", rc13)
+	rows["tag13"] = want{count: &c13, recent: &rc13}
 	awaitRows(t, r, rows, 30*time.Second)
-	c1, t1 := writeTimes(t, addr, ks, "tag00")
-	if c1 <= c0 || t1 != t0 {
-		t.Fatalf("after a count change: count written at %d (was %d), top at %d (was %d): want the top untouched", c1, c0, t1, t0)
+	if w1 := s.Stats(); w1.RowsWritten-w0.RowsWritten != 1 || w1.CountWrites-w0.CountWrites != 1 || w1.RecentWrites-w0.RecentWrites != 1 {
+		// The two records may straddle a flush (every 100 ms): then two
+		// rows of one group each. Anything else is a bug.
+		if w1.RowsWritten-w0.RowsWritten != 2 || w1.CountWrites+w1.RecentWrites-w0.CountWrites-w0.RecentWrites != 2 {
+			t.Fatalf("a count and a recent change: stats %+v, then %+v", w0, w1)
+		}
 	}
 
 	// Offsets are stored once the rows are: wait for them to reach the end.
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	testenv.Await(t, 30*time.Second, "every offset flushed", func() bool {
 		st := s.Stats()
-		if st.Unflushed == 0 && st.KeysPending == 0 && st.Lag == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("offsets not flushed: %+v", st)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	for _, topic := range []string{"counts", "top"} {
+		return st.Unflushed == 0 && st.KeysPending == 0 && st.Lag == 0
+	})
+	for _, topic := range []string{"counts", "top", "recent", "partials"} {
 		if got, end := storedOffsets(t, addr, ks, 0, topic), endOffsets(t, brokers, topic); fmt.Sprint(got) != fmt.Sprint(nonZero(end)) {
 			t.Fatalf("%s: stored offsets %v, end offsets %v", topic, got, end)
 		}
 	}
 	st := s.Stats()
-	if st.Records != 50+7+1+2+1 || st.RowsWritten == 0 || st.Flushes == 0 || st.LastFlush.IsZero() {
-		t.Fatalf("stats %+v", st)
+	if st.Records != p.n || st.RowsWritten == 0 || st.PartialsWritten == 0 || st.Flushes == 0 || st.LastFlush.IsZero() {
+		t.Fatalf("stats %+v, want %d records", st, p.n)
 	}
 	if err := s.stop(t); err != nil {
 		t.Fatal(err)
@@ -378,22 +523,84 @@ func TestSnapshotterWritesChangedColumnsAndResumes(t *testing.T) {
 		k := fmt.Sprintf("tag%02d", i)
 		c := count("Tag"+k, 100+int64(i), now.Add(2*time.Minute))
 		p.put("counts", k, c)
-		rows[k] = want{count: &c, top: rows[k].top}
+		rows[k] = want{count: &c, top: rows[k].top, recent: rows[k].recent}
 	}
+	p.put("partials", "1", nil)
 	s2 := start(t, cfg)
 	awaitRows(t, r, rows, 60*time.Second)
-	if got := s2.Stats().Records; got != 5 {
-		t.Fatalf("restarted snapshotter read %d records, want the 5 new ones", got)
+	awaitPartials(t, r, []events.TrendingPartial{partials[0], partials[2]})
+	if got := s2.Stats().Records; got != 6 {
+		t.Fatalf("restarted snapshotter read %d records, want the 6 new ones", got)
 	}
 
 	// A stale writer (a zombie owner, a re-read) cannot rewind a row: its
 	// older record has an older write timestamp.
-	stale := pending{count: countChange(0, 1)}
-	stale.count.count.Display = "stale"
+	stale := pending{groupCount: countChange(0, 1), groupRecent: recentChange(0, "stale")}
+	stale[groupCount].count.Display = "stale"
 	if err := s2.writeRow(context.Background(), s2.session.Load(), "tag01", stale); err != nil {
 		t.Fatal(err)
 	}
+	if err := s2.writePartial(context.Background(), s2.session.Load(), 0, partialChange(0, 1000)); err != nil {
+		t.Fatal(err)
+	}
 	awaitRows(t, r, map[string]want{"tag01": rows["tag01"]}, time.Second)
+	awaitPartials(t, r, []events.TrendingPartial{partials[0], partials[2]})
+}
+
+// expectWrites waits for rows, then checks that of key's column groups
+// only changed has a new write time, and returns the write times.
+func expectWrites(t *testing.T, r *Reader, rows map[string]want, addr, ks, key string, before [groups]int64, changed group) [groups]int64 {
+	t.Helper()
+	awaitRows(t, r, rows, 30*time.Second)
+	after := writeTimes(t, addr, ks, key)
+	for g := range groups {
+		switch {
+		case g == changed && rows[key].isDeleted(g) && after[g] != 0:
+			t.Fatalf("after a %s tombstone: write times %v, want the group gone", g, after)
+		case g == changed && !rows[key].isDeleted(g) && after[g] <= before[g]:
+			t.Fatalf("after a %s change: write times %v (were %v), want it rewritten", g, after, before)
+		case g != changed && after[g] != before[g]:
+			t.Fatalf("after a %s change: write times %v (were %v), want %s untouched", changed, after, before, g)
+		}
+	}
+	return after
+}
+
+// isDeleted reports whether w has no value of group g.
+func (w want) isDeleted(g group) bool {
+	return [groups]bool{w.count == nil, w.top == nil, w.recent == nil}[g]
+}
+
+// awaitPartials waits until the Reader returns exactly the partials, by
+// partition, each time to the nanosecond but expires_at (milliseconds).
+func awaitPartials(t *testing.T, r *Reader, want []events.TrendingPartial) {
+	t.Helper()
+	exp := map[int32]string{}
+	for _, p := range want {
+		exp[p.Partition] = jsonOf(p)
+	}
+	var last string
+	// Await fails the test with Goexit, which runs this: say what differed.
+	defer func() {
+		if t.Failed() {
+			t.Logf("last read: %s", last)
+		}
+	}()
+	testenv.Await(t, 30*time.Second, "the trending partials", func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		got, err := r.Partials(ctx)
+		if err != nil {
+			last = err.Error()
+			return false
+		}
+		m := map[int32]string{}
+		for _, p := range got {
+			m[p.Partition] = jsonOf(p)
+		}
+		last = fmt.Sprintf("%v, want %v", m, exp)
+		return fmt.Sprint(m) == fmt.Sprint(exp)
+	})
 }
 
 // nonZero drops partitions that never received a record: nothing is
@@ -409,23 +616,30 @@ func nonZero(m map[int32]int64) map[int32]int64 {
 }
 
 func TestGenerationSwitchNeverRewinds(t *testing.T) {
-	cfg, p := setup(t, "counts-g1", "top-g1")
+	cfg, p := setup(t, "counts-g1", "top-g1", "recent-g1", "partials-g1")
 	addr, ks := cfg.Cassandra[0], cfg.Keyspace
 	now := time.Now()
+	later := now.Add(time.Hour).UTC().Truncate(time.Millisecond)
 
-	// Generation 0 reaches high offsets for "a".
+	// Generation 0 reaches high offsets for "a" and the partial.
 	var c0 events.Count
+	var tp0 events.TrendingPartial
 	for n := int64(1); n <= 50; n++ {
 		c0 = count("A", n, now)
 		p.put("counts", "a", c0)
+		tp0 = events.TrendingPartial{Partitions: 1, ComputedAt: now.UTC(), ExpiresAt: later, Hashtags: []events.Trending{{Hashtag: "A", Key: "a", Posts: n}}}
+		p.put("partials", "0", tp0)
 	}
 	t0 := top(now, "old")
 	p.put("top", "a", t0)
+	r0 := recent(now, "old")
+	p.put("recent", "a", r0)
 	p.put("counts", "b", count("B", 7, now))
 	s0 := start(t, cfg)
 	r := newReader(t, cfg)
 	b0 := count("B", 7, now)
-	awaitRows(t, r, map[string]want{"a": {count: &c0, top: &t0}, "b": {count: &b0}}, 60*time.Second)
+	awaitRows(t, r, map[string]want{"a": {count: &c0, top: &t0, recent: &r0}, "b": {count: &b0}}, 60*time.Second)
+	awaitPartials(t, r, []events.TrendingPartial{tp0})
 	if err := s0.stop(t); err != nil {
 		t.Fatal(err)
 	}
@@ -435,21 +649,26 @@ func TestGenerationSwitchNeverRewinds(t *testing.T) {
 	p.put("counts-g1", "a", c1)
 	t1 := top(now.Add(time.Second), "new")
 	p.put("top-g1", "a", t1)
+	r1 := recent(now.Add(time.Second), "new")
+	p.put("recent-g1", "a", r1)
+	tp1 := events.TrendingPartial{Partitions: 1, ComputedAt: now.Add(time.Second).UTC(), ExpiresAt: later, Hashtags: []events.Trending{{Hashtag: "A", Key: "a", Posts: 3}}}
+	p.put("partials-g1", "0", tp1)
 	cfg1 := cfg
-	cfg1.CountsTopic, cfg1.TopTopic, cfg1.Generation = "counts-g1", "top-g1", 1
+	cfg1.CountsTopic, cfg1.TopTopic, cfg1.RecentTopic, cfg1.PartialsTopic, cfg1.Generation = "counts-g1", "top-g1", "recent-g1", "partials-g1", 1
 	s1 := start(t, cfg1)
 	// "b" is not in generation 1: it keeps its generation-0 row.
-	awaitRows(t, r, map[string]want{"a": {count: &c1, top: &t1}, "b": {count: &b0}}, 60*time.Second)
-	if ct, tt := writeTimes(t, addr, ks, "a"); GenerationOf(ct) != 1 || GenerationOf(tt) != 1 {
-		t.Fatalf("write times %d, %d: want generation 1", ct, tt)
+	awaitRows(t, r, map[string]want{"a": {count: &c1, top: &t1, recent: &r1}, "b": {count: &b0}}, 60*time.Second)
+	awaitPartials(t, r, []events.TrendingPartial{tp1})
+	if ts := writeTimes(t, addr, ks, "a"); GenerationOf(ts[groupCount]) != 1 || GenerationOf(ts[groupTop]) != 1 || GenerationOf(ts[groupRecent]) != 1 {
+		t.Fatalf("write times %v: want generation 1", ts)
 	}
 
 	// A generation-0 writer still around loses whatever its offset.
-	old := pending{count: &change{ts: WriteTimestamp(0, MaxOffset), src: pc, count: countColumns{c0.Display, c0.PostCount, c0.UpdatedAt}}}
+	old := pending{groupCount: &change{ts: WriteTimestamp(0, MaxOffset), src: pc, count: &countColumns{c0.Display, c0.PostCount, c0.UpdatedAt}}}
 	if err := s1.writeRow(context.Background(), s1.session.Load(), "a", old); err != nil {
 		t.Fatal(err)
 	}
-	awaitRows(t, r, map[string]want{"a": {count: &c1, top: &t1}}, time.Second)
+	awaitRows(t, r, map[string]want{"a": {count: &c1, top: &t1, recent: &r1}}, time.Second)
 
 	// And a snapshotter configured with generation 0 refuses to start.
 	s, err := New(cfg)
