@@ -44,10 +44,12 @@ fuzz:
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
-## load-bench: end-to-end posts/s of `tagstream load` on the embedded broker
+## load-bench: end-to-end posts/s of `tagstream load` on the embedded broker,
+## then LIKES likes (default 0) through every group, the ranking's included
 POSTS ?= 1000000
+LIKES ?= 0
 load-bench: build
-	scripts/load-bench.sh $(POSTS)
+	scripts/load-bench.sh $(POSTS) $(LIKES)
 
 ## chaos: CHAOS_POSTS posts (default 200,000) through three worker processes
 ## on the real Kafka, workers SIGKILLed on seed CHAOS_SEED's schedule (seed 1:

@@ -261,7 +261,7 @@ func produce(ctx context.Context, o Options, res *Result, j *journal, watch *bou
 			restart()
 		}
 		if res.Creates >= report {
-			j.say("%d/%d posts produced (%d likes, %d of the posts liked so far eligible)", res.Creates, o.Posts, res.Likes, len(eligible))
+			j.say("%d/%d posts produced (%d likes so far; %d posts committed, eligible for likes)", res.Creates, o.Posts, res.Likes, len(eligible))
 			report += o.Posts / 10
 		}
 	}

@@ -151,6 +151,7 @@ type Load struct {
 	Tags        int
 	PerPost     int
 	Zipf        float64
+	Likes       int
 	Concurrency int
 	Timeout     time.Duration
 }
@@ -449,6 +450,10 @@ var defs = map[string]func(fs *flag.FlagSet, c *Config, name string){
 	},
 	"zipf": func(fs *flag.FlagSet, c *Config, n string) {
 		fs.Float64Var(&c.Load.Zipf, n, c.Load.Zipf, "Zipf exponent s (> 1) of hashtag popularity")
+	},
+	"likes": func(fs *flag.FlagSet, c *Config, n string) {
+		fs.IntVar(&c.Load.Likes, n, c.Load.Likes, "likes to give once every post is counted, Zipf (--zipf) over the posts, onto the likes topic (--via kafka); "+
+			"prints how long every group took and what each table's changelog received per like")
 	},
 	"concurrency": func(fs *flag.FlagSet, c *Config, n string) {
 		fs.IntVar(&c.Load.Concurrency, n, c.Load.Concurrency, "concurrent requests with --via api")

@@ -95,14 +95,14 @@ var (
 	healthChecked = []string{"kafka-1", "kafka-2", "kafka-3", "cassandra", "s3", "api", "snapshotter"}
 	// tagstream's processes and their subcommands: the long-running ones and
 	// kafka-init, the one-shot that creates the Kafka principals.
-	tagstreamCommands = map[string]string{"worker": "worker", "api": "api", "snapshotter": "snapshot", kafkaInit: "acls"}
+	tagstreamCommands = map[string]string{"worker": "worker", "rank": "rank", "api": "api", "snapshotter": "snapshot", kafkaInit: "acls"}
 	// The role each long-running tagstream process runs as
 	// (processors/acls.go): the principal kafka-init gives that role.
-	serviceRoles = map[string]topology.Role{"worker": topology.RoleWorker, "api": topology.RoleAPI, "snapshotter": topology.RoleReader}
+	serviceRoles = map[string]topology.Role{"worker": topology.RoleWorker, "rank": topology.RoleRank, "api": topology.RoleAPI, "snapshotter": topology.RoleReader}
 	// The services whose subcommands ensure their topics at start (the
-	// worker creates them, the api only checks them): they must agree on
+	// worker creates them, the rank its own, the api only checks them): they must agree on
 	// partitions and replication (goka's co-partitioning).
-	topicUsers = []string{"worker", "api"}
+	topicUsers = []string{"worker", "rank", "api"}
 	// The tagstream processes serving HTTP (/healthz, /readyz, /metrics).
 	httpServices = []string{"api", "snapshotter"}
 )
@@ -191,7 +191,7 @@ func TestComposeDefaultProfile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, name := range []string{"kafka-1", "kafka-2", "kafka-3", kafkaInit, "cassandra", "s3", "s3-init", "worker", "api", "snapshotter"} {
+	for _, name := range []string{"kafka-1", "kafka-2", "kafka-3", kafkaInit, "cassandra", "s3", "s3-init", "worker", "rank", "api", "snapshotter"} {
 		if _, ok := p.Services[name]; !ok {
 			t.Errorf("service %s does not start by default", name)
 		}

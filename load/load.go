@@ -48,6 +48,10 @@ type Options struct {
 	PerPost int
 	// Zipf is the exponent s > 1 of hashtag popularity.
 	Zipf float64
+	// Likes is the number of likes given once every post is counted:
+	// Zipf (s = Zipf) over the posts, by likers drawn from Users, onto the
+	// likes topic. 0: none. Only with Via "kafka".
+	Likes int
 	// Concurrency of API requests.
 	Concurrency int
 	// Timeout bounds the wait for the counts to match.
@@ -66,6 +70,37 @@ type Result struct {
 	// first publish until every count matched.
 	Publish, Converge time.Duration
 	Mismatched        int
+	// Likes is the likes phase, when Options.Likes is set.
+	Likes *LikesResult
+}
+
+// LikesResult is what the likes phase measured: how long until every
+// group had processed the likes, and what they cost each table's
+// changelog (and post-changes), in records and bytes.
+type LikesResult struct {
+	Likes, Posts int
+	// Processed is the time from the first like produced until every
+	// group (the ranking's included) had committed all of them.
+	Processed time.Duration
+	// Written is, per topic, the records and bytes written during the
+	// phase.
+	Written []TopicCost
+}
+
+// TopicCost is what one topic received.
+type TopicCost struct {
+	Topic          string
+	Records, Bytes int64
+}
+
+func (l *LikesResult) String() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "likes: %d likes over %d posts processed by every group in %s: %.0f likes/s; written per like:",
+		l.Likes, l.Posts, l.Processed.Round(time.Millisecond), float64(l.Likes)/l.Processed.Seconds())
+	for _, c := range l.Written {
+		fmt.Fprintf(&b, " %s %.2f records %.0f bytes;", c.Topic, float64(c.Records)/float64(l.Likes), float64(c.Bytes)/float64(l.Likes))
+	}
+	return strings.TrimSuffix(b.String(), ";")
 }
 
 // PostsPerSecond is end-to-end throughput: posts over the time until the
@@ -73,10 +108,14 @@ type Result struct {
 func (r *Result) PostsPerSecond() float64 { return float64(r.Posts) / r.Converge.Seconds() }
 
 func (r *Result) String() string {
-	return fmt.Sprintf("load: %d posts (%d hashtag events, %d distinct hashtags) via %s: published in %s, "+
+	s := fmt.Sprintf("load: %d posts (%d hashtag events, %d distinct hashtags) via %s: published in %s, "+
 		"view matched after %s: %.0f posts/s end to end, %d hashtag(s) still differ",
 		r.Posts, r.HashtagEvents, r.DistinctTags, r.Via, r.Publish.Round(time.Millisecond),
 		r.Converge.Round(time.Millisecond), r.PostsPerSecond(), r.Mismatched)
+	if r.Likes != nil {
+		s += "\n" + r.Likes.String()
+	}
+	return s
 }
 
 // Post is one generated post.
@@ -192,6 +231,84 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	res.Converge = time.Since(start)
 	if err != nil {
 		return nil, err
+	}
+	if o.Likes > 0 {
+		if o.Via != "kafka" {
+			return res, errors.New("load: --likes needs --via kafka")
+		}
+		if res.Likes, err = like(wctx, o, posts); err != nil {
+			return res, err
+		}
+	}
+	return res, nil
+}
+
+// like produces o.Likes likes of posts, Zipf over them (the first posts
+// most liked), every post already counted (so the extractor knows it),
+// waits until every group has processed them and reads what each topic
+// received meanwhile.
+func like(ctx context.Context, o Options, posts []Post) (*LikesResult, error) {
+	g := o.Namespace.Gen(0)
+	watched := []string{g.PostChanges(), g.ExtractorTable(), g.RecentTable(), g.TopTable(), g.RankTable(), g.TrendingTable(), o.Namespace.TopPosts()}
+	before := map[string]map[int32]int64{}
+	for _, t := range watched {
+		ends, err := o.Cluster.Ends(ctx, t)
+		if err != nil {
+			return nil, err
+		}
+		before[t] = ends
+	}
+	cl, err := o.Cluster.Client("load", kgo.ProducerLinger(5*time.Millisecond), kgo.MaxBufferedRecords(100_000))
+	if err != nil {
+		return nil, err
+	}
+	defer cl.Close()
+	r := rand.New(rand.NewSource(o.Seed + 1))
+	zipf := rand.NewZipf(r, o.Zipf, 1, uint64(len(posts)-1))
+	b := bar(o.Progress, o.Likes, "producing likes")
+	var failed atomic.Int64
+	var firstErr atomic.Value
+	start := time.Now()
+	now := start.UTC()
+	for range o.Likes {
+		p := posts[zipf.Uint64()]
+		v, _ := json.Marshal(events.LikeEvent{Type: events.Liked, UserID: p.User, PostID: p.ID, LikerID: fmt.Sprintf("u%d", r.Intn(o.Users)), TS: now})
+		cl.Produce(ctx, &kgo.Record{Topic: o.Namespace.Likes(), Key: []byte(p.User), Value: v}, func(_ *kgo.Record, err error) {
+			if err != nil {
+				failed.Add(1)
+				firstErr.CompareAndSwap(nil, err)
+			}
+			b.Add(1)
+		})
+	}
+	if err := cl.Flush(ctx); err != nil {
+		return nil, fmt.Errorf("load: flush likes: %w", err)
+	}
+	if n := failed.Load(); n > 0 {
+		return nil, fmt.Errorf("load: %d likes not produced, first error: %v", n, firstErr.Load())
+	}
+	if err := AwaitProcessed(ctx, o.Cluster, g.Groups(), o.Progress); err != nil {
+		return nil, err
+	}
+	res := &LikesResult{Likes: o.Likes, Posts: len(posts), Processed: time.Since(start)}
+	for _, t := range watched {
+		c := TopicCost{Topic: t}
+		ends, err := o.Cluster.Ends(ctx, t)
+		if err != nil {
+			return nil, err
+		}
+		spans := kafka.Spans{t: {}}
+		for p, end := range ends {
+			spans[t][p] = kafka.Span{From: before[t][p], To: end}
+		}
+		err = o.Cluster.ReadSpans(ctx, spans, false, func(rec *kgo.Record) {
+			c.Records++
+			c.Bytes += int64(len(rec.Key) + len(rec.Value))
+		})
+		if err != nil {
+			return nil, fmt.Errorf("load: reading %s: %w", t, err)
+		}
+		res.Written = append(res.Written, c)
 	}
 	return res, nil
 }

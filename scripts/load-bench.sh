@@ -1,10 +1,15 @@
 #!/usr/bin/env bash
-# End-to-end throughput of the embedded pipeline: starts `tagstream run` on a
-# fresh data dir and free ports, produces N posts with `tagstream load`, waits
-# until every count the API serves equals the ground truth, prints posts/s.
+# scripts/load-bench.sh [POSTS] [LIKES]: end-to-end throughput of the
+# embedded pipeline: starts `tagstream run` on a fresh data dir and free
+# ports, produces POSTS posts with `tagstream load`, waits until every
+# count the API serves equals the ground truth, prints posts/s; then, if
+# LIKES > 0, gives LIKES likes (Zipf over the posts) and prints how long
+# every group, the ranking's included, took and what each table's
+# changelog received per like.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 posts=${1:-1000000}
+likes=${2:-0}
 data=$(mktemp -d)
 trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$data"' EXIT
 http=127.0.0.1:28080 kafka=127.0.0.1:29092
@@ -15,4 +20,4 @@ for _ in $(seq 1 120); do
   sleep 0.5
 done
 curl -sf "http://$http/readyz" >/dev/null || { echo "tagstream run did not become ready:"; tail -50 "$data/run.log"; exit 1; }
-./bin/tagstream load --brokers $kafka --api "http://$http" --posts "$posts" --seed 1 --via kafka
+./bin/tagstream load --brokers $kafka --api "http://$http" --posts "$posts" --likes "$likes" --seed 1 --via kafka

@@ -214,7 +214,7 @@ func dispatch(ctx context.Context, args []string, in io.Reader, out io.Writer) e
 		return nil
 	case "load":
 		fs := config.FlagSet(cmd, &c, "brokers", "posts", "seed", "via", "api", "users", "tags",
-			"per-post", "zipf", "concurrency", "timeout", "secret", "data")
+			"per-post", "zipf", "likes", "concurrency", "timeout", "secret", "data")
 		if err := parse(fs, args, &c); err != nil {
 			return err
 		}
@@ -228,7 +228,7 @@ func dispatch(ctx context.Context, args []string, in io.Reader, out io.Writer) e
 		res, err := load.Run(ctx, load.Options{Namespace: namespace(c),
 			Cluster: cluster(c), Posts: c.Load.Posts, Seed: c.Load.Seed, Via: c.Load.Via,
 			API: c.Load.API, Users: c.Load.Users, Tags: c.Load.Tags, PerPost: c.Load.PerPost,
-			Zipf: c.Load.Zipf, Concurrency: c.Load.Concurrency, Timeout: c.Load.Timeout,
+			Zipf: c.Load.Zipf, Likes: c.Load.Likes, Concurrency: c.Load.Concurrency, Timeout: c.Load.Timeout,
 			Secret: secret, Progress: os.Stderr,
 		})
 		if res != nil {
