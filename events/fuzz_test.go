@@ -96,3 +96,65 @@ func FuzzDecodeDelta(f *testing.F) {
 		}
 	})
 }
+
+// Whatever arrives on likes, the decoder returns a usable like or a
+// *DecodeError; an accepted like names a post by its owner's key and a
+// liker, all valid ids, so the extractor's liker key is unambiguous.
+func FuzzDecodeLikeEvent(f *testing.F) {
+	f.Add("alice", []byte(`{"type":"liked","user_id":"alice","post_id":"p1","liker_id":"bob","ts":"2026-11-29T12:00:00Z"}`))
+	f.Add("alice", []byte(`{"type":"unliked","user_id":"alice","post_id":"p1","liker_id":"bob"}`))
+	f.Add("bob", []byte(`{"type":"liked","user_id":"alice","post_id":"p1","liker_id":"bob"}`))
+	f.Add("alice", []byte(`{"type":"liked","user_id":"alice","post_id":"p/1","liker_id":"b"}`))
+	f.Add("x", []byte("\xff\xfe"))
+	f.Fuzz(func(t *testing.T, key string, data []byte) {
+		e, err := DecodeLikeEvent(key, data)
+		if err != nil {
+			if _, ok := err.(*DecodeError); !ok {
+				t.Fatalf("error %T %v is not a *DecodeError", err, err)
+			}
+			if Reason(err) == "error" {
+				t.Fatalf("error without a reason: %v", err)
+			}
+			return
+		}
+		if len(data) > MaxLikeEventBytes || !utf8.Valid(data) || (e.Type != Liked && e.Type != Unliked) || e.UserID != key {
+			t.Fatalf("accepted %+v from %d bytes under key %q", e, len(data), key)
+		}
+		post := e.UserID + "/" + e.PostID
+		if p, liker, ok := SplitLikerKey(LikerKey(post, e.LikerID)); !ok || p != post || liker != e.LikerID {
+			t.Fatalf("liker key of %+v splits to %q %q %v", e, p, liker, ok)
+		}
+	})
+}
+
+// Whatever arrives on post-changes (written by extractors, but a topic
+// anyone with the grant can write), the decoder returns a record the lists
+// can apply without a check of their own, or a *DecodeError.
+func FuzzDecodePostChanges(f *testing.F) {
+	f.Add("sunset", []byte(`{"hashtag":"sunset","display":"Sunset","changes":[{"post":{"post_id":"p","user_id":"u","like_count":2},"live":true,"n":1}],"src":{"p":0,"o":5,"l":-1}}`))
+	f.Add("sunset", []byte(`{"hashtag":"sunset","changes":[{"post":{"post_id":"p","user_id":"u"},"live":false,"n":-1}],"src":{"p":3,"o":-1,"l":9}}`))
+	f.Add("sunset", []byte(`{"hashtag":"sunset","changes":[],"src":{"p":0,"o":1,"l":1}}`))
+	f.Add("sunset", []byte(`{"hashtag":"sunset","changes":[{"post":{"post_id":"p","user_id":"u"},"n":2}],"src":{"p":0,"o":1,"l":1}}`))
+	f.Fuzz(func(t *testing.T, key string, data []byte) {
+		c, err := DecodePostChanges(key, data)
+		if err != nil {
+			if _, ok := err.(*DecodeError); !ok {
+				t.Fatalf("error %T %v is not a *DecodeError", err, err)
+			}
+			return
+		}
+		s := c.Source
+		if c.Hashtag != key || len(c.Changes) == 0 || s.Partition < 0 || max(s.Posts, s.Likes) < 0 || len(data) > MaxPostChangesBytes {
+			t.Fatalf("accepted %+v under key %q", c, key)
+		}
+		for _, ch := range c.Changes {
+			if !ids.Valid(ch.Post.PostID) || !ids.Valid(ch.Post.UserID) || ch.N < -1 || ch.N > 1 || ch.Post.LikeCount < 0 {
+				t.Fatalf("accepted change %+v", ch)
+			}
+		}
+		// A watermark advanced past the record recognises it.
+		if !(ChangeWatermarks{}).Advance(s).Applied(s) {
+			t.Fatalf("a watermark advanced by %+v does not hold it", s)
+		}
+	})
+}

@@ -10,6 +10,8 @@ targets=(
   ./events:FuzzDecodePostEvent
   ./events:FuzzDecodeTopPosts
   ./events:FuzzDecodeDelta
+  ./events:FuzzDecodeLikeEvent
+  ./events:FuzzDecodePostChanges
   ./processors:FuzzExtractorMatchesTruth
   ./api:FuzzCreatePost
   ./api:FuzzGetHashtag
