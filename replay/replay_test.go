@@ -14,6 +14,7 @@ import (
 	"github.com/tagstream/tagstream/broker"
 	"github.com/tagstream/tagstream/events"
 	"github.com/tagstream/tagstream/kafka"
+	"github.com/tagstream/tagstream/page"
 	"github.com/tagstream/tagstream/pipeline"
 	"github.com/tagstream/tagstream/processors"
 	"github.com/tagstream/tagstream/topology"
@@ -62,6 +63,34 @@ func produce(t *testing.T, cl *kgo.Client, at time.Time, es ...events.PostEvent)
 	}
 	if err := cl.ProduceSync(context.Background(), recs...).FirstErr(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+func like(t *testing.T, cl *kgo.Client, at time.Time, es ...events.LikeEvent) {
+	t.Helper()
+	var recs []*kgo.Record
+	for _, e := range es {
+		e.TS = at
+		v, _ := json.Marshal(e)
+		recs = append(recs, &kgo.Record{Topic: topology.Namespace("").Likes(), Key: []byte(e.UserID), Value: v, Timestamp: at})
+	}
+	if err := cl.ProduceSync(context.Background(), recs...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// awaitPage waits up to 30 s for the page of #common to satisfy ok.
+func awaitPage(t *testing.T, pages *views.Following, what string, ok func(page.Page) bool) {
+	t.Helper()
+	var last page.Page
+	var err error
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		if last, err = pages.Page(context.Background(), "common"); err == nil && ok(last) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no %s after 30 s: generation %v, %d recent posts (%v)", what, pages.Generation(), len(last.RecentPosts), err)
+		}
 	}
 }
 
@@ -134,10 +163,24 @@ func TestReplayRebuildsEveryCount(t *testing.T) {
 		es = append(es, events.PostEvent{Type: events.PostDeleted, UserID: fmt.Sprintf("u%d", i%7), PostID: fmt.Sprintf("p%d", i)})
 	}
 	produce(t, cl, old, es...)
+	// Likes once the posts are counted (a like of a post the extractor
+	// has not seen is one of an unknown post): p0 liked by three, once
+	// twice over; p1 by two, one of whom takes it back; the deleted p25
+	// by one, which counts nothing.
 	want := counts(t, c, topology.Gen{})
 	if want["common"] != 50 || want["edited"] != 20 {
 		t.Fatalf("generation 0 counts %v: the setup is wrong", want)
 	}
+	like(t, cl, old,
+		events.LikeEvent{Type: events.Liked, UserID: "u0", PostID: "p0", LikerID: "a"},
+		events.LikeEvent{Type: events.Liked, UserID: "u0", PostID: "p0", LikerID: "b"},
+		events.LikeEvent{Type: events.Liked, UserID: "u0", PostID: "p0", LikerID: "a"},
+		events.LikeEvent{Type: events.Liked, UserID: "u0", PostID: "p0", LikerID: "c"},
+		events.LikeEvent{Type: events.Liked, UserID: "u1", PostID: "p1", LikerID: "a"},
+		events.LikeEvent{Type: events.Liked, UserID: "u1", PostID: "p1", LikerID: "b"},
+		events.LikeEvent{Type: events.Unliked, UserID: "u1", PostID: "p1", LikerID: "a"},
+		events.LikeEvent{Type: events.Liked, UserID: "u4", PostID: "p25", LikerID: "a"},
+	)
 
 	// An API's pages follow the generation pointer.
 	pages := views.Follow(c, "", 200*time.Millisecond)
@@ -146,13 +189,29 @@ func TestReplayRebuildsEveryCount(t *testing.T) {
 	go func() { vdone <- pages.Run(vctx) }()
 	defer func() { vcancel(); <-vdone }()
 
+	// Generation 0's recent list of #common, likes counted: what the
+	// replay must rebuild.
+	var recent0 []byte
+	likesOf := map[string]int64{}
+	awaitPage(t, pages, "generation 0's recent #common with p0's 3 likes and p1's 1", func(p page.Page) bool {
+		clear(likesOf)
+		for _, s := range p.RecentPosts {
+			likesOf[s.PostID] = s.LikeCount
+		}
+		recent0, _ = json.Marshal(p.RecentPosts)
+		return len(p.RecentPosts) == 50 && likesOf["p0"] == 3 && likesOf["p1"] == 1
+	})
+	if _, ok := likesOf["p25"]; ok {
+		t.Fatalf("deleted post p25 is in generation 0's recent list: %s", recent0)
+	}
+
 	var progress bytes.Buffer
 	res, err := Run(context.Background(), Options{Cluster: c, Progress: &progress, Every: 500 * time.Millisecond})
 	if err != nil {
 		t.Fatalf("replay: %v\n%s", err, progress.String())
 	}
-	if res.To.N != 1 || res.Records != int64(len(es)) {
-		t.Errorf("replay built generation %d from %d records, want 1 from %d", res.To.N, res.Records, len(es))
+	if res.To.N != 1 || res.Records != int64(len(es)+8) {
+		t.Errorf("replay built generation %d from %d records, want 1 from %d posts and likes", res.To.N, res.Records, len(es)+8)
 	}
 	if g, err := topology.CurrentGen(context.Background(), c, ""); err != nil || g.N != 1 {
 		t.Fatalf("current generation %d (%v) after the replay, want 1", g.N, err)
@@ -163,6 +222,11 @@ func TestReplayRebuildsEveryCount(t *testing.T) {
 	if got := counts(t, c, topology.Gen{N: 1}); !maps.Equal(got, want) {
 		t.Fatalf("replayed counts differ:\n got %v\nwant %v", got, want)
 	}
+	var recent1 []byte
+	awaitPage(t, pages, "generation 1's recent #common, likes included, equal to generation 0's", func(p page.Page) bool {
+		recent1, _ = json.Marshal(p.RecentPosts)
+		return pages.Generation().N == 1 && bytes.Equal(recent1, recent0)
+	})
 
 	// The worker followed the pointer: new posts count in generation 1,
 	// and the pages serve it.
