@@ -98,7 +98,7 @@ type Result struct {
 	// it had to process at the start.
 	Start, LikesStart map[int32]int64
 	Records           int64
-	Took    time.Duration
+	Took              time.Duration
 }
 
 // Run builds the next generation from o.From, runs its processors here
