@@ -76,8 +76,16 @@ type Options struct {
 	// the tables' changelogs a moment behind.
 	Settle time.Duration
 	// Bound is topology.md's bound: how long after its delete a post may
-	// still be listed (default 10s).
-	Bound time.Duration
+	// still be listed (default 10s). It is checked in the steady phase:
+	// once the pipeline has caught up with the load, SteadyPosts more
+	// posts (default Posts/20) with the same mix at SteadyRate post events
+	// per second (default 250, well below what the pipeline processes
+	// under the kills), the SIGKILLs going on. During the load itself the
+	// pipeline falls behind (it is offered more than it processes) and a
+	// delete waits behind the lag: measured and reported, not bounded.
+	Bound       time.Duration
+	SteadyPosts int
+	SteadyRate  int
 	// Out receives progress lines.
 	Out io.Writer
 }
@@ -92,6 +100,8 @@ func (o *Options) defaults() {
 	def(&o.Workers, 3)
 	def(&o.Rate, 2000)
 	def(&o.Tags, 5000)
+	def(&o.SteadyPosts, o.Posts/20)
+	def(&o.SteadyRate, 250)
 	def(&o.Cluster.Partitions, 6)
 	if o.Seed == 0 {
 		o.Seed = 1
@@ -223,7 +233,22 @@ func Run(ctx context.Context, o Options) (res *Result, err error) {
 	var restartWG sync.WaitGroup
 	go func() {
 		defer close(loadDone)
-		produceErr = produce(pctx, o, res, j, watch, func() {
+		// Between the load and the steady phase: the pipeline catches up
+		// (the kills going on), and the deletes followed from then on are
+		// held to the bound.
+		caughtUp := func() error {
+			j.say("load produced (%d posts); waiting for the pipeline to catch up before the steady phase", res.Creates)
+			began := time.Now()
+			dctx, dcancel := context.WithTimeout(pctx, o.Drain)
+			defer dcancel()
+			if err := load.AwaitProcessed(dctx, c, g0.Groups(), nil); err != nil {
+				return fmt.Errorf("the pipeline did not catch up before the steady phase: %w", err)
+			}
+			watch.steady(time.Now())
+			j.say("caught up in %s; steady phase: %d posts at %d post events/s, deletes held to %s", time.Since(began).Round(time.Second), o.SteadyPosts, o.SteadyRate, o.Bound)
+			return nil
+		}
+		produceErr = produce(pctx, o, res, j, watch, caughtUp, func() {
 			if len(o.RestartBroker) == 0 {
 				return
 			}

@@ -151,9 +151,11 @@ func (s *loadState) likeTarget(eligible []postRef) postRef {
 }
 
 // produce writes the seeded load onto posts and likes at o.Rate events
-// per second and calls restart once o.Mix.RestartAt of it is written.
-// Each delete of a live post, once acknowledged, goes to watch (if set).
-func produce(ctx context.Context, o Options, res *Result, j *journal, watch *boundWatch, restart func()) error {
+// per second and calls restart once o.Mix.RestartAt of it is written;
+// then, once caughtUp returns, the steady phase: o.SteadyPosts more posts
+// at o.SteadyRate. Each delete of a live post, once acknowledged, goes to
+// watch (if set).
+func produce(ctx context.Context, o Options, res *Result, j *journal, watch *boundWatch, caughtUp func() error, restart func()) error {
 	cl, err := o.Cluster.Client("chaos-load", kgo.ProducerLinger(5*time.Millisecond))
 	if err != nil {
 		return err
@@ -190,88 +192,98 @@ func produce(ctx context.Context, o Options, res *Result, j *journal, watch *bou
 	posts, likes := o.Namespace.Posts(), o.Namespace.Likes()
 	tick := time.NewTicker(10 * time.Millisecond)
 	defer tick.Stop()
-	perTick := max(1, o.Rate/100)
 	restarted := false
 	report := o.Posts / 10
 	m := o.Mix
-	for res.Creates < o.Posts {
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-tick.C:
-		}
-		eligible := committed.snapshot()
-		for range perTick {
-			if res.Creates >= o.Posts {
-				break
+	// phase produces until `until` posts are created, at rate events/s.
+	phase := func(until, rate int) error {
+		perTick := max(1, rate/100)
+		for res.Creates < until {
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-tick.C:
 			}
-			x := st.r.Float64()
-			switch {
-			case x < m.PoisonRatio:
-				res.Poison++
-				send(posts, "u"+fmt.Sprint(st.r.Intn(100)), []byte(`{"type":"created","post_id":"poison","user_id":`), nil)
-			case x < m.PoisonRatio+m.DeleteRatio && len(st.posts) > 0:
-				p := st.target()
-				res.Deletes++
-				tags := st.tags[p.key()]
-				var then func(*kgo.Record)
-				if !st.deleted[p.key()] && watch != nil {
-					then = func(*kgo.Record) { watch.deleted(p, tags, time.Now()) }
+			eligible := committed.snapshot()
+			for range perTick {
+				if res.Creates >= until {
+					break
 				}
-				send(posts, p.user, events.PostEvent{Type: events.PostDeleted, PostID: p.id, UserID: p.user}, then)
-				st.deleted[p.key()] = true
-			case x < m.PoisonRatio+m.DeleteRatio+m.EditRatio && len(st.posts) > 0:
-				p := st.target()
-				res.Edits++
-				caption := gen.Next().Caption
-				send(posts, p.user, events.PostEvent{Type: events.PostEdited, PostID: p.id, UserID: p.user, Caption: caption}, nil)
-				if !st.deleted[p.key()] {
-					st.tags[p.key()] = hashtag.Keys(caption)
+				x := st.r.Float64()
+				switch {
+				case x < m.PoisonRatio:
+					res.Poison++
+					send(posts, "u"+fmt.Sprint(st.r.Intn(100)), []byte(`{"type":"created","post_id":"poison","user_id":`), nil)
+				case x < m.PoisonRatio+m.DeleteRatio && len(st.posts) > 0:
+					p := st.target()
+					res.Deletes++
+					tags := st.tags[p.key()]
+					var then func(*kgo.Record)
+					if !st.deleted[p.key()] && watch != nil {
+						then = func(*kgo.Record) { watch.deleted(p, tags, time.Now()) }
+					}
+					send(posts, p.user, events.PostEvent{Type: events.PostDeleted, PostID: p.id, UserID: p.user}, then)
+					st.deleted[p.key()] = true
+				case x < m.PoisonRatio+m.DeleteRatio+m.EditRatio && len(st.posts) > 0:
+					p := st.target()
+					res.Edits++
+					caption := gen.Next().Caption
+					send(posts, p.user, events.PostEvent{Type: events.PostEdited, PostID: p.id, UserID: p.user, Caption: caption}, nil)
+					if !st.deleted[p.key()] {
+						st.tags[p.key()] = hashtag.Keys(caption)
+					}
+				case x < m.PoisonRatio+m.DeleteRatio+m.EditRatio+m.LikeRatio && len(eligible) > 0:
+					p := st.likeTarget(eligible)
+					liker := fmt.Sprintf("f%d", st.r.Intn(10_000))
+					if st.r.Intn(100) == 0 {
+						p = postRef{p.user, "never-" + p.id} // a post that does not exist: counts nothing
+					}
+					res.Likes++
+					send(likes, p.user, events.LikeEvent{Type: events.Liked, UserID: p.user, PostID: p.id, LikerID: liker}, nil)
+					st.likes = append(st.likes, [2]string{p.key(), liker})
+				case x < m.PoisonRatio+m.DeleteRatio+m.EditRatio+m.LikeRatio+m.UnlikeRatio && len(st.likes) > 0:
+					l := st.likes[st.r.Intn(len(st.likes))]
+					p := st.owner[l[0]]
+					if p == (postRef{}) {
+						continue // a like of a post that does not exist
+					}
+					res.Unlikes++
+					send(likes, p.user, events.LikeEvent{Type: events.Unliked, UserID: p.user, PostID: p.id, LikerID: l[1]}, nil)
+				default:
+					gp := gen.Next()
+					p := postRef{gp.User, gp.ID}
+					res.Creates++
+					st.posts = append(st.posts, p)
+					st.owner[p.key()] = p
+					st.tags[p.key()] = gp.Keys
+					send(posts, p.user, events.PostEvent{Type: events.PostCreated, PostID: p.id, UserID: p.user, Caption: gp.Caption},
+						func(r *kgo.Record) { committed.created(p, r) })
 				}
-			case x < m.PoisonRatio+m.DeleteRatio+m.EditRatio+m.LikeRatio && len(eligible) > 0:
-				p := st.likeTarget(eligible)
-				liker := fmt.Sprintf("f%d", st.r.Intn(10_000))
-				if st.r.Intn(100) == 0 {
-					p = postRef{p.user, "never-" + p.id} // a post that does not exist: counts nothing
-				}
-				res.Likes++
-				send(likes, p.user, events.LikeEvent{Type: events.Liked, UserID: p.user, PostID: p.id, LikerID: liker}, nil)
-				st.likes = append(st.likes, [2]string{p.key(), liker})
-			case x < m.PoisonRatio+m.DeleteRatio+m.EditRatio+m.LikeRatio+m.UnlikeRatio && len(st.likes) > 0:
-				l := st.likes[st.r.Intn(len(st.likes))]
-				p := st.owner[l[0]]
-				if p == (postRef{}) {
-					continue // a like of a post that does not exist
-				}
-				res.Unlikes++
-				send(likes, p.user, events.LikeEvent{Type: events.Unliked, UserID: p.user, PostID: p.id, LikerID: l[1]}, nil)
-			default:
-				gp := gen.Next()
-				p := postRef{gp.User, gp.ID}
-				res.Creates++
-				st.posts = append(st.posts, p)
-				st.owner[p.key()] = p
-				st.tags[p.key()] = gp.Keys
-				send(posts, p.user, events.PostEvent{Type: events.PostCreated, PostID: p.id, UserID: p.user, Caption: gp.Caption},
-					func(r *kgo.Record) { committed.created(p, r) })
+			}
+			if !restarted && float64(res.Creates) >= m.RestartAt*float64(o.Posts) {
+				restarted = true
+				restart()
+			}
+			if res.Creates >= report {
+				j.say("%d/%d posts produced (%d likes so far; %d posts committed, eligible for likes)", res.Creates, o.Posts+o.SteadyPosts, res.Likes, len(eligible))
+				report += o.Posts / 10
 			}
 		}
-		if !restarted && float64(res.Creates) >= m.RestartAt*float64(o.Posts) {
-			restarted = true
-			restart()
+		if err := cl.Flush(ctx); err != nil {
+			return fmt.Errorf("chaos: flush: %w", err)
 		}
-		if res.Creates >= report {
-			j.say("%d/%d posts produced (%d likes so far; %d posts committed, eligible for likes)", res.Creates, o.Posts, res.Likes, len(eligible))
-			report += o.Posts / 10
+		if n := failed.Load(); n > 0 {
+			// Not fatal for the check (the truth is read back from the log),
+			// but the load was not what was asked.
+			return fmt.Errorf("chaos: %d records not produced, first error: %v", n, firstErr.Load())
 		}
+		return nil
 	}
-	if err := cl.Flush(ctx); err != nil {
-		return fmt.Errorf("chaos: flush: %w", err)
+	if err := phase(o.Posts, o.Rate); err != nil {
+		return err
 	}
-	if n := failed.Load(); n > 0 {
-		// Not fatal for the check (the truth is read back from the log),
-		// but the load was not what was asked.
-		return fmt.Errorf("chaos: %d records not produced, first error: %v", n, firstErr.Load())
+	if err := caughtUp(); err != nil {
+		return err
 	}
-	return nil
+	return phase(o.Posts+o.SteadyPosts, o.SteadyRate)
 }

@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -36,6 +38,8 @@ import (
 //	                 committed offset, end offset and lag, at the end
 //	transactions.txt every transactional id's state and the producers
 //	                 with an open transaction on tagstream's topics
+//	partials.txt     the last trending partial of each partition as the
+//	                 topic holds it, and when it was read
 //	forensics.txt    for drift: per differing hashtag, the truth per posts
 //	                 partition against the sum of the deltas the extractor
 //	                 committed from it, and the history of its count in
@@ -108,6 +112,7 @@ func (r *report) collect(ctx context.Context, res *Result) {
 	}
 	part("groups.txt", r.groups)
 	part("transactions.txt", r.transactions)
+	part("partials.txt", r.partials)
 	if res.Differ > 0 {
 		part("forensics.txt", r.forensics)
 	}
@@ -176,6 +181,44 @@ func (r *report) admin(ctx context.Context) (*kadm.Client, func(), error) {
 }
 
 // groups describes every tagstream group and its lag per partition.
+// partials lists the last trending partials of each partition as the
+// topic holds them (the ranking's output, before any view), with the
+// time they were read: stale ones point at the ranking, fresh ones
+// that the API does not serve at its view.
+func (r *report) partials(ctx context.Context) (string, error) {
+	topic := r.o.Namespace.Gen(0).TrendingPartials()
+	cl, err := r.o.Cluster.Client("chaos-partials", kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		return "", err
+	}
+	defer cl.Close()
+	last := map[string]*kgo.Record{}
+	var n int64
+	for {
+		// A poll that brings nothing for 2 s: the end.
+		pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		f := cl.PollFetches(pctx)
+		cancel()
+		if ctx.Err() != nil {
+			return "", ctx.Err()
+		}
+		got := 0
+		f.EachRecord(func(rec *kgo.Record) { last[string(rec.Key)] = rec; n++; got++ })
+		if got == 0 {
+			break
+		}
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "read at %s, %d records\nkey\ttimestamp\tcomputed_at\texpires_at\thashtags\n", time.Now().UTC().Format(time.RFC3339Nano), n)
+	keys := slices.Sorted(maps.Keys(last))
+	for _, k := range keys {
+		var p events.TrendingPartial
+		_ = json.Unmarshal(last[k].Value, &p)
+		fmt.Fprintf(&b, "%s\t%s\t%s\t%s\t%d\n", k, last[k].Timestamp.UTC().Format(time.RFC3339Nano), p.ComputedAt.Format(time.RFC3339Nano), p.ExpiresAt.Format(time.RFC3339Nano), len(p.Hashtags))
+	}
+	return b.String(), nil
+}
+
 func (r *report) groups(ctx context.Context) (string, error) {
 	adm, done, err := r.admin(ctx)
 	if err != nil {
