@@ -77,15 +77,18 @@ type Options struct {
 	Settle time.Duration
 	// Bound is topology.md's bound: how long after its delete a post may
 	// still be listed (default 10s). It is checked in the steady phase:
-	// once the pipeline has caught up with the load, SteadyPosts more
-	// posts (default Posts/20) with the same mix at SteadyRate post events
-	// per second (default 250, well below what the pipeline processes
-	// under the kills), the SIGKILLs going on. During the load itself the
-	// pipeline falls behind (it is offered more than it processes) and a
-	// delete waits behind the lag: measured and reported, not bounded.
-	Bound       time.Duration
-	SteadyPosts int
-	SteadyRate  int
+	// once the pipeline has caught up with the load (the kills paused),
+	// SteadyPosts more posts (default Posts/20) with the same mix at
+	// SteadyRate post events per second (default 250, well below what
+	// the pipeline processes), with a SIGKILL every SteadyKillEvery on
+	// average (default 10s: each of the four processes about every 40 s).
+	// During the load the pipeline is offered more than it processes
+	// under a kill every 1-3 s, falls behind, and a delete waits behind
+	// the lag: measured and reported, not bounded.
+	Bound           time.Duration
+	SteadyPosts     int
+	SteadyRate      int
+	SteadyKillEvery time.Duration
 	// Out receives progress lines.
 	Out io.Writer
 }
@@ -123,6 +126,9 @@ func (o *Options) defaults() {
 	}
 	if o.Bound <= 0 {
 		o.Bound = 10 * time.Second
+	}
+	if o.SteadyKillEvery <= 0 {
+		o.SteadyKillEvery = 10 * time.Second
 	}
 	if o.Out == nil {
 		o.Out = io.Discard
@@ -229,15 +235,21 @@ func Run(ctx context.Context, o Options) (res *Result, err error) {
 	start := time.Now()
 	watch := newBoundWatch(pctx, base, o.Bound)
 	loadDone := make(chan struct{})
+	// mainDone closes once the load's first phase is produced (or failed),
+	// steady once the pipeline has caught up and the steady phase begins.
+	mainDone, steady := make(chan struct{}), make(chan struct{})
+	closeMain := sync.OnceFunc(func() { close(mainDone) })
 	var produceErr, restartErr error
 	var restartWG sync.WaitGroup
 	go func() {
 		defer close(loadDone)
+		defer closeMain()
 		// Between the load and the steady phase: the pipeline catches up
 		// (the kills going on), and the deletes followed from then on are
 		// held to the bound.
 		caughtUp := func() error {
-			j.say("load produced (%d posts); waiting for the pipeline to catch up before the steady phase", res.Creates)
+			closeMain()
+			j.say("load produced (%d posts); waiting for the pipeline to catch up before the steady phase (no kills meanwhile)", res.Creates)
 			began := time.Now()
 			dctx, dcancel := context.WithTimeout(pctx, o.Drain)
 			defer dcancel()
@@ -245,7 +257,9 @@ func Run(ctx context.Context, o Options) (res *Result, err error) {
 				return fmt.Errorf("the pipeline did not catch up before the steady phase: %w", err)
 			}
 			watch.steady(time.Now())
-			j.say("caught up in %s; steady phase: %d posts at %d post events/s, deletes held to %s", time.Since(began).Round(time.Second), o.SteadyPosts, o.SteadyRate, o.Bound)
+			j.say("caught up in %s; steady phase: %d posts at %d post events/s, a SIGKILL every %s on average, deletes held to %s",
+				time.Since(began).Round(time.Second), o.SteadyPosts, o.SteadyRate, o.SteadyKillEvery, o.Bound)
+			close(steady)
 			return nil
 		}
 		produceErr = produce(pctx, o, res, j, watch, caughtUp, func() {
@@ -264,7 +278,12 @@ func Run(ctx context.Context, o Options) (res *Result, err error) {
 			}()
 		})
 	}()
-	procs.killUntil(loadDone, o.Mix.KillEvery, o.Mix.Burst, o.Seed)
+	procs.killUntil(mainDone, o.Mix.KillEvery, o.Mix.Burst, o.Seed)
+	select {
+	case <-steady:
+		procs.killUntil(loadDone, o.SteadyKillEvery, 0, o.Seed+1)
+	case <-loadDone:
+	}
 	<-loadDone // also when killUntil returned on the context: produce ends with it
 	restartWG.Wait()
 	res.Load = time.Since(start)
