@@ -237,7 +237,11 @@ func checkLists(ctx context.Context, base string, t *listsTruth, out func(string
 				defer wg.Done()
 				defer func() { <-sem }()
 				var p servedPage
-				code, err := getJSON(ctx, pageURL(base, tag), &p)
+				// Each read has its own deadline: ctx bounds the rounds,
+				// and its last round is read whole.
+				rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+				code, err := getJSON(rctx, pageURL(base, tag), &p)
+				rcancel()
 				mu.Lock()
 				defer mu.Unlock()
 				if err != nil {
@@ -263,8 +267,12 @@ func checkLists(ctx context.Context, base string, t *listsTruth, out func(string
 			Hashtags   []events.Trending `json:"hashtags"`
 			ComputedAt time.Time         `json:"computed_at"`
 		}
+		// Its own deadline: the last round runs when ctx has expired, and
+		// a read that cannot be made must not look like an empty list.
 		read := time.Now()
-		code, err := getJSON(ctx, base+"/v1/trending", &tr)
+		tctx, tcancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		code, err := getJSON(tctx, base+"/v1/trending", &tr)
+		tcancel()
 		if err != nil && firstErr == nil {
 			firstErr = err
 		}
