@@ -18,8 +18,9 @@ const (
 	// hashtag's recent or top list, a like count, a caption or the
 	// trending list differs from the ground truth.
 	KindLists Kind = "lists"
-	// KindBound: a deleted post was still shown in a list of one of its
-	// hashtags longer than topology.md's bound after its delete.
+	// KindBound: a post deleted in the steady phase was still shown in a
+	// list of one of its hashtags longer than topology.md's bound after
+	// its delete (or no delete of the steady phase could be followed).
 	KindBound Kind = "bound"
 	// KindStale: counts in the table equal the truth, but the API's view
 	// serves other values: the read side lags or lost its way.

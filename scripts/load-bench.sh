@@ -14,7 +14,7 @@ likes=${2:-0}
 data=$(mktemp -d)
 trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$data"' EXIT
 http=127.0.0.1:28080 kafka=127.0.0.1:29092
-./bin/tagstream run --data "$data" --http $http --kafka-listen $kafka --log-level info ${STATE_DIR:+--state-dir "$data/state"} >"$data/run.log" 2>&1 &
+./bin/tagstream run --data "$data" --http $http --kafka-listen $kafka --log-level info ${STATE_DIR:+--state-dir "$data/state"} ${PPROF:+--pprof "$PPROF"} >"$data/run.log" 2>&1 &
 pid=$!
 for _ in $(seq 1 120); do
   curl -sf "http://$http/readyz" >/dev/null 2>&1 && break

@@ -16,12 +16,14 @@ own_services kafka cassandra s3
 echo "services up in $((SECONDS - start)) s"
 eval "$(services/all.sh env)"
 export TAGSTREAM_NO_SKIP=1
-# The full seeded chaos run of `make chaos` (about 3 minutes here) fits the
-# CI budget, so CI runs all of it rather than a shorter version, for two
+# The seeded chaos run of `make chaos` at half its load (100,000 posts, with
+# their edits, deletes, likes and unlikes, then the steady phase that holds
+# deletes to the lists' bound: about 8 minutes here; the full 200,000 take
+# about 14, since the lists' groups catch up slowly on 2 cores), for two
 # seeds other than 1 drawn afresh on every run: each seed has its own kill
 # schedule and mix of edits and deletes (chaos.MixFor), so CI keeps
 # exploring. TAGSTREAM_CHAOS_SEEDS=a,b pins them.
-export TAGSTREAM_CHAOS_POSTS=${TAGSTREAM_CHAOS_POSTS:-200000}
+export TAGSTREAM_CHAOS_POSTS=${TAGSTREAM_CHAOS_POSTS:-100000}
 if [[ -z ${TAGSTREAM_CHAOS_SEEDS:-} ]]; then
   draw() { echo $(( (RANDOM * 32768 + RANDOM) % 999999 + 2 )); }
   a=$(draw); b=$(draw)
