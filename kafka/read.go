@@ -22,8 +22,8 @@ type Spans map[string]map[int32]Span
 // With committed, it reads read_committed: records of aborted
 // transactions are skipped, and a span must not end past the last stable
 // offset, or the read would wait for a transaction to end (until ctx
-// does). It keeps the transaction markers so that it knows when a
-// partition is done even when its last offsets are markers, never
+// does). Either way it keeps the transaction markers so that it knows
+// when a partition is done even when its last offsets are markers, never
 // delivered as data.
 func (c Cluster) ReadSpans(ctx context.Context, spans Spans, committed bool, fn func(*kgo.Record)) error {
 	from := map[string]map[int32]kgo.Offset{}
@@ -44,9 +44,9 @@ func (c Cluster) ReadSpans(ctx context.Context, spans Spans, committed bool, fn 
 	if left == 0 {
 		return nil
 	}
-	opts := []kgo.Opt{kgo.ConsumePartitions(from)}
+	opts := []kgo.Opt{kgo.ConsumePartitions(from), kgo.KeepControlRecords()}
 	if committed {
-		opts = append(opts, kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.KeepControlRecords())
+		opts = append(opts, kgo.FetchIsolationLevel(kgo.ReadCommitted()))
 	}
 	cl, err := c.Client("read", opts...)
 	if err != nil {
