@@ -77,9 +77,10 @@ type Options struct {
 	Settle time.Duration
 	// Bound is topology.md's bound: how long after its delete a post may
 	// still be listed (default 10s). It is checked in the steady phase:
-	// once the pipeline has caught up with the load (the kills paused),
+	// once the pipeline and the API's views have caught up with the load
+	// (the kills paused; a sentinel post per partition, awaitViews),
 	// SteadyPosts more posts (default Posts/20) with the same mix at
-	// SteadyRate post events per second (default 250, well below what
+	// SteadyRate post events per second (default 200, well below what
 	// the pipeline processes), with a SIGKILL every SteadyKillEvery on
 	// average if set (default 0: none). During the load the pipeline is
 	// offered more than it processes under a kill every 1-3 s, falls
@@ -105,7 +106,7 @@ func (o *Options) defaults() {
 	def(&o.Rate, 2000)
 	def(&o.Tags, 5000)
 	def(&o.SteadyPosts, o.Posts/20)
-	def(&o.SteadyRate, 250)
+	def(&o.SteadyRate, 200)
 	def(&o.Cluster.Partitions, 6)
 	if o.Seed == 0 {
 		o.Seed = 1
@@ -254,6 +255,11 @@ func Run(ctx context.Context, o Options) (res *Result, err error) {
 			if err := load.AwaitProcessed(dctx, c, g0.Groups(), nil); err != nil {
 				return fmt.Errorf("the pipeline did not catch up before the steady phase: %w", err)
 			}
+			groups := time.Since(began)
+			if err := awaitViews(dctx, o, base); err != nil {
+				return err
+			}
+			j.say("the groups caught up in %s, the API's views %s later", groups.Round(time.Second), (time.Since(began) - groups).Round(time.Second))
 			watch.steady(time.Now())
 			kills := "no kills"
 			if o.SteadyKillEvery > 0 {

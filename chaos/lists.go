@@ -19,6 +19,7 @@ import (
 	"github.com/tagstream/tagstream/events"
 	"github.com/tagstream/tagstream/hashtag"
 	"github.com/tagstream/tagstream/kafka"
+	"github.com/tagstream/tagstream/murmur2"
 	"github.com/tagstream/tagstream/processors"
 	"github.com/tagstream/tagstream/topology"
 )
@@ -454,4 +455,48 @@ func (w *boundWatch) summary() (summary string, late []string) {
 		summary += "\nduring the broker's restart:\n  " + strings.Join(restart, "\n  ")
 	}
 	return summary, late
+}
+
+// awaitViews posts one sentinel post in each partition's hashtag (a tag
+// that murmur2 puts in that partition) and waits until the API lists
+// each: then every partition's recent-table view has caught up with the
+// group, not only the group with its input. After a long catch-up the
+// views follow the list tables' changelogs minutes behind the groups.
+func awaitViews(ctx context.Context, o Options, base string) error {
+	cl, err := o.Cluster.Client("chaos-sentinel")
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	parts := int32(o.Cluster.Partitions)
+	tags := make([]string, parts)
+	for n, left := 0, parts; left > 0; n++ {
+		tag := fmt.Sprintf("chaossentinel%d", n)
+		if p := murmur2.Partition([]byte(tag), parts); tags[p] == "" {
+			tags[p], left = tag, left-1
+		}
+	}
+	stamp := time.Now().UnixNano()
+	for p, tag := range tags {
+		v, _ := json.Marshal(events.PostEvent{Type: events.PostCreated, UserID: "chaos-sentinel", PostID: fmt.Sprintf("s%d-%d", stamp, p), Caption: "#" + tag})
+		if err := cl.ProduceSync(ctx, &kgo.Record{Topic: o.Namespace.Posts(), Key: []byte("chaos-sentinel"), Value: v}).FirstErr(); err != nil {
+			return fmt.Errorf("chaos: sentinel post: %w", err)
+		}
+	}
+	for p, tag := range tags {
+		id := fmt.Sprintf("s%d-%d", stamp, p)
+		for {
+			var pg servedPage
+			if code, err := getJSON(ctx, pageURL(base, tag), &pg); err == nil && code == http.StatusOK &&
+				slices.ContainsFunc(pg.RecentPosts, func(s servedPost) bool { return s.PostID == id }) {
+				break
+			}
+			select {
+			case <-ctx.Done():
+				return fmt.Errorf("chaos: the API never listed the sentinel post of #%s: %w", tag, ctx.Err())
+			case <-time.After(200 * time.Millisecond):
+			}
+		}
+	}
+	return nil
 }
