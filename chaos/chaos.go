@@ -80,7 +80,7 @@ type Options struct {
 	// once the pipeline and the API's views have caught up with the load
 	// (the kills paused; a sentinel post per partition, awaitViews),
 	// SteadyPosts more posts (default Posts/20) with the same mix at
-	// SteadyRate post events per second (default 200, well below what
+	// SteadyRate post events per second (default 100, well below what
 	// the pipeline processes), with a SIGKILL every SteadyKillEvery on
 	// average if set (default 0: none). During the load the pipeline is
 	// offered more than it processes under a kill every 1-3 s, falls
@@ -106,7 +106,7 @@ func (o *Options) defaults() {
 	def(&o.Rate, 2000)
 	def(&o.Tags, 5000)
 	def(&o.SteadyPosts, o.Posts/20)
-	def(&o.SteadyRate, 200)
+	def(&o.SteadyRate, 100)
 	def(&o.Cluster.Partitions, 6)
 	if o.Seed == 0 {
 		o.Seed = 1

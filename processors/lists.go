@@ -80,15 +80,9 @@ func RecentPosts(g topology.Gen, bound SourceBound) *goka.GroupGraph {
 			}
 		}),
 		goka.Output(dead, deadLetterCodec),
-		goka.Persist(events.NewCachedJSON[events.Recent](listCache)),
+		goka.Persist(events.JSON[events.Recent]{}),
 	)
 }
-
-// listCache is the bytes of list values each list group keeps decoded
-// (events.CachedJSON): the hot hashtags, whose lists are long and change
-// with every transaction, stay decoded; a tail hashtag's list, read
-// rarely, is parsed again. About twice that in memory per group.
-const listCache = 16 << 20
 
 // newer orders posts newest first, ties by key: the order of recent lists.
 func newer(a, b events.PostSummary) int {

@@ -228,7 +228,7 @@ func Ranking(g topology.Gen, bound SourceBound, o RankOptions, dirty *dirtyKeys)
 		}),
 		goka.Output(docs, events.JSON[events.TopPosts]{}),
 		goka.Output(dead, deadLetterCodec),
-		goka.Persist(events.NewCachedJSON[events.Ranked](listCache)),
+		goka.Persist(events.JSON[events.Ranked]{}),
 	)
 }
 

@@ -31,7 +31,7 @@ func TopPosts(g topology.Gen, bound SourceBound) *goka.GroupGraph {
 			}
 		}),
 		goka.Output(dead, deadLetterCodec),
-		goka.Persist(events.NewCachedJSON[events.Top](listCache)),
+		goka.Persist(events.JSON[events.Top]{}),
 	)
 }
 
