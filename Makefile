@@ -51,10 +51,12 @@ LIKES ?= 0
 load-bench: build
 	scripts/load-bench.sh $(POSTS) $(LIKES)
 
-## chaos: CHAOS_POSTS posts (default 200,000) through three worker processes
-## on the real Kafka, workers SIGKILLed on seed CHAOS_SEED's schedule (seed 1:
-## every ~2 s), one broker restart; fails unless every count equals the
-## ground truth of the posts log. The last lines name the run's folder.
+## chaos: CHAOS_POSTS posts (default 200,000) with likes through three worker
+## processes and the ranking on the real Kafka, SIGKILLed on seed CHAOS_SEED's
+## schedule (seed 1: every ~2 s), one broker restart; fails unless every count
+## and every list equals the ground truth of the posts and likes logs and
+## deletes leave the lists within 10 s once the load is steady (the lists'
+## part does not pass reliably yet: README). The last lines name the folder.
 CHAOS_POSTS ?= 200000
 CHAOS_SEED  ?= 1
 chaos:

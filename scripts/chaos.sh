@@ -16,7 +16,9 @@ seeds=${2:-1}
 source scripts/own-services.sh
 own_services kafka
 eval "$(services/all.sh env)"
-export TAGSTREAM_CHAOS_POSTS=$posts TAGSTREAM_CHAOS_SEEDS=$seeds
+# make chaos checks the lists and their delete bound as well as the counts
+# (TAGSTREAM_CHAOS_LISTS=0 checks the counts alone, as make test does).
+export TAGSTREAM_CHAOS_POSTS=$posts TAGSTREAM_CHAOS_SEEDS=$seeds TAGSTREAM_CHAOS_LISTS=${TAGSTREAM_CHAOS_LISTS:-1}
 export TAGSTREAM_CHAOS_DIR=${TAGSTREAM_CHAOS_DIR:-$PWD/.chaos}
 mkdir -p "$TAGSTREAM_CHAOS_DIR"
 index=$TAGSTREAM_CHAOS_DIR/runs.tsv
