@@ -32,4 +32,3 @@ func (JSON[T]) Decode(data []byte) (any, error) {
 	}
 	return v, nil
 }
-
