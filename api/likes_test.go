@@ -75,6 +75,9 @@ func TestLikesAreWritesOfTheirUser(t *testing.T) {
 	if w.Code != http.StatusTooManyRequests || w.Header().Get("Retry-After") == "" {
 		t.Fatalf("third like: %d, Retry-After %q; want 429 with Retry-After", w.Code, w.Header().Get("Retry-After"))
 	}
+	if len(pub.likes) != 2 {
+		t.Fatalf("%d likes published, want the 2 under the limit", len(pub.likes))
+	}
 	h, _, pub = newServer()
 	pub.err = errors.New("broker down")
 	if w := call(h, "POST", "/v1/posts/alice/p1/like", carol, ""); w.Code != 503 {

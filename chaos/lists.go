@@ -194,10 +194,9 @@ func pageURL(base, tag string) string { return base + "/v1/hashtags/" + url.Path
 
 // listDiff is one list served away from the truth.
 type listDiff struct {
-	tag, list   string
-	want, got   []string
-	first, last string
-	note        string // what else the answer said
+	tag, list string
+	want, got []string
+	note      string // what else the answer said
 }
 
 func (d listDiff) String() string {
