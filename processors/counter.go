@@ -41,7 +41,7 @@ func countDelta(dead goka.Stream, bound SourceBound, posts string) goka.ProcessC
 		}
 		ok, err := bound.Read(ctx.Context(), posts, d.Source.Partition, d.Source.Offset)
 		if err != nil {
-			ctx.Fail(err) // the worker stops and reads this delta again
+			failUnread(ctx, err)
 		}
 		if !ok {
 			deadLetter(ctx, dead, raw, &events.DecodeError{Reason: events.ReasonInvalid,

@@ -50,7 +50,7 @@ func readChanges(ctx goka.Context, dead goka.Stream, bound SourceBound, ns topol
 	}
 	ok, err := coversChange(ctx.Context(), bound, ns, pc.Source)
 	if err != nil {
-		ctx.Fail(err) // the processor stops and reads this record again
+		failUnread(ctx, err)
 	}
 	if !ok {
 		deadLetter(ctx, dead, raw, &events.DecodeError{Reason: events.ReasonInvalid,

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/lovoo/goka"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -101,3 +102,15 @@ func (e *inputEnds) Read(ctx context.Context, topic string, partition int32, off
 
 // errBeyondInput is the dead-letter cause of a record that fails the bound.
 var errBeyondInput = errors.New("source is not an input record the extractor could have read")
+
+// failUnread stops the processor on err and leaves the record being
+// processed unmarked, so that it is read again. goka's Fail panics only
+// while the processor runs: once it is stopping (a rebalance, a shutdown,
+// which is also when a bound's ListOffsets fails with "context canceled")
+// Fail returns, and a callback that went on would dead-letter a real
+// record or apply it half, and its offset would be committed. A panic
+// goka recovers never marks the record.
+func failUnread(ctx goka.Context, err error) {
+	ctx.Fail(err)
+	panic(err)
+}
