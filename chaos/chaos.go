@@ -418,11 +418,8 @@ func groundTruth(ctx context.Context, c kafka.Cluster, ns topology.Namespace) (*
 	// Hashtags whose every post was edited away or deleted must read 0.
 	t := &truth{total: map[string]int64{}, parts: map[string]map[int32]int64{}}
 	err := readAll(ctx, c, ns.Posts(), false, func(r *kgo.Record) {
-		e, err := events.DecodePostEvent(string(r.Key), r.Value)
-		if err == nil && e.Type != events.PostDeleted {
-			_, err = hashtag.Validate(e.Caption)
-		}
-		if err != nil {
+		e, ok := truthEvent(r)
+		if !ok {
 			return
 		}
 		key := events.PostKey(e.UserID, e.PostID)
@@ -485,4 +482,16 @@ func freeAddr() (string, error) {
 	}
 	defer l.Close()
 	return l.Addr().String(), nil
+}
+
+// truthEvent decodes a posts record as the extractor would accept it: a
+// valid event whose caption (if it is not a delete) passes the hashtag
+// rules. Both truths, the counts' and the lists', read posts through it,
+// so they agree on what a post is.
+func truthEvent(r *kgo.Record) (events.PostEvent, bool) {
+	e, err := events.DecodePostEvent(string(r.Key), r.Value)
+	if err == nil && e.Type != events.PostDeleted {
+		_, err = hashtag.Validate(e.Caption)
+	}
+	return e, err == nil
 }

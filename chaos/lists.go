@@ -44,11 +44,8 @@ func listsGroundTruth(ctx context.Context, c kafka.Cluster, ns topology.Namespac
 	}
 	posts := map[string]*post{}
 	err := readAll(ctx, c, ns.Posts(), false, func(r *kgo.Record) {
-		e, err := events.DecodePostEvent(string(r.Key), r.Value)
-		if err == nil && e.Type != events.PostDeleted {
-			_, err = hashtag.Validate(e.Caption)
-		}
-		if err != nil {
+		e, ok := truthEvent(r)
+		if !ok {
 			return
 		}
 		if e.TS.IsZero() {

@@ -26,9 +26,9 @@ func like(t *testing.T, typ events.LikeEventType, owner, id, liker string) *kgo.
 	return &kgo.Record{Key: []byte(owner), Value: b}
 }
 
-// sendMixed runs one batch of posts and likes records (a likes record is
-// one whose Topic is set to likes) and returns its output by topic.
-func (x *extractorRun) sendMixed(recs ...*kgo.Record) map[string][]*kgo.Record {
+// send runs one batch of posts and likes records (a likes record is one
+// whose Topic is set to likes) and returns its output records by topic.
+func (x *extractorRun) send(recs ...*kgo.Record) map[string][]*kgo.Record {
 	b := newBatch(topology.Gen{})
 	for _, r := range recs {
 		if r.Topic == TopicLikes {
@@ -73,7 +73,7 @@ func changesOf(t *testing.T, recs []*kgo.Record) []string {
 // like count.
 func TestExtractorLikes(t *testing.T) {
 	x := newExtractorRun(t)
-	x.sendMixed(post(t, events.PostCreated, "alice", "p1", "#a #b"))
+	x.send(post(t, events.PostCreated, "alice", "p1", "#a #b"))
 	check := func(name string, out map[string][]*kgo.Record, want ...string) {
 		t.Helper()
 		if got := changesOf(t, out[TopicPostChanges]); !slices.Equal(got, want) {
@@ -83,20 +83,20 @@ func TestExtractorLikes(t *testing.T) {
 			t.Errorf("%s: a like changed a count", name)
 		}
 	}
-	out := x.sendMixed(asLike(like(t, events.Liked, "alice", "p1", "bob")), asLike(like(t, events.Liked, "alice", "p1", "bob")))
+	out := x.send(asLike(like(t, events.Liked, "alice", "p1", "bob")), asLike(like(t, events.Liked, "alice", "p1", "bob")))
 	check("like twice", out, `a:alice/p1 true +0 likes=1 "#a #b"`, `b:alice/p1 true +0 likes=1 "#a #b"`)
-	out = x.sendMixed(asLike(like(t, events.Liked, "alice", "p1", "carol")))
+	out = x.send(asLike(like(t, events.Liked, "alice", "p1", "carol")))
 	check("second liker", out, `a:alice/p1 true +0 likes=2 "#a #b"`, `b:alice/p1 true +0 likes=2 "#a #b"`)
-	out = x.sendMixed(asLike(like(t, events.Unliked, "alice", "p1", "bob")), asLike(like(t, events.Unliked, "alice", "p1", "bob")))
+	out = x.send(asLike(like(t, events.Unliked, "alice", "p1", "bob")), asLike(like(t, events.Unliked, "alice", "p1", "bob")))
 	check("unlike twice", out, `a:alice/p1 true +0 likes=1 "#a #b"`, `b:alice/p1 true +0 likes=1 "#a #b"`)
-	out = x.sendMixed(asLike(like(t, events.Liked, "alice", "nope", "bob")))
+	out = x.send(asLike(like(t, events.Liked, "alice", "nope", "bob")))
 	check("unknown post", out)
 	if len(out[TableExtractor]) != 0 {
 		t.Errorf("a like of an unknown post wrote %d table records; it must cost no state", len(out[TableExtractor]))
 	}
-	out = x.sendMixed(post(t, events.PostEdited, "alice", "p1", "#b #c"))
+	out = x.send(post(t, events.PostEdited, "alice", "p1", "#b #c"))
 	check("edit", out, `a:alice/p1 false -1 likes=0 ""`, `b:alice/p1 true +0 likes=1 "#b #c"`, `c:alice/p1 true +1 likes=1 "#b #c"`)
-	out = x.sendMixed(post(t, events.PostDeleted, "alice", "p1", ""))
+	out = x.send(post(t, events.PostDeleted, "alice", "p1", ""))
 	check("delete", out, `b:alice/p1 false -1 likes=0 ""`, `c:alice/p1 false -1 likes=0 ""`)
 	var tombstones int
 	for _, r := range out[TableExtractor] {
@@ -107,14 +107,14 @@ func TestExtractorLikes(t *testing.T) {
 	if tombstones != 1 || len(x.state.likers) != 0 {
 		t.Errorf("delete left %d likers in memory and wrote %d like tombstones, want 0 and 1 (carol's)", len(x.state.likers), tombstones)
 	}
-	out = x.sendMixed(asLike(like(t, events.Liked, "alice", "p1", "dave")))
+	out = x.send(asLike(like(t, events.Liked, "alice", "p1", "dave")))
 	check("like of a deleted post", out)
 }
 
 // An aborted batch leaves the likes as the changelog has them.
 func TestExtractorRollsBackLikes(t *testing.T) {
 	x := newExtractorRun(t)
-	x.sendMixed(post(t, events.PostCreated, "alice", "p1", "#a"), asLike(like(t, events.Liked, "alice", "p1", "bob")))
+	x.send(post(t, events.PostCreated, "alice", "p1", "#a"), asLike(like(t, events.Liked, "alice", "p1", "bob")))
 	b := newBatch(topology.Gen{})
 	for i, r := range []*kgo.Record{like(t, events.Unliked, "alice", "p1", "bob"), like(t, events.Liked, "alice", "p1", "carol")} {
 		r.Topic, r.Offset = TopicLikes, int64(10+i)
@@ -140,7 +140,7 @@ func TestExtractorCutsChangesIntoRecordsThatFit(t *testing.T) {
 			recs = append(recs, asLike(like(t, events.Liked, "u", fmt.Sprintf("p%d", i/2), "fan")))
 		}
 	}
-	out := x.sendMixed(recs...)[TopicPostChanges]
+	out := x.send(recs...)[TopicPostChanges]
 	if len(out) < 4 {
 		t.Fatalf("%d post-changes records for 400 posts of 12 KB of JSON each, want it cut into several", len(out))
 	}

@@ -58,21 +58,6 @@ func newExtractorRun(t *testing.T) *extractorRun {
 	return &extractorRun{t: t, state: newPartState()}
 }
 
-// send runs one batch of records and returns its output records by topic.
-func (x *extractorRun) send(recs ...*kgo.Record) map[string][]*kgo.Record {
-	b := newBatch(topology.Gen{})
-	for _, r := range recs {
-		r.Topic, r.Offset = string(TopicPosts), x.offset
-		x.offset++
-		b.add(x.state, r)
-	}
-	out := map[string][]*kgo.Record{}
-	for _, r := range b.output(12) {
-		out[r.Topic] = append(out[r.Topic], r)
-	}
-	return out
-}
-
 func post(t *testing.T, typ events.PostEventType, user, id, caption string) *kgo.Record {
 	return &kgo.Record{Key: []byte(user), Value: postJSON(t, events.PostEvent{
 		Type: typ, PostID: id, UserID: user, Caption: caption, TS: time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)})}
