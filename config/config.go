@@ -252,6 +252,34 @@ func (l ints) Set(s string) error {
 	return nil
 }
 
+// atLeast is a duration flag with a floor: a zero, negative or tiny
+// value is refused with the floor named, not replaced by a default in
+// silence (a --rank-interval of 1ns would sweep every hashtag as fast as
+// the CPU allows).
+type atLeast struct {
+	p   *time.Duration
+	min time.Duration
+}
+
+func (a atLeast) String() string {
+	if a.p == nil {
+		return ""
+	}
+	return a.p.String()
+}
+
+func (a atLeast) Set(s string) error {
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return err
+	}
+	if d < a.min {
+		return fmt.Errorf("%s is below the least allowed, %s", d, a.min)
+	}
+	*a.p = d
+	return nil
+}
+
 // oneOf is a string flag restricted to a few values.
 type oneOf struct {
 	p      *string
@@ -339,10 +367,10 @@ var defs = map[string]func(fs *flag.FlagSet, c *Config, name string){
 			"(run: in this process; replay: for the new generation too; false: hashtag-top-posts is left to an outside ranking job and GET /v1/trending stays empty)")
 	},
 	"rank-interval": func(fs *flag.FlagSet, c *Config, n string) {
-		fs.DurationVar(&c.Rank.Interval, n, c.Rank.Interval, "the least time between two top-posts documents of one hashtag, and between two refreshes of GET /v1/trending")
+		fs.Var(atLeast{&c.Rank.Interval, time.Second}, n, "the least time between two top-posts documents of one hashtag, and between two refreshes of GET /v1/trending (at least 1s)")
 	},
 	"rank-half-life": func(fs *flag.FlagSet, c *Config, n string) {
-		fs.DurationVar(&c.Rank.HalfLife, n, c.Rank.HalfLife, "the time in which a post's score (its likes) halves: score = likes * 2^(-age/half-life); change it with a replay")
+		fs.Var(atLeast{&c.Rank.HalfLife, time.Minute}, n, "the time in which a post's score (its likes) halves: score = likes * 2^(-age/half-life), at least 1m; change it with a replay")
 	},
 	"log-level": func(fs *flag.FlagSet, c *Config, n string) {
 		fs.Var(oneOf{&c.LogLevel, []string{"debug", "info", "warn", "error"}}, n,

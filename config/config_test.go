@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tagstream/tagstream/snapshot"
 )
@@ -80,6 +81,23 @@ func TestListFlags(t *testing.T) {
 	for _, args := range [][]string{{"--source", "s3"}, {"--image-widths", "0"}, {"--image-widths", "x"}} {
 		c := Defaults()
 		if err := Parse(FlagSet("api", &c, "image-widths", "source"), args); err == nil {
+			t.Errorf("%v accepted", args)
+		}
+	}
+}
+
+// The ranking's durations have floors: zero, negative or tiny values are
+// refused rather than replaced in silence.
+func TestRankDurationsHaveFloors(t *testing.T) {
+	c := Defaults()
+	if err := Parse(FlagSet("rank", &c, "rank-interval", "rank-half-life"), []string{"--rank-interval", "2s", "--rank-half-life", "1h"}); err != nil ||
+		c.Rank.Interval != 2*time.Second || c.Rank.HalfLife != time.Hour {
+		t.Fatalf("%+v, %v", c.Rank, err)
+	}
+	for _, args := range [][]string{{"--rank-interval", "0"}, {"--rank-interval", "-5s"}, {"--rank-interval", "1ns"},
+		{"--rank-half-life", "59s"}, {"--rank-half-life", "soon"}} {
+		c := Defaults()
+		if err := Parse(FlagSet("rank", &c, "rank-interval", "rank-half-life"), args); err == nil {
 			t.Errorf("%v accepted", args)
 		}
 	}
