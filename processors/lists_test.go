@@ -3,12 +3,14 @@ package processors
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/lovoo/goka"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/tagstream/tagstream/events"
@@ -382,4 +384,43 @@ func keysAndLikes(s []events.PostSummary) []string {
 		out[i] = fmt.Sprintf("%s:%d", p.Key(), p.LikeCount)
 	}
 	return out
+}
+
+// A post-changes record anyone with the grant could write: one that names
+// an input offset the extractor never read (which would freeze the list's
+// watermark and make it skip every later real record), one that is not
+// JSON, and one under another hashtag's key are dead-lettered; the list
+// goes on with the real records around them.
+func TestRecentRefusesForgedAndMalformedChanges(t *testing.T) {
+	tt := run(t, RecentPosts(topology.Gen{}, SourceBoundFunc(func(_ string, p int32, o int64) bool { return p == 0 && o < 100 })))
+	dead := tt.NewQueueTracker(TopicDeadLetters)
+	change := func(key, id string, posts int64) []byte {
+		b, err := json.Marshal(events.PostChanges{Hashtag: key, Changes: []events.PostChange{{Post: events.PostSummary{PostID: id, UserID: "u", CreatedAt: t0}, Live: true, N: 1}},
+			Source: events.ChangeSource{Partition: 0, Posts: posts, Likes: -1}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	tt.Consume(TopicPostChanges, "sunset", change("sunset", "p1", 5))
+	tt.Consume(TopicPostChanges, "sunset", change("sunset", "forged", math.MaxInt64))
+	tt.Consume(TopicPostChanges, "sunset", []byte(`{"hashtag":"sunset","changes":[`))
+	tt.Consume(TopicPostChanges, "sunset", change("beach", "other", 7))
+	tt.Consume(TopicPostChanges, "sunset", change("sunset", "p2", 6))
+	r := tt.TableValue(goka.Table(topology.Gen{}.RecentTable()), "sunset").(events.Recent)
+	var ids []string
+	for _, p := range r.Posts {
+		ids = append(ids, p.PostID)
+	}
+	slices.Sort(ids)
+	if !slices.Equal(ids, []string{"p1", "p2"}) || r.W[0].Posts != 6 {
+		t.Fatalf("recent list %v with watermark %+v, want p1 and p2 with watermark 6", ids, r.W)
+	}
+	n := 0
+	for _, _, ok := dead.Next(); ok; _, _, ok = dead.Next() {
+		n++
+	}
+	if n != 3 {
+		t.Fatalf("%d dead letters, want 3 (forged source, not JSON, wrong key)", n)
+	}
 }
