@@ -190,23 +190,28 @@ func (b *batch) add(st *partState, r *kgo.Record) {
 	}
 }
 
-// addLike applies one likes record to the state of its partition.
-func (b *batch) addLike(st *partState, r *kgo.Record) {
-	b.read(r, true)
+// addLike applies one likes record to the state of its partition, and
+// reports whether it did: with unknownWaits, a like of a post the
+// partition does not know is left for later (order.go) and the batch is
+// as it was.
+func (b *batch) addLike(st *partState, r *kgo.Record, unknownWaits bool) (applied bool) {
 	e, err := events.DecodeLikeEvent(string(r.Key), r.Value)
-	if err != nil {
-		b.deadLetter(r, err)
-		return
-	}
 	key := events.PostKey(e.UserID, e.PostID)
 	var prev *events.PostState
 	if v, ok := st.posts[key]; ok {
 		prev = &v
+	} else if err == nil && unknownWaits {
+		return false
+	}
+	b.read(r, true)
+	if err != nil {
+		b.deadLetter(r, err)
+		return true
 	}
 	next, kind := applyLike(prev, e, st.likes(key, e.LikerID))
 	if kind != "" {
 		b.ignored[kind]++
-		return
+		return true
 	}
 	b.setState(st, r.Partition, key, prev, next)
 	b.setLike(st, likerRef{r.Partition, key, e.LikerID}, e.Type == events.Liked)
@@ -214,6 +219,7 @@ func (b *batch) addLike(st *partState, r *kgo.Record) {
 	for i, k := range next.Keys {
 		b.touch(k, next.Display[i], r.Partition, sum, true, 0)
 	}
+	return true
 }
 
 func (b *batch) setState(st *partState, p int32, key string, prev *events.PostState, next events.PostState) {

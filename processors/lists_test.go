@@ -36,7 +36,7 @@ func (x *extractorRun) send(recs ...*kgo.Record) map[string][]*kgo.Record {
 		if r.Topic == TopicLikes {
 			r.Offset = x.likes
 			x.likes++
-			b.addLike(x.state, r)
+			b.addLike(x.state, r, false)
 			continue
 		}
 		r.Topic, r.Offset = string(TopicPosts), x.offset
@@ -120,7 +120,7 @@ func TestExtractorRollsBackLikes(t *testing.T) {
 	b := newBatch(topology.Gen{})
 	for i, r := range []*kgo.Record{like(t, events.Unliked, "alice", "p1", "bob"), like(t, events.Liked, "alice", "p1", "carol")} {
 		r.Topic, r.Offset = TopicLikes, int64(10+i)
-		b.addLike(x.state, r)
+		b.addLike(x.state, r, false)
 	}
 	b.rollback(map[int32]*partState{0: x.state})
 	if !x.state.likes("alice/p1", "bob") || x.state.likes("alice/p1", "carol") || x.state.posts["alice/p1"].Likes != 1 {
@@ -306,7 +306,7 @@ func TestListsEqualTheGroundTruth(t *testing.T) {
 							b.add(states[0], &kgo.Record{Topic: string(TopicPosts), Key: []byte(e.UserID), Value: v, Offset: posts})
 							posts++
 						case events.LikeEvent:
-							b.addLike(states[0], &kgo.Record{Topic: TopicLikes, Key: []byte(e.UserID), Value: v, Offset: likes})
+							b.addLike(states[0], &kgo.Record{Topic: TopicLikes, Key: []byte(e.UserID), Value: v, Offset: likes}, false)
 							likes++
 						}
 					}

@@ -92,10 +92,12 @@ type extractor struct {
 	o     Options
 	parts int32
 
-	mu     sync.Mutex
-	states map[int32]*partState
-	failed error
-	cancel context.CancelCauseFunc
+	mu      sync.Mutex
+	states  map[int32]*partState
+	waits   map[int32]*likeWait // order.go
+	postsTS map[int32]int64     // the newest posts record's timestamp (ms) read per partition
+	failed  error
+	cancel  context.CancelCauseFunc
 }
 
 // runExtractor runs the extractor until ctx is done or it fails.
@@ -103,7 +105,8 @@ func runExtractor(ctx context.Context, c kafka.Cluster, o Options) error {
 	o = o.withDefaults()
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	x := &extractor{c: c, o: o, parts: int32(c.PartitionCount()), states: map[int32]*partState{}, cancel: cancel}
+	x := &extractor{c: c, o: o, parts: int32(c.PartitionCount()), states: map[int32]*partState{},
+		waits: map[int32]*likeWait{}, postsTS: map[int32]int64{}, cancel: cancel}
 	opts := append(c.Opts("extractor"),
 		kgo.ConsumerGroup(string(o.Gen.Extractor())),
 		kgo.ConsumeTopics(o.Gen.NS.Posts(), o.Gen.NS.Likes()),
@@ -114,6 +117,14 @@ func runExtractor(ctx context.Context, c kafka.Cluster, o Options) error {
 		kgo.Balancers(kgo.RangeBalancer()),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		// Control records move the read position as the broker counts
+		// it, so a like waiting for the posts' end offset (order.go)
+		// sees it reached when the log ends with a transaction marker.
+		kgo.KeepControlRecords(),
+		// A paused partition's likes (order.go) resume with the next
+		// fetch, after the one in flight: 500ms, Kafka's
+		// fetch.max.wait.ms, not franz-go's 5s.
+		kgo.FetchMaxWait(500*time.Millisecond),
 		// Rebalances wait for the loop between transactions: the state
 		// callbacks never race a batch, and a batch never straddles one.
 		kgo.BlockRebalanceOnPoll(),
@@ -174,6 +185,16 @@ func (x *extractor) loop(ctx context.Context, cl *kgo.Client, sess *kgo.GroupTra
 		}
 		b := newBatch(x.o.Gen)
 		if err := x.collect(ctx, cl, b, f); err != nil {
+			// Likes may wait: the batch must not commit (order.go).
+			x.rollback(cl, b)
+			if sess != nil {
+				actx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				_, _ = sess.End(actx, kgo.TryAbort)
+				cancel()
+			}
+			if ctx.Err() != nil {
+				return nil
+			}
 			return err
 		}
 		if err := x.end(ctx, cl, sess, b); err != nil {
@@ -183,18 +204,29 @@ func (x *extractor) loop(ctx context.Context, cl *kgo.Client, sess *kgo.GroupTra
 	}
 }
 
-// collect adds f and whatever else arrives within the commit interval.
+// collect adds f and whatever else arrives within the commit interval,
+// and goes on until no like waits for its posts (order.go).
 func (x *extractor) collect(ctx context.Context, cl *kgo.Client, b *batch, f kgo.Fetches) error {
 	deadline := time.Now().Add(x.o.CommitInterval)
 	for {
-		if err := x.add(b, f); err != nil {
+		if err := x.add(cl, b, f); err != nil {
 			return err
 		}
-		if b.records >= x.o.MaxBatch || !time.Now().Before(deadline) {
+		x.release(ctx, cl, b)
+		waiting := x.waiting()
+		if !waiting && (b.records >= x.o.MaxBatch || !time.Now().Before(deadline)) {
 			return nil
 		}
-		pctx, cancel := context.WithDeadline(ctx, deadline)
-		f = cl.PollRecords(pctx, x.o.MaxBatch-b.records)
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		until, n := deadline, x.o.MaxBatch-b.records
+		if waiting {
+			// Poll the posts in short steps: each step may release.
+			until, n = time.Now().Add(x.o.CommitInterval), x.o.MaxBatch
+		}
+		pctx, cancel := context.WithDeadline(ctx, until)
+		f = cl.PollRecords(pctx, n)
 		cancel()
 		if err := x.stopped(ctx, f); err != nil {
 			return err
@@ -202,28 +234,37 @@ func (x *extractor) collect(ctx context.Context, cl *kgo.Client, b *batch, f kgo
 	}
 }
 
-func (x *extractor) add(b *batch, f kgo.Fetches) error {
+// add applies a poll's posts, then its likes: a like polled with the
+// create of its post finds the post known.
+func (x *extractor) add(cl *kgo.Client, b *batch, f kgo.Fetches) error {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	var err error
-	f.EachPartition(func(p kgo.FetchTopicPartition) {
-		if len(p.Records) == 0 {
-			return // an error-only entry, such as the poll's deadline
-		}
-		st, ok := x.states[p.Partition]
-		if !ok {
-			err = fmt.Errorf("processors: extractor: records of %s/%d, whose state was not restored", p.Topic, p.Partition)
-			return
-		}
-		likes := p.Topic == x.o.Gen.NS.Likes()
-		for _, r := range p.Records {
-			if likes {
-				b.addLike(st, r)
-			} else {
-				b.add(st, r)
+	for _, likes := range []bool{false, true} {
+		f.EachPartition(func(p kgo.FetchTopicPartition) {
+			if len(p.Records) == 0 || (p.Topic == x.o.Gen.NS.Likes()) != likes {
+				return // an error-only entry (the poll's deadline), or the other pass's
 			}
-		}
-	})
+			st, ok := x.states[p.Partition]
+			if !ok {
+				err = fmt.Errorf("processors: extractor: records of %s/%d, whose state was not restored", p.Topic, p.Partition)
+				return
+			}
+			if likes {
+				x.addLikes(cl, b, st, p.Partition, p.Records)
+				return
+			}
+			for _, r := range p.Records {
+				if r.Attrs.IsControl() {
+					continue
+				}
+				b.add(st, r)
+				if ts := r.Timestamp.UnixMilli(); ts > x.postsTS[p.Partition] {
+					x.postsTS[p.Partition] = ts
+				}
+			}
+		})
+	}
 	return err
 }
 
@@ -261,7 +302,7 @@ func (x *extractor) end(ctx context.Context, cl *kgo.Client, sess *kgo.GroupTran
 	// without its deltas, post states or dead letters. Flush first, so
 	// every promise has run, then abort.
 	if err := cl.Flush(ctx); err != nil {
-		x.rollback(b)
+		x.rollback(cl, b)
 		if ctx.Err() != nil {
 			return nil
 		}
@@ -271,7 +312,7 @@ func (x *extractor) end(ctx context.Context, cl *kgo.Client, sess *kgo.GroupTran
 	failed := produceErr
 	mu.Unlock()
 	if failed != nil {
-		x.rollback(b)
+		x.rollback(cl, b)
 		if _, err := sess.End(ctx, kgo.TryAbort); err != nil && ctx.Err() == nil {
 			return fmt.Errorf("processors: extractor: abort after a failed write: %w (write: %w)", err, failed)
 		}
@@ -280,7 +321,7 @@ func (x *extractor) end(ctx context.Context, cl *kgo.Client, sess *kgo.GroupTran
 	}
 	committed, err := sess.End(ctx, kgo.TryCommit)
 	if err != nil {
-		x.rollback(b)
+		x.rollback(cl, b)
 		if ctx.Err() != nil {
 			return nil
 		}
@@ -289,7 +330,7 @@ func (x *extractor) end(ctx context.Context, cl *kgo.Client, sess *kgo.GroupTran
 	if !committed {
 		slog.Info("extractor transaction aborted; rewinding to the committed offsets", "records", b.records)
 		TxnAborts.Inc("commit_refused")
-		x.rollback(b)
+		x.rollback(cl, b)
 		return nil
 	}
 	TxnCommits.Inc()
@@ -297,10 +338,13 @@ func (x *extractor) end(ctx context.Context, cl *kgo.Client, sess *kgo.GroupTran
 	return nil
 }
 
-func (x *extractor) rollback(b *batch) {
+func (x *extractor) rollback(cl *kgo.Client, b *batch) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	b.rollback(x.states)
+	for p := range x.states {
+		x.forgetOrder(cl, p)
+	}
 }
 
 // stopped returns why the loop must stop: a callback's failure, or a fatal
@@ -386,11 +430,12 @@ func sameParts(a, b []int32) bool {
 	return slices.Equal(a, b)
 }
 
-func (x *extractor) revoked(_ context.Context, _ *kgo.Client, m map[string][]int32) {
+func (x *extractor) revoked(_ context.Context, cl *kgo.Client, m map[string][]int32) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	for _, p := range append(m[x.o.Gen.NS.Posts()], m[x.o.Gen.NS.Likes()]...) {
 		delete(x.states, p)
+		x.forgetOrder(cl, p)
 	}
 }
 
