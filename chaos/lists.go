@@ -330,7 +330,8 @@ type followedDelete struct {
 	at     time.Time
 	took   time.Duration
 	gone   bool
-	listed bool // still listed at the first read
+	listed bool   // still listed at the first read
+	why    string // what the last read that found it not gone saw
 }
 
 // restarted records that the broker was away from start to end.
@@ -371,18 +372,25 @@ func (w *boundWatch) deleted(p postRef, tags []string, at time.Time) {
 	w.inFlight++
 	w.mu.Unlock()
 	w.wg.Go(func() {
-		first, listed := true, false
+		first, listed, why := true, false, ""
 		for {
 			gone := true
 			for _, tag := range tags {
 				var pg servedPage
 				code, err := getJSON(w.ctx, pageURL(w.base, tag), &pg)
 				if err != nil || (code != http.StatusOK && code != http.StatusNotFound) {
-					gone = false // unknown: read again
+					gone, why = false, fmt.Sprintf("#%s: HTTP %d %v", tag, code, err) // unknown: read again
 					break
 				}
-				if slices.ContainsFunc(append(pg.RecentPosts, pg.TopPosts...), func(s servedPost) bool { return s.UserID == p.user && s.PostID == p.id }) {
-					gone = false
+				is := func(s servedPost) bool { return s.UserID == p.user && s.PostID == p.id }
+				in := func(name string, l []servedPost) {
+					if slices.ContainsFunc(l, is) {
+						gone, why = false, fmt.Sprintf("#%s %s (%d listed)", tag, name, len(l))
+					}
+				}
+				in("recent_posts", pg.RecentPosts)
+				in("top_posts", pg.TopPosts)
+				if !gone {
 					break
 				}
 			}
@@ -394,7 +402,7 @@ func (w *boundWatch) deleted(p postRef, tags []string, at time.Time) {
 			if gone || took > 2*time.Minute || w.ctx.Err() != nil {
 				w.mu.Lock()
 				w.inFlight--
-				w.deletes = append(w.deletes, followedDelete{post: p, at: at, took: took, gone: gone, listed: listed})
+				w.deletes = append(w.deletes, followedDelete{post: p, at: at, took: took, gone: gone, listed: listed, why: why})
 				w.mu.Unlock()
 				return
 			}
@@ -420,7 +428,7 @@ func (w *boundWatch) summary() (summary string, late []string) {
 		if d.listed {
 			seen++
 		}
-		desc := fmt.Sprintf("%s deleted at %s, listed for %s (gone %v)", d.post.key(), d.at.UTC().Format("15:04:05.000"), d.took.Round(time.Millisecond), d.gone)
+		desc := fmt.Sprintf("%s deleted at %s, listed for %s (gone %v; last seen: %s)", d.post.key(), d.at.UTC().Format("15:04:05.000"), d.took.Round(time.Millisecond), d.gone, d.why)
 		switch end, ok := w.duringRestart(d.at); {
 		case ok:
 			restart = append(restart, fmt.Sprintf("%s: %s after the broker was back", desc, d.at.Add(d.took).Sub(end).Round(time.Millisecond)))

@@ -89,7 +89,13 @@ func awaitPage(t *testing.T, pages *views.Following, what string, ok func(page.P
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("no %s after 30 s: generation %v, %d recent posts (%v)", what, pages.Generation(), len(last.RecentPosts), err)
+			var likes []string
+			for _, s := range last.RecentPosts {
+				if s.LikeCount > 0 {
+					likes = append(likes, fmt.Sprintf("%s/%s:%d", s.UserID, s.PostID, s.LikeCount))
+				}
+			}
+			t.Fatalf("no %s after 30 s: generation %v, %d recent posts, liked %v (%v)", what, pages.Generation(), len(last.RecentPosts), likes, err)
 		}
 	}
 }
