@@ -144,9 +144,28 @@ func TopDocument(r events.Ranked, now time.Time, gen int) events.TopPosts {
 // after a rebalance (the set is of this process only) the next sweep
 // visits every key.
 type dirtyKeys struct {
-	mu   sync.Mutex
-	keys map[string]struct{}
-	all  bool
+	mu        sync.Mutex
+	keys      map[string]struct{}
+	all       bool
+	republish time.Time // see gained
+}
+
+// RepublishWindow is how far back a (re)start republishes tops: a
+// document and the table write that marks it published are two writes
+// of an at-least-once processor, and a SIGKILL between them loses the
+// document for good (the table says published, the input that caused
+// it is marked applied). What a dead process published in its last
+// minute may be lost that way; a producer gives up within its timeout,
+// far less.
+const RepublishWindow = time.Minute
+
+// gained notes that partitions came to this process at t: the next sweep
+// visits every key, and republishes the tops published since
+// t - RepublishWindow.
+func (d *dirtyKeys) gained(t time.Time) {
+	d.mu.Lock()
+	d.all, d.republish = true, t.Add(-RepublishWindow)
+	d.mu.Unlock()
 }
 
 func (d *dirtyKeys) add(k string) {
@@ -155,19 +174,24 @@ func (d *dirtyKeys) add(k string) {
 	d.mu.Unlock()
 }
 
-func (d *dirtyKeys) visitAll() {
-	d.mu.Lock()
-	d.all = true
-	d.mu.Unlock()
-}
-
-// take returns the keys to visit and starts a new set: all says every key.
-func (d *dirtyKeys) take() (keys map[string]struct{}, all bool) {
+// take returns the next sweep and starts a new set.
+func (d *dirtyKeys) take(now time.Time) *publishSweep {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	keys, all = d.keys, d.all
-	d.keys, d.all = map[string]struct{}{}, false
-	return keys, all
+	sw := &publishSweep{now: now, keys: d.keys, all: d.all, republish: d.republish}
+	d.keys, d.all, d.republish = map[string]struct{}{}, false, time.Time{}
+	return sw
+}
+
+// failed puts back what a sweep that failed did not finish: every key
+// waits for the next, the republishing too.
+func (d *dirtyKeys) failed(sw *publishSweep) {
+	d.mu.Lock()
+	d.all = true
+	if !sw.republish.IsZero() && (d.republish.IsZero() || sw.republish.Before(d.republish)) {
+		d.republish = sw.republish
+	}
+	d.mu.Unlock()
 }
 
 // publishSweep is the meta of a publishing visit.
@@ -175,6 +199,39 @@ type publishSweep struct {
 	now  time.Time
 	keys map[string]struct{}
 	all  bool
+	// republish, if set, also publishes again the tops published since
+	// (dirtyKeys.gained).
+	republish time.Time
+}
+
+// empty reports whether the sweep has nothing to visit.
+func (sw *publishSweep) empty() bool { return len(sw.keys) == 0 && !sw.all }
+
+// sweepAction is what a sweep does with a hashtag's candidates.
+type sweepAction int
+
+const (
+	sweepSkip    sweepAction = iota
+	sweepPublish             // publish the top now
+	sweepLater               // it changed, but its last document is too recent: the next sweep
+)
+
+// action decides what sw does with r, given the least time between two
+// documents.
+func (sw *publishSweep) action(key string, r events.Ranked, interval time.Duration) sweepAction {
+	if _, listed := sw.keys[key]; !listed && !sw.all {
+		return sweepSkip
+	}
+	switch {
+	case !r.Dirty:
+		if !sw.republish.IsZero() && !r.PublishedAt.IsZero() && !r.PublishedAt.Before(sw.republish) {
+			return sweepPublish
+		}
+		return sweepSkip
+	case sw.now.Sub(r.PublishedAt) < interval:
+		return sweepLater
+	}
+	return sweepPublish
 }
 
 // Ranking is the group of generation g that keeps each hashtag's
@@ -213,18 +270,16 @@ func Ranking(g topology.Gen, bound SourceBound, o RankOptions, dirty *dirtyKeys)
 		}),
 		goka.Visitor("publish", func(ctx goka.Context, meta any) {
 			sw := meta.(*publishSweep)
-			if _, listed := sw.keys[ctx.Key()]; !listed && !sw.all {
-				return
-			}
 			r, ok := ctx.Value().(events.Ranked)
-			if !ok || !r.Dirty {
+			if !ok {
 				return
 			}
-			if sw.now.Sub(r.PublishedAt) < o.Interval {
+			switch sw.action(ctx.Key(), r, o.Interval) {
+			case sweepPublish:
+				publish(ctx, r, sw.now)
+			case sweepLater:
 				dirty.add(ctx.Key())
-				return
 			}
-			publish(ctx, r, sw.now)
 		}),
 		goka.Output(docs, events.JSON[events.TopPosts]{}),
 		goka.Output(dead, deadLetterCodec),

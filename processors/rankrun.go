@@ -43,12 +43,14 @@ func RunRank(ctx context.Context, c kafka.Cluster, o RankOptions) error {
 		return err
 	}
 	defer out.Close()
-	dirty := &dirtyKeys{keys: map[string]struct{}{}, all: true}
+	dirty := &dirtyKeys{keys: map[string]struct{}{}}
+	dirty.gained(time.Now())
 	rank, err := goka.NewProcessor(c.Brokers, Ranking(o.Gen, bound, o, dirty),
 		append(gokaopts.Processor(c, o.Gen.Rank(), o.InstanceID),
 			// The dirty set is this process's: partitions it gains may
-			// hold tops that wait, so the next sweep visits all.
-			goka.WithRebalanceCallback(func(goka.Assignment) { dirty.visitAll() }))...)
+			// hold tops that wait, and documents their last owner lost,
+			// so the next sweep visits all.
+			goka.WithRebalanceCallback(func(goka.Assignment) { dirty.gained(time.Now()) }))...)
 	if err != nil {
 		return fmt.Errorf("processors: create %s: %w", o.Gen.Rank(), err)
 	}
@@ -88,16 +90,14 @@ func RunRank(ctx context.Context, c kafka.Cluster, o RankOptions) error {
 				return nil
 			case <-tick.C:
 			}
-			keys, all := dirty.take()
-			if len(keys) > 0 || all {
-				began := time.Now()
-				visited, err := rank.VisitAllWithStats(ctx, "publish", &publishSweep{now: began, keys: keys, all: all})
-				slog.Debug("rank: publishing sweep", "dirty", len(keys), "all", all, "visited", visited, "took", time.Since(began), "err", err)
+			if sw := dirty.take(time.Now()); !sw.empty() {
+				visited, err := rank.VisitAllWithStats(ctx, "publish", sw)
+				slog.Debug("rank: publishing sweep", "dirty", len(sw.keys), "all", sw.all, "republish", sw.republish, "visited", visited, "took", time.Since(sw.now), "err", err)
 				if err = sweepErr(err); err != nil && ctx.Err() == nil {
 					slog.Warn("rank: publishing sweep", "err", err)
 				}
 				if err != nil {
-					dirty.visitAll() // what this sweep missed waits for the next
+					dirty.failed(sw) // what this sweep missed waits for the next
 				}
 			}
 			if time.Since(lastTrend) < o.Interval {
