@@ -373,9 +373,14 @@ func (w *boundWatch) deleted(p postRef, tags []string, at time.Time) {
 	w.mu.Unlock()
 	w.wg.Go(func() {
 		first, listed, why := true, false, ""
+		// A list the post has left is not read again: the watch must
+		// not load the API it measures (the lists check at the end
+		// finds a post that came back).
+		tags := slices.Clone(tags)
 		for {
 			gone := true
-			for _, tag := range tags {
+			for len(tags) > 0 {
+				tag := tags[0]
 				var pg servedPage
 				code, err := getJSON(w.ctx, pageURL(w.base, tag), &pg)
 				if err != nil || (code != http.StatusOK && code != http.StatusNotFound) {
@@ -393,6 +398,7 @@ func (w *boundWatch) deleted(p postRef, tags []string, at time.Time) {
 				if !gone {
 					break
 				}
+				tags = tags[1:]
 			}
 			if first && !gone {
 				listed = true
@@ -408,7 +414,7 @@ func (w *boundWatch) deleted(p postRef, tags []string, at time.Time) {
 			}
 			select {
 			case <-w.ctx.Done():
-			case <-time.After(100 * time.Millisecond):
+			case <-time.After(200 * time.Millisecond):
 			}
 		}
 	})
