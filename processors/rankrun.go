@@ -90,7 +90,16 @@ func RunRank(ctx context.Context, c kafka.Cluster, o RankOptions) error {
 				return nil
 			case <-tick.C:
 			}
-			if sw := dirty.take(time.Now()); !sw.empty() {
+			sw := dirty.take(time.Now())
+			if sw.all && !rank.Recovered() {
+				// goka visits the keys its storage holds when the visit
+				// starts: a table still recovering would be visited in
+				// part, and a dirty top it misses would wait for its
+				// next change. Visit all once it is whole.
+				dirty.failed(sw)
+				sw = &publishSweep{}
+			}
+			if !sw.empty() {
 				visited, err := rank.VisitAllWithStats(ctx, "publish", sw)
 				slog.Debug("rank: publishing sweep", "dirty", len(sw.keys), "all", sw.all, "republish", sw.republish, "visited", visited, "took", time.Since(sw.now), "err", err)
 				if err = sweepErr(err); err != nil && ctx.Err() == nil {
