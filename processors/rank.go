@@ -250,7 +250,7 @@ func Ranking(g topology.Gen, bound SourceBound, o RankOptions, dirty *dirtyKeys)
 		ctx.SetValue(r)
 	}
 	return goka.DefineGroup(goka.Group(g.Rank()),
-		goka.Input(goka.Stream(g.PostChanges()), new(codec.Bytes), func(ctx goka.Context, msg any) {
+		goka.Input(goka.Stream(g.PostChanges()), new(codec.Bytes), inOrder(func(ctx goka.Context, msg any) {
 			prev, _ := ctx.Value().(events.Ranked)
 			pc, ok := readChanges(ctx, dead, bound, g.NS, prev.W, msg)
 			if !ok {
@@ -267,7 +267,7 @@ func Ranking(g topology.Gen, bound SourceBound, o RankOptions, dirty *dirtyKeys)
 					dirty.add(ctx.Key())
 				}
 			}
-		}),
+		})),
 		goka.Visitor("publish", func(ctx goka.Context, meta any) {
 			sw := meta.(*publishSweep)
 			r, ok := ctx.Value().(events.Ranked)
@@ -367,7 +367,7 @@ func (s *trendSweep) offer(p int32, h events.Trending) {
 func Trends(g topology.Gen, bound SourceBound) *goka.GroupGraph {
 	dead := goka.Stream(g.NS.DeadLetters())
 	return goka.DefineGroup(goka.Group(g.Trending()),
-		goka.Input(goka.Stream(g.PostChanges()), new(codec.Bytes), func(ctx goka.Context, msg any) {
+		goka.Input(goka.Stream(g.PostChanges()), new(codec.Bytes), inOrder(func(ctx goka.Context, msg any) {
 			prev, _ := ctx.Value().(events.Trend)
 			pc, ok := readChanges(ctx, dead, bound, g.NS, prev.W, msg)
 			if !ok {
@@ -376,7 +376,7 @@ func Trends(g topology.Gen, bound SourceBound) *goka.GroupGraph {
 			if next, changed := ApplyTrend(prev, pc, ctx.Timestamp()); changed {
 				ctx.SetValue(next)
 			}
-		}),
+		})),
 		goka.Visitor("sweep", func(ctx goka.Context, meta any) {
 			sw := meta.(*trendSweep)
 			t, ok := ctx.Value().(events.Trend)

@@ -78,7 +78,7 @@ func producer(c kafka.Cluster, role string) goka.ProducerBuilder {
 		if err != nil {
 			return nil, err
 		}
-		return &orderedProducer{Producer: p}, nil
+		return newOrderedProducer(p), nil
 	}
 }
 

@@ -1,6 +1,7 @@
 package gokaopts
 
 import (
+	"fmt"
 	"sync"
 
 	"github.com/IBM/sarama"
@@ -34,6 +35,8 @@ func (p *orderedProducer) EmitWithHeaders(topic, key string, value []byte, heade
 	return p.chain(p.Producer.EmitWithHeaders(topic, key, value, headers))
 }
 
+// chain completes out after inner and every earlier emit; an earlier
+// failure fails every later promise too, so no later commit can hide it.
 func (p *orderedProducer) chain(inner *goka.Promise) *goka.Promise {
 	out, finish := goka.NewPromiseWithFinisher()
 	p.mu.Lock()
@@ -45,7 +48,73 @@ func (p *orderedProducer) chain(inner *goka.Promise) *goka.Promise {
 			finish(msg, err)
 			return
 		}
-		prev.Then(func(error) { finish(msg, err) })
+		prev.Then(func(perr error) {
+			if err == nil && perr != nil {
+				err = fmt.Errorf("gokaopts: an earlier write failed: %w", perr)
+			}
+			finish(msg, err)
+		})
 	})
 	return out
+}
+
+// live are the ordered producers of this process: AfterEmits waits for
+// the last emit of each.
+var live sync.Map
+
+func newOrderedProducer(p goka.Producer) *orderedProducer {
+	o := &orderedProducer{Producer: p}
+	live.Store(o, struct{}{})
+	return o
+}
+
+// Close closes the wrapped producer and forgets it.
+func (p *orderedProducer) Close() error {
+	live.Delete(p)
+	return p.Producer.Close()
+}
+
+// AfterEmits calls fn once every emit made so far by this process's goka
+// producers has completed, with the first error among them; at once if
+// none is pending.
+//
+// goka commits a message once its own emits are acknowledged, so one that
+// emits nothing (a record a list skips, a change that moves no candidate)
+// commits at once, and the consumer keeps the highest offset marked: a
+// crash then commits past an earlier message whose table write had not
+// landed, and that message is lost for good. A processor that defers
+// each commit to AfterEmits (goka's Context.DeferCommit) commits in
+// order.
+func AfterEmits(fn func(error)) {
+	var last []*goka.Promise
+	live.Range(func(k, _ any) bool {
+		p := k.(*orderedProducer)
+		p.mu.Lock()
+		if p.last != nil {
+			last = append(last, p.last)
+		}
+		p.mu.Unlock()
+		return true
+	})
+	if len(last) == 0 {
+		fn(nil)
+		return
+	}
+	var mu sync.Mutex
+	left := len(last)
+	var first error
+	for _, pr := range last {
+		pr.Then(func(err error) {
+			mu.Lock()
+			if err != nil && first == nil {
+				first = err
+			}
+			left--
+			done, e := left == 0, first
+			mu.Unlock()
+			if done {
+				fn(e)
+			}
+		})
+	}
 }
