@@ -214,6 +214,7 @@ const (
 	sweepSkip    sweepAction = iota
 	sweepPublish             // publish the top now
 	sweepLater               // it changed, but its last document is too recent: the next sweep
+	sweepRepublish           // send the last document again, as it was (same computed_at)
 )
 
 // action decides what sw does with r, given the least time between two
@@ -225,7 +226,7 @@ func (sw *publishSweep) action(key string, r events.Ranked, interval time.Durati
 	switch {
 	case !r.Dirty:
 		if !sw.republish.IsZero() && !r.PublishedAt.IsZero() && !r.PublishedAt.Before(sw.republish) {
-			return sweepPublish
+			return sweepRepublish
 		}
 		return sweepSkip
 	case sw.now.Sub(r.PublishedAt) < interval:
@@ -277,6 +278,12 @@ func Ranking(g topology.Gen, bound SourceBound, o RankOptions, dirty *dirtyKeys)
 			switch sw.action(ctx.Key(), r, o.Interval) {
 			case sweepPublish:
 				publish(ctx, r, sw.now)
+			case sweepRepublish:
+				// The same document, computed_at included (the order
+				// of the candidates does not change with time): a
+				// newer one, an outside job's say, still wins.
+				ctx.Emit(docs, ctx.Key(), TopDocument(r, r.PublishedAt, g.N))
+				Published.Inc("top_posts_again")
 			case sweepLater:
 				dirty.add(ctx.Key())
 			}

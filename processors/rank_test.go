@@ -25,8 +25,8 @@ func TestSweepsRepublishWhatADeadProcessMayHaveLost(t *testing.T) {
 		r    events.Ranked
 		want sweepAction
 	}{
-		{"published just before the start: may be lost", published(time.Second, false), sweepPublish},
-		{"published at the window's edge", published(RepublishWindow, false), sweepPublish},
+		{"published just before the start: may be lost", published(time.Second, false), sweepRepublish},
+		{"published at the window's edge", published(RepublishWindow, false), sweepRepublish},
 		{"published long before: delivered", published(RepublishWindow+time.Second, false), sweepSkip},
 		{"never published, nothing to show", events.Ranked{}, sweepSkip},
 		{"changed, last document old", published(2*interval, true), sweepPublish},

@@ -23,7 +23,7 @@ import (
 // Published counts what the ranking published, by kind: top_posts
 // documents and trending partials.
 var Published = metrics.Default.NewCounterVec("tagstream_rank_published_total",
-	"Documents the ranking published: kind top_posts (one per hashtag whose top changed) or trending (one partial per partition and sweep).", "kind")
+	"Documents the ranking published: kind top_posts (one per hashtag whose top changed), top_posts_again (the last minute's, sent again as they were after a start or a rebalance) or trending (one partial per partition and sweep).", "kind")
 
 // RunRank runs the ranking and the trending windows of generation o.Gen
 // until ctx is done or one fails: the groups Ranking and Trends, and a
