@@ -23,3 +23,10 @@ func inOrder(cb goka.ProcessCallback) goka.ProcessCallback {
 		gokaopts.AfterEmits(ctx.DeferCommit())
 	}
 }
+
+// input is goka.Input for tagstream's groups: every input edge commits in
+// order. The groups define their inputs through it alone
+// (TestInputsCommitInOrder).
+func input(s goka.Stream, c goka.Codec, cb goka.ProcessCallback) goka.Edge {
+	return goka.Input(s, c, inOrder(cb))
+}

@@ -25,7 +25,7 @@ var Replayed = metrics.Default.NewCounterVec("tagstream_counter_replayed_total",
 func Counter(g topology.Gen, bound SourceBound) *goka.GroupGraph {
 	dead := goka.Stream(g.NS.DeadLetters())
 	return goka.DefineGroup(goka.Group(g.Counts()),
-		goka.Input(goka.Stream(g.PostHashtags()), new(codec.Bytes), inOrder(countDelta(dead, bound, g.NS.Posts()))),
+		input(goka.Stream(g.PostHashtags()), new(codec.Bytes), countDelta(dead, bound, g.NS.Posts())),
 		goka.Output(dead, deadLetterCodec),
 		goka.Persist(events.JSON[events.Count]{}),
 	)

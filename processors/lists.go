@@ -69,7 +69,7 @@ func readChanges(ctx goka.Context, dead goka.Stream, bound SourceBound, ns topol
 func RecentPosts(g topology.Gen, bound SourceBound) *goka.GroupGraph {
 	dead := goka.Stream(g.NS.DeadLetters())
 	return goka.DefineGroup(goka.Group(g.Recent()),
-		goka.Input(goka.Stream(g.PostChanges()), new(codec.Bytes), inOrder(func(ctx goka.Context, msg any) {
+		input(goka.Stream(g.PostChanges()), new(codec.Bytes), func(ctx goka.Context, msg any) {
 			prev, _ := ctx.Value().(events.Recent)
 			pc, ok := readChanges(ctx, dead, bound, g.NS, prev.W, msg)
 			if !ok {
@@ -78,7 +78,7 @@ func RecentPosts(g topology.Gen, bound SourceBound) *goka.GroupGraph {
 			if next, changed := ApplyRecent(prev, pc, ctx.Timestamp()); changed {
 				ctx.SetValue(next)
 			}
-		})),
+		}),
 		goka.Output(dead, deadLetterCodec),
 		goka.Persist(events.JSON[events.Recent]{}),
 	)

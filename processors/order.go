@@ -83,13 +83,13 @@ func (x *extractor) postsPassed(p int32, r *kgo.Record) bool {
 	return ok && ts > r.Timestamp.UnixMilli()
 }
 
-// release applies what waits and can go, and resumes the partitions
-// whose likes no longer wait.
-func (x *extractor) release(ctx context.Context, cl *kgo.Client, b *batch) {
+// release applies what waits and can go, resumes the partitions whose
+// likes no longer wait, and reports whether any still waits.
+func (x *extractor) release(ctx context.Context, cl *kgo.Client, b *batch) (waiting bool) {
 	x.mu.Lock()
 	if len(x.waits) == 0 {
 		x.mu.Unlock()
-		return
+		return false
 	}
 	var ask []int32
 	for p, w := range x.waits {
@@ -144,6 +144,7 @@ func (x *extractor) release(ctx context.Context, cl *kgo.Client, b *batch) {
 			cl.PauseFetchPartitions(map[string][]int32{x.o.Gen.NS.Likes(): {p}})
 		}
 	}
+	return len(x.waits) > 0
 }
 
 // endWait forgets p's wait and resumes its likes. Called with x.mu held.
@@ -191,13 +192,6 @@ func (x *extractor) postsEnds(ctx context.Context, cl *kgo.Client, parts []int32
 		}
 	}
 	return ends
-}
-
-// waiting reports whether any like waits.
-func (x *extractor) waiting() bool {
-	x.mu.Lock()
-	defer x.mu.Unlock()
-	return len(x.waits) > 0
 }
 
 // forgetOrder drops what the extractor knows of the posts' progress and

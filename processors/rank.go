@@ -211,10 +211,10 @@ func (sw *publishSweep) empty() bool { return len(sw.keys) == 0 && !sw.all }
 type sweepAction int
 
 const (
-	sweepSkip    sweepAction = iota
-	sweepPublish             // publish the top now
-	sweepLater               // it changed, but its last document is too recent: the next sweep
-	sweepRepublish           // send the last document again, as it was (same computed_at)
+	sweepSkip      sweepAction = iota
+	sweepPublish               // publish the top now
+	sweepLater                 // it changed, but its last document is too recent: the next sweep
+	sweepRepublish             // send the last document again, as it was (same computed_at)
 )
 
 // action decides what sw does with r, given the least time between two
@@ -251,7 +251,7 @@ func Ranking(g topology.Gen, bound SourceBound, o RankOptions, dirty *dirtyKeys)
 		ctx.SetValue(r)
 	}
 	return goka.DefineGroup(goka.Group(g.Rank()),
-		goka.Input(goka.Stream(g.PostChanges()), new(codec.Bytes), inOrder(func(ctx goka.Context, msg any) {
+		input(goka.Stream(g.PostChanges()), new(codec.Bytes), func(ctx goka.Context, msg any) {
 			prev, _ := ctx.Value().(events.Ranked)
 			pc, ok := readChanges(ctx, dead, bound, g.NS, prev.W, msg)
 			if !ok {
@@ -268,7 +268,7 @@ func Ranking(g topology.Gen, bound SourceBound, o RankOptions, dirty *dirtyKeys)
 					dirty.add(ctx.Key())
 				}
 			}
-		})),
+		}),
 		goka.Visitor("publish", func(ctx goka.Context, meta any) {
 			sw := meta.(*publishSweep)
 			r, ok := ctx.Value().(events.Ranked)
@@ -374,7 +374,7 @@ func (s *trendSweep) offer(p int32, h events.Trending) {
 func Trends(g topology.Gen, bound SourceBound) *goka.GroupGraph {
 	dead := goka.Stream(g.NS.DeadLetters())
 	return goka.DefineGroup(goka.Group(g.Trending()),
-		goka.Input(goka.Stream(g.PostChanges()), new(codec.Bytes), inOrder(func(ctx goka.Context, msg any) {
+		input(goka.Stream(g.PostChanges()), new(codec.Bytes), func(ctx goka.Context, msg any) {
 			prev, _ := ctx.Value().(events.Trend)
 			pc, ok := readChanges(ctx, dead, bound, g.NS, prev.W, msg)
 			if !ok {
@@ -383,7 +383,7 @@ func Trends(g topology.Gen, bound SourceBound) *goka.GroupGraph {
 			if next, changed := ApplyTrend(prev, pc, ctx.Timestamp()); changed {
 				ctx.SetValue(next)
 			}
-		})),
+		}),
 		goka.Visitor("sweep", func(ctx goka.Context, meta any) {
 			sw := meta.(*trendSweep)
 			t, ok := ctx.Value().(events.Trend)

@@ -1,6 +1,9 @@
 package processors
 
 import (
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -67,5 +70,27 @@ func TestSweepsRepublishWhatADeadProcessMayHaveLost(t *testing.T) {
 	d.failed(sw)
 	if sw = d.take(start); !sw.all || !sw.republish.IsZero() {
 		t.Errorf("after a failed plain sweep: all %v, republish since %v; want every key and no republishing", sw.all, sw.republish)
+	}
+}
+
+// Every goka input edge of the groups goes through input, so that no
+// group commits a message ahead of earlier writes (commit.go): a new
+// group defined with goka.Input would bring the lost writes back.
+func TestInputsCommitInOrder(t *testing.T) {
+	files, err := filepath.Glob("*.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range files {
+		if strings.HasSuffix(f, "_test.go") || f == "commit.go" {
+			continue
+		}
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := strings.Count(string(b), "goka.Input("); n > 0 {
+			t.Errorf("%s defines %d input edge(s) with goka.Input; use input (commit.go)", f, n)
+		}
 	}
 }

@@ -19,8 +19,8 @@ import (
 func TopPosts(g topology.Gen, bound SourceBound) *goka.GroupGraph {
 	dead := goka.Stream(g.NS.DeadLetters())
 	return goka.DefineGroup(goka.Group(g.Top()),
-		goka.Input(goka.Stream(g.NS.TopPosts()), new(codec.Bytes), inOrder(storeTop(g, dead))),
-		goka.Input(goka.Stream(g.PostChanges()), new(codec.Bytes), inOrder(func(ctx goka.Context, msg any) {
+		input(goka.Stream(g.NS.TopPosts()), new(codec.Bytes), storeTop(g, dead)),
+		input(goka.Stream(g.PostChanges()), new(codec.Bytes), func(ctx goka.Context, msg any) {
 			prev, _ := ctx.Value().(events.Top)
 			pc, ok := readChanges(ctx, dead, bound, g.NS, prev.W, msg)
 			if !ok {
@@ -29,7 +29,7 @@ func TopPosts(g topology.Gen, bound SourceBound) *goka.GroupGraph {
 			if next, changed := ApplyTopChanges(prev, pc, ctx.Timestamp()); changed {
 				ctx.SetValue(next)
 			}
-		})),
+		}),
 		goka.Output(dead, deadLetterCodec),
 		goka.Persist(events.JSON[events.Top]{}),
 	)

@@ -212,8 +212,7 @@ func (x *extractor) collect(ctx context.Context, cl *kgo.Client, b *batch, f kgo
 		if err := x.add(cl, b, f); err != nil {
 			return err
 		}
-		x.release(ctx, cl, b)
-		waiting := x.waiting()
+		waiting := x.release(ctx, cl, b)
 		if !waiting && (b.records >= x.o.MaxBatch || !time.Now().Before(deadline)) {
 			return nil
 		}
