@@ -31,7 +31,7 @@ func TopPosts(g topology.Gen, bound SourceBound) *goka.GroupGraph {
 			}
 		}),
 		goka.Output(dead, deadLetterCodec),
-		goka.Persist(events.JSON[events.Top]{}),
+		goka.Persist(events.NewCached[events.Top]("top", 0)),
 	)
 }
 
@@ -68,12 +68,23 @@ func ApplyTop(prev events.Top, doc events.TopPosts) (events.Top, bool) {
 	if doc.ComputedAt.Before(prev.ComputedAt) {
 		return prev, false
 	}
+	// Sets, not scans: a document of 100 posts against 1,000 removals
+	// is otherwise 100,000 key comparisons.
+	removed := make(map[string]struct{}, len(prev.Removed))
+	for _, r := range prev.Removed {
+		removed[r.Key] = struct{}{}
+	}
+	listed := make(map[string]int, len(prev.TopPosts))
+	for i, s := range prev.TopPosts {
+		listed[s.Key()] = i
+	}
 	posts := make([]events.PostSummary, 0, len(doc.Posts))
 	for _, p := range doc.Posts {
-		if slices.ContainsFunc(prev.Removed, func(r events.Removal) bool { return r.Key == p.Key() }) {
+		key := p.Key()
+		if _, gone := removed[key]; gone {
 			continue
 		}
-		if i := slices.IndexFunc(prev.TopPosts, func(s events.PostSummary) bool { return s.Key() == p.Key() }); i >= 0 && prev.TopPosts[i].Rev > p.Rev {
+		if i, ok := listed[key]; ok && prev.TopPosts[i].Rev > p.Rev {
 			p = prev.TopPosts[i]
 		}
 		posts = append(posts, p)
@@ -95,7 +106,7 @@ func ApplyTopChanges(t events.Top, pc events.PostChanges, at time.Time) (next ev
 	at = at.UTC().Truncate(time.Millisecond)
 	for _, ch := range pc.Changes {
 		key := ch.Post.Key()
-		i := slices.IndexFunc(posts, func(s events.PostSummary) bool { return s.Key() == key })
+		i := slices.IndexFunc(posts, func(s events.PostSummary) bool { return s.UserID == ch.Post.UserID && s.PostID == ch.Post.PostID })
 		r := slices.IndexFunc(removed, func(r events.Removal) bool { return r.Key == key })
 		switch {
 		case !ch.Live:

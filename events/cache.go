@@ -1,0 +1,145 @@
+package events
+
+// A table codec that remembers what it decoded and encoded.
+//
+// Invariants, checked by cache_test.go:
+//   - Decode returns a value equal to what the inner codec would decode
+//     from the same bytes: an entry is found by a hash of the bytes and
+//     used only if its bytes are the same, byte for byte.
+//   - The entries' bytes total at most the budget; the least recently
+//     used go first.
+//
+// Why: a list group reads a hashtag's whole list, decodes it, changes a
+// post and writes it back, for every post-changes record. Profiled under
+// the chaos load, decoding the values it had itself just encoded took
+// half of a worker's CPU and half of the ranking's (JSON of 100 to 300
+// summaries per hot hashtag). The value a callback reads is, nearly
+// always, the one the previous callback of that key wrote: its bytes are
+// what Encode returned, so the decoded value can be handed back without
+// parsing. Callers must treat a decoded value as immutable (the Apply
+// functions clone what they change), since it is shared.
+
+import (
+	"bytes"
+	"container/list"
+	"encoding/json"
+	"fmt"
+	"hash/maphash"
+	"sync"
+
+	"github.com/tagstream/tagstream/metrics"
+)
+
+// DefaultCacheBytes is the budget of one Cached codec: the bytes of the
+// encoded values it keeps (the decoded values take about as much again).
+// 32 MiB holds the lists of the few hundred hottest hashtags, which get
+// nearly all the rewrites.
+const DefaultCacheBytes = 32 << 20
+
+// CacheLookups counts Cached codec decodes, by table and whether the
+// value was found.
+var CacheLookups = metrics.Default.NewCounterVec("tagstream_table_cache_lookups_total",
+	"Table value decodes, by table codec and result (hit: the decoded value was kept; miss: parsed).", "table", "result")
+
+// Cached is the JSON codec of T with a cache of decoded values keyed by
+// their bytes. Safe for concurrent use (goka shares a table's codec
+// between its partitions).
+type Cached[T any] struct {
+	name   string
+	budget int
+	seed   maphash.Seed
+
+	mu      sync.Mutex
+	entries map[uint64]*list.Element
+	lru     list.List // of *cacheEntry, most recent first
+	size    int
+}
+
+type cacheEntry[T any] struct {
+	sum   uint64
+	data  []byte
+	value T
+}
+
+// NewCached returns T's JSON codec with a cache of at most budget bytes
+// of encoded values (DefaultCacheBytes if budget <= 0); name labels its
+// metric.
+func NewCached[T any](name string, budget int) *Cached[T] {
+	if budget <= 0 {
+		budget = DefaultCacheBytes
+	}
+	return &Cached[T]{name: name, budget: budget, seed: maphash.MakeSeed(), entries: map[uint64]*list.Element{}}
+}
+
+// Encode implements goka.Codec (a T or a *T, as JSON[T]), and keeps the
+// value for a Decode of its bytes.
+func (c *Cached[T]) Encode(value any) ([]byte, error) {
+	var v T
+	switch x := value.(type) {
+	case T:
+		v = x
+	case *T:
+		v = *x
+	default:
+		return JSON[T]{}.Encode(value) // its error
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, fmt.Errorf("events: encode %T: %w", v, err)
+	}
+	c.put(b, v)
+	return b, nil
+}
+
+// Decode implements goka.Codec. A value it returns may be returned again
+// and may be the one given to Encode: the caller must not modify it.
+func (c *Cached[T]) Decode(data []byte) (any, error) {
+	sum := maphash.Bytes(c.seed, data)
+	c.mu.Lock()
+	if el, ok := c.entries[sum]; ok && bytes.Equal(el.Value.(*cacheEntry[T]).data, data) {
+		c.lru.MoveToFront(el)
+		v := el.Value.(*cacheEntry[T]).value
+		c.mu.Unlock()
+		CacheLookups.Inc(c.name, "hit")
+		return v, nil
+	}
+	c.mu.Unlock()
+	CacheLookups.Inc(c.name, "miss")
+	v, err := JSON[T]{}.Decode(data)
+	if err == nil {
+		c.put(data, v.(T))
+	}
+	return v, err
+}
+
+// put keeps a copy of data (the caller's slice may be reused) with its
+// value, unless it alone exceeds the budget.
+func (c *Cached[T]) put(data []byte, value T) {
+	if len(data) > c.budget/4 {
+		return
+	}
+	sum := maphash.Bytes(c.seed, data)
+	e := &cacheEntry[T]{sum: sum, data: bytes.Clone(data), value: value}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if el, ok := c.entries[sum]; ok {
+		c.size -= len(el.Value.(*cacheEntry[T]).data)
+		c.lru.Remove(el)
+	}
+	c.entries[sum] = c.lru.PushFront(e)
+	c.size += len(e.data)
+	for c.size > c.budget {
+		old := c.lru.Back()
+		oe := old.Value.(*cacheEntry[T])
+		c.lru.Remove(old)
+		delete(c.entries, oe.sum)
+		c.size -= len(oe.data)
+	}
+}
+
+// Len reports the entries kept and their bytes.
+func (c *Cached[T]) Len() (entries, size int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.lru.Len(), c.size
+}
