@@ -73,6 +73,9 @@ type Config struct {
 	InstanceID string
 	// ExactlyOnce is --exactly-once: the extractor's Kafka transactions.
 	ExactlyOnce bool
+	// CommitInterval is --commit-interval: how long one extractor
+	// transaction collects records (processors.Options.CommitInterval).
+	CommitInterval time.Duration
 	// From is --from: where `replay` starts in posts.
 	From string
 	// Rank holds the flags of the ranking (`tagstream rank`, and inside
@@ -172,6 +175,8 @@ func Defaults() Config {
 		WriteBurst:     30,
 		MaxConnections: 10_000,
 		ExactlyOnce:    true,
+		// processors.DefaultCommitInterval
+		CommitInterval: time.Second,
 		LogLevel:       "warn",
 		// processors.RankOptions' defaults.
 		Rank: Rank{On: true, Interval: time.Minute, HalfLife: 6 * time.Hour},
@@ -361,6 +366,10 @@ var defs = map[string]func(fs *flag.FlagSet, c *Config, name string){
 	"exactly-once": func(fs *flag.FlagSet, c *Config, n string) {
 		fs.BoolVar(&c.ExactlyOnce, n, c.ExactlyOnce, "count every post exactly once across crashes with Kafka transactions "+
 			"(Kafka Streams' processing.guarantee=exactly_once_v2); false only to measure what it costs")
+	},
+	"commit-interval": func(fs *flag.FlagSet, c *Config, n string) {
+		fs.Var(atLeast{&c.CommitInterval, 10 * time.Millisecond}, n, "how long one extractor transaction collects posts and likes before it commits "+
+			"(Kafka Streams' commit.interval.ms; at least 10ms): longer batches a hot hashtag's list rewrites, shorter brings counts and lists sooner")
 	},
 	"rank": func(fs *flag.FlagSet, c *Config, n string) {
 		fs.BoolVar(&c.Rank.On, n, c.Rank.On, "rank posts by likes and age and publish each hashtag's top 100 to hashtag-top-posts, and keep the trending hashtags "+

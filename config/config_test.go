@@ -86,7 +86,7 @@ func TestListFlags(t *testing.T) {
 	}
 }
 
-// The ranking's durations have floors: zero, negative or tiny values are
+// The ranking's and the extractor's durations have floors: zero, negative or tiny values are
 // refused rather than replaced in silence.
 func TestRankDurationsHaveFloors(t *testing.T) {
 	c := Defaults()
@@ -95,9 +95,9 @@ func TestRankDurationsHaveFloors(t *testing.T) {
 		t.Fatalf("%+v, %v", c.Rank, err)
 	}
 	for _, args := range [][]string{{"--rank-interval", "0"}, {"--rank-interval", "-5s"}, {"--rank-interval", "1ns"},
-		{"--rank-half-life", "59s"}, {"--rank-half-life", "soon"}} {
+		{"--rank-half-life", "59s"}, {"--rank-half-life", "soon"}, {"--commit-interval", "0"}, {"--commit-interval", "1ms"}} {
 		c := Defaults()
-		if err := Parse(FlagSet("rank", &c, "rank-interval", "rank-half-life"), args); err == nil {
+		if err := Parse(FlagSet("rank", &c, "rank-interval", "rank-half-life", "commit-interval"), args); err == nil {
 			t.Errorf("%v accepted", args)
 		}
 	}

@@ -32,9 +32,9 @@ import (
 
 // DefaultCacheBytes is the budget of one Cached codec: the bytes of the
 // encoded values it keeps (the decoded values take about as much again).
-// 32 MiB holds the lists of the few hundred hottest hashtags, which get
+// 16 MiB holds the lists of the few hundred hottest hashtags, which get
 // nearly all the rewrites.
-const DefaultCacheBytes = 32 << 20
+const DefaultCacheBytes = 16 << 20
 
 // CacheLookups counts Cached codec decodes, by table and whether the
 // value was found.
