@@ -6,8 +6,8 @@ package events
 //   - Decode returns a value equal to what the inner codec would decode
 //     from the same bytes: an entry is found by a hash of the bytes and
 //     used only if its bytes are the same, byte for byte.
-//   - The entries' bytes total at most the budget; the least recently
-//     used go first.
+//   - The entries' bytes total at most the budget; with Replaced, those
+//     read go first, then the least recently used.
 //
 // Why: a list group reads a hashtag's whole list, decodes it, changes a
 // post and writes it back, for every post-changes record. Profiled under
@@ -45,6 +45,7 @@ var CacheLookups = metrics.Default.NewCounterVec("tagstream_table_cache_lookups_
 // their bytes. Safe for concurrent use (goka shares a table's codec
 // between its partitions).
 type Cached[T any] struct {
+	use    CacheUse
 	name   string
 	budget int
 	seed   maphash.Seed
@@ -61,14 +62,30 @@ type cacheEntry[T any] struct {
 	value T
 }
 
+// CacheUse says how a Cached codec's values are read, which decides what
+// it evicts first.
+type CacheUse int
+
+const (
+	// Replaced: a value read is nearly always replaced by the callback
+	// that read it (a recent list: every new post goes in), so its entry
+	// goes to the back, first to be evicted; under a steady load the
+	// stale versions of hot lists (50 KB each, several a second) would
+	// otherwise push the live ones out.
+	Replaced CacheUse = iota
+	// Reread: a value is read more often than written (a view; a top
+	// list, which most changes leave alone). Least recently used first.
+	Reread
+)
+
 // NewCached returns T's JSON codec with a cache of at most budget bytes
 // of encoded values (DefaultCacheBytes if budget <= 0); name labels its
 // metric.
-func NewCached[T any](name string, budget int) *Cached[T] {
+func NewCached[T any](name string, budget int, use CacheUse) *Cached[T] {
 	if budget <= 0 {
 		budget = DefaultCacheBytes
 	}
-	return &Cached[T]{name: name, budget: budget, seed: maphash.MakeSeed(), entries: map[uint64]*list.Element{}}
+	return &Cached[T]{use: use, name: name, budget: budget, seed: maphash.MakeSeed(), entries: map[uint64]*list.Element{}}
 }
 
 // Encode implements goka.Codec (a T or a *T, as JSON[T]), and keeps the
@@ -82,6 +99,12 @@ func (c *Cached[T]) Encode(value any) ([]byte, error) {
 		v = *x
 	default:
 		return JSON[T]{}.Encode(value) // its error
+	}
+	if a, ok := any(v).(jsonAppender); ok {
+		if b, ok := a.appendJSON(make([]byte, 0, a.jsonSize())); ok {
+			c.put(b, v)
+			return b, nil
+		}
 	}
 	b, err := json.Marshal(v)
 	if err != nil {
@@ -97,7 +120,11 @@ func (c *Cached[T]) Decode(data []byte) (any, error) {
 	sum := maphash.Bytes(c.seed, data)
 	c.mu.Lock()
 	if el, ok := c.entries[sum]; ok && bytes.Equal(el.Value.(*cacheEntry[T]).data, data) {
-		c.lru.MoveToFront(el)
+		if c.use == Replaced {
+			c.lru.MoveToBack(el)
+		} else {
+			c.lru.MoveToFront(el)
+		}
 		v := el.Value.(*cacheEntry[T]).value
 		c.mu.Unlock()
 		CacheLookups.Inc(c.name, "hit")

@@ -21,7 +21,7 @@ func recentOf(n int, caption string) Recent {
 // The value Encode was given comes back from a Decode of its bytes
 // without parsing (a hit), and equals what JSON would have decoded.
 func TestCachedDecodeOfEncodedBytesIsAHit(t *testing.T) {
-	c := NewCached[Recent]("test_hit", 0)
+	c := NewCached[Recent]("test_hit", 0, Replaced)
 	want := recentOf(200, "#sunset over the bay")
 	b, err := c.Encode(want)
 	if err != nil {
@@ -52,7 +52,7 @@ func TestCachedDecodeOfEncodedBytesIsAHit(t *testing.T) {
 // Bytes that differ from a kept entry in one byte are parsed, not taken
 // for it: the entry is used only if its bytes are equal.
 func TestCachedDecodeOfOtherBytesParses(t *testing.T) {
-	c := NewCached[Recent]("test_other", 0)
+	c := NewCached[Recent]("test_other", 0, Reread)
 	b, _ := c.Encode(recentOf(3, "aaaa"))
 	other := []byte(strings.Replace(string(b), "aaaa", "aaab", 1))
 	v, err := c.Decode(other)
@@ -77,7 +77,7 @@ func TestCachedDecodeOfOtherBytesParses(t *testing.T) {
 func TestCachedStaysWithinItsBudget(t *testing.T) {
 	one, _ := json.Marshal(recentOf(10, "x"))
 	budget := 10 * len(one)
-	c := NewCached[Recent]("test_budget", budget)
+	c := NewCached[Recent]("test_budget", budget, Reread)
 	first, _ := c.Encode(recentOf(10, "x"))
 	for i := range 100 {
 		if _, err := c.Encode(recentOf(10, fmt.Sprintf("%c", 'a'+i%26)+fmt.Sprint(i%10))); err != nil {
@@ -104,7 +104,7 @@ func TestCachedStaysWithinItsBudget(t *testing.T) {
 // Partitions share a table's codec: concurrent encodes and decodes give
 // each the value of its own bytes (run with -race).
 func TestCachedConcurrentUse(t *testing.T) {
-	c := NewCached[Recent]("test_concurrent", 64<<10)
+	c := NewCached[Recent]("test_concurrent", 64<<10, Replaced)
 	var wg sync.WaitGroup
 	for g := range 4 {
 		wg.Go(func() {
@@ -124,4 +124,26 @@ func TestCachedConcurrentUse(t *testing.T) {
 		})
 	}
 	wg.Wait()
+}
+
+// With Replaced, an entry read goes first: a processor replaces what it
+// read, so the stale version leaves before a live one never read since.
+func TestCachedReplacedEvictsWhatWasRead(t *testing.T) {
+	one, _ := json.Marshal(recentOf(10, "x0"))
+	c := NewCached[Recent]("test_replaced", 4*len(one), Replaced)
+	read, _ := c.Encode(recentOf(10, "x1"))
+	live, _ := c.Encode(recentOf(10, "x2"))
+	c.Encode(recentOf(10, "x3"))
+	c.Decode(read) // read, then (as a callback would) replaced:
+	c.Encode(recentOf(10, "x4"))
+	c.Encode(recentOf(10, "x5")) // over the budget: one entry leaves
+	hits := CacheLookups.Value("test_replaced", "hit")
+	c.Decode(live)
+	if CacheLookups.Value("test_replaced", "hit") != hits+1 {
+		t.Fatalf("a live entry left before the one read")
+	}
+	c.Decode(read)
+	if CacheLookups.Value("test_replaced", "hit") != hits+1 {
+		t.Fatalf("the entry read stayed: the stale versions of hot lists would crowd out live ones")
+	}
 }

@@ -37,8 +37,8 @@ func New(c kafka.Cluster, g topology.Gen) (*Views, error) {
 		codec goka.Codec
 	}{
 		{&v.counts, g.CountsTable(), events.JSON[events.Count]{}},
-		{&v.top, g.TopTable(), events.NewCached[events.Top]("view_top", 0)},
-		{&v.recent, g.RecentTable(), events.NewCached[events.Recent]("view_recent", 0)},
+		{&v.top, g.TopTable(), events.NewCached[events.Top]("view_top", 0, events.Reread)},
+		{&v.recent, g.RecentTable(), events.NewCached[events.Recent]("view_recent", 0, events.Reread)},
 		{&v.partials, g.TrendingPartials(), events.JSON[events.TrendingPartial]{}},
 	} {
 		view, err := goka.NewView(c.Brokers, goka.Table(t.topic), t.codec, gokaopts.View(c, t.topic)...)

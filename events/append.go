@@ -1,0 +1,239 @@
+package events
+
+// Encoding the list tables' values without reflection.
+//
+// Invariant, checked by append_test.go (data and fuzzing): for every
+// value, appendJSON's bytes equal json.Marshal's, byte for byte, or it
+// reports that it cannot (and the codec calls json.Marshal). The tables'
+// format is JSON and stays exactly that; only the cost changes.
+//
+// Why: with decoded values kept (cache.go) and a 1 s commit interval,
+// json.Marshal of the lists was the largest item left in a worker's CPU
+// profile under the chaos load's steady phase (26 %, half of it in
+// time.Time's MarshalJSON and the validation of its output), and 16 % of
+// the ranking's.
+
+import (
+	"encoding/json"
+	"strconv"
+	"time"
+	"unicode/utf8"
+)
+
+// jsonAppender is a value that can encode itself as json.Marshal would.
+// ok is false when it cannot (a time json.Marshal refuses, say): the
+// caller then uses json.Marshal, which says why.
+type jsonAppender interface {
+	appendJSON(b []byte) (out []byte, ok bool)
+	// jsonSize is about the length of its JSON, so that one allocation
+	// holds it (growing the buffer cost a third of appendJSON's time).
+	jsonSize() int
+}
+
+func (r Recent) jsonSize() int { return 128 + summariesSize(r.Posts) + 40*len(r.W) }
+func (t Top) jsonSize() int {
+	n := 160 + summariesSize(t.TopPosts) + 40*len(t.W)
+	for _, r := range t.Removed {
+		n += 48 + len(r.Key)
+	}
+	return n
+}
+func (r Ranked) jsonSize() int { return 160 + len(r.Display) + summariesSize(r.Posts) + 40*len(r.W) }
+
+func summariesSize(ss []PostSummary) int {
+	n := 2
+	for _, s := range ss {
+		n += 140 + len(s.PostID) + len(s.UserID) + len(s.ImageID) + len(s.Caption)
+	}
+	return n
+}
+
+func (r Recent) appendJSON(b []byte) ([]byte, bool) {
+	b = append(b, `{"posts":`...)
+	b, ok := appendSummaries(b, r.Posts)
+	b = append(b, `,"updated_at":`...)
+	b, ok2 := appendTime(b, r.UpdatedAt)
+	b, ok3 := appendWatermarks(b, r.W)
+	return append(b, '}'), ok && ok2 && ok3
+}
+
+func (t Top) appendJSON(b []byte) ([]byte, bool) {
+	b = append(b, `{"top_posts":`...)
+	b, ok := appendSummaries(b, t.TopPosts)
+	b = append(b, `,"computed_at":`...)
+	b, ok2 := appendTime(b, t.ComputedAt)
+	if len(t.Removed) > 0 {
+		b = append(b, `,"removed":[`...)
+		for i, r := range t.Removed {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = append(b, `{"k":`...)
+			b = appendString(b, r.Key)
+			b = append(b, `,"at":`...)
+			var okAt bool
+			if b, okAt = appendTime(b, r.At); !okAt {
+				ok2 = false
+			}
+			b = append(b, '}')
+		}
+		b = append(b, ']')
+	}
+	b, ok3 := appendWatermarks(b, t.W)
+	if !t.UpdatedAt.IsZero() {
+		b = append(b, `,"updated_at":`...)
+		var okAt bool
+		if b, okAt = appendTime(b, t.UpdatedAt); !okAt {
+			ok3 = false
+		}
+	}
+	return append(b, '}'), ok && ok2 && ok3
+}
+
+func (r Ranked) appendJSON(b []byte) ([]byte, bool) {
+	b = append(b, `{"display":`...)
+	b = appendString(b, r.Display)
+	b = append(b, `,"posts":`...)
+	b, ok := appendSummaries(b, r.Posts)
+	b = append(b, `,"floor":`...)
+	f, err := json.Marshal(r.Floor) // NaN and ±Inf: its error
+	if err != nil {
+		return b, false
+	}
+	b = append(b, f...)
+	if r.Dirty {
+		b = append(b, `,"dirty":true`...)
+	}
+	ok2 := true
+	if !r.PublishedAt.IsZero() {
+		b = append(b, `,"published_at":`...)
+		b, ok2 = appendTime(b, r.PublishedAt)
+	}
+	b, ok3 := appendWatermarks(b, r.W)
+	return append(b, '}'), ok && ok2 && ok3
+}
+
+// appendSummaries appends a list of summaries, or null for a nil one.
+func appendSummaries(b []byte, ss []PostSummary) ([]byte, bool) {
+	if ss == nil {
+		return append(b, "null"...), true
+	}
+	ok := true
+	b = append(b, '[')
+	for i, s := range ss {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"post_id":`...)
+		b = appendString(b, s.PostID)
+		b = append(b, `,"user_id":`...)
+		b = appendString(b, s.UserID)
+		if s.ImageID != "" {
+			b = append(b, `,"image_id":`...)
+			b = appendString(b, s.ImageID)
+		}
+		if s.Caption != "" {
+			b = append(b, `,"caption":`...)
+			b = appendString(b, s.Caption)
+		}
+		if !s.CreatedAt.IsZero() {
+			b = append(b, `,"created_at":`...)
+			var okAt bool
+			if b, okAt = appendTime(b, s.CreatedAt); !okAt {
+				ok = false
+			}
+		}
+		b = append(b, `,"like_count":`...)
+		b = strconv.AppendInt(b, s.LikeCount, 10)
+		if s.Rev != 0 {
+			b = append(b, `,"v":`...)
+			b = strconv.AppendInt(b, s.Rev, 10)
+		}
+		b = append(b, '}')
+	}
+	return append(b, ']'), ok
+}
+
+// appendWatermarks appends `,"w":{...}` unless w is empty (omitempty).
+// A map of at most one entry per partition: json.Marshal sorts its keys.
+func appendWatermarks(b []byte, w ChangeWatermarks) ([]byte, bool) {
+	if len(w) == 0 {
+		return b, true
+	}
+	m, err := json.Marshal(w)
+	if err != nil {
+		return b, false
+	}
+	b = append(b, `,"w":`...)
+	return append(b, m...), true
+}
+
+// appendTime appends t as time.Time's MarshalJSON does; false for what it
+// refuses (a year outside 0–9999, a zone offset of a day or more).
+func appendTime(b []byte, t time.Time) ([]byte, bool) {
+	if y := t.Year(); y < 0 || y > 9999 {
+		return b, false
+	}
+	if _, off := t.Zone(); off <= -24*3600 || off >= 24*3600 {
+		return b, false
+	}
+	b = append(b, '"')
+	b = t.AppendFormat(b, time.RFC3339Nano)
+	return append(b, '"'), true
+}
+
+const hexDigits = "0123456789abcdef"
+
+// appendString appends s as a JSON string exactly as json.Marshal does:
+// HTML characters escaped, invalid UTF-8 replaced by U+FFFD, U+2028 and
+// U+2029 escaped.
+func appendString(b []byte, s string) []byte {
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		if c := s[i]; c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
+				i++
+				continue
+			}
+			b = append(b, s[start:i]...)
+			switch c {
+			case '\\', '"':
+				b = append(b, '\\', c)
+			case '\b':
+				b = append(b, '\\', 'b')
+			case '\f':
+				b = append(b, '\\', 'f')
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\r':
+				b = append(b, '\\', 'r')
+			case '\t':
+				b = append(b, '\\', 't')
+			default:
+				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xF])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b = append(b, s[start:i]...)
+			b = append(b, `\ufffd`...)
+			i += size
+			start = i
+			continue
+		}
+		if r == '\u2028' || r == '\u2029' {
+			b = append(b, s[start:i]...)
+			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&0xF])
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
+}
