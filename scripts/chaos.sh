@@ -17,7 +17,7 @@ source scripts/own-services.sh
 own_services kafka
 eval "$(services/all.sh env)"
 # make chaos checks the lists and their delete bound as well as the counts
-# (TAGSTREAM_CHAOS_LISTS=0 checks the counts alone, as make test does).
+# (TAGSTREAM_CHAOS_LISTS=0 checks the counts alone).
 export TAGSTREAM_CHAOS_POSTS=$posts TAGSTREAM_CHAOS_SEEDS=$seeds TAGSTREAM_CHAOS_LISTS=${TAGSTREAM_CHAOS_LISTS:-1}
 export TAGSTREAM_CHAOS_DIR=${TAGSTREAM_CHAOS_DIR:-$PWD/.chaos}
 mkdir -p "$TAGSTREAM_CHAOS_DIR"
