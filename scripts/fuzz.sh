@@ -12,6 +12,7 @@ targets=(
   ./events:FuzzDecodeDelta
   ./events:FuzzDecodeLikeEvent
   ./events:FuzzDecodePostChanges
+  ./events:FuzzAppendJSONEqualsMarshal
   ./processors:FuzzExtractorMatchesTruth
   ./api:FuzzCreatePost
   ./api:FuzzGetHashtag
