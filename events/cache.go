@@ -26,6 +26,7 @@ import (
 	"fmt"
 	"hash/maphash"
 	"sync"
+	"sync/atomic"
 
 	"github.com/tagstream/tagstream/metrics"
 )
@@ -47,10 +48,10 @@ var CacheLookups = metrics.Default.NewCounterVec("tagstream_table_cache_lookups_
 // their bytes. Safe for concurrent use (goka shares a table's codec
 // between its partitions).
 type Cached[T any] struct {
-	use    CacheUse
-	name   string
-	budget int
-	seed   maphash.Seed
+	use          CacheUse
+	budget       int
+	seed         maphash.Seed
+	hits, misses *atomic.Int64 // CacheLookups' cells of this table
 
 	mu      sync.Mutex
 	entries map[uint64]*list.Element
@@ -87,27 +88,22 @@ func NewCached[T any](name string, budget int, use CacheUse) *Cached[T] {
 	if budget <= 0 {
 		budget = DefaultCacheBytes
 	}
-	return &Cached[T]{use: use, name: name, budget: budget, seed: maphash.MakeSeed(), entries: map[uint64]*list.Element{}}
+	return &Cached[T]{use: use, budget: budget, hits: CacheLookups.Cell(name, "hit"), misses: CacheLookups.Cell(name, "miss"), seed: maphash.MakeSeed(), entries: map[uint64]*list.Element{}}
 }
 
 // Encode implements goka.Codec (a T or a *T, as JSON[T]), and keeps the
 // value for a Decode of its bytes.
 func (c *Cached[T]) Encode(value any) ([]byte, error) {
-	var v T
-	switch x := value.(type) {
-	case T:
-		v = x
-	case *T:
-		v = *x
-	default:
-		return JSON[T]{}.Encode(value) // its error
+	v, err := valueOf[T](value)
+	if err != nil {
+		return nil, err
 	}
 	// The bytes returned are kept without a copy: they are fresh, and
 	// goka only reads them (its storage keeps or copies them, the
 	// producer sends them).
 	if a, ok := any(v).(jsonAppender); ok {
 		if b, ok := a.appendJSON(make([]byte, 0, a.jsonSize())); ok {
-			c.put(b, v)
+			c.put(maphash.Bytes(c.seed, b), b, v)
 			return b, nil
 		}
 	}
@@ -115,7 +111,7 @@ func (c *Cached[T]) Encode(value any) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("events: encode %T: %w", v, err)
 	}
-	c.put(b, v)
+	c.put(maphash.Bytes(c.seed, b), b, v)
 	return b, nil
 }
 
@@ -132,26 +128,25 @@ func (c *Cached[T]) Decode(data []byte) (any, error) {
 		}
 		v := el.Value.(*cacheEntry[T]).value
 		c.mu.Unlock()
-		CacheLookups.Inc(c.name, "hit")
+		c.hits.Add(1)
 		return v, nil
 	}
 	c.mu.Unlock()
-	CacheLookups.Inc(c.name, "miss")
+	c.misses.Add(1)
 	v, err := JSON[T]{}.Decode(data)
 	if err == nil {
 		// A copy: a storage's iterator may reuse its buffer.
-		c.put(bytes.Clone(data), v.(T))
+		c.put(sum, bytes.Clone(data), v.(T))
 	}
 	return v, err
 }
 
-// put keeps data, which no one may modify any more, with its value,
-// unless it alone exceeds a quarter of the budget.
-func (c *Cached[T]) put(data []byte, value T) {
+// put keeps data (whose hash is sum), which no one may modify any more,
+// with its value, unless it alone exceeds a quarter of the budget.
+func (c *Cached[T]) put(sum uint64, data []byte, value T) {
 	if len(data) > c.budget/4 {
 		return
 	}
-	sum := maphash.Bytes(c.seed, data)
 	e := &cacheEntry[T]{sum: sum, data: data, value: value}
 	c.mu.Lock()
 	defer c.mu.Unlock()

@@ -14,13 +14,23 @@ type JSON[T any] struct{}
 
 // Encode implements goka.Codec.
 func (JSON[T]) Encode(value any) ([]byte, error) {
+	v, err := valueOf[T](value)
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(v)
+}
+
+// valueOf is the T a codec of T encodes: value itself, or what a *T
+// points to.
+func valueOf[T any](value any) (T, error) {
 	switch v := value.(type) {
 	case T:
-		return json.Marshal(v)
+		return v, nil
 	case *T:
-		return json.Marshal(v)
+		return *v, nil
 	default:
-		return nil, fmt.Errorf("events: cannot encode %T, want %T", value, *new(T))
+		return *new(T), fmt.Errorf("events: cannot encode %T, want %T", value, *new(T))
 	}
 }
 

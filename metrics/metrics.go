@@ -58,20 +58,24 @@ func (r *Registry) NewCounterVec(name, help string, labels ...string) *CounterVe
 }
 
 // Add adds n to the counter of the label values (in label order).
-func (c *CounterVec) Add(n int64, values ...string) {
+func (c *CounterVec) Add(n int64, values ...string) { c.Cell(values...).Add(n) }
+
+// Inc adds one.
+func (c *CounterVec) Inc(values ...string) { c.Add(1, values...) }
+
+// Cell returns the counter of the label values, for a caller on a hot
+// path to add to without Add's label join and lock.
+func (c *CounterVec) Cell(values ...string) *atomic.Int64 {
 	key := strings.Join(values, "\x00")
 	c.mu.Lock()
+	defer c.mu.Unlock()
 	v, ok := c.values[key]
 	if !ok {
 		v = new(atomic.Int64)
 		c.values[key] = v
 	}
-	c.mu.Unlock()
-	v.Add(n)
+	return v
 }
-
-// Inc adds one.
-func (c *CounterVec) Inc(values ...string) { c.Add(1, values...) }
 
 // Value returns the counter of the label values.
 func (c *CounterVec) Value(values ...string) int64 {
