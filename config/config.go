@@ -264,6 +264,7 @@ func (l ints) Set(s string) error {
 type atLeast struct {
 	p   *time.Duration
 	min time.Duration
+	max time.Duration // 0: no ceiling
 }
 
 func (a atLeast) String() string {
@@ -280,6 +281,9 @@ func (a atLeast) Set(s string) error {
 	}
 	if d < a.min {
 		return fmt.Errorf("%s is below the least allowed, %s", d, a.min)
+	}
+	if a.max > 0 && d > a.max {
+		return fmt.Errorf("%s is above the most allowed, %s", d, a.max)
 	}
 	*a.p = d
 	return nil
@@ -368,18 +372,21 @@ var defs = map[string]func(fs *flag.FlagSet, c *Config, name string){
 			"(Kafka Streams' processing.guarantee=exactly_once_v2); false only to measure what it costs")
 	},
 	"commit-interval": func(fs *flag.FlagSet, c *Config, n string) {
-		fs.Var(atLeast{&c.CommitInterval, 10 * time.Millisecond}, n, "how long one extractor transaction collects posts and likes before it commits "+
-			"(Kafka Streams' commit.interval.ms; at least 10ms): longer batches a hot hashtag's list rewrites, shorter brings counts and lists sooner")
+		// At most processors.MaxCommitInterval: a transaction must end
+		// well within its timeout, likes' waits included.
+		fs.Var(atLeast{p: &c.CommitInterval, min: 10 * time.Millisecond, max: 2500 * time.Millisecond}, n,
+			"how long one extractor transaction collects posts and likes before it commits "+
+				"(Kafka Streams' commit.interval.ms; 10ms to 2.5s): longer batches a hot hashtag's list rewrites, shorter brings counts and lists sooner")
 	},
 	"rank": func(fs *flag.FlagSet, c *Config, n string) {
 		fs.BoolVar(&c.Rank.On, n, c.Rank.On, "rank posts by likes and age and publish each hashtag's top 100 to hashtag-top-posts, and keep the trending hashtags "+
 			"(run: in this process; replay: for the new generation too; false: hashtag-top-posts is left to an outside ranking job and GET /v1/trending stays empty)")
 	},
 	"rank-interval": func(fs *flag.FlagSet, c *Config, n string) {
-		fs.Var(atLeast{&c.Rank.Interval, time.Second}, n, "the least time between two top-posts documents of one hashtag, and between two refreshes of GET /v1/trending (at least 1s)")
+		fs.Var(atLeast{p: &c.Rank.Interval, min: time.Second}, n, "the least time between two top-posts documents of one hashtag, and between two refreshes of GET /v1/trending (at least 1s)")
 	},
 	"rank-half-life": func(fs *flag.FlagSet, c *Config, n string) {
-		fs.Var(atLeast{&c.Rank.HalfLife, time.Minute}, n, "the time in which a post's score (its likes) halves: score = likes * 2^(-age/half-life), at least 1m; change it with a replay")
+		fs.Var(atLeast{p: &c.Rank.HalfLife, min: time.Minute}, n, "the time in which a post's score (its likes) halves: score = likes * 2^(-age/half-life), at least 1m; change it with a replay")
 	},
 	"log-level": func(fs *flag.FlagSet, c *Config, n string) {
 		fs.Var(oneOf{&c.LogLevel, []string{"debug", "info", "warn", "error"}}, n,

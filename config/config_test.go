@@ -86,8 +86,10 @@ func TestListFlags(t *testing.T) {
 	}
 }
 
-// The ranking's and the extractor's durations have floors: zero, negative or tiny values are
-// refused rather than replaced in silence.
+// The ranking's and the extractor's durations have floors (and the commit
+// interval a ceiling): zero, negative, tiny or, for a transaction that
+// would outlive its timeout, huge values are refused rather than replaced
+// in silence.
 func TestRankDurationsHaveFloors(t *testing.T) {
 	c := Defaults()
 	if err := Parse(FlagSet("rank", &c, "rank-interval", "rank-half-life"), []string{"--rank-interval", "2s", "--rank-half-life", "1h"}); err != nil ||
@@ -95,7 +97,7 @@ func TestRankDurationsHaveFloors(t *testing.T) {
 		t.Fatalf("%+v, %v", c.Rank, err)
 	}
 	for _, args := range [][]string{{"--rank-interval", "0"}, {"--rank-interval", "-5s"}, {"--rank-interval", "1ns"},
-		{"--rank-half-life", "59s"}, {"--rank-half-life", "soon"}, {"--commit-interval", "0"}, {"--commit-interval", "1ms"}} {
+		{"--rank-half-life", "59s"}, {"--rank-half-life", "soon"}, {"--commit-interval", "0"}, {"--commit-interval", "1ms"}, {"--commit-interval", "3s"}, {"--commit-interval", "1h"}} {
 		c := Defaults()
 		if err := Parse(FlagSet("rank", &c, "rank-interval", "rank-half-life", "commit-interval"), args); err == nil {
 			t.Errorf("%v accepted", args)

@@ -66,6 +66,12 @@ type Options struct {
 // DefaultCommitInterval is Options.CommitInterval's default.
 const DefaultCommitInterval = time.Second
 
+// MaxCommitInterval is the longest CommitInterval for a transaction
+// timeout: a transaction collects for the interval, then as long as a like
+// waits (up to half the timeout, order.go), and must commit before the
+// broker aborts it at the timeout. 2.5s at the default 10s.
+func MaxCommitInterval(txnTimeout time.Duration) time.Duration { return txnTimeout / 4 }
+
 func (o Options) withDefaults() Options {
 	if o.CommitInterval <= 0 {
 		o.CommitInterval = DefaultCommitInterval
@@ -114,6 +120,9 @@ type extractor struct {
 // runExtractor runs the extractor until ctx is done or it fails.
 func runExtractor(ctx context.Context, c kafka.Cluster, o Options) error {
 	o = o.withDefaults()
+	if most := MaxCommitInterval(o.TxnTimeout); o.CommitInterval > most {
+		return fmt.Errorf("processors: commit interval %s is above %s, a quarter of the transaction timeout %s", o.CommitInterval, most, o.TxnTimeout)
+	}
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	x := &extractor{c: c, o: o, parts: int32(c.PartitionCount()), states: map[int32]*partState{},

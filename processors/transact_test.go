@@ -273,3 +273,13 @@ func TestRestoreStopsOnAStateThatDoesNotDecode(t *testing.T) {
 		t.Errorf("tagstream_extractor_bad_states_total moved by %d, want 1", BadStates.Value()-before)
 	}
 }
+
+// A commit interval the transaction timeout cannot hold (likes' waits
+// included) is refused before anything starts, not aborted by the broker
+// at every transaction.
+func TestExtractorRefusesACommitIntervalItsTransactionsCannotHold(t *testing.T) {
+	err := runExtractor(context.Background(), kafka.Cluster{}, Options{CommitInterval: 3 * time.Second, TxnTimeout: 10 * time.Second})
+	if err == nil || !strings.Contains(err.Error(), "above 2.5s") {
+		t.Fatalf("runExtractor with a 3s interval and a 10s timeout: %v", err)
+	}
+}
