@@ -15,11 +15,11 @@ const module = "github.com/tagstream/tagstream/"
 // into the test.
 var layers = map[string]int{
 	// 0: foundations, importing nothing of the module.
-	"ids": 0, "hashtag": 0, "murmur2": 0, "metrics": 0, "tablestore": 0, "backoff": 0,
+	"ids": 0, "hashtag": 0, "murmur2": 0, "metrics": 0, "journal": 0, "backoff": 0,
 	"testenv": 0, "config": 0, "broker": 0, "media": 0,
 	"docker": 0, "docker/healthprobe": 0, "services": 0, "services/probe": 0, "arch": 0,
 	// 1: the records on the wire and the identities.
-	"events": 1, "token": 1, "media/imgbench": 1, "kafka": 1,
+	"events": 1, "token": 1, "media/imgbench": 1, "kafka": 1, "tablestore": 1,
 	// 2: the contract with Kafka and the page model.
 	"topology": 2, "page": 2, "kafka/gokaopts": 2,
 	// 3: the stages and the read side.

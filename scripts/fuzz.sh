@@ -18,6 +18,7 @@ targets=(
   ./api:FuzzGetHashtag
   ./api:FuzzDecodeStrict
   ./media:FuzzReadHeader
+  ./journal:FuzzParse
 )
 declared=$(grep -rhoE '^func (Fuzz[A-Za-z0-9_]+)\(' --include='*_test.go' . | sed -E 's/^func (Fuzz[A-Za-z0-9_]+)\(/\1/' | sort)
 listed=$(printf '%s\n' "${targets[@]}" | sed 's/.*://' | sort)
