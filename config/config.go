@@ -43,7 +43,8 @@ type Config struct {
 	Partitions int
 	// Replication is --replication: replication factor of created topics.
 	Replication int
-	// StateDir is --state-dir: goka's local table storage; empty = memory.
+	// StateDir is --state-dir: where a process journals its tables and the
+	// extractor's post states (package journal); empty = memory only.
 	StateDir string
 	// Secret is --secret: the HS256 secret of bearer tokens.
 	Secret string
@@ -354,7 +355,7 @@ var defs = map[string]func(fs *flag.FlagSet, c *Config, name string){
 		fs.IntVar(&c.Replication, n, c.Replication, "replication factor of topics tagstream creates")
 	},
 	"state-dir": func(fs *flag.FlagSet, c *Config, n string) {
-		fs.StringVar(&c.StateDir, n, c.StateDir, "directory of goka's local table copies (empty: in memory, recovered from Kafka at start)")
+		fs.StringVar(&c.StateDir, n, c.StateDir, "directory of this process's table journals, its own and kept across its restarts, so a restart reads only the changelogs' tails (empty: tables in memory, read whole from Kafka at every start)")
 	},
 	"secret": func(fs *flag.FlagSet, c *Config, n string) {
 		fs.StringVar(&c.Secret, n, c.Secret, "HS256 secret of bearer tokens, at least 32 bytes (run: default is kept in --data)")

@@ -24,8 +24,10 @@ type Cluster struct {
 	// right for one broker; use 3 in production (Kafka's
 	// default.replication.factor).
 	Replication int
-	// StateDir holds goka's local table copies (LevelDB). Empty keeps them in
-	// memory, so every start recovers from the changelog.
+	// StateDir holds the journals of this process's goka tables
+	// (tablestore.Durable) and of the extractor's post states, so a restart
+	// reads only the changelogs' tails. Empty keeps them in memory only,
+	// so every start reads the changelogs whole.
 	StateDir string
 	// ClientID prefixes the Kafka client.id of every client (default "tagstream").
 	ClientID string

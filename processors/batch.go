@@ -3,6 +3,7 @@ package processors
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"slices"
 	"time"
 
@@ -17,13 +18,41 @@ import (
 // partState is what the extractor keeps of one partition: the state of
 // each post whose events are in it, and who likes each post.
 type partState struct {
-	posts  map[string]events.PostState
+	posts map[string]events.PostState
+	// raw holds states as restored, decoded on first use (post): a
+	// restart's time went to decoding tens of thousands of states, most
+	// of which no event touches soon after.
+	raw    map[string][]byte
 	likers map[string]map[string]struct{} // post key -> liker ids
 }
 
 func newPartState() *partState {
-	return &partState{posts: map[string]events.PostState{}, likers: map[string]map[string]struct{}{}}
+	return &partState{posts: map[string]events.PostState{}, raw: map[string][]byte{}, likers: map[string]map[string]struct{}{}}
 }
+
+// post returns key's state, decoding it if it is still raw. A state that
+// does not decode is an error: without it, every later edit or delete of
+// that post would count nothing, in silence.
+func (s *partState) post(key string) (*events.PostState, error) {
+	if v, ok := s.posts[key]; ok {
+		return &v, nil
+	}
+	raw, ok := s.raw[key]
+	if !ok {
+		return nil, nil
+	}
+	var ps events.PostState
+	if err := json.Unmarshal(raw, &ps); err != nil {
+		BadStates.Inc()
+		return nil, fmt.Errorf("processors: extractor: post %q: a state that does not decode: %w", key, err)
+	}
+	delete(s.raw, key)
+	s.posts[key] = ps
+	return &ps, nil
+}
+
+// size is the number of posts the partition knows.
+func (s *partState) size() int { return len(s.posts) + len(s.raw) }
 
 func (s *partState) likes(post, liker string) bool {
 	_, ok := s.likers[post][liker]
@@ -72,6 +101,13 @@ type batch struct {
 	dead    []*kgo.Record
 	ignored map[string]int
 	reasons map[string]int
+	err     error // a state that does not decode: the batch must not commit
+}
+
+func (b *batch) fail(err error) {
+	if b.err == nil {
+		b.err = err
+	}
 }
 
 type deltaKey struct {
@@ -150,9 +186,10 @@ func (b *batch) add(st *partState, r *kgo.Record) {
 		e.TS = r.Timestamp.UTC()
 	}
 	key := events.PostKey(e.UserID, e.PostID)
-	var prev *events.PostState
-	if v, ok := st.posts[key]; ok {
-		prev = &v
+	prev, err := st.post(key)
+	if err != nil {
+		b.fail(err)
+		return
 	}
 	next, changes, kind := apply(prev, e, keys, display)
 	if kind != "" {
@@ -197,10 +234,12 @@ func (b *batch) add(st *partState, r *kgo.Record) {
 func (b *batch) addLike(st *partState, r *kgo.Record, unknownWaits bool) (applied bool) {
 	e, err := events.DecodeLikeEvent(string(r.Key), r.Value)
 	key := events.PostKey(e.UserID, e.PostID)
-	var prev *events.PostState
-	if v, ok := st.posts[key]; ok {
-		prev = &v
-	} else if err == nil && unknownWaits {
+	prev, perr := st.post(key)
+	if perr != nil {
+		b.fail(perr)
+		return true
+	}
+	if prev == nil && err == nil && unknownWaits {
 		return false
 	}
 	b.read(r, true)

@@ -1,10 +1,10 @@
 package processors
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -17,6 +17,7 @@ import (
 
 	"github.com/tagstream/tagstream/backoff"
 	"github.com/tagstream/tagstream/events"
+	"github.com/tagstream/tagstream/journal"
 	"github.com/tagstream/tagstream/kafka"
 	"github.com/tagstream/tagstream/metrics"
 	"github.com/tagstream/tagstream/topology"
@@ -113,8 +114,11 @@ type extractor struct {
 	states  map[int32]*partState
 	waits   map[int32]*likeWait // order.go
 	postsTS map[int32]int64     // the newest posts record's timestamp (ms) read per partition
-	failed  error
-	cancel  context.CancelCauseFunc
+	// journals are the local copies of the owned extractor-table
+	// partitions, with --state-dir (statedir.go); nil without.
+	journals map[int32]*journal.Journal
+	failed   error
+	cancel   context.CancelCauseFunc
 }
 
 // runExtractor runs the extractor until ctx is done or it fails.
@@ -126,7 +130,8 @@ func runExtractor(ctx context.Context, c kafka.Cluster, o Options) error {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	x := &extractor{c: c, o: o, parts: int32(c.PartitionCount()), states: map[int32]*partState{},
-		waits: map[int32]*likeWait{}, postsTS: map[int32]int64{}, cancel: cancel}
+		waits: map[int32]*likeWait{}, postsTS: map[int32]int64{}, journals: map[int32]*journal.Journal{}, cancel: cancel}
+	defer x.closeJournals()
 	opts := append(c.Opts("extractor"),
 		kgo.ConsumerGroup(string(o.Gen.Extractor())),
 		kgo.ConsumeTopics(o.Gen.NS.Posts(), o.Gen.NS.Likes()),
@@ -292,9 +297,19 @@ func (x *extractor) add(cl *kgo.Client, b *batch, f kgo.Fetches) error {
 // fenced producer): the session then rewinds to the committed offsets and
 // the same records come again.
 func (x *extractor) end(ctx context.Context, cl *kgo.Client, sess *kgo.GroupTransactSession, b *batch) error {
+	if b.err != nil {
+		x.rollback(cl, b)
+		if sess != nil {
+			actx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			_, _ = sess.End(actx, kgo.TryAbort)
+			cancel()
+		}
+		return b.err
+	}
 	var mu sync.Mutex
 	var produceErr error
-	for _, r := range b.output(x.parts) {
+	out := b.output(x.parts)
+	for _, r := range out {
 		cl.Produce(ctx, r, func(_ *kgo.Record, err error) {
 			if err != nil {
 				mu.Lock()
@@ -314,6 +329,7 @@ func (x *extractor) end(ctx context.Context, cl *kgo.Client, sess *kgo.GroupTran
 			return fmt.Errorf("processors: extractor: commit offsets: %w", err)
 		}
 		b.committed()
+		x.journalCommitted(out)
 		return nil
 	}
 	// A record the producer failed (too large, refused) must not be left
@@ -354,6 +370,7 @@ func (x *extractor) end(ctx context.Context, cl *kgo.Client, sess *kgo.GroupTran
 	}
 	TxnCommits.Inc()
 	b.committed()
+	x.journalCommitted(out)
 	return nil
 }
 
@@ -423,7 +440,7 @@ func (x *extractor) assigned(ctx context.Context, cl *kgo.Client, m map[string][
 		}
 	}
 	start := time.Now()
-	states, err := restore(ctx, x.c, x.o.Gen.ExtractorTable(), parts, x.o.TxnTimeout*3)
+	states, journals, err := restore(ctx, x.c, x.o.Gen.ExtractorTable(), parts, x.o.TxnTimeout*3)
 	if err != nil {
 		x.fail(err)
 		return
@@ -432,7 +449,14 @@ func (x *extractor) assigned(ctx context.Context, cl *kgo.Client, m map[string][
 	n, likes := 0, 0
 	for p, s := range states {
 		x.states[p] = s
-		n += len(s.posts)
+		if old := x.journals[p]; old != nil {
+			_ = old.Close()
+			delete(x.journals, p)
+		}
+		if j := journals[p]; j != nil {
+			x.journals[p] = j
+		}
+		n += s.size()
 		for _, l := range s.likers {
 			likes += len(l)
 		}
@@ -456,10 +480,13 @@ func (x *extractor) revoked(_ context.Context, cl *kgo.Client, m map[string][]in
 		delete(x.states, p)
 		x.forgetOrder(cl, p)
 	}
+	x.closeJournalsLocked(m[x.o.Gen.NS.Posts()])
 }
 
-// restore reads the committed post states and likes of parts from the
-// changelog.
+// restore reads the committed post states and likes of parts: from their
+// journals (with --state-dir) and then the changelog from where each
+// journal ends, or the whole changelog. It returns the journals, open and
+// complete to the changelog's end, to be appended to after each commit.
 //
 // An open transaction of a dead previous owner holds the partition's last
 // stable offset back until the broker aborts it, and a read must not stop
@@ -467,58 +494,83 @@ func (x *extractor) revoked(_ context.Context, cl *kgo.Client, m map[string][]in
 // most wait) until no transaction is open on the partitions, then reads
 // them to their end with read_committed, keeping control records so it can
 // tell when it has reached the end.
-func restore(ctx context.Context, c kafka.Cluster, table string, parts []int32, wait time.Duration) (map[int32]*partState, error) {
+func restore(ctx context.Context, c kafka.Cluster, table string, parts []int32, wait time.Duration) (_ map[int32]*partState, _ map[int32]*journal.Journal, err error) {
+	start := time.Now()
+	var settled, loaded time.Duration
+	var journaled, read int
+	defer func() {
+		if err == nil {
+			slog.Info("extractor restore", "partitions", parts, "settled_after", settled.Round(time.Millisecond),
+				"journal_keys", journaled, "journals_took", loaded.Round(time.Millisecond), "changelog_records", read,
+				"took", time.Since(start).Round(time.Millisecond))
+		}
+	}()
 	admin, err := c.Client("extractor-restore")
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer admin.Close()
 	ends, err := settledEnds(ctx, kadm.NewClient(admin), table, parts, wait)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
+	settled = time.Since(start)
 	starts, err := c.Starts(ctx, table)
 	if err != nil {
-		return nil, fmt.Errorf("processors: extractor: %w", err)
+		return nil, nil, fmt.Errorf("processors: extractor: %w", err)
 	}
 	states := map[int32]*partState{}
+	journals := map[int32]*journal.Journal{}
+	defer func() {
+		if err != nil {
+			closeAll(journals)
+		}
+	}()
 	spans := kafka.Spans{table: {}}
 	for _, p := range parts {
 		states[p] = newPartState()
-		spans[table][p] = kafka.Span{From: starts[p], To: ends[p]}
+		from := starts[p]
+		if c.StateDir != "" {
+			jstart := time.Now()
+			j, next, err := openStateJournal(c.StateDir, table, p, starts[p], ends[p], states[p])
+			if err != nil {
+				return nil, nil, err
+			}
+			loaded += time.Since(jstart)
+			journaled += states[p].size()
+			journals[p], from = j, max(from, next)
+		}
+		spans[table][p] = kafka.Span{From: from, To: ends[p]}
 	}
-	// A state that does not decode stops the restore: without it, every
-	// later edit or delete of that post would count nothing, in silence.
-	var bad error
 	err = c.ReadSpans(ctx, spans, true, func(r *kgo.Record) {
-		if bad != nil {
-			return
+		read++
+		// A clone: a value kept raw must not hold the whole fetch buffer.
+		applyState(states[r.Partition], string(r.Key), bytes.Clone(r.Value))
+		if j := journals[r.Partition]; j != nil {
+			// A failed append leaves the journal's intact prefix: the next
+			// start reads more of the changelog (statedir.go).
+			_ = j.Append(string(r.Key), r.Value, r.Offset)
 		}
-		st := states[r.Partition]
-		if post, liker, ok := events.SplitLikerKey(string(r.Key)); ok {
-			st.setLike(post, liker, r.Value != nil)
-			return
-		}
-		if r.Value == nil {
-			delete(st.posts, string(r.Key))
-			return
-		}
-		var ps events.PostState
-		if derr := json.Unmarshal(r.Value, &ps); derr != nil {
-			BadStates.Inc()
-			bad = fmt.Errorf("processors: extractor: %s/%d offset %d, post %q: a state that does not decode: %w",
-				table, r.Partition, r.Offset, r.Key, derr)
-			return
-		}
-		st.posts[string(r.Key)] = ps
 	})
-	if err == nil {
-		err = bad
-	}
 	if err != nil {
-		return nil, fmt.Errorf("processors: extractor: restore: %w", err)
+		return nil, nil, fmt.Errorf("processors: extractor: restore: %w", err)
 	}
-	return states, nil
+	return states, journals, nil
+}
+
+// applyState applies one extractor-table record to a partition's state.
+// A post's state is kept as bytes until an event needs it (partState.post).
+func applyState(st *partState, key string, value []byte) {
+	if post, liker, ok := events.SplitLikerKey(key); ok {
+		st.setLike(post, liker, value != nil)
+		return
+	}
+	delete(st.posts, key)
+	if value == nil {
+		delete(st.raw, key)
+		return
+	}
+	st.raw[key] = value
 }
 
 // settledEnds waits until the last stable offset of every partition equals

@@ -9,22 +9,30 @@
 // an iterator is asked for, which tagstream's processors and views never do
 // on the hot path.
 //
-// The state is not durable: a process that restarts recovers it from the
-// table's changelog in Kafka, which is goka's normal recovery path.
+// A Store from Builder is not durable: a process that restarts recovers it
+// from the table's changelog in Kafka, which is goka's normal recovery path.
+// A Store from Durable keeps a journal of the changelog's prefix on disk
+// (durable.go), so a restart reads only the changelog's tail.
 package tablestore
 
 import (
 	"bytes"
 	"errors"
+	"log/slog"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/lovoo/goka/storage"
 )
 
 // Builder returns a goka storage.Builder creating one Store per partition.
 func Builder() storage.Builder {
-	return func(string, int32) (storage.Storage, error) { return New(), nil }
+	return func(topic string, partition int32) (storage.Storage, error) {
+		s := New()
+		s.topic, s.partition = topic, partition
+		return s, nil
+	}
 }
 
 // Store is one partition's table.
@@ -33,6 +41,14 @@ type Store struct {
 	m         map[string][]byte
 	offset    int64
 	hasOffset bool
+
+	// topic, partition and opened name the recovery in its log line: a
+	// restart's delay is mostly this recovery, so operators need to see it.
+	topic     string
+	partition int32
+	opened    time.Time
+
+	d *durable // nil: memory only
 }
 
 // New returns an empty store.
@@ -41,9 +57,39 @@ func New() *Store { return &Store{m: map[string][]byte{}} }
 // ErrNilValue is returned by Set for a nil value, as goka's storages do.
 var ErrNilValue = errors.New("tablestore: nil value")
 
-func (s *Store) Open() error          { return nil }
-func (s *Store) Close() error         { return nil }
-func (s *Store) MarkRecovered() error { return nil }
+// Open loads the journal of a durable Store.
+func (s *Store) Open() error {
+	s.opened = time.Now()
+	if s.d != nil {
+		return s.d.open(s)
+	}
+	return nil
+}
+
+// Close closes the journal of a durable Store.
+func (s *Store) Close() error {
+	if s.d != nil {
+		return s.d.close(s)
+	}
+	return nil
+}
+
+// MarkRecovered logs how long the partition took to recover from its
+// changelog and how many keys it holds.
+func (s *Store) MarkRecovered() error {
+	if s.topic == "" {
+		return nil
+	}
+	s.mu.Lock()
+	keys := len(s.m)
+	if s.d != nil {
+		s.d.recovered(s)
+	}
+	s.mu.Unlock()
+	slog.Info("table partition recovered", "topic", s.topic, "partition", s.partition, "keys", keys,
+		"took", time.Since(s.opened).Round(time.Millisecond))
+	return nil
+}
 
 // Has reports whether key holds a value.
 func (s *Store) Has(key string) (bool, error) {
@@ -67,6 +113,9 @@ func (s *Store) Set(key string, value []byte) error {
 	}
 	s.mu.Lock()
 	s.m[key] = value
+	if s.d != nil {
+		s.d.wrote(key, value)
+	}
 	s.mu.Unlock()
 	return nil
 }
@@ -75,6 +124,9 @@ func (s *Store) Set(key string, value []byte) error {
 func (s *Store) Delete(key string) error {
 	s.mu.Lock()
 	delete(s.m, key)
+	if s.d != nil {
+		s.d.wrote(key, nil)
+	}
 	s.mu.Unlock()
 	return nil
 }
@@ -92,8 +144,11 @@ func (s *Store) GetOffset(def int64) (int64, error) {
 // SetOffset stores the changelog offset the table has consumed.
 func (s *Store) SetOffset(offset int64) error {
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	s.offset, s.hasOffset = offset, true
-	s.mu.Unlock()
+	if s.d != nil {
+		return s.d.read(s, offset)
+	}
 	return nil
 }
 

@@ -86,7 +86,7 @@ func storageFor(c kafka.Cluster, sub string) storage.Builder {
 	if c.StateDir == "" {
 		return tablestore.Builder()
 	}
-	return storage.DefaultBuilder(filepath.Join(c.StateDir, sub))
+	return tablestore.Durable(filepath.Join(c.StateDir, sub), sub == "processors")
 }
 
 // Processor returns the goka options of a tagstream processor of group.

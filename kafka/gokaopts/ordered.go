@@ -6,6 +6,8 @@ import (
 
 	"github.com/IBM/sarama"
 	"github.com/lovoo/goka"
+
+	"github.com/tagstream/tagstream/tablestore"
 )
 
 // orderedProducer completes the promises of a goka producer in the order
@@ -27,32 +29,41 @@ type orderedProducer struct {
 // Emit sends like the wrapped producer; the promise completes after every
 // earlier one.
 func (p *orderedProducer) Emit(topic, key string, value []byte) *goka.Promise {
-	return p.chain(p.Producer.Emit(topic, key, value))
+	return p.chain(topic, key, value, p.Producer.Emit(topic, key, value))
 }
 
 // EmitWithHeaders is Emit with headers.
 func (p *orderedProducer) EmitWithHeaders(topic, key string, value []byte, headers goka.Headers) *goka.Promise {
-	return p.chain(p.Producer.EmitWithHeaders(topic, key, value, headers))
+	return p.chain(topic, key, value, p.Producer.EmitWithHeaders(topic, key, value, headers))
 }
 
 // chain completes out after inner and every earlier emit; an earlier
 // failure fails every later promise too, so no later commit can hide it.
-func (p *orderedProducer) chain(inner *goka.Promise) *goka.Promise {
+// Just before, in the same order, it hands a successful write to a durable
+// table store (tablestore.Acked), whose journal must hold the changelog's
+// writes in order and none that failed.
+func (p *orderedProducer) chain(topic, key string, value []byte, inner *goka.Promise) *goka.Promise {
 	out, finish := goka.NewPromiseWithFinisher()
 	p.mu.Lock()
 	prev := p.last
 	p.last = out
 	p.mu.Unlock()
 	inner.ThenWithMessage(func(msg *sarama.ProducerMessage, err error) {
-		if prev == nil {
+		done := func(err error) {
+			if err == nil && msg != nil {
+				tablestore.Acked(topic, msg.Partition, key, value, msg.Offset)
+			}
 			finish(msg, err)
+		}
+		if prev == nil {
+			done(err)
 			return
 		}
 		prev.Then(func(perr error) {
 			if err == nil && perr != nil {
 				err = fmt.Errorf("gokaopts: an earlier write failed: %w", perr)
 			}
-			finish(msg, err)
+			done(err)
 		})
 	})
 	return out
