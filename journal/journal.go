@@ -112,7 +112,14 @@ func Open(path string) (*Journal, Loaded, error) {
 		lock.Close()
 		return nil, Loaded{}, fmt.Errorf("journal: %w", err)
 	}
-	return &Journal{path: path, lock: lock, f: f, size: good, base: good, last: l.Offset}, l, nil
+	// The base is what a compaction would leave, not the file: a journal
+	// loaded long after its last compaction would otherwise grow to twice
+	// that before the next.
+	var live int64
+	for k, v := range l.Values {
+		live += int64(header + 2*binary.MaxVarintLen32 + 1 + len(k) + len(v))
+	}
+	return &Journal{path: path, lock: lock, f: f, size: good, base: min(good, live), last: l.Offset}, l, nil
 }
 
 // Record layout: crc32c(rest) u32 | length of rest u32 | rest, where rest
@@ -221,8 +228,8 @@ func (j *Journal) Offset() int64 {
 	return j.last
 }
 
-// NeedsCompaction reports whether the file has grown to twice its size
-// after the last load or compaction, and past MinCompact. A start then
+// NeedsCompaction reports whether the file has grown to twice its live
+// records' size (as of the last load or compaction), and past MinCompact. A start then
 // reads at most about twice the live state (at four times, a hot list
 // table's 270 MB journal took 2.6 s to load in make chaos); compacting
 // writes the state once per state's worth of appends.

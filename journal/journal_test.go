@@ -271,3 +271,28 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// A journal loaded with much overwritten history asks for compaction by
+// its live records, not by its file size at load.
+func TestALoadedJournalCompactsByItsLiveSize(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "j")
+	j, _, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := make([]byte, 1<<10)
+	for i := range MinCompact/len(v) + 100 {
+		if err := j.Append(fmt.Sprint(i%10), v, int64(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	j.Close()
+	j, _, err = Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	if !j.NeedsCompaction() {
+		t.Fatalf("a %d-byte journal of 10 live keys loaded and did not ask for compaction (base %d)", j.size, j.base)
+	}
+}

@@ -85,6 +85,36 @@ func (c Cluster) Ends(ctx context.Context, topic string) (map[int32]int64, error
 	return c.offsets(ctx, topic, func(adm *kadm.Client) (kadm.ListedOffsets, error) { return adm.ListEndOffsets(ctx, topic) })
 }
 
+// Bounds returns the first and the end offset of every partition of topic,
+// with one client.
+func (c Cluster) Bounds(ctx context.Context, topic string) (starts, ends map[int32]int64, err error) {
+	cl, err := c.Client("offsets")
+	if err != nil {
+		return nil, nil, err
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	if starts, err = listed(adm.ListStartOffsets(ctx, topic)); err == nil {
+		ends, err = listed(adm.ListEndOffsets(ctx, topic))
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("kafka: offsets of %s: %w", topic, err)
+	}
+	return starts, ends, nil
+}
+
+func listed(l kadm.ListedOffsets, err error) (map[int32]int64, error) {
+	if err == nil {
+		err = l.Error()
+	}
+	if err != nil {
+		return nil, err
+	}
+	out := map[int32]int64{}
+	l.Each(func(o kadm.ListedOffset) { out[o.Partition] = o.Offset })
+	return out, nil
+}
+
 // Starts returns the first offset of every partition of topic.
 func (c Cluster) Starts(ctx context.Context, topic string) (map[int32]int64, error) {
 	return c.offsets(ctx, topic, func(adm *kadm.Client) (kadm.ListedOffsets, error) { return adm.ListStartOffsets(ctx, topic) })
@@ -96,15 +126,10 @@ func (c Cluster) offsets(ctx context.Context, topic string, list func(*kadm.Clie
 		return nil, err
 	}
 	defer cl.Close()
-	listed, err := list(kadm.NewClient(cl))
-	if err == nil {
-		err = listed.Error()
-	}
+	out, err := listed(list(kadm.NewClient(cl)))
 	if err != nil {
 		return nil, fmt.Errorf("kafka: offsets of %s: %w", topic, err)
 	}
-	out := map[int32]int64{}
-	listed.Each(func(o kadm.ListedOffset) { out[o.Partition] = o.Offset })
 	return out, nil
 }
 

@@ -41,6 +41,9 @@ func TestReadSpansEndsAtATransactionMarker(t *testing.T) {
 	if err != nil || ends[0] != 3 {
 		t.Fatalf("end offset %v (%v), want 3: two records and the commit marker", ends, err)
 	}
+	if starts, bends, err := c.Bounds(ctx, "t"); err != nil || starts[0] != 0 || bends[0] != 3 {
+		t.Fatalf("Bounds = %v, %v (%v), want start 0 and end 3", starts, bends, err)
+	}
 	for _, committed := range []bool{false, true} {
 		n := 0
 		if err := c.ReadSpans(ctx, kafka.Spans{"t": {0: {From: 0, To: ends[0]}}}, committed, func(*kgo.Record) { n++ }); err != nil || n != 2 {

@@ -510,15 +510,23 @@ func restore(ctx context.Context, c kafka.Cluster, table string, parts []int32, 
 		return nil, nil, err
 	}
 	defer admin.Close()
-	ends, err := settledEnds(ctx, kadm.NewClient(admin), table, parts, wait)
+	adm := kadm.NewClient(admin)
+	ends, err := settledEnds(ctx, adm, table, parts, wait)
 	if err != nil {
 		return nil, nil, err
 	}
 	settled = time.Since(start)
-	starts, err := c.Starts(ctx, table)
-	if err != nil {
-		return nil, nil, fmt.Errorf("processors: extractor: %w", err)
+	// The same client: a new one (SASL included) cost a restart hundreds
+	// of milliseconds on a busy machine.
+	listedStarts, err := adm.ListStartOffsets(ctx, table)
+	if err == nil {
+		err = listedStarts.Error()
 	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("processors: extractor: start offsets of %s: %w", table, err)
+	}
+	starts := map[int32]int64{}
+	listedStarts.Each(func(o kadm.ListedOffset) { starts[o.Partition] = o.Offset })
 	states := map[int32]*partState{}
 	journals := map[int32]*journal.Journal{}
 	defer func() {

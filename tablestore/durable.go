@@ -3,6 +3,7 @@ package tablestore
 import (
 	"fmt"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"strconv"
 	"sync"
@@ -28,17 +29,27 @@ import (
 // be in the journal either, or the restarted table would hold a value no
 // changelog reader ever sees (goka's LevelDB storage keeps such a value,
 // which is why tagstream does not use it).
-func Durable(dir string, processor bool) storage.Builder {
+//
+// bounds, if not nil, gives the changelog partition's first and end
+// offsets: a journal that ends at or past the end (the topic was recreated
+// under it) or before the start is not a prefix of this changelog, and is
+// emptied (goka itself would take it for up to date).
+func Durable(dir string, processor bool, bounds Bounds) storage.Builder {
 	return func(topic string, partition int32) (storage.Storage, error) {
 		s := New()
 		s.topic, s.partition = topic, partition
 		s.d = &durable{
 			path:      filepath.Join(dir, topic, strconv.Itoa(int(partition))+".journal"),
 			processor: processor,
+			bounds:    bounds,
 		}
 		return s, nil
 	}
 }
+
+// Bounds returns a changelog partition's first offset and its end (the
+// offset its next record will get).
+type Bounds func(topic string, partition int32) (start, end int64, err error)
 
 type write struct {
 	key   string
@@ -50,13 +61,21 @@ type write struct {
 type durable struct {
 	path      string
 	processor bool
+	bounds    Bounds
 	j         *journal.Journal
 
 	following bool    // the Store is reading the changelog: journal at SetOffset
 	pending   []write // read from the changelog, offset not yet set
-	issued    int64   // a processor's own writes since its recovery
-	acked     int64   // of which the broker acknowledged
-	failed    bool    // a journal write failed: logged once, the Store goes on in memory
+	// inflight holds, per key with writes of this processor the broker
+	// has not acknowledged yet, how many and the key's journaled value:
+	// what a compaction must write for it instead of the table's value.
+	inflight map[string]*inflight
+	failed   bool // a journal write failed: logged once, the Store goes on in memory
+}
+
+type inflight struct {
+	n       int
+	durable []byte // nil: no value (never written, or deleted)
 }
 
 // owners maps a processor's table partition to its open durable Store, for
@@ -72,6 +91,24 @@ func (d *durable) open(s *Store) error {
 	j, l, err := journal.Open(d.path)
 	if err != nil {
 		return fmt.Errorf("tablestore: %s/%d: %w", s.topic, s.partition, err)
+	}
+	if l.Offset >= 0 && d.bounds != nil {
+		first, end, err := d.bounds(s.topic, s.partition)
+		if err != nil {
+			_ = j.Close()
+			return fmt.Errorf("tablestore: %s/%d: the changelog's offsets, to check the journal against: %w", s.topic, s.partition, err)
+		}
+		if l.Offset >= end || l.Offset+1 < first {
+			slog.Warn("table journal is not a prefix of its changelog; reading the changelog whole",
+				"path", d.path, "journal_offset", l.Offset, "changelog_start", first, "changelog_end", end)
+			_ = j.Close()
+			if err := os.Remove(d.path); err != nil {
+				return fmt.Errorf("tablestore: %w", err)
+			}
+			if j, l, err = journal.Open(d.path); err != nil {
+				return fmt.Errorf("tablestore: %s/%d: %w", s.topic, s.partition, err)
+			}
+		}
 	}
 	s.mu.Lock()
 	s.m = l.Values
@@ -106,16 +143,22 @@ func (d *durable) recovered(*Store) {
 	if d.processor {
 		d.following = false
 		d.pending = d.pending[:0]
+		d.inflight = map[string]*inflight{}
 	}
 }
 
-// wrote notes a Set or Delete.
-func (d *durable) wrote(key string, value []byte) {
+// wrote notes a Set or Delete, before m changes.
+func (d *durable) wrote(m map[string][]byte, key string, value []byte) {
 	if d.following {
 		d.pending = append(d.pending, write{key, value})
 		return
 	}
-	d.issued++
+	f := d.inflight[key]
+	if f == nil {
+		f = &inflight{durable: m[key]} // every earlier write of key is journaled
+		d.inflight[key] = f
+	}
+	f.n++
 }
 
 // read notes goka's SetOffset: while following the changelog, the writes
@@ -144,8 +187,9 @@ func (d *durable) append(s *Store, key string, value []byte, offset int64) {
 	}
 }
 
-// compact rewrites the journal when it has grown enough, at a moment the
-// in-memory table equals it.
+// compact rewrites the journal when it has grown enough: the table's
+// values, except for keys with writes in flight, whose journaled values
+// it writes instead.
 func (d *durable) compact(s *Store) {
 	if d.failed || !d.j.NeedsCompaction() {
 		return
@@ -153,8 +197,18 @@ func (d *durable) compact(s *Store) {
 	start := time.Now()
 	err := d.j.Compact(func(yield func(string, []byte) error) error {
 		for k, v := range s.m {
-			if err := yield(k, v); err != nil {
+			if f, ok := d.inflight[k]; ok {
+				v = f.durable
+			}
+			if err := yield(k, v); err != nil { // a nil value is skipped
 				return err
+			}
+		}
+		for k, f := range d.inflight {
+			if _, ok := s.m[k]; !ok {
+				if err := yield(k, f.durable); err != nil {
+					return err
+				}
 			}
 		}
 		return nil
@@ -183,9 +237,32 @@ func Acked(topic string, partition int32, key string, value []byte, offset int64
 	if d.following || d.j == nil {
 		return // recovering: the changelog read journals it
 	}
-	d.acked++
-	d.append(s, key, value, offset)
-	if d.acked == d.issued {
-		d.compact(s) // nothing in flight: the table equals the journal
+	if f := d.inflight[key]; f != nil {
+		f.n--
+		f.durable = value
+		if f.n == 0 {
+			delete(d.inflight, key)
+		}
 	}
+	if d.failed {
+		return
+	}
+	// A goka changelog is written by one idempotent producer at a time, so
+	// its offsets follow each other. A gap means a record this journal
+	// missed (another writer, a changelog recreated under a journal that
+	// goka took for ahead of it): the journal is no longer a prefix, and
+	// is removed so the next start reads the changelog whole.
+	if last := d.j.Offset(); offset != last+1 {
+		d.failed = true
+		slog.Warn("table journal missed a changelog record; removed, the next start reads the changelog whole",
+			"topic", s.topic, "partition", s.partition, "journal_offset", last, "acknowledged_offset", offset)
+		_ = d.j.Close()
+		d.j = nil
+		if err := os.Remove(d.path); err != nil {
+			slog.Error("table journal could not be removed", "path", d.path, "err", err)
+		}
+		return
+	}
+	d.append(s, key, value, offset)
+	d.compact(s)
 }

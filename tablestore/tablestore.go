@@ -112,10 +112,10 @@ func (s *Store) Set(key string, value []byte) error {
 		return ErrNilValue
 	}
 	s.mu.Lock()
-	s.m[key] = value
 	if s.d != nil {
-		s.d.wrote(key, value)
+		s.d.wrote(s.m, key, value)
 	}
+	s.m[key] = value
 	s.mu.Unlock()
 	return nil
 }
@@ -123,10 +123,10 @@ func (s *Store) Set(key string, value []byte) error {
 // Delete removes key.
 func (s *Store) Delete(key string) error {
 	s.mu.Lock()
-	delete(s.m, key)
 	if s.d != nil {
-		s.d.wrote(key, nil)
+		s.d.wrote(s.m, key, nil)
 	}
+	delete(s.m, key)
 	s.mu.Unlock()
 	return nil
 }

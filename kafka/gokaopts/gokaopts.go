@@ -6,10 +6,12 @@
 package gokaopts
 
 import (
+	"context"
 	"fmt"
 	"hash"
 	"log/slog"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/IBM/sarama"
@@ -86,7 +88,41 @@ func storageFor(c kafka.Cluster, sub string) storage.Builder {
 	if c.StateDir == "" {
 		return tablestore.Builder()
 	}
-	return tablestore.Durable(filepath.Join(c.StateDir, sub), sub == "processors")
+	return tablestore.Durable(filepath.Join(c.StateDir, sub), sub == "processors", journalBounds(c))
+}
+
+// journalBounds lists a changelog's offsets once for the partitions a
+// start opens together (within boundsFresh), with one client: a client
+// per partition (SASL included) took a second of each partition's
+// recovery under make chaos.
+func journalBounds(c kafka.Cluster) tablestore.Bounds {
+	const boundsFresh = 2 * time.Second
+	type listed struct {
+		at          time.Time
+		starts, end map[int32]int64
+	}
+	var mu sync.Mutex
+	cache := map[string]listed{}
+	return func(topic string, p int32) (int64, int64, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		l, ok := cache[topic]
+		if !ok || time.Since(l.at) > boundsFresh {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			starts, ends, err := c.Bounds(ctx, topic)
+			if err != nil {
+				return 0, 0, err
+			}
+			l = listed{time.Now(), starts, ends}
+			cache[topic] = l
+		}
+		end, ok := l.end[p]
+		if !ok {
+			return 0, 0, fmt.Errorf("gokaopts: %s has no partition %d", topic, p)
+		}
+		return l.starts[p], end, nil
+	}
 }
 
 // Processor returns the goka options of a tagstream processor of group.
