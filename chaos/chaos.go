@@ -82,11 +82,10 @@ type Options struct {
 	// SteadyPosts more posts (default Posts/20) with the same mix at
 	// SteadyRate post events per second (default 100, well below what
 	// the pipeline processes), with a SIGKILL every SteadyKillEvery on
-	// average if set (default 0: none). During the load the pipeline is
-	// offered more than it processes under a kill every 1-3 s, falls
-	// behind, and a delete waits behind the lag and behind the restarts
-	// (a killed worker's partitions wait for it to restore its post
-	// states): measured and reported, not bounded (topology.md says why).
+	// average if set (default 0: none; TestChaos sets 10 s). During the
+	// load the pipeline is offered more than it processes under a kill
+	// every 1-3 s, falls behind, and a delete waits behind the lag:
+	// measured and reported, not bounded (topology.md says why).
 	Bound time.Duration
 	// CheckLists turns on the steady phase and the check of every list
 	// against the truth of the logs. Without it a run checks the counts
@@ -96,6 +95,11 @@ type Options struct {
 	SteadyPosts     int
 	SteadyRate      int
 	SteadyKillEvery time.Duration
+	// Memory runs the workers and the ranking without --state-dir: a
+	// restarted one then reads its whole tables from Kafka. Default false:
+	// each keeps its journals in Dir/state/<name> (topology.md, Local
+	// state), as a deployment with local disks would.
+	Memory bool
 	// Out receives progress lines.
 	Out io.Writer
 }
@@ -227,13 +231,23 @@ func Run(ctx context.Context, o Options) (res *Result, err error) {
 		return res, fail(KindHarness, err, "free port")
 	}
 	procs, pctx := newSupervisor(ctx, o, j)
+	// stateDir gives each killed process its own directory, kept across
+	// its restarts.
+	stateDir := func(name string) []string {
+		if o.Memory {
+			return nil
+		}
+		return []string{"--state-dir", filepath.Join(o.Dir, "state", name)}
+	}
 	procs.start("api", o.APIEnv, append([]string{"api", "--http", httpAddr, "--secret", strings.Repeat("c", 32)}, common...))
 	for i := 1; i <= o.Workers; i++ {
-		procs.start(fmt.Sprintf("worker-%d", i), o.WorkerEnv, append([]string{"worker", "--instance-id", fmt.Sprintf("chaos-%d", i)}, common...))
+		name := fmt.Sprintf("worker-%d", i)
+		args := append([]string{"worker", "--instance-id", fmt.Sprintf("chaos-%d", i)}, stateDir(name)...)
+		procs.start(name, o.WorkerEnv, append(args, common...))
 	}
 	// The ranking is killed like the workers; its documents come at most
 	// every 2 s, so the lists settle soon after the load.
-	procs.start("rank", o.RankEnv, append([]string{"rank", "--instance-id", "chaos-rank", "--rank-interval", "2s"}, common...))
+	procs.start("rank", o.RankEnv, append(append([]string{"rank", "--instance-id", "chaos-rank", "--rank-interval", "2s"}, stateDir("rank")...), common...))
 	base := "http://" + httpAddr
 	if err := awaitReady(pctx, base); err != nil {
 		return res, fail(KindService, err, "the API did not become ready (%s)", procs.unrecovered(time.Time{}))
