@@ -79,9 +79,10 @@ type Options struct {
 	// still be listed (default 10s). It is checked in the steady phase:
 	// once the pipeline and the API's views have caught up with the load
 	// (the kills paused; a sentinel post per partition, awaitViews),
-	// SteadyPosts more posts (default Posts/20) with the same mix at
-	// SteadyRate post events per second (default 100, well below what
-	// the pipeline processes), with a SIGKILL every SteadyKillEvery on
+	// SteadyPosts more posts (default Posts/20) with SteadyMix's kinds of
+	// events (the classic mix's, whatever the seed) at SteadyRate events
+	// per second (default 100, below what the pipeline processes), with a
+	// SIGKILL every SteadyKillEvery on
 	// average if set (default 0: none; TestChaos sets 10 s). During the
 	// load the pipeline is offered more than it processes under a kill
 	// every 1-3 s, falls behind, and a delete waits behind the lag:
@@ -290,7 +291,7 @@ func Run(ctx context.Context, o Options) (res *Result, err error) {
 			if o.SteadyKillEvery > 0 {
 				kills = fmt.Sprintf("a SIGKILL every %s on average", o.SteadyKillEvery)
 			}
-			j.say("caught up in %s; steady phase: %d posts at %d post events/s, %s, deletes held to %s",
+			j.say("caught up in %s; steady phase: %d posts at %d events/s of the steady mix, %s, deletes held to %s",
 				time.Since(began).Round(time.Second), o.SteadyPosts, o.SteadyRate, kills, o.Bound)
 			close(steady)
 			return nil
