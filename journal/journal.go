@@ -59,6 +59,14 @@ type Loaded struct {
 	Cut int64
 }
 
+// Fits reports whether a journal that ends at l.Offset can be a prefix of
+// a changelog partition whose records start at start and end before end:
+// one at or past the end (the topic was recreated under it) or before the
+// start (records Kafka no longer has) is not, and must be Reset.
+func (l Loaded) Fits(start, end int64) bool {
+	return l.Offset < 0 || l.Offset < end && l.Offset+1 >= start
+}
+
 // Journal is one changelog partition's local copy. Its methods are safe
 // for concurrent use.
 type Journal struct {
@@ -219,6 +227,20 @@ func appendRecord(b []byte, key string, value []byte, offset int64) []byte {
 	binary.LittleEndian.PutUint32(b, crc32.Checksum(rest, castagnoli))
 	binary.LittleEndian.PutUint32(b[4:], uint32(len(rest)))
 	return b
+}
+
+// Reset empties the journal, which then holds no record (Offset -1).
+func (j *Journal) Reset() error {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if err := j.f.Truncate(0); err != nil {
+		return fmt.Errorf("journal: reset %s: %w", j.path, err)
+	}
+	if _, err := j.f.Seek(0, io.SeekStart); err != nil {
+		return fmt.Errorf("journal: reset %s: %w", j.path, err)
+	}
+	j.size, j.base, j.last = 0, 0, -1
+	return nil
 }
 
 // Offset returns the offset of the last record, -1 if none.

@@ -296,3 +296,36 @@ func TestALoadedJournalCompactsByItsLiveSize(t *testing.T) {
 		t.Fatalf("a %d-byte journal of 10 live keys loaded and did not ask for compaction (base %d)", j.size, j.base)
 	}
 }
+
+// A journal that cannot be a prefix of its changelog is reset, and a
+// reset journal loads nothing and takes appends from any offset.
+func TestFitsAndReset(t *testing.T) {
+	l := Loaded{Offset: 5}
+	for _, c := range []struct {
+		start, end int64
+		fits       bool
+	}{{0, 6, true}, {6, 40, true}, {0, 5, false}, {7, 9, false}} {
+		if l.Fits(c.start, c.end) != c.fits {
+			t.Errorf("a journal at 5 against [%d, %d): fits %v, want %v", c.start, c.end, !c.fits, c.fits)
+		}
+	}
+	if !(Loaded{Offset: -1}).Fits(3, 4) {
+		t.Error("an empty journal does not fit")
+	}
+	path := filepath.Join(t.TempDir(), "j")
+	write(t, path, len(ops))
+	j, _, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := j.Reset(); err != nil {
+		t.Fatal(err)
+	}
+	if err := j.Append("z", []byte("1"), 0); err != nil {
+		t.Fatal(err)
+	}
+	j.Close()
+	if l := load(t, path); len(l.Values) != 1 || string(l.Values["z"]) != "1" || l.Offset != 0 {
+		t.Fatalf("after a reset and one append: %q at %d", l.Values, l.Offset)
+	}
+}

@@ -3,10 +3,8 @@ package processors
 import (
 	"cmp"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -46,16 +44,14 @@ func openStateJournal(dir, table string, p int32, start, end int64, st *partStat
 	if err != nil {
 		return nil, 0, fmt.Errorf("processors: extractor: %w", err)
 	}
-	if l.Offset >= 0 && (l.Offset >= end || l.Offset+1 < start) {
+	if !l.Fits(start, end) {
 		slog.Warn("extractor journal is not a prefix of its changelog; reading the whole partition",
 			"path", path, "journal_offset", l.Offset, "changelog_start", start, "changelog_end", end)
-		_ = j.Close()
-		if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		if err := j.Reset(); err != nil {
+			_ = j.Close()
 			return nil, 0, fmt.Errorf("processors: extractor: %w", err)
 		}
-		if j, l, err = journal.Open(path); err != nil {
-			return nil, 0, fmt.Errorf("processors: extractor: %w", err)
-		}
+		l = journal.Loaded{Offset: -1}
 	}
 	for k, v := range l.Values {
 		applyState(st, k, v)

@@ -82,8 +82,11 @@ type inflight struct {
 // Acked.
 var owners sync.Map
 
-func ownerKey(topic string, partition int32) string {
-	return topic + "\x00" + strconv.Itoa(int(partition))
+// ownerKey is a comparable key: Acked looks one up for every goka write
+// of the process, so it must not build a string each time.
+type ownerKey struct {
+	topic     string
+	partition int32
 }
 
 func (d *durable) open(s *Store) error {
@@ -98,16 +101,14 @@ func (d *durable) open(s *Store) error {
 			_ = j.Close()
 			return fmt.Errorf("tablestore: %s/%d: the changelog's offsets, to check the journal against: %w", s.topic, s.partition, err)
 		}
-		if l.Offset >= end || l.Offset+1 < first {
+		if !l.Fits(first, end) {
 			slog.Warn("table journal is not a prefix of its changelog; reading the changelog whole",
 				"path", d.path, "journal_offset", l.Offset, "changelog_start", first, "changelog_end", end)
-			_ = j.Close()
-			if err := os.Remove(d.path); err != nil {
-				return fmt.Errorf("tablestore: %w", err)
-			}
-			if j, l, err = journal.Open(d.path); err != nil {
+			if err := j.Reset(); err != nil {
+				_ = j.Close()
 				return fmt.Errorf("tablestore: %s/%d: %w", s.topic, s.partition, err)
 			}
+			l = journal.Loaded{Values: map[string][]byte{}, Offset: -1}
 		}
 	}
 	s.mu.Lock()
@@ -118,7 +119,7 @@ func (d *durable) open(s *Store) error {
 	d.j, d.following = j, true
 	s.mu.Unlock()
 	if d.processor {
-		owners.Store(ownerKey(s.topic, s.partition), s)
+		owners.Store(ownerKey{s.topic, s.partition}, s)
 	}
 	slog.Info("table partition loaded from its journal", "topic", s.topic, "partition", s.partition,
 		"keys", len(l.Values), "offset", l.Offset, "cut_bytes", l.Cut, "took", time.Since(start).Round(time.Millisecond))
@@ -126,7 +127,7 @@ func (d *durable) open(s *Store) error {
 }
 
 func (d *durable) close(s *Store) error {
-	owners.CompareAndDelete(ownerKey(s.topic, s.partition), s)
+	owners.CompareAndDelete(ownerKey{s.topic, s.partition}, s)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if d.j == nil {
@@ -226,7 +227,7 @@ func (d *durable) compact(s *Store) {
 // the order the process made them; writes to topics that are not a durable
 // processor table here are ignored.
 func Acked(topic string, partition int32, key string, value []byte, offset int64) {
-	v, ok := owners.Load(ownerKey(topic, partition))
+	v, ok := owners.Load(ownerKey{topic, partition})
 	if !ok {
 		return
 	}
