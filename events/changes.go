@@ -3,6 +3,8 @@ package events
 import (
 	"fmt"
 	"time"
+
+	"github.com/tagstream/tagstream/ids"
 )
 
 // MaxPostChangesBytes bounds a post-changes record. The extractor cuts its
@@ -93,9 +95,15 @@ func (w ChangeWatermarks) Advance(src ChangeSource) ChangeWatermarks {
 // DecodePostChanges parses a post-changes record and checks it against its
 // key: every change names a post by valid ids.
 func DecodePostChanges(key string, b []byte) (PostChanges, error) {
-	var c PostChanges
-	if err := decodeJSON(b, MaxPostChangesBytes, &c); err != nil {
-		return c, err
+	if err := checkJSON(b, MaxPostChangesBytes); err != nil {
+		return PostChanges{}, err
+	}
+	c, ok := scanPostChanges(b)
+	if !ok {
+		c = PostChanges{}
+		if err := unmarshalJSON(b, &c); err != nil {
+			return c, err
+		}
 	}
 	if c.Hashtag == "" {
 		return c, &DecodeError{ReasonMissing, "hashtag"}
@@ -111,11 +119,13 @@ func DecodePostChanges(key string, b []byte) (PostChanges, error) {
 		return c, &DecodeError{ReasonInvalid, fmt.Sprintf("src %d/%d/%d names no posts or likes record", s.Partition, s.Posts, s.Likes)}
 	}
 	for i, ch := range c.Changes {
-		if err := checkID(fmt.Sprintf("changes[%d].post.post_id", i), ch.Post.PostID); err != nil {
-			return c, err
+		// The field's name is only formatted for an error: it cost 9 % of
+		// a decode when every change paid for it.
+		if !ids.Valid(ch.Post.PostID) {
+			return c, checkID(fmt.Sprintf("changes[%d].post.post_id", i), ch.Post.PostID)
 		}
-		if err := checkID(fmt.Sprintf("changes[%d].post.user_id", i), ch.Post.UserID); err != nil {
-			return c, err
+		if !ids.Valid(ch.Post.UserID) {
+			return c, checkID(fmt.Sprintf("changes[%d].post.user_id", i), ch.Post.UserID)
 		}
 		if ch.N < -1 || ch.N > 1 {
 			return c, &DecodeError{ReasonInvalid, fmt.Sprintf("changes[%d].n %d is not -1, 0 or 1", i, ch.N)}

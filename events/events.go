@@ -95,12 +95,25 @@ func Reason(err error) string {
 }
 
 func decodeJSON(b []byte, max int, v any) error {
+	if err := checkJSON(b, max); err != nil {
+		return err
+	}
+	return unmarshalJSON(b, v)
+}
+
+// checkJSON refuses what no decoder may read: more than max bytes, or
+// bytes that are not UTF-8.
+func checkJSON(b []byte, max int) error {
 	if len(b) > max {
 		return &DecodeError{ReasonTooLarge, fmt.Sprintf("%d bytes, limit %d", len(b), max)}
 	}
 	if !utf8.Valid(b) {
 		return &DecodeError{ReasonBadJSON, "not valid UTF-8"}
 	}
+	return nil
+}
+
+func unmarshalJSON(b []byte, v any) error {
 	dec := json.NewDecoder(bytes.NewReader(b))
 	if err := dec.Decode(v); err != nil {
 		return &DecodeError{ReasonBadJSON, err.Error()}

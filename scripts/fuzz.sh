@@ -13,6 +13,7 @@ targets=(
   ./events:FuzzDecodeLikeEvent
   ./events:FuzzDecodePostChanges
   ./events:FuzzAppendJSONEqualsMarshal
+  ./events:FuzzScanPostChangesEqualsEncodingJSON
   ./processors:FuzzExtractorMatchesTruth
   ./api:FuzzCreatePost
   ./api:FuzzGetHashtag
