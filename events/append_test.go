@@ -65,6 +65,18 @@ func TestAppendJSONEqualsMarshal(t *testing.T) {
 				sameAsMarshal(t, Ranked{Display: caption, Posts: []PostSummary{s, s}, Floor: floor, Dirty: true, PublishedAt: at, W: w})
 			}
 			sameAsMarshal(t, Ranked{})
+			sameAsMarshal(t, Delta{Hashtag: caption, Display: caption, Delta: -2, Source: Source{Partition: 3, Offset: 1 << 40}})
+			sameAsMarshal(t, Delta{})
+			sameAsMarshal(t, PostChanges{Hashtag: caption, Display: "D" + caption, Source: ChangeSource{Partition: 1, Posts: -1, Likes: 4},
+				Changes: []PostChange{{Post: s, Live: true, N: 1}, {Post: PostSummary{PostID: "q", UserID: "v"}}, {Post: s, N: -1}}})
+			sameAsMarshal(t, PostChanges{})
+			sameAsMarshal(t, PostChanges{Changes: []PostChange{}})
+			sameAsMarshal(t, PostState{Keys: []string{caption, "b"}, Display: []string{"A" + caption, "B"}, ImageID: caption,
+				Created: at, Caption: caption, Likes: 3, Rev: 9, Deleted: true})
+			sameAsMarshal(t, PostState{Caption: caption, Created: at})
+			sameAsMarshal(t, PostState{Deleted: true})
+			sameAsMarshal(t, PostState{Keys: []string{}, Likes: -1})
+			sameAsMarshal(t, PostState{})
 		}
 	}
 	for _, bad := range []float64{math.NaN(), math.Inf(1)} {
@@ -113,6 +125,11 @@ func FuzzAppendJSONEqualsMarshal(f *testing.F) {
 		sameAsMarshal(t, Recent{Posts: []PostSummary{s}, UpdatedAt: at, W: w})
 		sameAsMarshal(t, Top{TopPosts: []PostSummary{s}, ComputedAt: at, Removed: []Removal{{Key: id, At: at}}, W: w, UpdatedAt: at})
 		sameAsMarshal(t, Ranked{Display: caption, Posts: []PostSummary{s}, Floor: floor, Dirty: likes%2 == 0, PublishedAt: at, W: w})
+		sameAsMarshal(t, Delta{Hashtag: id, Display: caption, Delta: likes, Source: Source{Partition: int32(zone), Offset: sec}})
+		sameAsMarshal(t, PostChanges{Hashtag: id, Display: caption, Changes: []PostChange{{Post: s, Live: likes%2 == 0, N: likes % 3}},
+			Source: ChangeSource{Partition: int32(zone), Posts: sec, Likes: nsec}})
+		sameAsMarshal(t, PostState{Keys: []string{id}[:zone&1], Display: []string{caption}[:zone>>1&1], ImageID: id, Created: at,
+			Caption: caption, Likes: likes, Rev: sec, Deleted: nsec%2 == 0})
 	})
 }
 

@@ -328,19 +328,19 @@ func (b *batch) output(partitions int32) []*kgo.Record {
 		if d.Delta == 0 {
 			continue // +1 and -1 within one transaction: nothing to count
 		}
-		v, _ := json.Marshal(d)
+		v, _ := events.Marshal(d)
 		out = append(out, &kgo.Record{Topic: b.gen.PostHashtags(), Key: []byte(d.Hashtag), Value: v,
 			Partition: murmur2.Partition([]byte(d.Hashtag), partitions)})
 	}
 	for _, dk := range b.corder {
 		for _, pc := range b.changes[dk].records(dk) {
-			v, _ := json.Marshal(pc)
+			v, _ := events.Marshal(pc)
 			out = append(out, &kgo.Record{Topic: b.gen.PostChanges(), Key: []byte(dk.hashtag), Value: v,
 				Partition: murmur2.Partition([]byte(dk.hashtag), partitions)})
 		}
 	}
 	for pk, s := range b.states {
-		v, _ := json.Marshal(s)
+		v, _ := events.Marshal(s)
 		out = append(out, &kgo.Record{Topic: b.gen.ExtractorTable(), Key: []byte(pk.key), Value: v, Partition: pk.partition})
 	}
 	for ref, on := range b.likes {
