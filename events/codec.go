@@ -35,9 +35,11 @@ func valueOf[T any](value any) (T, error) {
 }
 
 // Decode implements goka.Codec. It returns a T, never a *T.
+// A T that scans itself (Count, Recent, Top: scan.go) is read without
+// reflection, to the same value.
 func (JSON[T]) Decode(data []byte) (any, error) {
-	var v T
-	if err := json.Unmarshal(data, &v); err != nil {
+	v, err := decodeScanned[T](data)
+	if err != nil {
 		return nil, fmt.Errorf("events: decode %T: %w", v, err)
 	}
 	return v, nil

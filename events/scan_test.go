@@ -2,11 +2,13 @@ package events
 
 import (
 	"encoding/json"
+	"fmt"
 	"reflect"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 )
 
 // scanCases are post-changes records as the extractor writes them
@@ -132,6 +134,141 @@ func BenchmarkDecodePostChanges(b *testing.B) {
 			b.SetBytes(int64(len(data)))
 			for b.Loop() {
 				if _, err := DecodePostChanges("sunset", data); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// tableValues are the tables' values as the processors write them.
+func tableValues() []any {
+	var out []any
+	for _, caption := range appendCases {
+		for _, at := range appendTimes[:5] { // the ones json.Marshal encodes
+			s := PostSummary{PostID: "p", UserID: "u", ImageID: "i", Caption: caption, CreatedAt: at, LikeCount: 3, Rev: 7}
+			w := ChangeWatermarks{11: {Posts: 5, Likes: -1}, 2: {Posts: 0, Likes: 9}}
+			out = append(out,
+				Count{Display: caption, PostCount: -4, UpdatedAt: at, Watermarks: map[int32]int64{0: 1, 11: 1 << 40}},
+				Count{Display: caption},
+				Recent{Posts: []PostSummary{s, {PostID: "x", UserID: "y"}}, UpdatedAt: at, W: w},
+				Recent{}, Recent{Posts: []PostSummary{}},
+				Top{TopPosts: []PostSummary{s}, ComputedAt: at, Removed: []Removal{{Key: caption, At: at}, {Key: "b"}}, W: w, UpdatedAt: at},
+				Top{})
+		}
+	}
+	return out
+}
+
+// scanned decodes b into a new value of v's type with its scanner;
+// want is encoding/json's value and error.
+func scanned(v any, b []byte) (got any, ok bool, want any, wantErr error) {
+	switch v.(type) {
+	case Count:
+		var g, w Count
+		ok, wantErr = g.scanJSON(b), json.Unmarshal(b, &w)
+		return g, ok, w, wantErr
+	case Recent:
+		var g, w Recent
+		ok, wantErr = g.scanJSON(b), json.Unmarshal(b, &w)
+		return g, ok, w, wantErr
+	default:
+		var g, w Top
+		ok, wantErr = g.scanJSON(b), json.Unmarshal(b, &w)
+		return g, ok, w, wantErr
+	}
+}
+
+func TestScanTableValuesEqualsEncodingJSON(t *testing.T) {
+	for _, v := range tableValues() {
+		b, err := Marshal(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, ok, want, wantErr := scanned(v, b)
+		if !ok || wantErr != nil {
+			t.Errorf("%T %s: scanned %v, encoding/json %v", v, b, ok, wantErr)
+			continue
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("%T %s: scanned\n%+v\nencoding/json\n%+v", v, b, got, want)
+		}
+	}
+	// A key encoding/json reads (a sign, a leading zero, repeated) is declined.
+	for _, b := range []string{`{"w":{"+1":2}}`, `{"w":{"01":2}}`, `{"w":{"1":2,"1":3}}`, `{"w":{"4294967296":1}}`, `{"display":"a","Display":"b"}`} {
+		var c Count
+		if c.scanJSON([]byte(b)) {
+			t.Errorf("scanned %s to %+v, want declined", b, c)
+		}
+		v, err := JSON[Count]{}.Decode([]byte(b))
+		var want Count
+		if wantErr := json.Unmarshal([]byte(b), &want); (err == nil) != (wantErr == nil) || (err == nil && !reflect.DeepEqual(v, want)) {
+			t.Errorf("JSON[Count] decoded %s to %+v, %v; encoding/json %+v, %v", b, v, err, want, wantErr)
+		}
+	}
+}
+
+// Whatever the bytes, a table value a scanner reads is the value
+// encoding/json reads.
+func FuzzScanTableValuesEqualsEncodingJSON(f *testing.F) {
+	for i, v := range tableValues() {
+		if i%5 == 0 {
+			b, _ := Marshal(v)
+			f.Add(b)
+		}
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if !utf8.Valid(b) {
+			return
+		}
+		for _, v := range []any{Count{}, Recent{}, Top{}} {
+			got, ok, want, wantErr := scanned(v, b)
+			if !ok {
+				continue
+			}
+			if wantErr != nil {
+				t.Fatalf("%T: scanned %+v from %q, which encoding/json refuses: %v", v, got, b, wantErr)
+			}
+			if !reflect.DeepEqual(got, want) {
+				t.Fatalf("%T from %q: scanned\n%+v\nencoding/json\n%+v", v, b, got, want)
+			}
+		}
+	})
+}
+
+func BenchmarkDecodeTableValues(b *testing.B) {
+	r := recentOf(200, "#sunset #beach #summer over the bay, with friends <3")
+	for i := range r.Posts {
+		r.Posts[i].CreatedAt = time.Date(2026, 11, 29, 21, 10, i%60, 38_000_000, time.UTC)
+	}
+	r.W = ChangeWatermarks{3: {Posts: 100, Likes: -1}}
+	c := Count{Display: "Sunset", PostCount: 1234, UpdatedAt: r.Posts[0].CreatedAt, Watermarks: map[int32]int64{0: 1, 1: 2, 2: 3, 3: 4, 4: 5, 5: 6, 6: 7, 7: 8, 8: 9, 9: 10, 10: 11, 11: 12}}
+	for _, v := range []any{c, r} {
+		data, _ := Marshal(v)
+		b.Run(fmt.Sprintf("%T/encoding/json", v), func(b *testing.B) {
+			for b.Loop() {
+				var err error
+				if _, ok := v.(Count); ok {
+					var c Count
+					err = json.Unmarshal(data, &c)
+				} else {
+					var r Recent
+					err = json.Unmarshal(data, &r)
+				}
+				if err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run(fmt.Sprintf("%T/scan", v), func(b *testing.B) {
+			for b.Loop() {
+				var err error
+				if _, ok := v.(Count); ok {
+					_, err = decodeScanned[Count](data)
+				} else {
+					_, err = decodeScanned[Recent](data)
+				}
+				if err != nil {
 					b.Fatal(err)
 				}
 			}

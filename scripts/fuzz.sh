@@ -14,6 +14,7 @@ targets=(
   ./events:FuzzDecodePostChanges
   ./events:FuzzAppendJSONEqualsMarshal
   ./events:FuzzScanPostChangesEqualsEncodingJSON
+  ./events:FuzzScanTableValuesEqualsEncodingJSON
   ./processors:FuzzExtractorMatchesTruth
   ./api:FuzzCreatePost
   ./api:FuzzGetHashtag
