@@ -1,10 +1,15 @@
 package media
 
 import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -98,5 +103,63 @@ func TestKeyFileReadableByOthersIsRefused(t *testing.T) {
 	}
 	if _, err := LoadOrCreateKeyring(dir); err == nil || !strings.Contains(err.Error(), "chmod 600") {
 		t.Fatalf("a group-readable key file was accepted: %v", err)
+	}
+}
+
+// buildByHand is Build as it was written before the pooled HMACs, from
+// the URL format its doc gives: the reference its URLs must equal.
+func buildByHand(secret []byte, kid, cdnBase, userID, imageID string, width int, exp time.Time) string {
+	signed := "/img/" + url.PathEscape(userID) + "/" + url.PathEscape(imageID) +
+		"?w=" + strconv.Itoa(width) + "&exp=" + strconv.FormatInt(exp.Unix(), 10) + "&kid=" + url.QueryEscape(kid)
+	h := hmac.New(sha256.New, secret)
+	h.Write([]byte(signed))
+	return strings.TrimRight(cdnBase, "/") + signed + "&sig=" + base64.RawURLEncoding.EncodeToString(h.Sum(nil))
+}
+
+// Build's URLs are byte for byte those of a fresh HMAC per URL, for ids
+// that need escaping too, from concurrent callers sharing the pooled
+// HMACs; and they verify.
+func TestBuildMatchesFreshHMAC(t *testing.T) {
+	kr := testKeyring(t, "k2:"+secretB+",k1:"+secretA)
+	secret, err := base64.StdEncoding.DecodeString(secretB)
+	if err != nil {
+		t.Fatal(err)
+	}
+	exp := time.Unix(1_800_000_000, 0)
+	ids := []string{"alice", "IMG1", "a b", "ü/ß?&=", "%41", "", strings.Repeat("x", 300)}
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Go(func() {
+			for i := range 200 {
+				user, image := ids[(i+g)%len(ids)], ids[(i/len(ids))%len(ids)]
+				for _, base := range []string{"", "https://cdn.example", "https://cdn.example//"} {
+					got := kr.Build(base, user, image, 320+i, exp.Add(time.Duration(i)*time.Hour))
+					if want := buildByHand(secret, "k2", base, user, image, 320+i, exp.Add(time.Duration(i)*time.Hour)); got != want {
+						t.Errorf("Build %q, by hand %q", got, want)
+						return
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
+	u, err := url.Parse(kr.Build("https://cdn.example", "alice", "IMG1", 640, exp))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := kr.verify("alice", "IMG1", u.Query(), exp.Add(-time.Minute)); err != nil {
+		t.Errorf("a built URL does not verify: %v", err)
+	}
+}
+
+func BenchmarkBuild(b *testing.B) {
+	kr, err := ParseKeyring("k1:" + secretA)
+	if err != nil {
+		b.Fatal(err)
+	}
+	exp := time.Unix(1_800_000_000, 0)
+	b.ReportAllocs()
+	for b.Loop() {
+		kr.Build("https://cdn.example", "user000123", "img00000000000000000042", 640, exp)
 	}
 }
