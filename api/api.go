@@ -8,7 +8,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -111,6 +110,18 @@ type Config struct {
 	// them, e.g. the snapshotter inside `tagstream run`: pages are still
 	// served while Cassandra is down, so the API must stay in rotation.
 	Status map[string]func() error
+
+	// PageCacheBytes and PageCacheEntries bound the encoded pages kept
+	// between requests, served again while their hashtag's table values
+	// and image-expiry bucket are the same (pagecache.go): at most
+	// PageCacheEntries pages and PageCacheBytes of their bodies, the
+	// decoded lists they were built from kept alive beside. Defaults
+	// DefaultPageCacheBytes (64 MiB) and DefaultPageCacheEntries (4,096);
+	// a negative PageCacheBytes keeps none. Only a page source that
+	// implements page.SharedLists (the views) has its pages kept: the
+	// identity of its values is what tells an unchanged page.
+	PageCacheBytes   int
+	PageCacheEntries int
 }
 
 func (c *Config) defaults() {
@@ -136,6 +147,12 @@ func (c *Config) defaults() {
 	if c.WriteBurst <= 0 {
 		c.WriteBurst = 30
 	}
+	if c.PageCacheBytes == 0 {
+		c.PageCacheBytes = DefaultPageCacheBytes
+	}
+	if c.PageCacheEntries <= 0 {
+		c.PageCacheEntries = DefaultPageCacheEntries
+	}
 }
 
 // maxLimitedUsers bounds the write limiter's state: 100,000 buckets of
@@ -146,16 +163,23 @@ var requests = metrics.Default.NewCounterVec("tagstream_http_requests_total",
 	"HTTP requests by route and status code.", "route", "code")
 
 type server struct {
-	cfg    Config
-	pages  Pages
-	posts  Publisher
-	writes *writeLimiter // nil: no limit
+	cfg       Config
+	pages     Pages
+	posts     Publisher
+	writes    *writeLimiter // nil: no limit
+	pageCache *pageCache    // nil: pages are built for every request
+	// cacheControl is the Cache-Control of pages and trending, made once.
+	cacheControl []string
 }
 
 // New returns the API's handler.
 func New(cfg Config, pages Pages, posts Publisher) http.Handler {
 	cfg.defaults()
-	s := &server{cfg: cfg, pages: pages, posts: posts}
+	s := &server{cfg: cfg, pages: pages, posts: posts, cacheControl: []string{fmt.Sprintf("public, max-age=%d, stale-while-revalidate=%d",
+		int(cfg.MaxAge.Seconds()), int(cfg.StaleWhileRevalidate.Seconds()))}}
+	if sl, ok := pages.(page.SharedLists); ok && sl.SharedLists() && cfg.PageCacheBytes > 0 {
+		s.pageCache = newPageCache(cfg.PageCacheEntries, cfg.PageCacheBytes)
+	}
 	if cfg.WriteRate > 0 {
 		s.writes = newWriteLimiter(cfg.WriteRate, cfg.WriteBurst, maxLimitedUsers)
 	}
@@ -317,7 +341,37 @@ func (s *server) getHashtag(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusServiceUnavailable, "hashtag tables are unavailable")
 		return
 	}
-	s.writeCached(w, r, s.pageJSON(pg, s.cfg.ImageExpiry.At(s.cfg.Now())))
+	in := pageInputs{pg: pg, exp: s.cfg.ImageExpiry.At(s.cfg.Now())}
+	if s.pageCache != nil {
+		if enc := s.pageCache.get(&in); enc != nil {
+			s.writeEncoded(w, r, enc)
+			return
+		}
+	}
+	enc, err := s.encodePage(in)
+	if err != nil {
+		slog.Error("encode page", "key", key, "err", err)
+		writeError(w, http.StatusInternalServerError, "encode the response")
+		return
+	}
+	if s.pageCache != nil {
+		s.pageCache.put(in, enc)
+	}
+	s.writeEncoded(w, r, enc)
+}
+
+// encodePage builds the body of a page, by hand where appendPageJSON can,
+// with the encoder otherwise.
+func (s *server) encodePage(in pageInputs) (*encoded, error) {
+	pj := s.pageJSON(in.pg, in.exp)
+	if b, ok := appendPageJSON(make([]byte, 0, pageJSONSize(&pj)), &pj); ok {
+		return newEncoded(b), nil
+	}
+	body, err := encodeJSON(pj)
+	if err != nil {
+		return nil, err
+	}
+	return newEncoded(body), nil
 }
 
 func (s *server) getTrending(w http.ResponseWriter, r *http.Request) {
@@ -339,30 +393,46 @@ func (s *server) getTrending(w http.ResponseWriter, r *http.Request) {
 // (ImageExpiry), so the body and its ETag stay the same within the bucket
 // and revalidations end in 304.
 func (s *server) writeCached(w http.ResponseWriter, r *http.Request, v any) {
+	body, err := encodeJSON(v)
+	if err != nil {
+		slog.Error("encode response", "err", err)
+		writeError(w, http.StatusInternalServerError, "encode the response")
+		return
+	}
+	s.writeEncoded(w, r, newEncoded(body))
+}
+
+// encodeJSON is v as the cached responses carry it.
+func encodeJSON(v any) ([]byte, error) {
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	// Image URLs keep their & readable: the body is served as JSON, never
 	// as HTML, so escaping it as \u0026 protects nothing.
 	enc.SetEscapeHTML(false)
 	if err := enc.Encode(v); err != nil {
-		writeError(w, http.StatusInternalServerError, "encode the response")
-		return
+		return nil, fmt.Errorf("api: encode %T: %w", v, err)
 	}
-	body := buf.Bytes()
-	sum := sha256.Sum256(body)
-	etag := `"` + hex.EncodeToString(sum[:16]) + `"`
+	return buf.Bytes(), nil
+}
+
+// jsonContentType is the Content-Type header value of cached responses.
+var jsonContentType = []string{"application/json; charset=utf-8"}
+
+// writeEncoded answers with e as writeCached describes. The header values
+// are put in the map as the shared slices they are, without Set's copy
+// per request: net/http only reads them, and nothing here appends to them.
+func (s *server) writeEncoded(w http.ResponseWriter, r *http.Request, e *encoded) {
 	h := w.Header()
-	h.Set("Cache-Control", fmt.Sprintf("public, max-age=%d, stale-while-revalidate=%d",
-		int(s.cfg.MaxAge.Seconds()), int(s.cfg.StaleWhileRevalidate.Seconds())))
-	h.Set("ETag", etag)
-	if matchETag(r.Header.Get("If-None-Match"), etag) {
+	h["Cache-Control"] = s.cacheControl
+	h["Etag"] = e.etag
+	if inm := r.Header["If-None-Match"]; len(inm) > 0 && matchETag(inm[0], e.etag[0]) {
 		w.WriteHeader(http.StatusNotModified)
 		return
 	}
-	h.Set("Content-Type", "application/json; charset=utf-8")
-	h.Set("Content-Length", strconv.Itoa(len(body)))
+	h["Content-Type"] = jsonContentType
+	h["Content-Length"] = e.length
 	w.WriteHeader(http.StatusOK)
-	w.Write(body)
+	w.Write(e.body)
 }
 
 // matchETag implements If-None-Match's weak comparison (RFC 9110 13.1.2).

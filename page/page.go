@@ -51,6 +51,20 @@ type Source interface {
 	Ready(ctx context.Context) error
 }
 
+// SharedLists is implemented by a Source whose pages are built from
+// shared, immutable values: the count's fields are copied, and a page's
+// TopPosts and RecentPosts are (slices of) values the source returns again
+// for as long as the table values they came from are unchanged, and never
+// modifies (the views' decoded-value cache, events.Cached). For such a
+// source, lists with the same backing array and length are the same
+// lists, and a changed table value is a new array; a reader may keep what
+// it derived from a page keyed by that identity (the API keeps the
+// encoded page). A source that builds fresh lists for every page (the
+// Cassandra snapshot) does not implement it, or returns false.
+type SharedLists interface {
+	SharedLists() bool
+}
+
 // Join builds a page from a count and the lists, any of which may be nil
 // (a tag the ranking job covers before any post counted, or the reverse).
 func Join(key string, c *events.Count, t *events.Top, r *events.Recent) Page {

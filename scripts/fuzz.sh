@@ -19,6 +19,7 @@ targets=(
   ./api:FuzzCreatePost
   ./api:FuzzGetHashtag
   ./api:FuzzDecodeStrict
+  ./api:FuzzAppendPageJSON
   ./media:FuzzReadHeader
   ./journal:FuzzParse
 )

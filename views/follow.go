@@ -136,6 +136,10 @@ func (f *Following) Page(ctx context.Context, key string) (page.Page, error) {
 	return g.views.Page(ctx, key)
 }
 
+// SharedLists implements page.SharedLists, as every generation's Views
+// does. A new generation decodes its own values: new arrays.
+func (f *Following) SharedLists() bool { return true }
+
 // Trending is the current generation's Trending.
 func (f *Following) Trending(ctx context.Context) (page.Trending, error) {
 	g := f.cur.Load()

@@ -30,18 +30,26 @@ type Views struct {
 
 // New creates the views of generation g's served topics; Run starts them.
 func New(c kafka.Cluster, g topology.Gen) (*Views, error) {
+	return newViews(c.Brokers, g, func(topic string) []goka.ViewOption { return gokaopts.View(c, topic) })
+}
+
+// newViews is New with the views' options given per topic (the tests
+// run them on goka's tester).
+func newViews(brokers []string, g topology.Gen, opts func(topic string) []goka.ViewOption) (*Views, error) {
 	v := &Views{now: time.Now}
 	for _, t := range []struct {
 		view  **goka.View
 		topic string
 		codec goka.Codec
 	}{
-		{&v.counts, g.CountsTable(), events.JSON[events.Count]{}},
+		// Every page reads a count: decoded once per value, not per request
+		// (json.Unmarshal of it showed in the read path's profile).
+		{&v.counts, g.CountsTable(), events.NewCached[events.Count]("view_counts", 0, events.Reread)},
 		{&v.top, g.TopTable(), events.NewCached[events.Top]("view_top", 0, events.Reread)},
 		{&v.recent, g.RecentTable(), events.NewCached[events.Recent]("view_recent", 0, events.Reread)},
 		{&v.partials, g.TrendingPartials(), events.JSON[events.TrendingPartial]{}},
 	} {
-		view, err := goka.NewView(c.Brokers, goka.Table(t.topic), t.codec, gokaopts.View(c, t.topic)...)
+		view, err := goka.NewView(brokers, goka.Table(t.topic), t.codec, opts(t.topic)...)
 		if err != nil {
 			return nil, fmt.Errorf("views: %s: %w", t.topic, err)
 		}
@@ -117,6 +125,11 @@ func (v *Views) Page(_ context.Context, key string) (page.Page, error) {
 	}
 	return page.Join(key, c, t, r), nil
 }
+
+// SharedLists implements page.SharedLists: the lists of a page are the
+// values the top and recent views' Cached codecs decoded, returned again
+// for the same bytes and never modified.
+func (v *Views) SharedLists() bool { return true }
 
 // Trending merges the partials of every partition.
 func (v *Views) Trending(context.Context) (page.Trending, error) {
