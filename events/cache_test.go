@@ -1,6 +1,7 @@
 package events
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"reflect"
@@ -145,5 +146,54 @@ func TestCachedReplacedEvictsWhatWasRead(t *testing.T) {
 	c.Decode(read)
 	if CacheLookups.Value("test_replaced", "hit") != hits+1 {
 		t.Fatalf("the entry read stayed: the stale versions of hot lists would crowd out live ones")
+	}
+}
+
+// With Shared, the slice a value was encoded to or decoded from finds it
+// by identity: a storage that keeps its slices as they are (tablestore)
+// is read without hashing them. The test breaks the storage's promise on
+// purpose, to see which path answered: a shared codec answers from the
+// slice's identity, a codec that is not shared looks at the bytes.
+func TestCachedSharedFindsASliceByIdentity(t *testing.T) {
+	for _, shared := range []bool{true, false} {
+		c := NewCached[Count](fmt.Sprintf("test_ident_%v", shared), 0, Reread)
+		if shared {
+			c.Shared()
+		}
+		b, err := c.Encode(Count{Display: "Sunset", PostCount: 7})
+		if err != nil {
+			t.Fatal(err)
+		}
+		stored := []byte(`{"display":"Sunset","post_count":8}`) // as recovered from the changelog
+		if _, err := c.Decode(stored); err != nil {
+			t.Fatal(err)
+		}
+		// Same length, other bytes: post_count 9.
+		b[bytes.Index(b, []byte(`:7`))+1] = '9'
+		stored[bytes.Index(stored, []byte(`:8`))+1] = '9'
+		fromEncoded, _ := c.Decode(b)
+		fromStored, _ := c.Decode(stored)
+		want := map[bool][2]int64{true: {7, 8}, false: {9, 9}}[shared]
+		if fromEncoded.(Count).PostCount != want[0] || fromStored.(Count).PostCount != want[1] {
+			t.Errorf("shared=%v: decoded %d and %d, want %v", shared, fromEncoded.(Count).PostCount, fromStored.(Count).PostCount, want)
+		}
+	}
+}
+
+// An entry evicted is no longer found by its slice: the identity index
+// follows the list (budget of one small entry at a time).
+func TestCachedSharedForgetsEvictedSlices(t *testing.T) {
+	c := NewCached[Count]("test_ident_evict", 160, Reread).Shared()
+	a, _ := c.Encode(Count{Display: "a", PostCount: 1})
+	for i := range 10 {
+		c.Encode(Count{Display: fmt.Sprint("other", i), PostCount: 2})
+	}
+	c.mu.Lock()
+	_, found := c.ident[&a[0]]
+	n := len(c.ident)
+	entries := c.lru.Len()
+	c.mu.Unlock()
+	if found || n != entries {
+		t.Fatalf("evicted slice still indexed (%v), %d indexed for %d entries", found, n, entries)
 	}
 }

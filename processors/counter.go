@@ -27,7 +27,8 @@ func Counter(g topology.Gen, bound SourceBound) *goka.GroupGraph {
 	return goka.DefineGroup(goka.Group(g.Counts()),
 		input(goka.Stream(g.PostHashtags()), new(codec.Bytes), countDelta(dead, bound, g.NS.Posts())),
 		goka.Output(dead, deadLetterCodec),
-		goka.Persist(events.JSON[events.Count]{}),
+		// Each delta reads the count the previous one wrote: kept decoded.
+		goka.Persist(events.NewCached[events.Count]("counts", 0, events.Replaced).Shared()),
 	)
 }
 

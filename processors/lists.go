@@ -80,7 +80,7 @@ func RecentPosts(g topology.Gen, bound SourceBound) *goka.GroupGraph {
 			}
 		}),
 		goka.Output(dead, deadLetterCodec),
-		goka.Persist(events.NewCached[events.Recent]("recent", 0, events.Replaced)),
+		goka.Persist(events.NewCached[events.Recent]("recent", 0, events.Replaced).Shared()),
 	)
 }
 

@@ -301,7 +301,7 @@ func Ranking(g topology.Gen, bound SourceBound, o RankOptions, dirty *dirtyKeys)
 		}),
 		goka.Output(docs, events.JSON[events.TopPosts]{}),
 		goka.Output(dead, deadLetterCodec),
-		goka.Persist(events.NewCached[events.Ranked]("rank", 0, events.Reread)),
+		goka.Persist(events.NewCached[events.Ranked]("rank", 0, events.Reread).Shared()),
 	)
 }
 
@@ -411,7 +411,7 @@ func Trends(g topology.Gen, bound SourceBound) *goka.GroupGraph {
 			}
 		}),
 		goka.Output(dead, deadLetterCodec),
-		goka.Persist(events.NewCached[events.Trend]("trend", 0, events.Replaced)),
+		goka.Persist(events.NewCached[events.Trend]("trend", 0, events.Replaced).Shared()),
 	)
 }
 

@@ -31,7 +31,7 @@ func TopPosts(g topology.Gen, bound SourceBound) *goka.GroupGraph {
 			}
 		}),
 		goka.Output(dead, deadLetterCodec),
-		goka.Persist(events.NewCached[events.Top]("top", 0, events.Reread)),
+		goka.Persist(events.NewCached[events.Top]("top", 0, events.Reread).Shared()),
 	)
 }
 

@@ -106,7 +106,9 @@ func (s *Store) Get(key string) ([]byte, error) {
 	return s.m[key], nil
 }
 
-// Set stores value under key.
+// Set stores value under key. The slice is kept as it is and never
+// modified, and Get returns it as it is: the tables' codecs find a value
+// they decoded by the slice's identity (events.Cached.Shared).
 func (s *Store) Set(key string, value []byte) error {
 	if value == nil {
 		return ErrNilValue

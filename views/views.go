@@ -44,9 +44,9 @@ func newViews(brokers []string, g topology.Gen, opts func(topic string) []goka.V
 	}{
 		// Every page reads a count: decoded once per value, not per request
 		// (json.Unmarshal of it showed in the read path's profile).
-		{&v.counts, g.CountsTable(), events.NewCached[events.Count]("view_counts", 0, events.Reread)},
-		{&v.top, g.TopTable(), events.NewCached[events.Top]("view_top", 0, events.Reread)},
-		{&v.recent, g.RecentTable(), events.NewCached[events.Recent]("view_recent", 0, events.Reread)},
+		{&v.counts, g.CountsTable(), events.NewCached[events.Count]("view_counts", 0, events.Reread).Shared()},
+		{&v.top, g.TopTable(), events.NewCached[events.Top]("view_top", 0, events.Reread).Shared()},
+		{&v.recent, g.RecentTable(), events.NewCached[events.Recent]("view_recent", 0, events.Reread).Shared()},
 		{&v.partials, g.TrendingPartials(), events.JSON[events.TrendingPartial]{}},
 	} {
 		view, err := goka.NewView(brokers, goka.Table(t.topic), t.codec, opts(t.topic)...)
