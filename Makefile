@@ -2,7 +2,7 @@
 GO      ?= go
 BIN     := bin/tagstream
 
-.PHONY: all build run test vet lint fuzz bench load-bench chaos chaos-soak eo-cost img-bench prereqs clean services-up services-down
+.PHONY: all build run test vet lint fuzz bench microbench load-bench chaos chaos-soak eo-cost img-bench prereqs clean services-up services-down
 
 all: build
 
@@ -40,8 +40,17 @@ FUZZTIME ?= 60s
 fuzz:
 	FUZZTIME=$(FUZZTIME) scripts/fuzz.sh
 
-## bench: Go benchmarks (hashtag extraction, codecs, API handler)
+## bench: tagstream side by side with Kafka Streams, the stateless limit
+## and nginx on this machine (scripts/bench.sh; never part of make test):
+## BENCH_POSTS posts (default 200,000), BENCH_ROUNDS rounds (default 3);
+## results under bench/results/, quoted by the README
+BENCH_POSTS  ?= 200000
+BENCH_ROUNDS ?= 3
 bench:
+	scripts/bench.sh $(BENCH_POSTS) $(BENCH_ROUNDS)
+
+## microbench: the Go benchmarks (hashtag extraction, codecs, API handler)
+microbench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
 ## load-bench: end-to-end posts/s of `tagstream load` on the embedded broker,

@@ -1,0 +1,270 @@
+package throughput
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/tagstream/tagstream/kafka"
+	"github.com/tagstream/tagstream/topology"
+)
+
+// System is one side of the comparison: a process that reads the posts
+// topic of its round's namespace and writes its output topic.
+type System struct {
+	// Name is short and stable ("tagstream-eo"): results are keyed by it.
+	Name string
+	// Label says what it is, for the table.
+	Label string
+	// Output is how its output topic is read.
+	Output Output
+	// Topics lists the topics of namespace ns to create before the log
+	// is loaded (posts among them); OutputTopic names the one read.
+	Topics      func(ns topology.Namespace) []kafka.TopicSpec
+	OutputTopic func(ns topology.Namespace) string
+	// Command is the process of a round: ns its namespace, dir a fresh
+	// directory of its own (state). Its environment gets the cluster's
+	// principal as TAGSTREAM_KAFKA_* (Options.Env).
+	Command func(ns topology.Namespace, dir string) *exec.Cmd
+}
+
+// Options configures a comparison.
+type Options struct {
+	// Cluster is the real Kafka every system runs on, as its admin.
+	Cluster  kafka.Cluster
+	Workload Workload
+	// Rounds: each runs every system once, in Systems' order on odd
+	// rounds and the reverse on even ones, so a drift of the machine
+	// weighs on all alike. Default 3.
+	Rounds  int
+	Systems []System
+	// Dir holds each round's state and process logs.
+	Dir string
+	// Timeout bounds one system's round. Default 20 minutes.
+	Timeout time.Duration
+	// Log receives progress lines.
+	Log io.Writer
+}
+
+// Run is one system's round.
+type Run struct {
+	System string `json:"system"`
+	Round  int    `json:"round"`
+	// Seconds from the process start until the output was complete.
+	Seconds float64 `json:"seconds"`
+	// PostsPerSecond counts every record of the log (creates, edits,
+	// deletes and the invalid ones); HashtagEventsPerSecond the log's
+	// count changes (for the limit: the records it produced).
+	PostsPerSecond         float64 `json:"posts_per_second"`
+	HashtagEventsPerSecond float64 `json:"hashtag_events_per_second"`
+	// CPUSeconds (user + system) and PeakRSSMiB (VmHWM) of the process,
+	// read from /proc when the output was complete: the cost of the work,
+	// without the shutdown.
+	CPUSeconds float64 `json:"cpu_seconds"`
+	PeakRSSMiB float64 `json:"peak_rss_mib"`
+	// Preload is how long loading the log onto the fresh posts topic took.
+	Preload float64 `json:"preload_seconds"`
+}
+
+// Compare runs every system over the workload's log for o.Rounds rounds.
+func Compare(ctx context.Context, o Options) (*Log, []Run, error) {
+	if o.Rounds <= 0 {
+		o.Rounds = 3
+	}
+	if o.Timeout <= 0 {
+		o.Timeout = 20 * time.Minute
+	}
+	if o.Log == nil {
+		o.Log = io.Discard
+	}
+	l := Generate(o.Workload)
+	fmt.Fprintf(o.Log, "log: %d records (%d valid), %d hashtag events, %d hashtags\n", len(l.Records), l.Valid, l.HashtagEvents, len(l.Counts))
+	var runs []Run
+	for round := 1; round <= o.Rounds; round++ {
+		order := slices.Clone(o.Systems)
+		if round%2 == 0 {
+			slices.Reverse(order)
+		}
+		for _, s := range order {
+			r, err := runOne(ctx, o, l, s, round)
+			if err != nil {
+				return l, runs, fmt.Errorf("round %d, %s: %w", round, s.Name, err)
+			}
+			fmt.Fprintf(o.Log, "round %d %-16s %8.0f posts/s %9.0f hashtag events/s %6.1f CPU s %5.0f MiB (%.1f s; preload %.1f s)\n",
+				round, s.Name, r.PostsPerSecond, r.HashtagEventsPerSecond, r.CPUSeconds, r.PeakRSSMiB, r.Seconds, r.Preload)
+			runs = append(runs, r)
+		}
+	}
+	return l, runs, nil
+}
+
+func runOne(ctx context.Context, o Options, l *Log, s System, round int) (Run, error) {
+	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
+	defer cancel()
+	ns := topology.Namespace(fmt.Sprintf("bench%x-%s-", rand.Uint32(), s.Name))
+	defer func() {
+		// A fresh namespace per round: nothing of one system's round is
+		// left to weigh on the next.
+		dctx, dcancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer dcancel()
+		if err := o.Cluster.DeletePrefixed(dctx, string(ns)); err != nil {
+			fmt.Fprintf(o.Log, "delete %s: %v\n", ns, err)
+		}
+	}()
+	if err := o.Cluster.EnsureTopics(ctx, s.Topics(ns)); err != nil {
+		return Run{}, err
+	}
+	start := time.Now()
+	if err := preload(ctx, o.Cluster, ns.Posts(), l.Records); err != nil {
+		return Run{}, err
+	}
+	run := Run{System: s.Name, Round: round, Preload: time.Since(start).Seconds()}
+
+	dir := filepath.Join(o.Dir, fmt.Sprintf("round%d-%s", round, s.Name))
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return run, err
+	}
+	logf, err := os.Create(filepath.Join(dir, "process.log"))
+	if err != nil {
+		return run, err
+	}
+	defer logf.Close()
+
+	w := newWatcher(s.Output, l)
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	defer stopWatch()
+	watched := make(chan error, 1)
+	go func() { watched <- w.run(watchCtx, o.Cluster, s.OutputTopic(ns)) }()
+
+	cmd := s.Command(ns, filepath.Join(dir, "state"))
+	cmd.Env = append(os.Environ(), Env(o.Cluster)...)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	start = time.Now()
+	if err := cmd.Start(); err != nil {
+		return run, fmt.Errorf("start %s: %w", cmd.Path, err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	stop := func() {
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
+		select {
+		case <-exited:
+		case <-time.After(time.Minute):
+			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			<-exited
+		}
+	}
+
+	select {
+	case err := <-watched:
+		elapsed := time.Since(start)
+		if err != nil {
+			stop()
+			return run, err
+		}
+		run.CPUSeconds, run.PeakRSSMiB, err = usage(cmd.Process.Pid)
+		stop()
+		if err != nil {
+			return run, err
+		}
+		run.Seconds = elapsed.Seconds()
+		run.PostsPerSecond = float64(len(l.Records)) / run.Seconds
+		events := l.HashtagEvents
+		if s.Output == Records {
+			events = l.LimitRecords
+		}
+		run.HashtagEventsPerSecond = float64(events) / run.Seconds
+		return run, nil
+	case err := <-exited:
+		stopWatch()
+		<-watched
+		return run, fmt.Errorf("%s exited before its output was complete (%v): see %s", s.Name, err, logf.Name())
+	case <-ctx.Done():
+		stop()
+		stopWatch()
+		return run, fmt.Errorf("%s: output incomplete after %s (%d records read, %d counts differ): %w; see %s",
+			s.Name, o.Timeout, w.records.Load(), w.wrong, ctx.Err(), logf.Name())
+	}
+}
+
+// preload produces the log onto topic with franz-go's default (murmur2)
+// partitioner, as any Kafka client would, and waits for every ack.
+func preload(ctx context.Context, c kafka.Cluster, topic string, recs []Record) error {
+	cl, err := c.Client("bench-preload", kgo.DefaultProduceTopic(topic), kgo.ProducerLinger(5*time.Millisecond))
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	const batch = 10_000
+	for i := 0; i < len(recs); i += batch {
+		rs := make([]*kgo.Record, 0, batch)
+		for _, r := range recs[i:min(i+batch, len(recs))] {
+			rs = append(rs, &kgo.Record{Key: r.Key, Value: r.Value})
+		}
+		if err := cl.ProduceSync(ctx, rs...).FirstErr(); err != nil {
+			return fmt.Errorf("throughput: preload %s: %w", topic, err)
+		}
+	}
+	return nil
+}
+
+// Env is the environment that makes a tagstream-style process (and the
+// Kafka Streams application) authenticate as c's principal.
+func Env(c kafka.Cluster) []string {
+	if !c.SASL.Enabled() {
+		return nil
+	}
+	return []string{"TAGSTREAM_KAFKA_USER=" + c.SASL.User, "TAGSTREAM_KAFKA_PASSWORD=" + c.SASL.Password,
+		"TAGSTREAM_KAFKA_SASL_MECHANISM=" + c.SASL.Mechanism}
+}
+
+// clockTicks is Linux's USER_HZ, the unit of /proc/<pid>/stat's times: 100
+// on every architecture Go supports (it is fixed in the kernel's ABI).
+const clockTicks = 100
+
+// usage reads a live process's CPU seconds (utime + stime) and its peak
+// resident set (VmHWM).
+func usage(pid int) (cpu, rssMiB float64, err error) {
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, 0, fmt.Errorf("throughput: cpu of %d: %w", pid, err)
+	}
+	// Fields after the command (which may hold spaces), from field 3.
+	i := strings.LastIndexByte(string(stat), ')')
+	f := strings.Fields(string(stat[i+1:]))
+	if len(f) < 13 {
+		return 0, 0, fmt.Errorf("throughput: /proc/%d/stat has %d fields", pid, len(f))
+	}
+	utime, err1 := strconv.ParseFloat(f[11], 64)
+	stime, err2 := strconv.ParseFloat(f[12], 64)
+	if err := errors.Join(err1, err2); err != nil {
+		return 0, 0, fmt.Errorf("throughput: /proc/%d/stat: %w", pid, err)
+	}
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, 0, fmt.Errorf("throughput: rss of %d: %w", pid, err)
+	}
+	for line := range strings.Lines(string(status)) {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, err := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 64)
+			if err != nil {
+				return 0, 0, fmt.Errorf("throughput: VmHWM %q: %w", v, err)
+			}
+			return (utime + stime) / clockTicks, kb / 1024, nil
+		}
+	}
+	return 0, 0, fmt.Errorf("throughput: /proc/%d/status has no VmHWM", pid)
+}
