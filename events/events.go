@@ -98,6 +98,11 @@ func decodeJSON(b []byte, max int, v any) error {
 	if err := checkJSON(b, max); err != nil {
 		return err
 	}
+	// A record that scans itself (scan.go) and scans whole is the value
+	// encoding/json would give; one it declines is left to encoding/json.
+	if sc, ok := v.(jsonScanner); ok && sc.scanJSON(b) {
+		return nil
+	}
 	return unmarshalJSON(b, v)
 }
 

@@ -154,7 +154,10 @@ func tableValues() []any {
 				Recent{Posts: []PostSummary{s, {PostID: "x", UserID: "y"}}, UpdatedAt: at, W: w},
 				Recent{}, Recent{Posts: []PostSummary{}},
 				Top{TopPosts: []PostSummary{s}, ComputedAt: at, Removed: []Removal{{Key: caption, At: at}, {Key: "b"}}, W: w, UpdatedAt: at},
-				Top{})
+				Top{},
+				PostEvent{Type: PostCreated, PostID: "p1", UserID: "u-1", ImageID: "img", Caption: caption, TS: at},
+				PostEvent{Type: "reposted", UserID: caption},
+				Delta{Hashtag: caption, Display: caption, Delta: -3, Source: Source{Partition: 11, Offset: 1 << 40}})
 		}
 	}
 	return out
@@ -170,6 +173,14 @@ func scanned(v any, b []byte) (got any, ok bool, want any, wantErr error) {
 		return g, ok, w, wantErr
 	case Recent:
 		var g, w Recent
+		ok, wantErr = g.scanJSON(b), json.Unmarshal(b, &w)
+		return g, ok, w, wantErr
+	case PostEvent:
+		var g, w PostEvent
+		ok, wantErr = g.scanJSON(b), json.Unmarshal(b, &w)
+		return g, ok, w, wantErr
+	case Delta:
+		var g, w Delta
 		ok, wantErr = g.scanJSON(b), json.Unmarshal(b, &w)
 		return g, ok, w, wantErr
 	default:
@@ -208,8 +219,8 @@ func TestScanTableValuesEqualsEncodingJSON(t *testing.T) {
 	}
 }
 
-// Whatever the bytes, a table value a scanner reads is the value
-// encoding/json reads.
+// Whatever the bytes, a table value or a record a scanner reads is the
+// value encoding/json reads.
 func FuzzScanTableValuesEqualsEncodingJSON(f *testing.F) {
 	for i, v := range tableValues() {
 		if i%5 == 0 {
@@ -221,7 +232,7 @@ func FuzzScanTableValuesEqualsEncodingJSON(f *testing.F) {
 		if !utf8.Valid(b) {
 			return
 		}
-		for _, v := range []any{Count{}, Recent{}, Top{}} {
+		for _, v := range []any{Count{}, Recent{}, Top{}, PostEvent{}, Delta{}} {
 			got, ok, want, wantErr := scanned(v, b)
 			if !ok {
 				continue
@@ -273,5 +284,23 @@ func BenchmarkDecodeTableValues(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// A scanner that declines leaves its value as it was: decodeJSON then
+// gives encoding/json the untouched value.
+func TestScannersLeaveTheirValueOnDecline(t *testing.T) {
+	half := `{"display":"x","post_count":3,"w":{"+1":2}}` // declined at the key "+1"
+	c := Count{Display: "kept"}
+	if c.scanJSON([]byte(half)) || c.Display != "kept" || c.PostCount != 0 {
+		t.Errorf("Count after a declined scan: %+v", c)
+	}
+	e := PostEvent{Caption: "kept"}
+	if e.scanJSON([]byte(`{"type":"created","caption":"x","Post_ID":"p"}`)) || e.Caption != "kept" || e.Type != "" {
+		t.Errorf("PostEvent after a declined scan: %+v", e)
+	}
+	got, err := DecodePostEvent("u", []byte(`{"type":"created","Post_ID":"p","user_id":"u","caption":"#a"}`))
+	if err != nil || got.PostID != "p" {
+		t.Errorf("a key in another case: %+v, %v; encoding/json reads it as post_id", got, err)
 	}
 }
