@@ -33,28 +33,33 @@ source scripts/prereqs.sh
 prereqs
 
 if [[ $parts == *pipeline* || $parts == *recovery* ]]; then
-  export KAFKA_PORT=19292
-  stop_broker() { services/kafka.sh down >/dev/null 2>&1 || true; }
-  stop_broker
-  rm -rf .services/kafka-$KAFKA_PORT/data
-  trap stop_broker EXIT
-  trap 'exit 130' INT TERM
-  services/kafka.sh up
-  eval "$(services/all.sh env)"
-  export TAGSTREAM_BROKERS=127.0.0.1:$KAFKA_PORT
+  # A subshell: its KAFKA_PORT and TAGSTREAM_* (the broker's principal)
+  # must not reach the read part's own `tagstream run` (they did: it
+  # took the port and looked for Cassandra).
+  (
+    export KAFKA_PORT=19292
+    stop_broker() { services/kafka.sh down >/dev/null 2>&1 || true; }
+    stop_broker
+    rm -rf .services/kafka-$KAFKA_PORT/data
+    trap stop_broker EXIT
+    trap 'exit 130' INT TERM
+    services/kafka.sh up
+    eval "$(services/all.sh env)"
+    export TAGSTREAM_BROKERS=127.0.0.1:$KAFKA_PORT
 
-  go build -o bin/tagstream ./cmd/tagstream
-  go build -o bin/bench ./bench/cmd/bench
-  if [[ $parts == *pipeline* ]]; then
-    bench/kstreams/build.sh
-    bin/bench pipeline --brokers "$TAGSTREAM_BROKERS" --posts "$posts" --rounds "$rounds" \
-      --commit "$commit" --out bench/results
-  fi
-  if [[ $parts == *recovery* ]]; then
-    bin/bench recovery --brokers "$TAGSTREAM_BROKERS" --tables "${BENCH_TABLES:-1000000,10000000}" \
-      --commit "$commit" --out bench/results
-  fi
-  stop_broker
+    go build -o bin/tagstream ./cmd/tagstream
+    go build -o bin/bench ./bench/cmd/bench
+    if [[ $parts == *pipeline* ]]; then
+      bench/kstreams/build.sh
+      bin/bench pipeline --brokers "$TAGSTREAM_BROKERS" --posts "$posts" --rounds "$rounds" \
+        --commit "$commit" --out bench/results
+    fi
+    if [[ $parts == *recovery* ]]; then
+      bin/bench recovery --brokers "$TAGSTREAM_BROKERS" --tables "${BENCH_TABLES:-1000000,10000000}" \
+        --commit "$commit" --out bench/results
+    fi
+    stop_broker
+  )
 fi
 if [[ $parts == *read* ]]; then
   scripts/bench-read.sh

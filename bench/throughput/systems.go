@@ -31,9 +31,11 @@ func Standard(b Binaries, c kafka.Cluster) []System {
 	brokers := strings.Join(c.Brokers, ",")
 	parts := c.PartitionCount()
 	worker := func(eo bool) System {
-		name, label := "tagstream-eo", "tagstream worker, exactly-once"
+		// The worker also keeps every hashtag's recent and top lists,
+		// which the other systems do not: the label says so.
+		name, label := "tagstream-eo", "tagstream worker (counts + recent and top lists), exactly-once"
 		if !eo {
-			name, label = "tagstream-alo", "tagstream worker, --exactly-once=false"
+			name, label = "tagstream-alo", "tagstream worker (counts + recent and top lists), --exactly-once=false"
 		}
 		return System{Name: name, Label: label, Output: CountJSON,
 			Topics:      func(ns topology.Namespace) []kafka.TopicSpec { return ns.Gen(0).Topics() },
@@ -73,8 +75,8 @@ func Standard(b Binaries, c kafka.Cluster) []System {
 	}
 	return []System{
 		worker(true), worker(false),
-		kstreams("exactly_once_v2", "kstreams-eos", "Kafka Streams 4.1, same semantics, exactly_once_v2"),
-		kstreams("at_least_once", "kstreams-alo", "Kafka Streams 4.1, same semantics, at_least_once"),
+		kstreams("exactly_once_v2", "kstreams-eos", "Kafka Streams 4.1, tagstream's count semantics (no lists), exactly_once_v2"),
+		kstreams("at_least_once", "kstreams-alo", "Kafka Streams 4.1, tagstream's count semantics (no lists), at_least_once"),
 		limit,
 	}
 }
