@@ -15,8 +15,8 @@ package api
 
 import (
 	"strconv"
-	"time"
-	"unicode/utf8"
+
+	"github.com/tagstream/tagstream/events"
 )
 
 // pageJSONSize is about the length of p's JSON, so one allocation holds it.
@@ -37,9 +37,9 @@ func postsJSONSize(ps []PostJSON) int {
 // included; ok is false when it cannot (a time the encoder refuses).
 func appendPageJSON(b []byte, p *PageJSON) (out []byte, ok bool) {
 	b = append(b, `{"hashtag":`...)
-	b = appendJSONString(b, p.Hashtag)
+	b = events.AppendString(b, p.Hashtag, false)
 	b = append(b, `,"key":`...)
-	b = appendJSONString(b, p.Key)
+	b = events.AppendString(b, p.Key, false)
 	b = append(b, `,"post_count":`...)
 	b = strconv.AppendInt(b, p.PostCount, 10)
 	b = append(b, `,"top_posts":`...)
@@ -49,7 +49,7 @@ func appendPageJSON(b []byte, p *PageJSON) (out []byte, ok bool) {
 	ok = ok && ok2
 	if !p.UpdatedAt.IsZero() {
 		b = append(b, `,"updated_at":`...)
-		b, ok2 = appendJSONTime(b, p.UpdatedAt)
+		b, ok2 = events.AppendTime(b, p.UpdatedAt)
 		ok = ok && ok2
 	}
 	return append(b, '}', '\n'), ok
@@ -68,25 +68,25 @@ func appendPostsJSON(b []byte, ps []PostJSON) ([]byte, bool) {
 		}
 		p := &ps[i]
 		b = append(b, `{"post_id":`...)
-		b = appendJSONString(b, p.PostID)
+		b = events.AppendString(b, p.PostID, false)
 		b = append(b, `,"user_id":`...)
-		b = appendJSONString(b, p.UserID)
+		b = events.AppendString(b, p.UserID, false)
 		if p.ImageID != "" {
 			b = append(b, `,"image_id":`...)
-			b = appendJSONString(b, p.ImageID)
+			b = events.AppendString(b, p.ImageID, false)
 		}
 		if p.ImageURL != "" {
 			b = append(b, `,"image_url":`...)
-			b = appendJSONString(b, p.ImageURL)
+			b = events.AppendString(b, p.ImageURL, false)
 		}
 		if p.Caption != "" {
 			b = append(b, `,"caption":`...)
-			b = appendJSONString(b, p.Caption)
+			b = events.AppendString(b, p.Caption, false)
 		}
 		if !p.CreatedAt.IsZero() {
 			b = append(b, `,"created_at":`...)
 			var okT bool
-			if b, okT = appendJSONTime(b, p.CreatedAt); !okT {
+			if b, okT = events.AppendTime(b, p.CreatedAt); !okT {
 				ok = false
 			}
 		}
@@ -95,74 +95,4 @@ func appendPostsJSON(b []byte, ps []PostJSON) ([]byte, bool) {
 		b = append(b, '}')
 	}
 	return append(b, ']'), ok
-}
-
-// appendJSONTime appends t as time.Time's MarshalJSON does; false for
-// what it refuses (a year outside 0–9999, a zone offset of a day or more).
-func appendJSONTime(b []byte, t time.Time) ([]byte, bool) {
-	if y := t.Year(); y < 0 || y > 9999 {
-		return b, false
-	}
-	if _, off := t.Zone(); off <= -24*3600 || off >= 24*3600 {
-		return b, false
-	}
-	b = append(b, '"')
-	b = t.AppendFormat(b, time.RFC3339Nano)
-	return append(b, '"'), true
-}
-
-const hexDigits = "0123456789abcdef"
-
-// appendJSONString appends s as a JSON string exactly as an encoder with
-// SetEscapeHTML(false) does: <, > and & kept, invalid UTF-8 replaced by
-// U+FFFD, U+2028 and U+2029 escaped.
-func appendJSONString(b []byte, s string) []byte {
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		if c := s[i]; c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
-				i++
-				continue
-			}
-			b = append(b, s[start:i]...)
-			switch c {
-			case '\\', '"':
-				b = append(b, '\\', c)
-			case '\b':
-				b = append(b, '\\', 'b')
-			case '\f':
-				b = append(b, '\\', 'f')
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\r':
-				b = append(b, '\\', 'r')
-			case '\t':
-				b = append(b, '\\', 't')
-			default:
-				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xF])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			b = append(b, s[start:i]...)
-			b = append(b, `\ufffd`...)
-			i += size
-			start = i
-			continue
-		}
-		if r == '\u2028' || r == '\u2029' {
-			b = append(b, s[start:i]...)
-			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&0xF])
-			i += size
-			start = i
-			continue
-		}
-		i += size
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
 }

@@ -21,7 +21,7 @@ var layers = map[string]int{
 	// 1: the records on the wire and the identities.
 	"events": 1, "token": 1, "media/imgbench": 1, "kafka": 1, "tablestore": 1,
 	// 2: the contract with Kafka and the page model.
-	"topology": 2, "page": 2, "kafka/gokaopts": 2,
+	"topology": 2, "page": 2, "kafka/gokaopts": 2, "bench/harness": 2,
 	// 3: the stages and the read side.
 	"processors": 3, "views": 3, "emitters": 3, "snapshot": 3, "load": 3, "api": 3, "kafka/kafkatest": 3,
 	// 4: what runs stages as a whole.

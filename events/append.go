@@ -176,9 +176,12 @@ func appendWatermarks(b []byte, w ChangeWatermarks) ([]byte, bool) {
 	return append(b, m...), true
 }
 
-// appendTime appends t as time.Time's MarshalJSON does; false for what it
+// appendTime is AppendTime.
+func appendTime(b []byte, t time.Time) ([]byte, bool) { return AppendTime(b, t) }
+
+// AppendTime appends t as time.Time's MarshalJSON does; false for what it
 // refuses (a year outside 0–9999, a zone offset of a day or more).
-func appendTime(b []byte, t time.Time) ([]byte, bool) {
+func AppendTime(b []byte, t time.Time) ([]byte, bool) {
 	if y := t.Year(); y < 0 || y > 9999 {
 		return b, false
 	}
@@ -192,15 +195,20 @@ func appendTime(b []byte, t time.Time) ([]byte, bool) {
 
 const hexDigits = "0123456789abcdef"
 
-// appendString appends s as a JSON string exactly as json.Marshal does:
-// HTML characters escaped, invalid UTF-8 replaced by U+FFFD, U+2028 and
-// U+2029 escaped.
-func appendString(b []byte, s string) []byte {
+// appendString appends s as json.Marshal does (AppendString, HTML
+// characters escaped).
+func appendString(b []byte, s string) []byte { return AppendString(b, s, true) }
+
+// AppendString appends s as a JSON string exactly as encoding/json does:
+// invalid UTF-8 replaced by U+FFFD, U+2028 and U+2029 escaped, and <, >
+// and & escaped as json.Marshal does with escapeHTML, kept as an Encoder
+// with SetEscapeHTML(false) does without.
+func AppendString(b []byte, s string, escapeHTML bool) []byte {
 	b = append(b, '"')
 	start := 0
 	for i := 0; i < len(s); {
 		if c := s[i]; c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
+			if c >= 0x20 && c != '"' && c != '\\' && (!escapeHTML || (c != '<' && c != '>' && c != '&')) {
 				i++
 				continue
 			}

@@ -13,11 +13,11 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/tagstream/tagstream/bench/harness"
 	"github.com/tagstream/tagstream/events"
 	"github.com/tagstream/tagstream/kafka"
 	"github.com/tagstream/tagstream/load"
@@ -244,23 +244,7 @@ func runFill(ctx context.Context, args []string) error {
 }
 
 func produce(ctx context.Context, cl *kgo.Client, recs []*kgo.Record) error {
-	var failed atomic.Int64
-	var first atomic.Value
-	for _, r := range recs {
-		cl.Produce(ctx, r, func(_ *kgo.Record, err error) {
-			if err != nil {
-				failed.Add(1)
-				first.CompareAndSwap(nil, err)
-			}
-		})
-	}
-	if err := cl.Flush(ctx); err != nil {
-		return fmt.Errorf("flush: %w", err)
-	}
-	if n := failed.Load(); n > 0 {
-		return fmt.Errorf("%d records not produced, first error: %v", n, first.Load())
-	}
-	return nil
+	return harness.Produce(ctx, cl, harness.All(recs))
 }
 
 // pageJSON is the part of a page readpath looks at.

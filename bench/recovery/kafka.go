@@ -4,11 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/tagstream/tagstream/bench/harness"
 	"github.com/tagstream/tagstream/events"
 	"github.com/tagstream/tagstream/kafka"
 	"github.com/tagstream/tagstream/load"
@@ -65,26 +65,14 @@ func produceCounts(ctx context.Context, c kafka.Cluster, ns topology.Namespace, 
 	}
 	defer cl.Close()
 	at := time.Now().UTC()
-	var failed atomic.Int64
-	var first atomic.Value
-	for i := range n {
-		v, err := CountValue(i, at)
-		if err != nil {
-			return err
-		}
-		cl.Produce(ctx, &kgo.Record{Key: []byte(TableKey(i)), Value: v}, func(_ *kgo.Record, err error) {
-			if err != nil && failed.Add(1) == 1 {
-				first.Store(err)
+	return harness.Produce(ctx, cl, func(yield func(*kgo.Record, error) bool) {
+		for i := range n {
+			v, err := CountValue(i, at)
+			if !yield(&kgo.Record{Key: []byte(TableKey(i)), Value: v}, err) {
+				return
 			}
-		})
-	}
-	if err := cl.Flush(ctx); err != nil {
-		return fmt.Errorf("recovery: flush counts: %w", err)
-	}
-	if k := failed.Load(); k > 0 {
-		return fmt.Errorf("recovery: %d counts not produced, first: %v", k, first.Load())
-	}
-	return nil
+		}
+	})
 }
 
 // loadOptions is `tagstream load`'s default workload (README, Performance):
@@ -104,27 +92,15 @@ func producePosts(ctx context.Context, c kafka.Cluster, ns topology.Namespace, n
 	defer cl.Close()
 	g := load.NewGenerator(loadOptions(ns, n, seed))
 	now := time.Now().UTC()
-	var failed atomic.Int64
-	var first atomic.Value
-	for range n {
-		p := g.Next()
-		v, err := json.Marshal(events.PostEvent{Type: events.PostCreated, PostID: p.ID, UserID: p.User, Caption: p.Caption, TS: now})
-		if err != nil {
-			return fmt.Errorf("recovery: post %s: %w", p.ID, err)
-		}
-		cl.Produce(ctx, &kgo.Record{Key: []byte(p.User), Value: v}, func(_ *kgo.Record, err error) {
-			if err != nil && failed.Add(1) == 1 {
-				first.Store(err)
+	return harness.Produce(ctx, cl, func(yield func(*kgo.Record, error) bool) {
+		for range n {
+			p := g.Next()
+			v, err := json.Marshal(events.PostEvent{Type: events.PostCreated, PostID: p.ID, UserID: p.User, Caption: p.Caption, TS: now})
+			if !yield(&kgo.Record{Key: []byte(p.User), Value: v}, err) {
+				return
 			}
-		})
-	}
-	if err := cl.Flush(ctx); err != nil {
-		return fmt.Errorf("recovery: flush posts: %w", err)
-	}
-	if k := failed.Load(); k > 0 {
-		return fmt.Errorf("recovery: %d posts not produced, first: %v", k, first.Load())
-	}
-	return nil
+		}
+	})
 }
 
 // probe is one post whose only hashtag no other post has: its count

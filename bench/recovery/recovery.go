@@ -26,6 +26,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tagstream/tagstream/bench/harness"
 	"github.com/tagstream/tagstream/kafka"
 	"github.com/tagstream/tagstream/load"
 	"github.com/tagstream/tagstream/topology"
@@ -197,23 +198,23 @@ func APIRecovery(ctx context.Context, o Options, n int) (Row, error) {
 	if err != nil {
 		return row, err
 	}
-	p, err := startProc(o.Cluster, filepath.Join(dir, "api.log"), o.Tagstream,
+	p, err := harness.Start(o.Cluster, filepath.Join(dir, "api.log"), o.Tagstream,
 		append([]string{"api", "--http", "127.0.0.1:0", "--secret", apiSecret}, o.common(ns)...)...)
 	if err != nil {
 		return row, err
 	}
-	defer p.stop()
+	defer p.Stop()
 	wctx, cancel := context.WithTimeout(ctx, o.Timeout)
 	defer cancel()
 	addr, ready, err := AwaitReady(wctx, p)
 	if err != nil {
 		return row, err
 	}
-	row.CPUSeconds, row.PeakRSSMiB, err = usage(p.cmd.Process.Pid)
+	row.CPUSeconds, row.PeakRSSMiB, err = harness.Usage(p.Cmd.Process.Pid)
 	if err != nil {
 		return row, err
 	}
-	row.Seconds = ready.Sub(p.start).Seconds()
+	row.Seconds = ready.Sub(p.Start).Seconds()
 	row.RecordsPerSecond = float64(row.Records) / row.Seconds
 	row.Ratio = row.Seconds / row.BareSeconds
 	// Ready must mean the whole table is there: the last row produced is
@@ -227,18 +228,18 @@ func APIRecovery(ctx context.Context, o Options, n int) (Row, error) {
 // AwaitReady waits for the API process p to print its address, then polls
 // its /readyz until it answers 200, and returns the address and when it
 // did. It fails if p exits or ctx ends first.
-func AwaitReady(ctx context.Context, p *proc) (string, time.Time, error) {
+func AwaitReady(ctx context.Context, p *harness.Proc) (string, time.Time, error) {
 	var addr string
 	for addr == "" {
 		select {
-		case line := <-p.lines:
+		case line := <-p.Lines:
 			if a, ok := strings.CutPrefix(line, "tagstream api listening on http://"); ok {
 				addr = strings.TrimSpace(a)
 			}
-		case <-p.exited:
-			return "", time.Time{}, fmt.Errorf("recovery: api exited before listening (%v): see %s", p.err, p.logPath)
+		case <-p.Exited:
+			return "", time.Time{}, fmt.Errorf("recovery: api exited before listening (%v): see %s", p.Err, p.LogPath)
 		case <-ctx.Done():
-			return "", time.Time{}, fmt.Errorf("recovery: api not listening: %w; see %s", ctx.Err(), p.logPath)
+			return "", time.Time{}, fmt.Errorf("recovery: api not listening: %w; see %s", ctx.Err(), p.LogPath)
 		}
 	}
 	cl := &http.Client{Timeout: 5 * time.Second}
@@ -259,10 +260,10 @@ func AwaitReady(ctx context.Context, p *proc) (string, time.Time, error) {
 		}
 		select {
 		case <-tick.C:
-		case <-p.exited:
-			return addr, time.Time{}, fmt.Errorf("recovery: api exited before ready (%v): see %s", p.err, p.logPath)
+		case <-p.Exited:
+			return addr, time.Time{}, fmt.Errorf("recovery: api exited before ready (%v): see %s", p.Err, p.LogPath)
 		case <-ctx.Done():
-			return addr, time.Time{}, fmt.Errorf("recovery: api not ready: %w; see %s", ctx.Err(), p.logPath)
+			return addr, time.Time{}, fmt.Errorf("recovery: api not ready: %w; see %s", ctx.Err(), p.LogPath)
 		}
 	}
 }
@@ -323,7 +324,7 @@ func WorkerRestart(ctx context.Context, o Options) ([]Row, error) {
 	state := filepath.Join(dir, "state")
 	logPath := filepath.Join(dir, "worker.log")
 	args := append([]string{"worker", "--instance-id", workerID}, o.common(ns)...)
-	w, err := startProc(o.Cluster, logPath, o.Tagstream, append(args, "--state-dir", state)...)
+	w, err := harness.Start(o.Cluster, logPath, o.Tagstream, append(args, "--state-dir", state)...)
 	if err != nil {
 		return nil, err
 	}
@@ -331,11 +332,11 @@ func WorkerRestart(ctx context.Context, o Options) ([]Row, error) {
 	err = awaitProcessed(wctx, w, o.Cluster, g.WorkerGroups())
 	cancel()
 	if err != nil {
-		w.stop()
+		w.Stop()
 		return nil, err
 	}
-	fmt.Fprintf(o.Log, "worker: %d posts produced in %.1f s, processed %.1f s after its start\n", o.Posts, preload, time.Since(w.start).Seconds())
-	w.stop()
+	fmt.Fprintf(o.Log, "worker: %d posts produced in %.1f s, processed %.1f s after its start\n", o.Posts, preload, time.Since(w.Start).Seconds())
+	w.Stop()
 
 	var rows []Row
 	for i, v := range []struct {
@@ -363,12 +364,12 @@ func WorkerRestart(ctx context.Context, o Options) ([]Row, error) {
 		}
 		rows = append(rows, row)
 		if i == 0 {
-			w.stop()
+			w.Stop()
 		}
 	}
 	// w, the worker without state, keeps running: replay hands the new
 	// generation over to it.
-	defer w.stop()
+	defer w.Stop()
 	if o.NoReplay {
 		return rows, nil
 	}
@@ -385,13 +386,13 @@ func clone(s []string) []string { return append([]string(nil), s...) }
 // restart starts the worker with args, produces the probe post at once
 // and fills row with the time until its count is in the counts table. It
 // returns the running worker.
-func restart(ctx context.Context, o Options, ns topology.Namespace, logPath string, args []string, tag string, row *Row) (*proc, error) {
+func restart(ctx context.Context, o Options, ns topology.Namespace, logPath string, args []string, tag string, row *Row) (*harness.Proc, error) {
 	table := ns.Gen(0).CountsTable()
 	from, err := o.Cluster.Ends(ctx, table)
 	if err != nil {
 		return nil, err
 	}
-	w, err := startProc(o.Cluster, logPath, o.Tagstream, args...)
+	w, err := harness.Start(o.Cluster, logPath, o.Tagstream, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -399,7 +400,7 @@ func restart(ctx context.Context, o Options, ns topology.Namespace, logPath stri
 	defer cancel()
 	pr := newProbe(tag)
 	if err := produceProbe(wctx, o.Cluster, ns, pr); err != nil {
-		w.stop()
+		w.Stop()
 		return nil, err
 	}
 	// The watch runs beside a check of the worker, which may exit.
@@ -415,19 +416,19 @@ func restart(ctx context.Context, o Options, ns topology.Namespace, logPath stri
 	var s seen
 	select {
 	case s = <-found:
-	case <-w.exited:
+	case <-w.Exited:
 		cancel()
 		<-found
-		return nil, fmt.Errorf("recovery: worker exited after its restart (%v): see %s", w.err, w.logPath)
+		return nil, fmt.Errorf("recovery: worker exited after its restart (%v): see %s", w.Err, w.LogPath)
 	}
 	if s.err != nil {
-		w.stop()
-		return nil, fmt.Errorf("%w; see %s", s.err, w.logPath)
+		w.Stop()
+		return nil, fmt.Errorf("%w; see %s", s.err, w.LogPath)
 	}
-	row.Seconds = s.at.Sub(w.start).Seconds()
-	row.CPUSeconds, row.PeakRSSMiB, err = usage(w.cmd.Process.Pid)
+	row.Seconds = s.at.Sub(w.Start).Seconds()
+	row.CPUSeconds, row.PeakRSSMiB, err = harness.Usage(w.Cmd.Process.Pid)
 	if err != nil {
-		w.stop()
+		w.Stop()
 		return nil, err
 	}
 	row.RecordsPerSecond = float64(row.Records) / row.Seconds
@@ -438,7 +439,7 @@ func restart(ctx context.Context, o Options, ns topology.Namespace, logPath stri
 // awaitProcessed waits until groups have no lag, or fails when the worker
 // exits first. Until the worker has joined them the groups do not exist
 // and their lag is an error: that is retried until ctx ends.
-func awaitProcessed(ctx context.Context, w *proc, c kafka.Cluster, groups []string) error {
+func awaitProcessed(ctx context.Context, w *harness.Proc, c kafka.Cluster, groups []string) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	done := make(chan error, 1)
@@ -460,10 +461,10 @@ func awaitProcessed(ctx context.Context, w *proc, c kafka.Cluster, groups []stri
 	select {
 	case err := <-done:
 		return err
-	case <-w.exited:
+	case <-w.Exited:
 		cancel()
 		<-done
-		return fmt.Errorf("recovery: worker exited before processing the posts (%v): see %s", w.err, w.logPath)
+		return fmt.Errorf("recovery: worker exited before processing the posts (%v): see %s", w.Err, w.LogPath)
 	}
 }
 
@@ -479,7 +480,7 @@ func replayRow(ctx context.Context, o Options, ns topology.Namespace, dir string
 		return row, err
 	}
 	row.Records, row.BareSeconds = read, bare.Seconds()
-	p, err := startProc(o.Cluster, filepath.Join(dir, "replay.log"), o.Tagstream,
+	p, err := harness.Start(o.Cluster, filepath.Join(dir, "replay.log"), o.Tagstream,
 		append([]string{"replay", "--from", "earliest", "--rank=false"}, o.common(ns)...)...)
 	if err != nil {
 		return row, err
@@ -489,27 +490,27 @@ func replayRow(ctx context.Context, o Options, ns topology.Namespace, dir string
 	var caughtUp time.Time
 	for done := false; !done; {
 		select {
-		case line := <-p.lines:
+		case line := <-p.Lines:
 			if caughtUp.IsZero() && strings.Contains(line, "caught up") {
 				caughtUp = time.Now()
 			}
-		case <-p.exited:
+		case <-p.Exited:
 			done = true
 		case <-wctx.Done():
-			p.stop()
-			return row, fmt.Errorf("recovery: replay not done: %w; see %s", wctx.Err(), p.logPath)
+			p.Stop()
+			return row, fmt.Errorf("recovery: replay not done: %w; see %s", wctx.Err(), p.LogPath)
 		}
 	}
 	end := time.Now()
-	if p.err != nil {
-		return row, fmt.Errorf("recovery: replay: %w; see %s", p.err, p.logPath)
+	if p.Err != nil {
+		return row, fmt.Errorf("recovery: replay: %w; see %s", p.Err, p.LogPath)
 	}
-	row.Seconds = end.Sub(p.start).Seconds()
-	row.CPUSeconds, row.PeakRSSMiB = exitUsage(p)
+	row.Seconds = end.Sub(p.Start).Seconds()
+	row.CPUSeconds, row.PeakRSSMiB = p.ExitUsage()
 	row.RecordsPerSecond = float64(row.Records) / row.Seconds
 	row.Ratio = row.Seconds / row.BareSeconds
 	if !caughtUp.IsZero() {
-		row.Note += fmt.Sprintf("; caught up after %.1f s", caughtUp.Sub(p.start).Seconds())
+		row.Note += fmt.Sprintf("; caught up after %.1f s", caughtUp.Sub(p.Start).Seconds())
 	}
 	return row, nil
 }

@@ -2,7 +2,6 @@ package throughput
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -10,13 +9,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
-	"strconv"
-	"strings"
-	"syscall"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/tagstream/tagstream/bench/harness"
 	"github.com/tagstream/tagstream/kafka"
 	"github.com/tagstream/tagstream/topology"
 )
@@ -36,7 +33,7 @@ type System struct {
 	OutputTopic func(ns topology.Namespace) string
 	// Command is the process of a round: ns its namespace, dir a fresh
 	// directory of its own (state). Its environment gets the cluster's
-	// principal as TAGSTREAM_KAFKA_* (Options.Env).
+	// principal as TAGSTREAM_KAFKA_* (harness.Env).
 	Command func(ns topology.Namespace, dir string) *exec.Cmd
 }
 
@@ -136,11 +133,7 @@ func runOne(ctx context.Context, o Options, l *Log, s System, round int) (Run, e
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return run, err
 	}
-	logf, err := os.Create(filepath.Join(dir, "process.log"))
-	if err != nil {
-		return run, err
-	}
-	defer logf.Close()
+	logPath := filepath.Join(dir, "process.log")
 
 	w := newWatcher(s.Output, l)
 	watchCtx, stopWatch := context.WithCancel(ctx)
@@ -148,35 +141,21 @@ func runOne(ctx context.Context, o Options, l *Log, s System, round int) (Run, e
 	watched := make(chan error, 1)
 	go func() { watched <- w.run(watchCtx, o.Cluster, s.OutputTopic(ns)) }()
 
-	cmd := s.Command(ns, filepath.Join(dir, "state"))
-	cmd.Env = append(os.Environ(), Env(o.Cluster)...)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	start = time.Now()
-	if err := cmd.Start(); err != nil {
-		return run, fmt.Errorf("start %s: %w", cmd.Path, err)
+	p, err := harness.StartCmd(o.Cluster, logPath, s.Command(ns, filepath.Join(dir, "state")))
+	if err != nil {
+		return run, err
 	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	stop := func() {
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(time.Minute):
-			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			<-exited
-		}
-	}
+	start = p.Start
 
 	select {
 	case err := <-watched:
 		elapsed := time.Since(start)
 		if err != nil {
-			stop()
+			p.Stop()
 			return run, err
 		}
-		run.CPUSeconds, run.PeakRSSMiB, err = usage(cmd.Process.Pid)
-		stop()
+		run.CPUSeconds, run.PeakRSSMiB, err = harness.Usage(p.Cmd.Process.Pid)
+		p.Stop()
 		if err != nil {
 			return run, err
 		}
@@ -188,15 +167,15 @@ func runOne(ctx context.Context, o Options, l *Log, s System, round int) (Run, e
 		}
 		run.HashtagEventsPerSecond = float64(events) / run.Seconds
 		return run, nil
-	case err := <-exited:
+	case <-p.Exited:
 		stopWatch()
 		<-watched
-		return run, fmt.Errorf("%s exited before its output was complete (%v): see %s", s.Name, err, logf.Name())
+		return run, fmt.Errorf("%s exited before its output was complete (%v): see %s", s.Name, p.Err, logPath)
 	case <-ctx.Done():
-		stop()
+		p.Stop()
 		stopWatch()
 		return run, fmt.Errorf("%s: output incomplete after %s (%d records read, %d counts differ): %w; see %s",
-			s.Name, o.Timeout, w.records.Load(), w.wrong, ctx.Err(), logf.Name())
+			s.Name, o.Timeout, w.records.Load(), w.wrong, ctx.Err(), logPath)
 	}
 }
 
@@ -208,63 +187,14 @@ func preload(ctx context.Context, c kafka.Cluster, topic string, recs []Record) 
 		return err
 	}
 	defer cl.Close()
-	const batch = 10_000
-	for i := 0; i < len(recs); i += batch {
-		rs := make([]*kgo.Record, 0, batch)
-		for _, r := range recs[i:min(i+batch, len(recs))] {
-			rs = append(rs, &kgo.Record{Key: r.Key, Value: r.Value})
+	if err := harness.Produce(ctx, cl, func(yield func(*kgo.Record, error) bool) {
+		for _, r := range recs {
+			if !yield(&kgo.Record{Key: r.Key, Value: r.Value}, nil) {
+				return
+			}
 		}
-		if err := cl.ProduceSync(ctx, rs...).FirstErr(); err != nil {
-			return fmt.Errorf("throughput: preload %s: %w", topic, err)
-		}
+	}); err != nil {
+		return fmt.Errorf("throughput: preload %s: %w", topic, err)
 	}
 	return nil
-}
-
-// Env is the environment that makes a tagstream-style process (and the
-// Kafka Streams application) authenticate as c's principal.
-func Env(c kafka.Cluster) []string {
-	if !c.SASL.Enabled() {
-		return nil
-	}
-	return []string{"TAGSTREAM_KAFKA_USER=" + c.SASL.User, "TAGSTREAM_KAFKA_PASSWORD=" + c.SASL.Password,
-		"TAGSTREAM_KAFKA_SASL_MECHANISM=" + c.SASL.Mechanism}
-}
-
-// clockTicks is Linux's USER_HZ, the unit of /proc/<pid>/stat's times: 100
-// on every architecture Go supports (it is fixed in the kernel's ABI).
-const clockTicks = 100
-
-// usage reads a live process's CPU seconds (utime + stime) and its peak
-// resident set (VmHWM).
-func usage(pid int) (cpu, rssMiB float64, err error) {
-	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0, 0, fmt.Errorf("throughput: cpu of %d: %w", pid, err)
-	}
-	// Fields after the command (which may hold spaces), from field 3.
-	i := strings.LastIndexByte(string(stat), ')')
-	f := strings.Fields(string(stat[i+1:]))
-	if len(f) < 13 {
-		return 0, 0, fmt.Errorf("throughput: /proc/%d/stat has %d fields", pid, len(f))
-	}
-	utime, err1 := strconv.ParseFloat(f[11], 64)
-	stime, err2 := strconv.ParseFloat(f[12], 64)
-	if err := errors.Join(err1, err2); err != nil {
-		return 0, 0, fmt.Errorf("throughput: /proc/%d/stat: %w", pid, err)
-	}
-	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, 0, fmt.Errorf("throughput: rss of %d: %w", pid, err)
-	}
-	for line := range strings.Lines(string(status)) {
-		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			kb, err := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 64)
-			if err != nil {
-				return 0, 0, fmt.Errorf("throughput: VmHWM %q: %w", v, err)
-			}
-			return (utime + stime) / clockTicks, kb / 1024, nil
-		}
-	}
-	return 0, 0, fmt.Errorf("throughput: /proc/%d/status has no VmHWM", pid)
 }
