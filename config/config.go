@@ -74,6 +74,9 @@ type Config struct {
 	InstanceID string
 	// ExactlyOnce is --exactly-once: the extractor's Kafka transactions.
 	ExactlyOnce bool
+	// Groups is --groups: the worker's groups this process runs, by their
+	// base names (topology.md, Groups); default all four.
+	Groups []string
 	// CommitInterval is --commit-interval: how long one extractor
 	// transaction collects records (processors.Options.CommitInterval).
 	CommitInterval time.Duration
@@ -176,6 +179,8 @@ func Defaults() Config {
 		WriteBurst:     30,
 		MaxConnections: 10_000,
 		ExactlyOnce:    true,
+		// processors.WorkerGroups
+		Groups: []string{"extractor", "hashtag-counts", "hashtag-top", "hashtag-recent"},
 		// processors.DefaultCommitInterval
 		CommitInterval: time.Second,
 		LogLevel:       "warn",
@@ -290,6 +295,29 @@ func (a atLeast) Set(s string) error {
 	return nil
 }
 
+// subset is a list flag whose items are among a few values, each once.
+type subset struct {
+	list
+	values []string
+}
+
+func (s subset) Set(v string) error {
+	var chosen []string
+	if err := (list{&chosen}).Set(v); err != nil {
+		return err
+	}
+	for i, c := range chosen {
+		if !slices.Contains(s.values, c) {
+			return fmt.Errorf("%q: want some of %s", c, strings.Join(s.values, ", "))
+		}
+		if slices.Contains(chosen[:i], c) {
+			return fmt.Errorf("%q given twice", c)
+		}
+	}
+	*s.p = chosen
+	return nil
+}
+
 // oneOf is a string flag restricted to a few values.
 type oneOf struct {
 	p      *string
@@ -371,6 +399,11 @@ var defs = map[string]func(fs *flag.FlagSet, c *Config, name string){
 	"exactly-once": func(fs *flag.FlagSet, c *Config, n string) {
 		fs.BoolVar(&c.ExactlyOnce, n, c.ExactlyOnce, "count every post exactly once across crashes with Kafka transactions "+
 			"(Kafka Streams' processing.guarantee=exactly_once_v2); false only to measure what it costs")
+	},
+	"groups": func(fs *flag.FlagSet, c *Config, n string) {
+		fs.Var(subset{list{&c.Groups}, []string{"extractor", "hashtag-counts", "hashtag-top", "hashtag-recent"}}, n,
+			"the worker's groups this process runs, comma-separated: extractor, hashtag-counts, hashtag-top, hashtag-recent "+
+				"(topology.md, Groups); run the list groups (hashtag-top, hashtag-recent) in processes of their own to scale them apart from the counts")
 	},
 	"commit-interval": func(fs *flag.FlagSet, c *Config, n string) {
 		// At most processors.MaxCommitInterval: a transaction must end

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tagstream/tagstream/processors"
 	"github.com/tagstream/tagstream/snapshot"
 )
 
@@ -65,6 +66,25 @@ func TestDefaultsMatchThePackages(t *testing.T) {
 	if c.Snapshot.Keyspace != snapshot.DefaultKeyspace || c.Snapshot.Replication != snapshot.DefaultReplication ||
 		c.Snapshot.Interval != snapshot.DefaultInterval {
 		t.Errorf("snapshot defaults %+v", c.Snapshot)
+	}
+}
+
+// --groups takes some of the worker's groups, each once, and refuses
+// anything else: a typo must not leave a stage unrun in silence.
+func TestGroupsFlag(t *testing.T) {
+	c := Defaults()
+	if !slices.Equal(c.Groups, processors.WorkerGroups) {
+		t.Fatalf("default groups %v, want every worker group %v", c.Groups, processors.WorkerGroups)
+	}
+	if err := Parse(FlagSet("worker", &c, "groups"), []string{"--groups", "extractor, hashtag-counts"}); err != nil ||
+		!slices.Equal(c.Groups, []string{"extractor", "hashtag-counts"}) {
+		t.Fatalf("%v, %v", c.Groups, err)
+	}
+	for _, v := range []string{"", ",", "hashtag-rank", "extractor,extractor", "Extractor"} {
+		c := Defaults()
+		if err := Parse(FlagSet("worker", &c, "groups"), []string{"--groups", v}); err == nil {
+			t.Errorf("--groups %q accepted: %v", v, c.Groups)
+		}
 	}
 }
 

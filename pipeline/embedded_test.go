@@ -94,6 +94,13 @@ func startEmbeddedWith(t *testing.T, o EmbeddedOptions) node {
 // checks that the grants of topology.Grants are enough on a real broker.
 func startReal(t *testing.T, dir string, partitions int, ns topology.Namespace) node {
 	t.Helper()
+	return startRealWith(t, dir, partitions, ns, nil)
+}
+
+// startRealWith is startReal with the worker running only groups (base
+// names; nil: all).
+func startRealWith(t *testing.T, dir string, partitions int, ns topology.Namespace, groups []string) node {
+	t.Helper()
 	admin := kafkatest.Cluster(t)
 	admin.Partitions = partitions
 	worker, apiP, rank := kafkatest.As(t, topology.RoleWorker), kafkatest.As(t, topology.RoleAPI), kafkatest.As(t, topology.RoleRank)
@@ -101,7 +108,9 @@ func startReal(t *testing.T, dir string, partitions int, ns topology.Namespace) 
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan [2]string, 1)
 	done := make(chan error, 3)
-	go func() { done <- ignoreCanceled(Worker(ctx, worker, processors.Options{Gen: ns.Gen(0)})) }()
+	go func() {
+		done <- ignoreCanceled(Worker(ctx, worker, processors.Options{Gen: ns.Gen(0), Groups: groups}))
+	}()
 	ro := testRank
 	ro.Gen = ns.Gen(0)
 	go func() { done <- ignoreCanceled(Rank(ctx, rank, ro)) }()

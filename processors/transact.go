@@ -58,6 +58,11 @@ type Options struct {
 	// Gen is the namespace and generation of the topics and groups to
 	// run. Default: generation 0 of the default namespace, the plain names.
 	Gen topology.Gen
+	// Groups names the worker's groups this process runs, by their base
+	// names (WorkerGroups): the extractor and the counter alone give the
+	// counts, and the list groups can then run in processes of their own,
+	// scaled apart (their rewrites cost more than counting). Default: all.
+	Groups []string
 	// TxnTimeout is transaction.timeout.ms: how long a dead worker's open
 	// transaction blocks its partitions before the broker aborts it.
 	// Default 10s, Kafka Streams' default under exactly-once.

@@ -21,7 +21,7 @@ func build(t *testing.T, dir, pkg string) string {
 	return bin
 }
 
-// The comparison on the real Kafka, small: tagstream's worker, the Kafka
+// The comparison on the real Kafka, small: tagstream's worker (whole, and counts only), the Kafka
 // Streams application and the limit each process the log until their
 // output is exact, and each round reports what it measured. This is what
 // make bench runs, at 1 % of its size; the figures are not looked at.
@@ -36,7 +36,7 @@ func TestCompareRunsEverySystemUntilItsOutputIsExact(t *testing.T) {
 		Limit: []string{build(t, dir, "../cmd/bench")}}
 	var systems []System
 	for _, s := range Standard(bins, c) {
-		if s.Name == "tagstream-eo" || s.Name == "kstreams-alo" || s.Name == "limit" {
+		if s.Name == "tagstream-eo" || s.Name == "tagstream-counts-alo" || s.Name == "kstreams-alo" || s.Name == "limit" {
 			systems = append(systems, s)
 		}
 	}
@@ -47,8 +47,8 @@ func TestCompareRunsEverySystemUntilItsOutputIsExact(t *testing.T) {
 		t.Fatalf("%v\n%s", err, log.String())
 	}
 	t.Log(log.String())
-	if len(runs) != 3 {
-		t.Fatalf("%d runs, want 3", len(runs))
+	if len(runs) != 4 {
+		t.Fatalf("%d runs, want 4", len(runs))
 	}
 	for _, r := range runs {
 		if r.Seconds <= 0 || r.PostsPerSecond*r.Seconds < float64(len(l.Records))-1 || r.CPUSeconds <= 0 || r.PeakRSSMiB <= 0 {

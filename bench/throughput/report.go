@@ -112,10 +112,15 @@ type Result struct {
 }
 
 // The ratios reported: tagstream over what a team would pick instead, in
-// the same guarantee, and over the limit.
+// the same guarantee (doing the same work, counts only, and doing its
+// whole work), and over the limit.
 var ratioPairs = [][2]string{
+	{"tagstream-counts-eo", "kstreams-eos"},
+	{"tagstream-counts-alo", "kstreams-alo"},
 	{"tagstream-eo", "kstreams-eos"},
 	{"tagstream-alo", "kstreams-alo"},
+	{"tagstream-counts-eo", "limit"},
+	{"tagstream-counts-alo", "limit"},
 	{"tagstream-eo", "limit"},
 	{"tagstream-alo", "limit"},
 }

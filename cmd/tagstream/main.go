@@ -103,7 +103,7 @@ func dispatch(ctx context.Context, args []string, in io.Reader, out io.Writer) e
 			Media: mediaOptions(c), Snapshot: snap, MaxConnections: c.MaxConnections,
 		})
 	case "worker":
-		fs := config.FlagSet(cmd, &c, "brokers", "partitions", "replication", "state-dir", "instance-id", "exactly-once", "commit-interval", "pprof", "log-level")
+		fs := config.FlagSet(cmd, &c, "brokers", "partitions", "replication", "state-dir", "instance-id", "exactly-once", "groups", "commit-interval", "pprof", "log-level")
 		if err := parse(fs, args, &c); err != nil {
 			return err
 		}
@@ -275,7 +275,7 @@ func cluster(c config.Config) kafka.Cluster {
 }
 
 func processorOptions(c config.Config) processors.Options {
-	return processors.Options{Gen: namespace(c).Gen(0), InstanceID: c.InstanceID, AtLeastOnce: !c.ExactlyOnce, CommitInterval: c.CommitInterval}
+	return processors.Options{Gen: namespace(c).Gen(0), InstanceID: c.InstanceID, AtLeastOnce: !c.ExactlyOnce, CommitInterval: c.CommitInterval, Groups: c.Groups}
 }
 
 func rankOptions(c config.Config) processors.RankOptions {
