@@ -77,6 +77,9 @@ func TestAppendJSONEqualsMarshal(t *testing.T) {
 			sameAsMarshal(t, PostState{Deleted: true})
 			sameAsMarshal(t, PostState{Keys: []string{}, Likes: -1})
 			sameAsMarshal(t, PostState{})
+			sameAsMarshal(t, Count{Display: caption, PostCount: -4, UpdatedAt: at, Watermarks: map[int32]int64{10: 1 << 40, 2: -1, 0: 0, -3: 5, 100: 7}})
+			sameAsMarshal(t, Count{Display: caption, UpdatedAt: at, Watermarks: map[int32]int64{}})
+			sameAsMarshal(t, Count{})
 		}
 	}
 	for _, bad := range []float64{math.NaN(), math.Inf(1)} {
@@ -121,7 +124,7 @@ func FuzzAppendJSONEqualsMarshal(f *testing.F) {
 	f.Fuzz(func(t *testing.T, id, caption string, sec, nsec int64, zone int, likes int64, floor float64) {
 		at := time.Unix(sec%(400*365*86400), nsec%1_000_000_000).In(time.FixedZone("z", zone%(30*3600)))
 		s := PostSummary{PostID: id, UserID: caption, ImageID: id, Caption: caption, CreatedAt: at, LikeCount: likes, Rev: likes / 3}
-		w := ChangeWatermarks{int32(likes % 12): {Posts: sec, Likes: nsec}}
+		w := ChangeWatermarks{int32(likes % 12): {Posts: sec, Likes: nsec}, int32(zone): {Posts: nsec, Likes: sec}}
 		sameAsMarshal(t, Recent{Posts: []PostSummary{s}, UpdatedAt: at, W: w})
 		sameAsMarshal(t, Top{TopPosts: []PostSummary{s}, ComputedAt: at, Removed: []Removal{{Key: id, At: at}}, W: w, UpdatedAt: at})
 		sameAsMarshal(t, Ranked{Display: caption, Posts: []PostSummary{s}, Floor: floor, Dirty: likes%2 == 0, PublishedAt: at, W: w})
@@ -130,6 +133,7 @@ func FuzzAppendJSONEqualsMarshal(f *testing.F) {
 			Source: ChangeSource{Partition: int32(zone), Posts: sec, Likes: nsec}})
 		sameAsMarshal(t, PostState{Keys: []string{id}[:zone&1], Display: []string{caption}[:zone>>1&1], ImageID: id, Created: at,
 			Caption: caption, Likes: likes, Rev: sec, Deleted: nsec%2 == 0})
+		sameAsMarshal(t, Count{Display: caption, PostCount: likes, UpdatedAt: at, Watermarks: map[int32]int64{int32(zone): sec, int32(likes % 13): nsec}})
 	})
 }
 
