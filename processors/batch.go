@@ -125,19 +125,65 @@ type likerRef struct {
 	post, liker string
 }
 
-// hashtagChanges are the changes of one (hashtag, partition) in a batch.
+// hashtagChanges are the changes of one (hashtag, partition) in a batch:
+// its posts in the order first touched, found by a scan while they are
+// few (most hashtags get one or two posts a batch: a map each was 14 % of
+// a counts-only worker's allocations under make bench's load) and by an
+// index once they are many.
 type hashtagChanges struct {
 	display string
-	posts   map[string]*touched
+	posts   []touched
+	index   map[string]int // postKey -> position in posts; nil while len(posts) <= indexAbove
+}
+
+const indexAbove = 8
+
+// find returns the change of postKey, adding an empty one if it has none.
+func (hc *hashtagChanges) find(postKey string) *touched {
+	if hc.index != nil {
+		if i, ok := hc.index[postKey]; ok {
+			return &hc.posts[i]
+		}
+	} else {
+		for i := range hc.posts {
+			if hc.posts[i].postKey == postKey {
+				return &hc.posts[i]
+			}
+		}
+	}
+	hc.posts = append(hc.posts, touched{postKey: postKey})
+	switch n := len(hc.posts); {
+	case n > indexAbove && hc.index == nil:
+		hc.index = make(map[string]int, 2*n)
+		for i := range hc.posts {
+			hc.index[hc.posts[i].postKey] = i
+		}
+	case hc.index != nil:
+		hc.index[postKey] = n - 1
+	}
+	return &hc.posts[len(hc.posts)-1]
 }
 
 // touched is a post's coalesced change, with the event that last touched
-// it: its place in the batch and what the batch had read by then.
+// it: its place in the batch and what the batch had read by then, and
+// the size of the change's JSON (summaryBytes).
 type touched struct {
-	change events.PostChange
-	seq    int
-	src    events.ChangeSource
+	postKey string
+	change  events.PostChange
+	size    int
+	seq     int
+	src     events.ChangeSource
 }
+
+// sized is a post's summary with its summaryBytes: measured once per
+// event, not once per hashtag (measuring the caption for each of a post's
+// hashtags was 3 % of a counts-only worker's CPU under make bench's load).
+type sized struct {
+	events.PostSummary
+	size int
+}
+
+func summarised(s events.PostSummary) sized { return sized{s, summaryBytes(s)} }
 
 func newBatch(g topology.Gen) *batch {
 	return &batch{
@@ -210,7 +256,7 @@ func (b *batch) add(st *partState, r *kgo.Record) {
 	}
 	// Every list of every hashtag the post had or has hears of it: the
 	// ones it left (-1), joined (+1) or stays in with a new caption.
-	sum := next.Summary(e.UserID, e.PostID)
+	sum := summarised(next.Summary(e.UserID, e.PostID))
 	for _, c := range changes {
 		b.touch(c.Key, c.Display, r.Partition, key, sum, c.Sign > 0, c.Sign)
 	}
@@ -254,7 +300,7 @@ func (b *batch) addLike(st *partState, r *kgo.Record, unknownWaits bool) (applie
 	}
 	b.setState(st, r.Partition, key, prev, next)
 	b.setLike(st, likerRef{r.Partition, key, e.LikerID}, e.Type == events.Liked)
-	sum := next.Summary(e.UserID, e.PostID)
+	sum := summarised(next.Summary(e.UserID, e.PostID))
 	for i, k := range next.Keys {
 		b.touch(k, next.Display[i], r.Partition, key, sum, true, 0)
 	}
@@ -283,25 +329,21 @@ func (b *batch) setLike(st *partState, ref likerRef, on bool) {
 // change of its membership.
 // postKey is sum.Key(), which the caller has: building it twice per
 // hashtag was 4.7 % of a worker's CPU under make bench's load.
-func (b *batch) touch(key, display string, p int32, postKey string, sum events.PostSummary, live bool, n int64) {
+func (b *batch) touch(key, display string, p int32, postKey string, sum sized, live bool, n int64) {
 	dk := deltaKey{key, p}
 	hc, ok := b.changes[dk]
 	if !ok {
-		hc = &hashtagChanges{display: display, posts: map[string]*touched{}}
+		hc = &hashtagChanges{display: display}
 		b.changes[dk] = hc
 		b.corder = append(b.corder, dk)
 	}
-	t, ok := hc.posts[postKey]
-	if !ok {
-		t = &touched{}
-		hc.posts[postKey] = t
-	}
+	t := hc.find(postKey)
 	if !live {
 		// A list drops a post that left: it needs the post's identity,
 		// creation time (its trending minute) and revision only.
-		sum = events.PostSummary{PostID: sum.PostID, UserID: sum.UserID, CreatedAt: sum.CreatedAt, Rev: sum.Rev}
+		sum = summarised(events.PostSummary{PostID: sum.PostID, UserID: sum.UserID, CreatedAt: sum.CreatedAt, Rev: sum.Rev})
 	}
-	t.change.Post, t.change.Live, t.change.N = sum, live, t.change.N+n
+	t.change.Post, t.size, t.change.Live, t.change.N = sum.PostSummary, sum.size, live, t.change.N+n
 	t.seq, t.src = b.seq, *b.at[p]
 }
 
@@ -334,12 +376,15 @@ func (b *batch) output(partitions int32) []*kgo.Record {
 		out = append(out, &kgo.Record{Topic: b.gen.PostHashtags(), Key: []byte(d.Hashtag), Value: v,
 			Partition: murmur2.Partition([]byte(d.Hashtag), partitions)})
 	}
+	var scratch changesScratch
+	topic := b.gen.PostChanges()
 	for _, dk := range b.corder {
-		for _, pc := range b.changes[dk].records(dk) {
-			v, _ := events.Marshal(pc)
-			out = append(out, &kgo.Record{Topic: b.gen.PostChanges(), Key: []byte(dk.hashtag), Value: v,
-				Partition: murmur2.Partition([]byte(dk.hashtag), partitions)})
-		}
+		key := []byte(dk.hashtag)
+		p := murmur2.Partition(key, partitions)
+		b.changes[dk].records(dk, &scratch, func(pc *events.PostChanges) {
+			v, _ := events.Marshal(*pc)
+			out = append(out, &kgo.Record{Topic: topic, Key: key, Value: v, Partition: p})
+		})
 	}
 	for pk, s := range b.states {
 		v, _ := events.Marshal(s)
@@ -372,29 +417,38 @@ var likedValue = []byte("1")
 // last touched, each with the source of its last change: so each record
 // ends at a later input record than the one before, and a consumer's
 // watermark tells every record of this batch from any earlier one
-// (events.ChangeSource).
-func (hc *hashtagChanges) records(dk deltaKey) []events.PostChanges {
-	ts := make([]*touched, 0, len(hc.posts))
-	for _, t := range hc.posts {
-		if t.change.N == 0 && !t.change.Live {
-			continue // joined and left within the batch: no list ever had it
+// (events.ChangeSource). emit gets each record, valid until it returns:
+// its slices are s's, reused for the next (they were 12 % of a counts-only
+// worker's allocations).
+func (hc *hashtagChanges) records(dk deltaKey, s *changesScratch, emit func(*events.PostChanges)) {
+	ts := s.ts[:0]
+	for i := range hc.posts {
+		if t := &hc.posts[i]; t.change.N != 0 || t.change.Live {
+			ts = append(ts, t) // (joined and left within the batch: no list ever had it)
 		}
-		ts = append(ts, t)
 	}
 	slices.SortFunc(ts, func(a, b *touched) int { return a.seq - b.seq })
-	var out []events.PostChanges
-	var cur *events.PostChanges
+	pc := events.PostChanges{Hashtag: dk.hashtag, Display: hc.display, Changes: s.changes[:0]}
 	size := 0
 	for _, t := range ts {
-		if cur == nil || size >= events.ChangesChunkBytes {
-			out = append(out, events.PostChanges{Hashtag: dk.hashtag, Display: hc.display})
-			cur, size = &out[len(out)-1], 0
+		if size >= events.ChangesChunkBytes {
+			emit(&pc)
+			pc.Changes, size = pc.Changes[:0], 0
 		}
-		cur.Changes = append(cur.Changes, t.change)
-		cur.Source = t.src
-		size += summaryBytes(t.change.Post)
+		pc.Changes = append(pc.Changes, t.change)
+		pc.Source = t.src
+		size += t.size
 	}
-	return out
+	if len(pc.Changes) > 0 {
+		emit(&pc)
+	}
+	s.ts, s.changes = ts[:0], pc.Changes[:0]
+}
+
+// changesScratch is the reused memory of records.
+type changesScratch struct {
+	ts      []*touched
+	changes []events.PostChange
 }
 
 // summaryBytes bounds the JSON size of a change of s: the fixed fields,
