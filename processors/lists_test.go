@@ -147,7 +147,7 @@ func TestExtractorCutsChangesIntoRecordsThatFit(t *testing.T) {
 		t.Fatalf("%d post-changes records for 400 posts of 12 KB of JSON each, want it cut into several", len(out))
 	}
 	w := events.ChangeWatermarks{}
-	seen := map[string]bool{}
+	seen, likes := map[string]int{}, map[string]int64{}
 	for i, r := range out {
 		if len(r.Value) > events.MaxPostChangesBytes {
 			t.Fatalf("record %d is %d bytes, over the topic's limit %d", i, len(r.Value), events.MaxPostChangesBytes)
@@ -161,11 +161,24 @@ func TestExtractorCutsChangesIntoRecordsThatFit(t *testing.T) {
 		}
 		w = w.Advance(pc.Source)
 		for _, c := range pc.Changes {
-			seen[c.Post.Key()] = true
+			seen[c.Post.Key()]++
+			likes[c.Post.Key()] = c.Post.LikeCount
 		}
 	}
 	if len(seen) != 400 {
 		t.Errorf("%d posts in the changes, want 400", len(seen))
+	}
+	for k, n := range seen {
+		// A post liked in the batch was touched twice (created, liked):
+		// its change is coalesced, listed once.
+		if n != 1 {
+			t.Errorf("post %s listed %d times, want once", k, n)
+		}
+	}
+	for i := 0; i < 400; i += 3 {
+		if k := events.PostKey("u", fmt.Sprintf("p%d", i/2)); likes[k] != 1 {
+			t.Errorf("post %s listed with %d likes, want its last state, 1", k, likes[k])
+		}
 	}
 }
 
