@@ -40,8 +40,9 @@ FUZZTIME ?= 60s
 fuzz:
 	FUZZTIME=$(FUZZTIME) scripts/fuzz.sh
 
-## bench: tagstream side by side with Kafka Streams, the stateless limit
-## and nginx on this machine (scripts/bench.sh; never part of make test):
+## bench: tagstream side by side with Kafka Streams, the stateless limit,
+## an in-process pass-through and nginx on this machine (scripts/bench.sh;
+## never part of make test):
 ## BENCH_POSTS posts (default 200,000), BENCH_ROUNDS rounds (default 3);
 ## results under bench/results/, quoted by the README
 BENCH_POSTS  ?= 200000

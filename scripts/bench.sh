@@ -5,7 +5,8 @@
 #  1. The pipeline (bench/throughput, `bench pipeline`): one seeded log of
 #     POSTS posts (default 200,000; plus 10 % edits, 5 % deletes, 0.1 %
 #     invalid records) preloaded onto a fresh `posts` topic of a real
-#     Kafka 4.1.1, processed by tagstream's worker (exactly-once and not),
+#     Kafka 4.1.1, processed by tagstream's worker (exactly-once and not;
+#     whole, and counts only with --groups extractor,hashtag-counts),
 #     the Kafka Streams application of bench/kstreams (exactly_once_v2 and
 #     at_least_once) and the stateless limit, ROUNDS rounds (default 3),
 #     the order reversed every other round.
@@ -13,20 +14,24 @@
 #     views of counts tables of 1M and 10M hashtags, a worker's restart
 #     with and without --state-dir, `tagstream replay --from earliest`,
 #     each against a bare franz-go read of the same topics.
-#  3. The read path (scripts/bench-read.sh): wrk against tagstream's
+#  3. The embedded pipeline (`bench embedded`): the same log produced
+#     into `tagstream run`'s own broker, and into an in-process
+#     pass-through (kfake and the limit's consumer in one process), each
+#     timed from the first record produced until its output is exact.
+#  4. The read path (scripts/bench-read.sh): wrk against tagstream's
 #     hashtag pages and against nginx serving the same bodies.
 #
 # The broker is one of its own (KAFKA_PORT 19292, the shared one's
 # settings), formatted afresh for each run and stopped at the end, so no
 # other test's topics share it. Results: bench/results/ (JSON, Markdown,
 # PNG), quoted by the README. BENCH_PARTS (default "pipeline recovery
-# read") runs some of the parts; BENCH_TABLES the row counts of part 2
+# embedded read") runs some of the parts; BENCH_TABLES the row counts of part 2
 # (default 1000000,10000000).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 posts=${1:-200000}
 rounds=${2:-3}
-parts=${BENCH_PARTS:-pipeline recovery read}
+parts=${BENCH_PARTS:-pipeline recovery embedded read}
 commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
 # shellcheck source=scripts/prereqs.sh
 source scripts/prereqs.sh
@@ -60,6 +65,13 @@ if [[ $parts == *pipeline* || $parts == *recovery* ]]; then
     fi
     stop_broker
   )
+fi
+if [[ $parts == *embedded* ]]; then
+  # Outside the subshell above: the processes host their own brokers and
+  # must see none of its TAGSTREAM_* settings.
+  go build -o bin/tagstream ./cmd/tagstream
+  go build -o bin/bench ./bench/cmd/bench
+  bin/bench embedded --posts "$posts" --rounds "$rounds" --commit "$commit" --out bench/results
 fi
 if [[ $parts == *read* ]]; then
   scripts/bench-read.sh

@@ -123,6 +123,7 @@ var ratioPairs = [][2]string{
 	{"tagstream-counts-alo", "limit"},
 	{"tagstream-eo", "limit"},
 	{"tagstream-alo", "limit"},
+	{"run", "passthrough"},
 }
 
 // Summarise builds the result of runs.
