@@ -3,7 +3,6 @@ package throughput
 import (
 	"context"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"os"
@@ -128,38 +127,11 @@ func poll(ctx context.Context, f func() error) error {
 	}
 }
 
-// CompareEmbedded runs every system of o.Embedded over the workload's log
-// for o.Rounds rounds (the order reversed on even rounds), each on a
-// fresh data directory. o.Cluster and o.Systems are not used.
+// CompareEmbedded runs every system over the workload's log for
+// o.Rounds rounds (the order reversed on even rounds), each on a fresh
+// data directory. o.Cluster and o.Systems are not used.
 func CompareEmbedded(ctx context.Context, o Options, systems []EmbeddedSystem) (*Log, []Run, error) {
-	if o.Rounds <= 0 {
-		o.Rounds = 3
-	}
-	if o.Timeout <= 0 {
-		o.Timeout = 20 * time.Minute
-	}
-	if o.Log == nil {
-		o.Log = io.Discard
-	}
-	l := Generate(o.Workload)
-	fmt.Fprintf(o.Log, "log: %d records (%d valid), %d hashtag events, %d hashtags\n", len(l.Records), l.Valid, l.HashtagEvents, len(l.Counts))
-	var runs []Run
-	for round := 1; round <= o.Rounds; round++ {
-		order := slices.Clone(systems)
-		if round%2 == 0 {
-			slices.Reverse(order)
-		}
-		for _, s := range order {
-			r, err := runEmbedded(ctx, o, l, s, round)
-			if err != nil {
-				return l, runs, fmt.Errorf("round %d, %s: %w", round, s.Name, err)
-			}
-			fmt.Fprintf(o.Log, "round %d %-12s %8.0f posts/s %9.0f hashtag events/s %6.1f CPU s %5.0f MiB (%.1f s; producing took %.1f s)\n",
-				round, s.Name, r.PostsPerSecond, r.HashtagEventsPerSecond, r.CPUSeconds, r.PeakRSSMiB, r.Seconds, r.Preload)
-			runs = append(runs, r)
-		}
-	}
-	return l, runs, nil
+	return inRounds(ctx, o, systems, func(s EmbeddedSystem) string { return s.Name }, runEmbedded)
 }
 
 func runEmbedded(ctx context.Context, o Options, l *Log, s EmbeddedSystem, round int) (Run, error) {
@@ -224,13 +196,7 @@ func runEmbedded(ctx context.Context, o Options, l *Log, s EmbeddedSystem, round
 		if produceErr != nil {
 			return run, produceErr
 		}
-		run.Seconds, run.CPUSeconds, run.PeakRSSMiB = elapsed.Seconds(), cpu-cpu0, rss
-		run.PostsPerSecond = float64(len(l.Records)) / run.Seconds
-		events := l.HashtagEvents
-		if s.Output == Records {
-			events = l.LimitRecords
-		}
-		run.HashtagEventsPerSecond = float64(events) / run.Seconds
+		run.done(l, s.Output, elapsed, cpu-cpu0, rss)
 		return run, nil
 	case <-p.Exited:
 		stopWatch()

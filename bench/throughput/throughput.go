@@ -77,6 +77,14 @@ type Run struct {
 
 // Compare runs every system over the workload's log for o.Rounds rounds.
 func Compare(ctx context.Context, o Options) (*Log, []Run, error) {
+	return inRounds(ctx, o, o.Systems, func(s System) string { return s.Name }, runOne)
+}
+
+// inRounds generates the workload's log and runs each of systems over it
+// once per round, in their order on odd rounds and the reverse on even
+// ones, logging each run.
+func inRounds[S any](ctx context.Context, o Options, systems []S, name func(S) string,
+	run func(ctx context.Context, o Options, l *Log, s S, round int) (Run, error)) (*Log, []Run, error) {
 	if o.Rounds <= 0 {
 		o.Rounds = 3
 	}
@@ -90,21 +98,34 @@ func Compare(ctx context.Context, o Options) (*Log, []Run, error) {
 	fmt.Fprintf(o.Log, "log: %d records (%d valid), %d hashtag events, %d hashtags\n", len(l.Records), l.Valid, l.HashtagEvents, len(l.Counts))
 	var runs []Run
 	for round := 1; round <= o.Rounds; round++ {
-		order := slices.Clone(o.Systems)
+		order := slices.Clone(systems)
 		if round%2 == 0 {
 			slices.Reverse(order)
 		}
 		for _, s := range order {
-			r, err := runOne(ctx, o, l, s, round)
+			r, err := run(ctx, o, l, s, round)
 			if err != nil {
-				return l, runs, fmt.Errorf("round %d, %s: %w", round, s.Name, err)
+				return l, runs, fmt.Errorf("round %d, %s: %w", round, name(s), err)
 			}
-			fmt.Fprintf(o.Log, "round %d %-16s %8.0f posts/s %9.0f hashtag events/s %6.1f CPU s %5.0f MiB (%.1f s; preload %.1f s)\n",
-				round, s.Name, r.PostsPerSecond, r.HashtagEventsPerSecond, r.CPUSeconds, r.PeakRSSMiB, r.Seconds, r.Preload)
+			fmt.Fprintf(o.Log, "round %d %-20s %8.0f posts/s %9.0f hashtag events/s %6.1f CPU s %5.0f MiB (%.1f s; loading the log took %.1f s)\n",
+				round, name(s), r.PostsPerSecond, r.HashtagEventsPerSecond, r.CPUSeconds, r.PeakRSSMiB, r.Seconds, r.Preload)
 			runs = append(runs, r)
 		}
 	}
 	return l, runs, nil
+}
+
+// done completes r with what a run measured: its time, CPU and memory,
+// and the rates over the log (for an output of Records, the records the
+// limit writes).
+func (r *Run) done(l *Log, out Output, elapsed time.Duration, cpu, rss float64) {
+	r.Seconds, r.CPUSeconds, r.PeakRSSMiB = elapsed.Seconds(), cpu, rss
+	r.PostsPerSecond = float64(len(l.Records)) / r.Seconds
+	events := l.HashtagEvents
+	if out == Records {
+		events = l.LimitRecords
+	}
+	r.HashtagEventsPerSecond = float64(events) / r.Seconds
 }
 
 func runOne(ctx context.Context, o Options, l *Log, s System, round int) (Run, error) {
@@ -154,18 +175,12 @@ func runOne(ctx context.Context, o Options, l *Log, s System, round int) (Run, e
 			p.Stop()
 			return run, err
 		}
-		run.CPUSeconds, run.PeakRSSMiB, err = harness.Usage(p.Cmd.Process.Pid)
+		cpu, rss, err := harness.Usage(p.Cmd.Process.Pid)
 		p.Stop()
 		if err != nil {
 			return run, err
 		}
-		run.Seconds = elapsed.Seconds()
-		run.PostsPerSecond = float64(len(l.Records)) / run.Seconds
-		events := l.HashtagEvents
-		if s.Output == Records {
-			events = l.LimitRecords
-		}
-		run.HashtagEventsPerSecond = float64(events) / run.Seconds
+		run.done(l, s.Output, elapsed, cpu, rss)
 		return run, nil
 	case <-p.Exited:
 		stopWatch()

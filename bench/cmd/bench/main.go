@@ -95,34 +95,62 @@ func passthrough(ctx context.Context, args []string) error {
 	return throughput.Limit(ctx, c, "passthrough", "posts", "bench-out")
 }
 
+// comparison holds the flags bench pipeline and bench embedded share.
+type comparison struct {
+	partitions, posts, rounds int
+	seed                      int64
+	tagstream, out, work      string
+	commit                    string
+	timeout                   time.Duration
+}
+
+func comparisonFlags(fs *flag.FlagSet) *comparison {
+	c := &comparison{}
+	fs.IntVar(&c.partitions, "partitions", 12, "partitions of posts and every topic the systems create")
+	fs.IntVar(&c.posts, "posts", 200_000, "posts created in the log (plus 10 % edits, 5 % deletes, 0.1 % invalid records)")
+	fs.Int64Var(&c.seed, "seed", 1, "seed of the log")
+	fs.IntVar(&c.rounds, "rounds", 3, "rounds; each runs every system once, the order reversed on even rounds")
+	fs.StringVar(&c.tagstream, "tagstream", "bin/tagstream", "the tagstream binary")
+	fs.StringVar(&c.out, "out", "bench/results", "directory of the results (JSON, Markdown, PNG)")
+	fs.StringVar(&c.work, "work", "", "directory of each round's state and process logs (empty: a temporary one, removed after)")
+	fs.StringVar(&c.commit, "commit", "", "the checkout's commit, recorded with the results")
+	fs.DurationVar(&c.timeout, "timeout", 20*time.Minute, "bound on one system's round")
+	return c
+}
+
+// options returns the comparison's options and its work directory's
+// cleanup (a temporary one is removed).
+func (c *comparison) options() (throughput.Options, func(), error) {
+	o := throughput.Options{Workload: throughput.Workload{Posts: c.posts, Seed: c.seed}, Rounds: c.rounds,
+		Dir: c.work, Timeout: c.timeout, Log: os.Stdout}
+	if o.Dir != "" {
+		return o, func() {}, nil
+	}
+	dir, err := os.MkdirTemp("", "tagstream-bench-")
+	if err != nil {
+		return o, nil, err
+	}
+	o.Dir = dir
+	return o, func() { os.RemoveAll(dir) }, nil
+}
+
 // embedded is bench embedded: `tagstream run` against the in-process
 // pass-through, each on its own embedded broker.
 func embedded(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("embedded", flag.ExitOnError)
-	partitions := fs.Int("partitions", 12, "partitions of posts and every topic")
-	posts := fs.Int("posts", 200_000, "posts created in the log (plus 10 % edits, 5 % deletes, 0.1 % invalid records)")
-	seed := fs.Int64("seed", 1, "seed of the log")
-	rounds := fs.Int("rounds", 3, "rounds; each runs every system once, the order reversed on even rounds")
-	tagstream := fs.String("tagstream", "bin/tagstream", "the tagstream binary")
-	out := fs.String("out", "bench/results", "directory of the results (JSON, Markdown, PNG)")
-	work := fs.String("work", "", "directory of each round's data and process logs (empty: a temporary one, removed after)")
-	commit := fs.String("commit", "", "the checkout's commit, recorded with the results")
-	timeout := fs.Duration("timeout", 20*time.Minute, "bound on one system's round")
+	c := comparisonFlags(fs)
 	fs.Parse(args)
 	self, err := os.Executable()
 	if err != nil {
 		return err
 	}
-	dir := *work
-	if dir == "" {
-		if dir, err = os.MkdirTemp("", "tagstream-bench-"); err != nil {
-			return err
-		}
-		defer os.RemoveAll(dir)
+	o, cleanup, err := c.options()
+	if err != nil {
+		return err
 	}
-	systems := throughput.EmbeddedSystems(*tagstream, []string{self}, *partitions)
-	w := throughput.Workload{Posts: *posts, Seed: *seed}
-	l, runs, err := throughput.CompareEmbedded(ctx, throughput.Options{Workload: w, Rounds: *rounds, Dir: dir, Timeout: *timeout, Log: os.Stdout}, systems)
+	defer cleanup()
+	systems := throughput.EmbeddedSystems(c.tagstream, []string{self}, c.partitions)
+	l, runs, err := throughput.CompareEmbedded(ctx, o, systems)
 	if err != nil {
 		return err
 	}
@@ -130,34 +158,26 @@ func embedded(ctx context.Context, args []string) error {
 	for _, s := range systems {
 		as = append(as, throughput.System{Name: s.Name, Label: s.Label})
 	}
-	res := throughput.Summarise(throughput.ThisMachine(*commit), w, l, as, runs)
-	return write(*out, "embedded", "Embedded pipeline: tagstream run against an in-process pass-through", res)
+	res := throughput.Summarise(throughput.ThisMachine(c.commit), o.Workload, l, as, runs)
+	return write(c.out, "embedded", "Embedded pipeline: tagstream run against an in-process pass-through", res)
 }
 
 func pipeline(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("pipeline", flag.ExitOnError)
+	c := comparisonFlags(fs)
 	brokers := fs.String("brokers", "127.0.0.1:9092", "Kafka bootstrap servers")
-	partitions := fs.Int("partitions", 12, "partitions of posts and every topic the systems create")
-	posts := fs.Int("posts", 200_000, "posts created in the log (plus 10 % edits, 5 % deletes, 0.1 % invalid records)")
-	seed := fs.Int64("seed", 1, "seed of the log")
-	rounds := fs.Int("rounds", 3, "rounds; each runs every system once, the order reversed on even rounds")
 	systems := fs.String("systems", "", "comma-separated subset of the systems by name (empty: all)")
-	tagstream := fs.String("tagstream", "bin/tagstream", "the tagstream binary")
 	workerArgs := fs.String("worker-args", "", "space-separated arguments added to tagstream worker's (e.g. --pprof 127.0.0.1:6061)")
 	kstreams := fs.String("kstreams", "bench/kstreams/run.sh", "the Kafka Streams application's launcher")
-	out := fs.String("out", "bench/results", "directory of the results (JSON, Markdown, PNG)")
-	work := fs.String("work", "", "directory of each round's state and process logs (empty: a temporary one, removed after)")
-	commit := fs.String("commit", "", "the checkout's commit, recorded with the results")
-	timeout := fs.Duration("timeout", 20*time.Minute, "bound on one system's round")
 	fs.Parse(args)
 
 	self, err := os.Executable()
 	if err != nil {
 		return err
 	}
-	c := cluster(*brokers, *partitions)
-	all := throughput.Standard(throughput.Binaries{Tagstream: *tagstream, KStreams: *kstreams, Limit: []string{self},
-		WorkerArgs: strings.Fields(*workerArgs)}, c)
+	cl := cluster(*brokers, c.partitions)
+	all := throughput.Standard(throughput.Binaries{Tagstream: c.tagstream, KStreams: *kstreams, Limit: []string{self},
+		WorkerArgs: strings.Fields(*workerArgs)}, cl)
 	chosen := all
 	if *systems != "" {
 		chosen = nil
@@ -173,21 +193,18 @@ func pipeline(ctx context.Context, args []string) error {
 			}
 		}
 	}
-	dir := *work
-	if dir == "" {
-		if dir, err = os.MkdirTemp("", "tagstream-bench-"); err != nil {
-			return err
-		}
-		defer os.RemoveAll(dir)
-	}
-	w := throughput.Workload{Posts: *posts, Seed: *seed}
-	l, runs, err := throughput.Compare(ctx, throughput.Options{Cluster: c, Workload: w, Rounds: *rounds,
-		Systems: chosen, Dir: dir, Timeout: *timeout, Log: os.Stdout})
+	o, cleanup, err := c.options()
 	if err != nil {
 		return err
 	}
-	res := throughput.Summarise(throughput.ThisMachine(*commit), w, l, chosen, runs)
-	return write(*out, "pipeline", "Pipeline throughput", res)
+	defer cleanup()
+	o.Cluster, o.Systems = cl, chosen
+	l, runs, err := throughput.Compare(ctx, o)
+	if err != nil {
+		return err
+	}
+	res := throughput.Summarise(throughput.ThisMachine(c.commit), o.Workload, l, chosen, runs)
+	return write(c.out, "pipeline", "Pipeline throughput", res)
 }
 
 // write stores res as <name>-<time>.{json,md} and <name>-latest.{json,md,png}
