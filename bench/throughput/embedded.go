@@ -14,6 +14,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 
+	"github.com/tagstream/tagstream/backoff"
 	"github.com/tagstream/tagstream/bench/harness"
 	"github.com/tagstream/tagstream/kafka"
 	"github.com/tagstream/tagstream/topology"
@@ -112,19 +113,15 @@ func groupsStable(ctx context.Context, c kafka.Cluster, groups ...string) error 
 	return nil
 }
 
-// poll calls f every 100 ms until it succeeds or ctx ends.
+// poll calls f until it succeeds or ctx ends, every 100 ms: a start-up
+// is timed to the moment it is ready, so the retries must not back off.
 func poll(ctx context.Context, f func() error) error {
-	for {
-		err := f()
-		if err == nil {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("not ready: %w (last: %v)", ctx.Err(), err)
-		case <-time.After(100 * time.Millisecond):
-		}
+	err := backoff.Retry(ctx, backoff.Policy{First: 100 * time.Millisecond, Max: 100 * time.Millisecond},
+		func(context.Context) error { return f() })
+	if err != nil {
+		return fmt.Errorf("not ready: %w", err)
 	}
+	return nil
 }
 
 // CompareEmbedded runs every system over the workload's log for
