@@ -19,6 +19,7 @@ package events
 // 6 %, and the counts view decodes a Count for every page it serves.
 
 import (
+	"bytes"
 	"encoding/json"
 	"strconv"
 	"time"
@@ -194,8 +195,11 @@ func (s *scanner) boolean() (bool, bool) {
 // nanoseconds, trailing zeros cut): anything else, which encoding/json
 // may read otherwise or refuse, is left to it.
 func (s *scanner) time() (time.Time, bool) {
+	start := s.i
 	v, ok := s.str()
-	if !ok {
+	// encoding/json parses a time's raw bytes without unescaping them, so
+	// a time written with an escape (\u0030 for 0) is one it refuses.
+	if !ok || bytes.IndexByte(s.b[start:s.i], '\\') >= 0 {
 		return time.Time{}, false
 	}
 	t, err := time.Parse(time.RFC3339Nano, v)
