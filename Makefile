@@ -2,7 +2,7 @@
 GO      ?= go
 BIN     := bin/tagstream
 
-.PHONY: all build run test vet lint fuzz bench microbench load-bench chaos chaos-soak eo-cost img-bench prereqs clean services-up services-down
+.PHONY: all build run test vet lint fuzz bench microbench load-bench chaos chaos-soak eo-cost img-bench screenshots prereqs clean services-up services-down
 
 all: build
 
@@ -14,12 +14,19 @@ build: prereqs
 
 ## run: the whole pipeline on an embedded broker, data in ./data
 run: build
-	./$(BIN) run
+	./$(BIN) run --demo
 
 ## test: start Kafka, Cassandra and S3 on loopback, run every test against
 ## them (none may skip), a short run of every fuzz target, stop the services
 test:
 	scripts/test.sh
+
+## screenshots: the page in Chromium on a phone, as the README shows it
+## (docs/screenshots/*.png), from the browser test of `tagstream run --demo`
+screenshots:
+	services/chromium.sh ensure
+	mkdir -p docs/screenshots
+	TAGSTREAM_SCREENSHOTS=$(CURDIR)/docs/screenshots $(GO) test -count=1 -run TestPageInABrowser ./site/browser/
 
 ## services-up / services-down: the real services alone (logs in .services/logs)
 services-up:

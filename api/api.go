@@ -26,6 +26,7 @@ import (
 	"github.com/tagstream/tagstream/media"
 	"github.com/tagstream/tagstream/metrics"
 	"github.com/tagstream/tagstream/page"
+	"github.com/tagstream/tagstream/site"
 	"github.com/tagstream/tagstream/token"
 )
 
@@ -46,9 +47,11 @@ type Uploads interface {
 	Exists(ctx context.Context, userID, imageID string) error
 }
 
-// Signer builds signed image URLs; *media.Keyring implements it.
+// Signer builds signed image URLs; *media.Keyring implements it. Pages
+// carry URLs signed for every allowed width (topology.md, "Image URLs"),
+// so a client builds its srcset from one URL per post.
 type Signer interface {
-	Build(cdnBase, userID, imageID string, width int, exp time.Time) string
+	BuildAnyWidth(cdnBase, userID, imageID string, width int, exp time.Time) string
 }
 
 // Publisher publishes post and like events; *emitters.Posts implements
@@ -70,6 +73,10 @@ type Config struct {
 	CDNBase string
 	// ImageWidth is the width put in image URLs of hashtag pages. Default 640.
 	ImageWidth int
+	// ImageWidths are the widths the origin resizes to, which a page
+	// lists (image_widths) so that a client may put any of them in an
+	// image URL's w (a page's srcset). Default ImageWidth alone.
+	ImageWidths []int
 	// MaxAge is the Cache-Control max-age of hashtag pages. Default 5 s: a
 	// count a few seconds old is fine, and a CDN absorbs all but one request
 	// per hashtag and edge every 5 s.
@@ -96,6 +103,9 @@ type Config struct {
 	// Origin serves GET /img/{user_id}/{image_id} (a *media.Origin). Nil:
 	// 503, no image storage configured.
 	Origin http.Handler
+	// Site is the hashtag page (package site), served at "/" and at
+	// "/tags/{tag}". Nil: those answer 404 like any unknown route.
+	Site *site.Site
 	// Routes are extra routes mounted as given, pattern to handler: the
 	// embedded storage's upload endpoint, which browsers post to.
 	Routes map[string]http.Handler
@@ -127,6 +137,9 @@ type Config struct {
 func (c *Config) defaults() {
 	if c.ImageWidth == 0 {
 		c.ImageWidth = 640
+	}
+	if len(c.ImageWidths) == 0 {
+		c.ImageWidths = []int{c.ImageWidth}
 	}
 	if c.MaxAge == 0 {
 		c.MaxAge = 5 * time.Second
@@ -215,6 +228,11 @@ func New(cfg Config, pages Pages, posts Publisher) http.Handler {
 			writeError(w, http.StatusServiceUnavailable, "no image storage is configured")
 		})
 	}
+	if cfg.Site != nil {
+		mux.Handle("GET /{$}", instrument("GET /", cfg.Site))
+		mux.Handle("GET /tags/{tag}", instrument("GET /tags/{tag}", cfg.Site))
+		mux.Handle("GET /tags", instrument("GET /tags", http.HandlerFunc(cfg.Site.Search)))
+	}
 	for pattern, h := range cfg.Routes {
 		mux.Handle(pattern, instrument(pattern, h))
 	}
@@ -289,7 +307,12 @@ type PageJSON struct {
 	PostCount   int64      `json:"post_count"`
 	TopPosts    []PostJSON `json:"top_posts"`
 	RecentPosts []PostJSON `json:"recent_posts"`
-	UpdatedAt   time.Time  `json:"updated_at,omitzero"`
+	// ImageWidths are the widths a post's image_url may be asked at: its
+	// signature covers each, so a client replaces the value of w (the
+	// first query parameter) to build a srcset. Absent when posts carry
+	// no image URLs.
+	ImageWidths []int     `json:"image_widths,omitempty"`
+	UpdatedAt   time.Time `json:"updated_at,omitzero"`
 }
 
 // PostJSON is one entry of a page's lists.
@@ -447,8 +470,12 @@ func matchETag(header, etag string) bool {
 }
 
 func (s *server) pageJSON(p page.Page, exp time.Time) PageJSON {
-	return PageJSON{Hashtag: p.Display, Key: p.Key, PostCount: p.PostCount,
+	pj := PageJSON{Hashtag: p.Display, Key: p.Key, PostCount: p.PostCount,
 		TopPosts: s.postsJSON(p.TopPosts, exp), RecentPosts: s.postsJSON(p.RecentPosts, exp), UpdatedAt: p.UpdatedAt}
+	if s.cfg.Signer != nil {
+		pj.ImageWidths = s.cfg.ImageWidths
+	}
+	return pj
 }
 
 func (s *server) postsJSON(posts []events.PostSummary, exp time.Time) []PostJSON {
@@ -467,7 +494,7 @@ func (s *server) imageURL(user, image string, exp time.Time) string {
 	if image == "" || s.cfg.Signer == nil {
 		return ""
 	}
-	return s.cfg.Signer.Build(s.cfg.CDNBase, user, image, s.cfg.ImageWidth, exp)
+	return s.cfg.Signer.BuildAnyWidth(s.cfg.CDNBase, user, image, s.cfg.ImageWidth, exp)
 }
 
 func (s *server) user(w http.ResponseWriter, r *http.Request) (string, bool) {

@@ -22,6 +22,7 @@ import (
 	"github.com/tagstream/tagstream/events"
 	"github.com/tagstream/tagstream/media"
 	"github.com/tagstream/tagstream/page"
+	"github.com/tagstream/tagstream/site"
 	"github.com/tagstream/tagstream/token"
 )
 
@@ -148,6 +149,9 @@ func newServerWith(cfg Config) (http.Handler, *pages, *publisher) {
 	}
 	if cfg.Signer == nil {
 		cfg.Signer = keyring
+	}
+	if cfg.ImageWidths == nil {
+		cfg.ImageWidths = media.DefaultWidths
 	}
 	if cfg.Origin == nil {
 		cfg.Origin = media.NewOrigin(store, keyring, media.OriginConfig{})
@@ -492,5 +496,32 @@ func TestEveryAnswerSaysNosniff(t *testing.T) {
 		if got := w.Header().Get("X-Content-Type-Options"); got != "nosniff" {
 			t.Errorf("%s %s (%d): X-Content-Type-Options %q", c.method, c.path, w.Code, got)
 		}
+	}
+}
+
+// With a site, "/" and "/tags/{tag}" answer the page's document and
+// "/tags?q=" redirects; any other path is still the API's JSON 404.
+func TestSiteRoutes(t *testing.T) {
+	st, err := site.New(site.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, _, _ := newServerWith(Config{Site: st})
+	for _, path := range []string{"/", "/tags/sunset", "/tags/%E6%9D%B1%E4%BA%AC"} {
+		w := call(h, "GET", path, "", "")
+		if w.Code != 200 || !strings.HasPrefix(w.Header().Get("Content-Type"), "text/html") || w.Header().Get("Content-Security-Policy") == "" {
+			t.Errorf("GET %s: %d %s", path, w.Code, w.Header())
+		}
+	}
+	if w := call(h, "GET", "/tags?q=%23Sunset", "", ""); w.Code != http.StatusSeeOther || w.Header().Get("Location") != "/tags/Sunset" {
+		t.Errorf("search: %d %s", w.Code, w.Header().Get("Location"))
+	}
+	for _, path := range []string{"/index.html", "/tags/a/b", "/v2/"} {
+		if w := call(h, "GET", path, "", ""); w.Code != 404 || !strings.Contains(w.Body.String(), `"error"`) {
+			t.Errorf("GET %s: %d %s", path, w.Code, w.Body)
+		}
+	}
+	if w := call(h, "POST", "/", "", ""); w.Code != http.StatusMethodNotAllowed && w.Code != 404 {
+		t.Errorf("POST /: %d", w.Code)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -177,7 +178,22 @@ func TestSignedImageURLs(t *testing.T) {
 	if err != nil || cfg.Width != 640 || cfg.Height != 480 {
 		t.Fatalf("resized to %dx%d (%v), want 640x480", cfg.Width, cfg.Height, err)
 	}
-	for _, bad := range []string{strings.Replace(u1, "w=640", "w=1080", 1), strings.Replace(u1, "img1", "img2", 1), u1[:len(u1)-2]} {
+	// The page lists the origin's widths, and its URL is good at each:
+	// a srcset needs one URL per post.
+	if !slices.Equal(p1.ImageWidths, media.DefaultWidths) {
+		t.Fatalf("image_widths %v, want %v", p1.ImageWidths, media.DefaultWidths)
+	}
+	for _, width := range p1.ImageWidths {
+		w := call(h, "GET", strings.Replace(u1, "w=640", "w="+strconv.Itoa(width), 1), "", "")
+		cfg, _, err := image.DecodeConfig(w.Body)
+		if w.Code != 200 || err != nil || cfg.Width != width {
+			t.Errorf("w=%d: %d, %dx%d (%v)", width, w.Code, cfg.Width, cfg.Height, err)
+		}
+	}
+	if w := call(h, "GET", strings.Replace(u1, "w=640", "w=641", 1), "", ""); w.Code != http.StatusBadRequest {
+		t.Errorf("a width the origin does not allow: %d, want 400", w.Code)
+	}
+	for _, bad := range []string{strings.Replace(u1, "img1", "img2", 1), strings.Replace(u1, "alice", "bob", 1), u1[:len(u1)-2]} {
 		if w := call(h, "GET", bad, "", ""); w.Code != http.StatusForbidden {
 			t.Errorf("tampered %s: %d", bad, w.Code)
 		}

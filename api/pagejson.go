@@ -21,7 +21,7 @@ import (
 
 // pageJSONSize is about the length of p's JSON, so one allocation holds it.
 func pageJSONSize(p *PageJSON) int {
-	return 160 + 2*(len(p.Hashtag)+len(p.Key)) + postsJSONSize(p.TopPosts) + postsJSONSize(p.RecentPosts)
+	return 160 + 6*len(p.ImageWidths) + 2*(len(p.Hashtag)+len(p.Key)) + postsJSONSize(p.TopPosts) + postsJSONSize(p.RecentPosts)
 }
 
 func postsJSONSize(ps []PostJSON) int {
@@ -47,6 +47,16 @@ func appendPageJSON(b []byte, p *PageJSON) (out []byte, ok bool) {
 	b = append(b, `,"recent_posts":`...)
 	b, ok2 := appendPostsJSON(b, p.RecentPosts)
 	ok = ok && ok2
+	if len(p.ImageWidths) > 0 {
+		b = append(b, `,"image_widths":[`...)
+		for i, w := range p.ImageWidths {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = strconv.AppendInt(b, int64(w), 10)
+		}
+		b = append(b, ']')
+	}
 	if !p.UpdatedAt.IsZero() {
 		b = append(b, `,"updated_at":`...)
 		b, ok2 = events.AppendTime(b, p.UpdatedAt)

@@ -23,10 +23,10 @@ func samplePages() []PageJSON {
 	posts[4].CreatedAt = time.Date(9999, 12, 31, 23, 59, 59, 999999999, zone)
 	posts[5].LikeCount = -1 << 63
 	hot := hotPage()
-	s := &server{cfg: Config{Signer: keyring, CDNBase: "https://cdn.example.com", ImageWidth: 640}}
+	s := &server{cfg: Config{Signer: keyring, CDNBase: "https://cdn.example.com", ImageWidth: 640, ImageWidths: []int{160, 320, 640, 1080}}}
 	return []PageJSON{
 		{},
-		{Hashtag: "Sunset", Key: "sunset", PostCount: 42, TopPosts: []PostJSON{}, RecentPosts: []PostJSON{}},
+		{Hashtag: "Sunset", Key: "sunset", PostCount: 42, TopPosts: []PostJSON{}, RecentPosts: []PostJSON{}, ImageWidths: []int{640}},
 		{Hashtag: odd[3], Key: odd[5], PostCount: -7, TopPosts: posts, RecentPosts: posts[2:], UpdatedAt: time.Date(2026, 11, 30, 4, 0, 0, 0, zone)},
 		{Hashtag: odd[6], TopPosts: nil, RecentPosts: posts[:1], UpdatedAt: time.Now()},
 		s.pageJSON(hot, time.Unix(1_800_000_000, 0)),

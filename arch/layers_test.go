@@ -17,11 +17,11 @@ var layers = map[string]int{
 	// 0: foundations, importing nothing of the module.
 	"ids": 0, "hashtag": 0, "murmur2": 0, "metrics": 0, "journal": 0, "backoff": 0,
 	"testenv": 0, "config": 0, "broker": 0, "media": 0,
-	"docker": 0, "docker/healthprobe": 0, "services": 0, "services/probe": 0, "arch": 0, "bench/chart": 0,
+	"docker": 0, "docker/healthprobe": 0, "site": 0, "services": 0, "services/probe": 0, "arch": 0, "bench/chart": 0,
 	// 1: the records on the wire and the identities.
 	"events": 1, "token": 1, "media/imgbench": 1, "kafka": 1, "tablestore": 1,
 	// 2: the contract with Kafka and the page model.
-	"topology": 2, "page": 2, "kafka/gokaopts": 2, "bench/harness": 2,
+	"topology": 2, "page": 2, "demo": 2, "kafka/gokaopts": 2, "bench/harness": 2,
 	// 3: the stages and the read side.
 	"processors": 3, "views": 3, "emitters": 3, "snapshot": 3, "load": 3, "api": 3, "kafka/kafkatest": 3,
 	// 4: what runs stages as a whole.
@@ -29,7 +29,7 @@ var layers = map[string]int{
 	// 5: processes.
 	"pipeline": 5, "bench/cmd/bench": 5,
 	// 6: the command, which only wires flags to packages.
-	"cmd/tagstream": 6,
+	"cmd/tagstream": 6, "site/browser": 6,
 }
 
 // Every package imports only packages of lower layers, so the layers of

@@ -35,6 +35,9 @@ type Config struct {
 	CreateUsers bool
 	// Data is --data: the directory of `tagstream run`'s broker, state and secret.
 	Data string
+	// Demo is --demo of `run`: seed a few hundred posts with photos and
+	// likes on the first start of a data directory (package demo).
+	Demo bool
 	// HTTP is --http: the API's listen address.
 	HTTP string
 	// KafkaListen is --kafka-listen: where the embedded broker listens.
@@ -411,6 +414,10 @@ var defs = map[string]func(fs *flag.FlagSet, c *Config, name string){
 		fs.Var(atLeast{p: &c.CommitInterval, min: 10 * time.Millisecond, max: 2500 * time.Millisecond}, n,
 			"how long one extractor transaction collects posts and likes before it commits "+
 				"(Kafka Streams' commit.interval.ms; 10ms to 2.5s): longer batches a hot hashtag's list rewrites, shorter brings counts and lists sooner")
+	},
+	"demo": func(fs *flag.FlagSet, c *Config, n string) {
+		fs.BoolVar(&c.Demo, n, c.Demo, "on the first start of --data, seed 300 posts by 40 users across 34 hashtags, each with a generated photo, "+
+			"and likes, through the API as a client would (a later start seeds nothing: the data dir records it)")
 	},
 	"rank": func(fs *flag.FlagSet, c *Config, n string) {
 		fs.BoolVar(&c.Rank.On, n, c.Rank.On, "rank posts by likes and age and publish each hashtag's top 100 to hashtag-top-posts, and keep the trending hashtags "+

@@ -131,6 +131,30 @@ func (k *Keyring) Build(cdnBase, userID, imageID string, width int, exp time.Tim
 	return string(b)
 }
 
+// AnyWidth is what the MAC of a URL from BuildAnyWidth covers in place of
+// the width: a character no width can hold (queryValueRE), so the canonical
+// forms of a one-width and an any-width signature never coincide.
+const AnyWidth = "*"
+
+// BuildAnyWidth returns a signed URL of an image at width, like Build, but
+// whose MAC covers every width the origin allows (the width in the
+// canonical form is AnyWidth): a client may replace the w parameter's
+// value with any of them. Pages carry these, so that one URL per post
+// gives a browser its whole srcset; the origin still refuses a width
+// outside its list, so one URL costs at most one decode per allowed width.
+func (k *Keyring) BuildAnyWidth(cdnBase, userID, imageID string, width int, exp time.Time) string {
+	base := strings.TrimRight(cdnBase, "/")
+	b := make([]byte, 0, len(base)+len(userID)+len(imageID)+len(k.signing)+96)
+	var wb, eb [20]byte
+	e := strconv.AppendInt(eb[:0], exp.Unix(), 10)
+	signed := appendSignedPart(nil, userID, imageID, []byte(AnyWidth), e, k.signing)
+	b = append(b, base...)
+	b = appendSignedPart(b, userID, imageID, strconv.AppendInt(wb[:0], int64(width), 10), e, k.signing)
+	b = append(b, "&sig="...)
+	b = k.appendMAC(b, k.signing, signed)
+	return string(b)
+}
+
 // appendSignedPart appends the canonical form the MAC covers. Escaping
 // makes it unambiguous whatever the ids hold.
 func appendSignedPart(b []byte, userID, imageID string, width, exp []byte, kid string) []byte {
@@ -198,9 +222,15 @@ func (k *Keyring) check(userID, imageID, w, e, kid, sig string, now time.Time) (
 	if _, ok := k.keys[kid]; !ok {
 		return 0, exp, fmt.Errorf("%w: unknown key id %q", errSignature, kid)
 	}
+	// A URL is signed for its width (Build) or for any allowed width
+	// (BuildAnyWidth); the second MAC is computed only when the first
+	// does not match.
 	want := k.appendMAC(nil, kid, appendSignedPart(nil, userID, imageID, []byte(w), []byte(e), kid))
 	if !hmac.Equal(want, []byte(sig)) {
-		return 0, exp, fmt.Errorf("%w: signature does not match", errSignature)
+		want = k.appendMAC(want[:0], kid, appendSignedPart(nil, userID, imageID, []byte(AnyWidth), []byte(e), kid))
+		if !hmac.Equal(want, []byte(sig)) {
+			return 0, exp, fmt.Errorf("%w: signature does not match", errSignature)
+		}
 	}
 	secs, err := strconv.ParseInt(e, 10, 64)
 	if err != nil {

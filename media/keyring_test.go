@@ -163,3 +163,49 @@ func BenchmarkBuild(b *testing.B) {
 		kr.Build("https://cdn.example", "user000123", "img00000000000000000042", 640, exp)
 	}
 }
+
+// An any-width URL is the one-width URL's spelling with a MAC over
+// w=* (topology.md, "Image URLs"): it verifies at every width a client
+// puts in w, and only under its own key; a one-width URL still verifies
+// at its own width only, so a page's srcset cannot be had from a URL
+// that was signed for one width.
+func TestBuildAnyWidthCoversEveryWidth(t *testing.T) {
+	kr := testKeyring(t, "k2:"+secretB+",k1:"+secretA)
+	secret, err := base64.StdEncoding.DecodeString(secretB)
+	if err != nil {
+		t.Fatal(err)
+	}
+	exp := time.Unix(1_800_000_000, 0)
+	now := exp.Add(-time.Minute)
+	raw := kr.BuildAnyWidth("https://cdn.example", "alice", "IMG1", 640, exp)
+	byHand := buildByHand(secret, "k2", "", "alice", "IMG1", 0, exp)
+	sig := byHand[strings.Index(byHand, "&sig="):]
+	// buildByHand signs w=0; the any-width MAC is over w=*.
+	h := hmac.New(sha256.New, secret)
+	h.Write([]byte("/img/alice/IMG1?w=*&exp=" + strconv.FormatInt(exp.Unix(), 10) + "&kid=k2"))
+	if want := "https://cdn.example/img/alice/IMG1?w=640&exp=1800000000&kid=k2&sig=" + base64.RawURLEncoding.EncodeToString(h.Sum(nil)); raw != want {
+		t.Fatalf("BuildAnyWidth = %s, want %s", raw, want)
+	}
+	if strings.HasSuffix(raw, sig) {
+		t.Fatal("the any-width MAC equals a one-width MAC")
+	}
+	for _, w := range []string{"160", "320", "640", "1080"} {
+		u := strings.Replace(raw, "?w=640&", "?w="+w+"&", 1)
+		q := u[strings.Index(u, "?")+1:]
+		width, _, err := kr.verifyQuery("alice", "IMG1", q, now)
+		if err != nil || strconv.Itoa(width) != w {
+			t.Errorf("w=%s: width %d, %v", w, width, err)
+		}
+		if _, _, err := kr.verifyQuery("bob", "IMG1", q, now); err == nil {
+			t.Errorf("w=%s: the URL verified for another user's image", w)
+		}
+	}
+	one := kr.Build("https://cdn.example", "alice", "IMG1", 640, exp)
+	q := strings.Replace(one[strings.Index(one, "?")+1:], "w=640&", "w=320&", 1)
+	if _, _, err := kr.verifyQuery("alice", "IMG1", q, now); err == nil {
+		t.Error("a one-width URL verified at another width")
+	}
+	if _, _, err := kr.verifyQuery("alice", "IMG1", raw[strings.Index(raw, "?")+1:], exp); err == nil {
+		t.Error("an expired any-width URL verified")
+	}
+}

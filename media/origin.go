@@ -21,6 +21,11 @@ import (
 	"golang.org/x/sync/singleflight"
 )
 
+// DefaultWidths are the widths the origin resizes to by default: phone
+// thumbnails and grids at 1x-3x (160, 320, 360), a feed column (640), a
+// full-screen phone (1080). Callers must not modify it.
+var DefaultWidths = []int{160, 320, 360, 640, 1080}
+
 // OriginConfig configures the origin. Zero fields take the defaults.
 type OriginConfig struct {
 	Widths         []int // allowed widths; default 160, 320, 360, 640, 1080
@@ -53,7 +58,7 @@ const DefaultDecodeBudget = 256 << 20
 
 func (cfg OriginConfig) withDefaults() OriginConfig {
 	if len(cfg.Widths) == 0 {
-		cfg.Widths = []int{160, 320, 360, 640, 1080}
+		cfg.Widths = DefaultWidths
 	}
 	if cfg.CacheBytes == 0 {
 		cfg.CacheBytes = 64 << 20

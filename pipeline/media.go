@@ -63,6 +63,10 @@ func withMedia(ctx context.Context, o MediaOptions, cfg api.Config, addr net.Add
 		return cfg, err
 	}
 	cfg.Signer = keys
+	cfg.ImageWidths = o.Origin.Widths
+	if len(cfg.ImageWidths) == 0 {
+		cfg.ImageWidths = media.DefaultWidths
+	}
 	width := cfg.ImageWidth
 	if width == 0 {
 		width = 640
@@ -77,7 +81,7 @@ func withMedia(ctx context.Context, o MediaOptions, cfg api.Config, addr net.Add
 			return cfg, err
 		}
 	case o.EmbeddedDir != "":
-		local, err := media.NewLocal(media.LocalConfig{Dir: o.EmbeddedDir, PublicURL: "http://" + reachable(addr)})
+		local, err := media.NewLocal(media.LocalConfig{Dir: o.EmbeddedDir, PublicURL: "http://" + reachable(addr.String())})
 		if err != nil {
 			return cfg, err
 		}
@@ -132,10 +136,10 @@ func openS3(ctx context.Context, c media.S3Config) (media.Storage, error) {
 
 // reachable returns addr with an unspecified host (0.0.0.0, ::) replaced
 // by loopback, so a URL built from it can be fetched on this machine.
-func reachable(addr net.Addr) string {
-	host, port, err := net.SplitHostPort(addr.String())
+func reachable(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
-		return addr.String()
+		return addr
 	}
 	if ip := net.ParseIP(host); ip == nil || ip.IsUnspecified() {
 		host = "127.0.0.1"

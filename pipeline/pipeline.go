@@ -27,6 +27,7 @@ import (
 	"github.com/tagstream/tagstream/kafka"
 	"github.com/tagstream/tagstream/metrics"
 	"github.com/tagstream/tagstream/processors"
+	"github.com/tagstream/tagstream/site"
 	"github.com/tagstream/tagstream/snapshot"
 	"github.com/tagstream/tagstream/token"
 	"github.com/tagstream/tagstream/topology"
@@ -140,6 +141,9 @@ func API(ctx context.Context, o APIOptions) error {
 		return fmt.Errorf("pipeline: listen on %s: %w", o.HTTP, err)
 	}
 	cfg, err := withMedia(ctx, o.Media, o.API, ln.Addr())
+	if err == nil && cfg.Site == nil {
+		cfg.Site, err = site.New(site.Config{CDNBase: cfg.CDNBase})
+	}
 	if err != nil {
 		ln.Close()
 		return err
@@ -204,6 +208,9 @@ type EmbeddedOptions struct {
 	Snapshot *snapshot.Config
 	// MaxConnections bounds the open HTTP connections (0: no bound).
 	MaxConnections int
+	// Demo seeds the demo's posts, photos and likes (package demo) once
+	// the API listens, unless Data records an earlier seeding (DemoMarker).
+	Demo bool
 	// Out receives the start-up banner.
 	Out io.Writer
 	// Ready, if set, is called with the broker's and the API's addresses
@@ -217,6 +224,13 @@ type EmbeddedOptions struct {
 func Embedded(ctx context.Context, o EmbeddedOptions) error {
 	if err := privateDir(o.Data); err != nil {
 		return err
+	}
+	seed := false
+	if o.Demo {
+		var why string
+		if seed, why = demoWanted(o.Data); why != "" {
+			fmt.Fprintln(o.Out, "demo:", why)
+		}
 	}
 	b, err := broker.Start(filepath.Join(o.Data, "kafka"), o.KafkaListen)
 	if err != nil {
@@ -281,6 +295,7 @@ func Embedded(ctx context.Context, o EmbeddedOptions) error {
 	}
 	g.Go(func() error {
 		return API(ctx, APIOptions{Cluster: c, Namespace: ns, HTTP: o.HTTP, API: o.API, Media: o.Media, MaxConnections: o.MaxConnections, Listening: func(addr string) {
+			page := reachable(addr)
 			fmt.Fprintf(o.Out, "tagstream is running\n"+
 				"  kafka broker (embedded): %s   data: %s\n"+
 				"  HTTP API:                http://%s\n"+
@@ -288,12 +303,16 @@ func Embedded(ctx context.Context, o EmbeddedOptions) error {
 				"  ranking:                 %s\n"+
 				"  snapshot:                %s\n"+
 				"  demo bearer token (user demo, %s):\n    %s\n"+
+				"  the page:                http://%s/\n"+
 				"  try: curl -s -H 'Authorization: Bearer %s' -d '{\"caption\":\"hello #tagstream\"}' http://%s/v1/posts\n"+
 				"       curl -s http://%s/v1/hashtags/tagstream\n"+
 				"  photos: README.md, \"Photos\"\n",
-				b.Addr(), o.Data, addr, o.Media.Describe(), rank, snap, demoTTL, demo, demo, addr, addr)
+				b.Addr(), o.Data, addr, o.Media.Describe(), rank, snap, demoTTL, demo, page, demo, addr, addr)
 			if o.Ready != nil {
 				o.Ready(b.Addr(), addr)
+			}
+			if seed {
+				g.Go(func() error { return seedDemo(ctx, o.Out, o.Data, "http://"+reachable(addr), o.API.Secret) })
 			}
 		}})
 	})

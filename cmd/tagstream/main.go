@@ -81,7 +81,7 @@ func dispatch(ctx context.Context, args []string, in io.Reader, out io.Writer) e
 	c := config.Defaults()
 	switch cmd {
 	case "run":
-		fs := config.FlagSet(cmd, &c, append(append([]string{"data", "http", "kafka-listen", "namespace", "partitions", "state-dir", "secret", "cdn-base",
+		fs := config.FlagSet(cmd, &c, append(append([]string{"data", "demo", "http", "kafka-listen", "namespace", "partitions", "state-dir", "secret", "cdn-base",
 			"exactly-once", "commit-interval", "pprof", "log-level", "token-max-ttl", "write-rate", "write-burst", "max-connections",
 			"rank", "rank-interval", "rank-half-life"}, mediaFlags...), snapshotFlags...)...)
 		if err := parse(fs, args, &c); err != nil {
@@ -100,7 +100,7 @@ func dispatch(ctx context.Context, args []string, in io.Reader, out io.Writer) e
 		return pipeline.Embedded(ctx, pipeline.EmbeddedOptions{
 			Data: c.Data, KafkaListen: c.KafkaListen, HTTP: c.HTTP, Out: out,
 			Cluster: cluster(c), API: apiConfig(c), Processors: processorOptions(c), Rank: rank,
-			Media: mediaOptions(c), Snapshot: snap, MaxConnections: c.MaxConnections,
+			Media: mediaOptions(c), Snapshot: snap, MaxConnections: c.MaxConnections, Demo: c.Demo,
 		})
 	case "worker":
 		fs := config.FlagSet(cmd, &c, "brokers", "partitions", "replication", "state-dir", "instance-id", "exactly-once", "groups", "commit-interval", "pprof", "log-level")
