@@ -10,7 +10,7 @@ prereqs:
 	@command -v $(GO) >/dev/null || { echo "missing: Go 1.26 (https://go.dev/dl) - needed to build and test"; exit 1; }
 
 build: prereqs
-	$(GO) build -o $(BIN) ./cmd/tagstream
+	$(GO) build -buildvcs=auto -o $(BIN) ./cmd/tagstream
 
 ## run: the whole pipeline on an embedded broker, data in ./data
 run: build

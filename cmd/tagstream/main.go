@@ -51,7 +51,9 @@ commands:
   acls            print each role's Kafka ACLs, or apply them: tagstream acls api=USER worker=USER ...
   load            generate posts and check the counts the API serves
 
-Every flag can also be set as TAGSTREAM_<FLAG>; "tagstream <command> -h" lists them.
+Every flag can also be set as TAGSTREAM_<FLAG>; "tagstream <command> -h" says what
+the command is for, what it reads and writes, and lists its flags.
+"tagstream --version" prints the version and the commit it was built from.
 `
 
 func main() {
@@ -161,7 +163,7 @@ func dispatch(ctx context.Context, args []string, in io.Reader, out io.Writer) e
 			return errors.New("usage: tagstream emit top-posts [flags] < documents.jsonl")
 		}
 		fs := config.FlagSet("emit top-posts", &c, "brokers", "partitions", "replication")
-		if err := config.Parse(fs, args[1:]); err != nil {
+		if err := config.Parse(withHelp(fs), args[1:]); err != nil {
 			return err
 		}
 		return ignoreCancel(emitTopPosts(ctx, cluster(c), namespace(c), in, os.Stderr))
@@ -238,6 +240,9 @@ func dispatch(ctx context.Context, args []string, in io.Reader, out io.Writer) e
 	case "-h", "--help", "help":
 		fmt.Fprint(out, usage)
 		return nil
+	case "--version", "-version", "version":
+		version(out)
+		return nil
 	}
 	fmt.Fprint(os.Stderr, usage)
 	return fmt.Errorf("unknown command %q", cmd)
@@ -245,7 +250,7 @@ func dispatch(ctx context.Context, args []string, in io.Reader, out io.Writer) e
 
 // parse reads flags and environment, then starts the profiler if asked.
 func parse(fs *flag.FlagSet, args []string, c *config.Config) error {
-	if err := config.Parse(fs, args); err != nil {
+	if err := config.Parse(withHelp(fs), args); err != nil {
 		return err
 	}
 	if err := topology.Namespace(c.Namespace).Valid(); err != nil {

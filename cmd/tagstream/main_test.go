@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"io/fs"
@@ -348,4 +349,37 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// Every command's -h starts with what it is for, what it reads and
+// writes, and an example, then lists its flags; --version names the
+// build.
+func TestHelpAndVersion(t *testing.T) {
+	for cmd := range helps {
+		var out bytes.Buffer
+		args := append(strings.Fields(cmd), "-h")
+		fs := withHelp(flag.NewFlagSet("tagstream "+cmd, flag.ContinueOnError))
+		fs.SetOutput(&out)
+		fs.String("example-flag", "", "a flag")
+		if err := fs.Parse(args[len(args)-1:]); !errors.Is(err, flag.ErrHelp) {
+			t.Fatalf("%s -h: %v", cmd, err)
+		}
+		h := helps[cmd]
+		s := out.String()
+		if !strings.HasPrefix(s, "tagstream "+cmd+": "+h.purpose) || !strings.Contains(s, "example:\n  "+h.example) || !strings.Contains(s, "-example-flag") {
+			t.Errorf("%s -h:\n%s", cmd, s)
+		}
+	}
+	// Every command dispatch knows has its help.
+	for _, line := range strings.Split(usage, "\n") {
+		if f := strings.Fields(line); len(f) > 1 && strings.HasPrefix(line, "  ") && f[0] != "emit" {
+			if _, ok := helps[f[0]]; !ok {
+				t.Errorf("command %q has no help", f[0])
+			}
+		}
+	}
+	var out bytes.Buffer
+	if err := dispatch(context.Background(), []string{"--version"}, nil, &out); err != nil || !strings.HasPrefix(out.String(), "tagstream ") || !strings.Contains(out.String(), "go1.") {
+		t.Errorf("--version: %q, %v", out.String(), err)
+	}
 }

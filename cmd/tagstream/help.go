@@ -1,0 +1,91 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"runtime/debug"
+	"strings"
+)
+
+// help is what `tagstream <command> -h` says before the flags: what the
+// command is for, what it reads and writes, and an example.
+type help struct{ purpose, formats, example string }
+
+var helps = map[string]help{
+	"run": {"everything in one process: an embedded Kafka broker persisted under --data, the processors, the ranking, the HTTP API, the page, and photos in an embedded store",
+		"in: HTTP requests (README, HTTP API) and any Kafka client at --kafka-listen; out: the page at /, JSON at /v1/..., the broker's topics (topology.md)",
+		"tagstream run --demo          # then open the page it prints"},
+	"worker": {"the processors (extractor, counts, lists) against a Kafka cluster; run several to share the partitions",
+		"in: the posts and likes topics; out: the hashtag tables and their changelogs, dead-letters (topology.md)",
+		"tagstream worker --brokers k1:9092,k2:9092 --instance-id worker-0 --state-dir /var/lib/tagstream"},
+	"rank": {"the ranking (each hashtag's top posts by likes and age) and the trending hashtags",
+		"in: post-changes; out: hashtag-top-posts, hashtag-trending-partials",
+		"tagstream rank --brokers k1:9092 --rank-interval 30s"},
+	"api": {"the HTTP API and the page, reading the tables through goka views (or the Cassandra snapshot)",
+		"in: HTTP requests; out: JSON, the page, resized images, posts and likes appended to Kafka",
+		"TAGSTREAM_SECRET=$(cat /run/secrets/token) tagstream api --brokers k1:9092 --http :8080"},
+	"snapshot": {"batched snapshots of the hashtag tables into Cassandra, with health on --http",
+		"in: the tables' changelogs; out: rows of the hashtags and trending tables (README, Snapshots in Cassandra)",
+		"tagstream snapshot --brokers k1:9092 --cassandra c1:9042 --keyspace tagstream"},
+	"replay": {"rebuild the state from a point of the posts log into a new generation while the current one serves, then switch to it",
+		"in: posts and likes from --from; out: a new generation's topics and tables, progress lines on stdout",
+		"tagstream replay --brokers k1:9092 --from 2026-11-01T00:00:00Z"},
+	"hashtags": {"the hashtags of captions, by the rules the counts use",
+		"in: JSON Lines of JSON strings on stdin; out: one JSON array per line (null for a bad line, reported on stderr)",
+		`echo '"Golden hour #Sunset #beach"' | tagstream hashtags --keys`},
+	"emit top-posts": {"publish top-post documents of an outside ranking job",
+		"in: JSON Lines of top-post documents on stdin; out: records on hashtag-top-posts keyed by hashtag; bad lines reported and skipped",
+		`echo '{"hashtag":"#Sunset","computed_at":"2026-11-27T10:00:00Z","posts":[{"post_id":"p1","user_id":"alice"}]}' | tagstream emit top-posts --brokers k1:9092`},
+	"acls": {"print each role's Kafka ACLs, or create them (and the roles' SCRAM users) as a superuser",
+		"in: role=user pairs as arguments; out: the ACLs, one per line",
+		"tagstream acls --brokers k1:9092 api=tagstream-api worker=tagstream-worker"},
+	"token": {"mint a bearer token for --user",
+		"out: the token (HS256 JWT) on stdout",
+		"TOKEN=$(tagstream token --user alice --ttl 1h)"},
+	"load": {"generate posts (and likes) and check every count the API serves against the truth",
+		"in: flags; out: what each group took, and any count that differs (non-zero exit)",
+		"tagstream load --posts 100000 --via kafka --brokers k1:9092"},
+}
+
+// withHelp makes fs's -h print the command's purpose, formats and example
+// before its flags.
+func withHelp(fs *flag.FlagSet) *flag.FlagSet {
+	cmd := strings.TrimPrefix(fs.Name(), "tagstream ")
+	h, ok := helps[cmd]
+	fs.Usage = func() {
+		w := fs.Output()
+		if ok {
+			fmt.Fprintf(w, "tagstream %s: %s\n\n  %s\n\nexample:\n  %s\n\nflags (each also TAGSTREAM_<FLAG>):\n", cmd, h.purpose, h.formats, h.example)
+		} else {
+			fmt.Fprintf(w, "usage of tagstream %s:\n", cmd)
+		}
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+// version is what `tagstream --version` prints: the module's version and
+// the commit it was built from, from the build information Go embeds.
+func version(w io.Writer) {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		fmt.Fprintln(w, "tagstream (no build information)")
+		return
+	}
+	settings := map[string]string{}
+	for _, s := range bi.Settings {
+		settings[s.Key] = s.Value
+	}
+	v := "tagstream " + bi.Main.Version
+	if rev := settings["vcs.revision"]; rev != "" {
+		v += " " + rev[:min(12, len(rev))]
+		if settings["vcs.modified"] == "true" {
+			v += "+modified"
+		}
+		if t := settings["vcs.time"]; t != "" {
+			v += " (" + t + ")"
+		}
+	}
+	fmt.Fprintln(w, v+" "+bi.GoVersion)
+}
