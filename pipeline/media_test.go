@@ -124,8 +124,17 @@ func TestPhotoFlow(t *testing.T) {
 	if err != nil || cfg.Width != 640 || cfg.Height != 480 {
 		t.Fatalf("image is %dx%d (%v), want 640x480", cfg.Width, cfg.Height, err)
 	}
-	if resp, _ := do(t, http.MethodGet, base+strings.Replace(imageURL, "w=640", "w=1080", 1), "", ""); resp.StatusCode != http.StatusForbidden {
-		t.Fatalf("tampered width: %d", resp.StatusCode)
+	// The URL is good at every width the origin allows (a srcset), and
+	// at no other; another user's image under it is refused.
+	resp, body := do(t, http.MethodGet, base+strings.Replace(imageURL, "w=640", "w=1080", 1), "", "")
+	if cfg, _, err := image.DecodeConfig(bytes.NewReader(body)); resp.StatusCode != http.StatusOK || err != nil || cfg.Width != 1080 {
+		t.Fatalf("w=1080: %d, %d px (%v)", resp.StatusCode, cfg.Width, err)
+	}
+	if resp, _ := do(t, http.MethodGet, base+strings.Replace(imageURL, "w=640", "w=700", 1), "", ""); resp.StatusCode != http.StatusBadRequest {
+		t.Fatalf("a width not allowed: %d", resp.StatusCode)
+	}
+	if resp, _ := do(t, http.MethodGet, base+strings.Replace(imageURL, "/img/alice/", "/img/bob/", 1), "", ""); resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("another user's path under the signature: %d", resp.StatusCode)
 	}
 }
 
