@@ -27,6 +27,7 @@ screenshots:
 	services/chromium.sh ensure
 	mkdir -p docs/screenshots
 	TAGSTREAM_SCREENSHOTS=$(CURDIR)/docs/screenshots $(GO) test -count=1 -run TestPageInABrowser ./site/browser/
+	chmod 644 docs/screenshots/*.png
 
 ## services-up / services-down: the real services alone (logs in .services/logs)
 services-up:

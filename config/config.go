@@ -416,7 +416,7 @@ var defs = map[string]func(fs *flag.FlagSet, c *Config, name string){
 				"(Kafka Streams' commit.interval.ms; 10ms to 2.5s): longer batches a hot hashtag's list rewrites, shorter brings counts and lists sooner")
 	},
 	"demo": func(fs *flag.FlagSet, c *Config, n string) {
-		fs.BoolVar(&c.Demo, n, c.Demo, "on the first start of --data, seed 300 posts by 40 users across 34 hashtags, each with a generated photo, "+
+		fs.BoolVar(&c.Demo, n, c.Demo, "on the first start of --data, seed 300 posts by 40 users across some 35 hashtags, each with a generated photo, "+
 			"and likes, through the API as a client would (a later start seeds nothing: the data dir records it)")
 	},
 	"rank": func(fs *flag.FlagSet, c *Config, n string) {

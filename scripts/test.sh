@@ -9,6 +9,9 @@ cd "$(dirname "$0")/.."
 source scripts/prereqs.sh
 prereqs || exit 1
 
+# The page's browser test drives Debian's Chromium: installed here when
+# missing, as the services are (services/chromium.sh).
+services/chromium.sh ensure
 start=$SECONDS
 # shellcheck source=scripts/own-services.sh
 source scripts/own-services.sh
