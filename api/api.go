@@ -172,8 +172,14 @@ func (c *Config) defaults() {
 // ~100 bytes.
 const maxLimitedUsers = 100_000
 
-var requests = metrics.Default.NewCounterVec("tagstream_http_requests_total",
-	"HTTP requests by route and status code.", "route", "code")
+var (
+	requests = metrics.Default.NewCounterVec("tagstream_http_requests_total",
+		"HTTP requests by route and status code.", "route", "code")
+	requestSeconds = metrics.Default.NewHistogramVec("tagstream_http_request_duration_seconds",
+		"Time from a request's headers read to its handler's return, by route and status code.", nil, "route", "code")
+	reservations = metrics.Default.NewCounterVec("tagstream_upload_reservations_total",
+		"Photo upload reservations (POST /v1/uploads) by result: ok, refused (the request's fault), unavailable (storage).", "result")
+)
 
 type server struct {
 	cfg       Config
@@ -267,9 +273,12 @@ func (w *statusWriter) WriteHeader(code int) {
 
 func instrument(route string, h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
 		sw := &statusWriter{ResponseWriter: w, code: http.StatusOK}
 		h.ServeHTTP(sw, r)
-		requests.Inc(route, strconv.Itoa(sw.code))
+		code := strconv.Itoa(sw.code)
+		requests.Inc(route, code)
+		requestSeconds.WithLabelValues(route, code).Observe(time.Since(start).Seconds())
 	})
 }
 
@@ -641,13 +650,16 @@ func (s *server) createUpload(w http.ResponseWriter, r *http.Request) {
 	var bad *media.RequestError
 	switch {
 	case errors.As(err, &bad):
+		reservations.Inc("refused")
 		writeError(w, bad.Status, bad.Msg)
 		return
 	case err != nil:
+		reservations.Inc("unavailable")
 		slog.Error("reserve upload", "user", user, "err", err)
 		writeError(w, http.StatusServiceUnavailable, "image storage is unavailable; retry")
 		return
 	}
+	reservations.Inc("ok")
 	// A reservation is a one-off secret of its user: never cached.
 	w.Header().Set("Cache-Control", "no-store")
 	writeJSON(w, http.StatusCreated, res)

@@ -68,6 +68,9 @@ type Config struct {
 	MaxConnections int
 	// Pprof is --pprof: if set, the address of net/http/pprof.
 	Pprof string
+	// Metrics is --metrics of worker and rank: where they serve /metrics
+	// and /healthz (empty: off).
+	Metrics string
 	// LogLevel is --log-level: debug, info, warn or error. Default warn.
 	LogLevel string
 	// Keys is --keys: `hashtags` prints distinct normalised keys.
@@ -505,6 +508,10 @@ var defs = map[string]func(fs *flag.FlagSet, c *Config, name string){
 	},
 	"max-connections": func(fs *flag.FlagSet, c *Config, n string) {
 		fs.IntVar(&c.MaxConnections, n, c.MaxConnections, "open HTTP connections at most; more wait to be accepted (each costs a few KB and a goroutine)")
+	},
+	"metrics": func(fs *flag.FlagSet, c *Config, n string) {
+		fs.StringVar(&c.Metrics, n, c.Metrics, "serve /metrics (Prometheus: records in and out, consumer lag, table sizes, transactions, Go runtime) "+
+			"and /healthz on this address, e.g. :9464 (empty: off; api, run and snapshot serve /metrics on --http)")
 	},
 	"pprof": func(fs *flag.FlagSet, c *Config, n string) {
 		fs.StringVar(&c.Pprof, n, c.Pprof, "serve net/http/pprof on this address (empty: off)")

@@ -32,6 +32,7 @@ import (
 	"github.com/compose-spec/compose-go/v2/cli"
 	"github.com/compose-spec/compose-go/v2/types"
 	"github.com/twmb/franz-go/pkg/kmsg"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/tagstream/tagstream/config"
 	"github.com/tagstream/tagstream/topology"
@@ -64,13 +65,14 @@ const (
 // testVars are the variables `up` requires, with the test's values. Each
 // password is distinct, so one handed to the wrong principal shows.
 var testVars = map[string]string{
-	"TAGSTREAM_SECRET":      testSecret,
-	"S3_SECRET_KEY":         testS3Secret,
-	"KAFKA_ADMIN_PASSWORD":  "test-only-kafka-admin-password",
-	"KAFKA_API_PASSWORD":    "test-only-kafka-api-password",
-	"KAFKA_WORKER_PASSWORD": "test-only-kafka-worker-password",
-	"KAFKA_RANK_PASSWORD":   "test-only-kafka-rank-password",
-	"KAFKA_READER_PASSWORD": "test-only-kafka-reader-password",
+	"TAGSTREAM_SECRET":       testSecret,
+	"S3_SECRET_KEY":          testS3Secret,
+	"KAFKA_ADMIN_PASSWORD":   "test-only-kafka-admin-password",
+	"KAFKA_API_PASSWORD":     "test-only-kafka-api-password",
+	"KAFKA_WORKER_PASSWORD":  "test-only-kafka-worker-password",
+	"KAFKA_RANK_PASSWORD":    "test-only-kafka-rank-password",
+	"KAFKA_READER_PASSWORD":  "test-only-kafka-reader-password",
+	"GRAFANA_ADMIN_PASSWORD": "test-only-grafana-admin-password",
 }
 
 // loginModules are the JAAS login modules of the SASL mechanisms.
@@ -1665,4 +1667,69 @@ func sortedKeys(m map[string]string) []string {
 	}
 	sort.Strings(keys)
 	return keys
+}
+
+// Prometheus scrapes every long-running tagstream service on the port it
+// serves /metrics on: TAGSTREAM_METRICS for worker and rank, TAGSTREAM_HTTP
+// for api and snapshotter; a job per service, none for another.
+func TestPrometheusScrapesEveryProcess(t *testing.T) {
+	p := loadAll(t)
+	var cfg struct {
+		ScrapeConfigs []struct {
+			Job string `yaml:"job_name"`
+			DNS []struct {
+				Names []string `yaml:"names"`
+				Port  int      `yaml:"port"`
+			} `yaml:"dns_sd_configs"`
+			Static []struct {
+				Targets []string `yaml:"targets"`
+			} `yaml:"static_configs"`
+		} `yaml:"scrape_configs"`
+	}
+	if err := yaml.Unmarshal([]byte(readFile(t, "prometheus.yml")), &cfg); err != nil {
+		t.Fatal(err)
+	}
+	scraped := map[string]string{} // service -> port
+	for _, j := range cfg.ScrapeConfigs {
+		for _, d := range j.DNS {
+			for _, n := range d.Names {
+				scraped[n] = strconv.Itoa(d.Port)
+			}
+		}
+		for _, s := range j.Static {
+			for _, target := range s.Targets {
+				host, port, err := net.SplitHostPort(target)
+				if err != nil {
+					t.Fatalf("job %s: target %q: %v", j.Job, target, err)
+				}
+				scraped[host] = port
+			}
+		}
+	}
+	for name, cmd := range tagstreamCommands {
+		if cmd == "acls" {
+			continue
+		}
+		addr := env(p.AllServices()[name], "TAGSTREAM_HTTP")
+		if cmd == "worker" || cmd == "rank" {
+			addr = env(p.AllServices()[name], "TAGSTREAM_METRICS")
+		}
+		_, port, err := net.SplitHostPort(addr)
+		if err != nil {
+			t.Errorf("%s serves /metrics on %q: %v", name, addr, err)
+			continue
+		}
+		if got, ok := scraped[name]; !ok || got != port {
+			t.Errorf("prometheus.yml scrapes %s on port %q (found %v), but it serves /metrics on %s", name, got, ok, port)
+		}
+		delete(scraped, name)
+	}
+	for name := range scraped {
+		t.Errorf("prometheus.yml scrapes %s, which is no tagstream service", name)
+	}
+	for _, name := range []string{"prometheus", "grafana"} {
+		if _, ok := p.AllServices()[name]; !ok {
+			t.Errorf("no %s service", name)
+		}
+	}
 }

@@ -33,6 +33,10 @@ type OriginConfig struct {
 	MaxPixels      int64 // largest original decoded, width×height; default 50 million
 	MaxSourceBytes int64 // largest original read; default 32 MiB
 	JPEGQuality    int   // default 80
+	// ObserveRender, if set, is told how long each render of a variant
+	// (read, decode, resize, encode) took and how it ended: the
+	// process's metrics (media imports no metrics of its own).
+	ObserveRender func(d time.Duration, err error)
 	// DecodeBudget bounds the memory of the decodes under way, in bytes:
 	// each is admitted with an estimate, from the image's header, of all
 	// it allocates, and holds it until the garbage collector has reclaimed
@@ -196,7 +200,11 @@ func (o *Origin) variant(r *http.Request, key string, width int) (*variant, erro
 	// Detached from r: other requests wait on this one.
 	ctx := context.WithoutCancel(r.Context())
 	ch := o.flight.DoChan(ck, func() (any, error) {
+		start := time.Now()
 		v, err := o.render(ctx, key, width)
+		if o.cfg.ObserveRender != nil {
+			o.cfg.ObserveRender(time.Since(start), err)
+		}
 		if err != nil {
 			return nil, err
 		}

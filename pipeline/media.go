@@ -10,10 +10,17 @@ import (
 	"net"
 	"net/http"
 	"slices"
+	"time"
 
 	"github.com/tagstream/tagstream/api"
 	"github.com/tagstream/tagstream/media"
+	"github.com/tagstream/tagstream/metrics"
 )
+
+// imageRenders times the origin's renders of a variant (read, decode,
+// resize, encode) by result; a cache hit renders nothing.
+var imageRenders = metrics.Default.NewHistogramVec("tagstream_image_render_duration_seconds",
+	"Time the image origin took to read, decode, resize and encode a variant, by result (ok or error).", nil, "result")
 
 // MediaOptions configures the photo half of an API process: where originals
 // are stored, the keys signing image URLs, upload and resize limits.
@@ -99,7 +106,22 @@ func withMedia(ctx context.Context, o MediaOptions, cfg api.Config, addr net.Add
 	up := o.Uploads
 	up.Origin = o.Origin
 	cfg.Uploads = media.NewUploads(store, up)
-	cfg.Origin = media.NewOrigin(store, keys, o.Origin)
+	oc := o.Origin
+	oc.ObserveRender = func(d time.Duration, err error) {
+		result := "ok"
+		if err != nil {
+			result = "error"
+		}
+		imageRenders.WithLabelValues(result).Observe(d.Seconds())
+	}
+	origin := media.NewOrigin(store, keys, oc)
+	metrics.Default.NewCounterFunc("tagstream_image_cache_hits_total", "Image requests served from the origin's cache of resized variants.",
+		func() float64 { return float64(origin.Stats().CacheHits) })
+	metrics.Default.NewCounterFunc("tagstream_image_decodes_total", "Originals the image origin read and decoded to resize.",
+		func() float64 { return float64(origin.Stats().Decodes) })
+	metrics.Default.NewGaugeFunc("tagstream_image_cache_bytes", "Bytes of resized variants the image origin keeps.",
+		func() float64 { return float64(origin.Stats().CachedBytes) })
+	cfg.Origin = origin
 	return cfg, nil
 }
 

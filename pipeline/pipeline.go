@@ -50,7 +50,15 @@ func Worker(ctx context.Context, c kafka.Cluster, o processors.Options) error {
 		}
 		o.Gen = g
 		gctx, cancel := topology.UntilGenChanges(ctx, c, g, 5*time.Second)
-		err = processors.Run(gctx, c, o)
+		groups := o.Groups
+		if len(groups) == 0 {
+			groups = processors.WorkerGroups
+		}
+		var names []string
+		for _, base := range groups {
+			names = append(names, g.Group(base))
+		}
+		err = withLag(gctx, c, "worker", names, func(ctx context.Context) error { return processors.Run(ctx, c, o) })
 		moved := gctx.Err() != nil && ctx.Err() == nil
 		cancel()
 		if !moved {
@@ -74,7 +82,7 @@ func Rank(ctx context.Context, c kafka.Cluster, o processors.RankOptions) error 
 		}
 		o.Gen = g
 		gctx, cancel := topology.UntilGenChanges(ctx, c, g, 5*time.Second)
-		err = processors.RunRank(gctx, c, o)
+		err = withLag(gctx, c, "rank", []string{g.Rank(), g.Trending()}, func(ctx context.Context) error { return processors.RunRank(ctx, c, o) })
 		moved := gctx.Err() != nil && ctx.Err() == nil
 		cancel()
 		if !moved {
@@ -338,6 +346,26 @@ func privateDir(dir string) error {
 		return fmt.Errorf("pipeline: data dir: %w", err)
 	}
 	return nil
+}
+
+// ServeMetrics serves /metrics (metrics.Default) and /healthz on addr in
+// the background until stop, which closes it and waits: the endpoint of a
+// process with no HTTP API of its own (worker, rank).
+func ServeMetrics(addr string) (stop func(), err error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("pipeline: metrics listen on %s: %w", addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", metrics.Default)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Write([]byte(`{"status":"ok"}` + "\n"))
+	})
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second, WriteTimeout: 30 * time.Second}
+	var wg sync.WaitGroup
+	wg.Go(func() { srv.Serve(ln) })
+	return func() { srv.Close(); wg.Wait() }, nil
 }
 
 // ServePprof serves net/http/pprof on addr in the background until stop,

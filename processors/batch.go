@@ -88,20 +88,23 @@ func (s *partState) setLike(post, liker string, on bool) {
 type batch struct {
 	gen     topology.Gen
 	records int
-	seq     int // events applied, in order: orders a transaction's changes
-	deltas  map[deltaKey]*events.Delta
-	order   []deltaKey // deterministic output order: first appearance
-	changes map[deltaKey]*hashtagChanges
-	corder  []deltaKey
-	at      map[int32]*events.ChangeSource // the last posts and likes record read, per partition
-	states  map[postKey]events.PostState
-	before  map[postKey]*events.PostState // nil: the post was unknown
-	likes   map[likerRef]bool             // whether the liker likes the post, after the batch
-	liked   map[likerRef]bool             // and before it
-	dead    []*kgo.Record
-	ignored map[string]int
-	reasons map[string]int
-	err     error // a state that does not decode: the batch must not commit
+	// postsRead and likesRead are records read from each topic, counted
+	// in RecordsIn once the transaction commits.
+	postsRead, likesRead int
+	seq                  int // events applied, in order: orders a transaction's changes
+	deltas               map[deltaKey]*events.Delta
+	order                []deltaKey // deterministic output order: first appearance
+	changes              map[deltaKey]*hashtagChanges
+	corder               []deltaKey
+	at                   map[int32]*events.ChangeSource // the last posts and likes record read, per partition
+	states               map[postKey]events.PostState
+	before               map[postKey]*events.PostState // nil: the post was unknown
+	likes                map[likerRef]bool             // whether the liker likes the post, after the batch
+	liked                map[likerRef]bool             // and before it
+	dead                 []*kgo.Record
+	ignored              map[string]int
+	reasons              map[string]int
+	err                  error // a state that does not decode: the batch must not commit
 }
 
 func (b *batch) fail(err error) {
@@ -211,8 +214,10 @@ func (b *batch) read(r *kgo.Record, likes bool) {
 	}
 	if likes {
 		at.Likes = r.Offset
+		b.likesRead++
 	} else {
 		at.Posts = r.Offset
+		b.postsRead++
 	}
 }
 

@@ -25,8 +25,8 @@ func inOrder(cb goka.ProcessCallback) goka.ProcessCallback {
 }
 
 // input is goka.Input for tagstream's groups: every input edge commits in
-// order. The groups define their inputs through it alone
+// order and counts its records (records.go). The groups define their inputs through it alone
 // (TestInputsCommitInOrder).
 func input(s goka.Stream, c goka.Codec, cb goka.ProcessCallback) goka.Edge {
-	return goka.Input(s, c, inOrder(cb))
+	return goka.Input(s, c, inOrder(countRecords(cb)))
 }

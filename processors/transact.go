@@ -334,6 +334,7 @@ func (x *extractor) end(ctx context.Context, cl *kgo.Client, sess *kgo.GroupTran
 			return fmt.Errorf("processors: extractor: commit offsets: %w", err)
 		}
 		b.committed()
+		countCommitted(b, out)
 		x.journalCommitted(out)
 		return nil
 	}
@@ -375,6 +376,7 @@ func (x *extractor) end(ctx context.Context, cl *kgo.Client, sess *kgo.GroupTran
 	}
 	TxnCommits.Inc()
 	b.committed()
+	countCommitted(b, out)
 	x.journalCommitted(out)
 	return nil
 }

@@ -176,7 +176,7 @@ func (c Config) withDefaults() (Config, error) {
 		c.RetryMax = c.RetryMin
 	}
 	if c.Metrics == nil {
-		c.Metrics = &metrics.Registry{}
+		c.Metrics = metrics.NewRegistry()
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()

@@ -131,6 +131,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/tagstream/tagstream/backoff"
 	"github.com/tagstream/tagstream/events"
 	"github.com/tagstream/tagstream/metrics"
@@ -168,6 +170,7 @@ type Snapshotter struct {
 // meters are the Snapshotter's metrics in its registry.
 type meters struct {
 	records, decodeErrors, rows, partials, flushes *metrics.CounterVec
+	flushSeconds                                   *prometheus.HistogramVec
 }
 
 // Stats is a snapshot of a Snapshotter's counters and gauges.
@@ -226,6 +229,8 @@ func New(cfg Config) (*Snapshotter, error) {
 		partials: r.NewCounterVec("tagstream_snapshot_partials_written_total",
 			"Trending partials written to Cassandra, by kind (value or deleted).", "kind"),
 		flushes: r.NewCounterVec("tagstream_snapshot_flushes_total", "Flushes to Cassandra, by result (ok or error).", "result"),
+		flushSeconds: r.NewHistogramVec("tagstream_snapshot_flush_duration_seconds",
+			"Time a flush to Cassandra took, rows, partials and offsets, by result (ok or error).", nil, "result"),
 	}
 	r.NewGaugeFunc("tagstream_snapshot_keys_pending", "Hashtags changed and not yet written to Cassandra.",
 		func() float64 { return float64(s.Stats().KeysPending) })
@@ -624,12 +629,23 @@ func (s *Snapshotter) flushLoop(ctx context.Context) {
 // What it could not write goes back to the dirty set; offsets are only
 // stored when everything is written.
 func (s *Snapshotter) flush(ctx context.Context) (err error) {
+	start := time.Now()
+	var nRows, nPartials int
 	defer func() {
+		result := "ok"
 		if err != nil {
+			result = "error"
 			s.m.flushes.Inc("error")
 		} else {
 			s.m.flushes.Inc("ok")
 			s.lastOK.Store(time.Now().UnixNano())
+		}
+		took := time.Since(start)
+		if nRows+nPartials > 0 {
+			s.m.flushSeconds.WithLabelValues(result).Observe(took.Seconds())
+			if err == nil {
+				s.log.Info("snapshot flushed", "rows", nRows, "partials", nPartials, "took", took.Round(time.Millisecond))
+			}
 		}
 		s.setHealth(err)
 	}()
@@ -637,6 +653,7 @@ func (s *Snapshotter) flush(ctx context.Context) (err error) {
 	s.mu.Lock()
 	b := s.dirty.take()
 	s.mu.Unlock()
+	nRows, nPartials = len(b.rows), len(b.partials)
 	if len(b.rows) == 0 && len(b.partials) == 0 && len(b.offsets) == 0 {
 		// Nothing to write; still tell /readyz whether Cassandra answers.
 		if err := sess.Query(s.stmt.ping).WithContext(ctx).Exec(); err != nil {

@@ -60,6 +60,9 @@ var ErrNilValue = errors.New("tablestore: nil value")
 // Open loads the journal of a durable Store.
 func (s *Store) Open() error {
 	s.opened = time.Now()
+	if s.topic != "" {
+		openStores.Store(s, struct{}{})
+	}
 	if s.d != nil {
 		return s.d.open(s)
 	}
@@ -68,6 +71,7 @@ func (s *Store) Open() error {
 
 // Close closes the journal of a durable Store.
 func (s *Store) Close() error {
+	openStores.Delete(s)
 	if s.d != nil {
 		return s.d.close(s)
 	}

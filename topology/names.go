@@ -129,6 +129,10 @@ func (g Gen) PostChanges() string { return g.name(postChanges) }
 // hashtags (events.TrendingPartial), keyed by the partition number.
 func (g Gen) TrendingPartials() string { return g.name(partials) }
 
+// Group is the generation's name of the group of a base name
+// (processors.WorkerGroups: "extractor", "hashtag-counts", ...).
+func (g Gen) Group(base string) string { return g.name(base) }
+
 // Extractor, Counts, Top, Recent, Rank and Trending are the generation's
 // consumer groups; each group's table is "<group>-table".
 func (g Gen) Extractor() string { return g.name(extractor) }

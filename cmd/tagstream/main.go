@@ -105,13 +105,13 @@ func dispatch(ctx context.Context, args []string, in io.Reader, out io.Writer) e
 			Media: mediaOptions(c), Snapshot: snap, MaxConnections: c.MaxConnections, Demo: c.Demo,
 		})
 	case "worker":
-		fs := config.FlagSet(cmd, &c, "brokers", "partitions", "replication", "state-dir", "instance-id", "exactly-once", "groups", "commit-interval", "pprof", "log-level")
+		fs := config.FlagSet(cmd, &c, "brokers", "partitions", "replication", "state-dir", "instance-id", "exactly-once", "groups", "commit-interval", "pprof", "metrics", "log-level")
 		if err := parse(fs, args, &c); err != nil {
 			return err
 		}
 		return ignoreCancel(pipeline.Worker(ctx, cluster(c), processorOptions(c)))
 	case "rank":
-		fs := config.FlagSet(cmd, &c, "brokers", "partitions", "replication", "state-dir", "instance-id", "rank-interval", "rank-half-life", "pprof", "log-level")
+		fs := config.FlagSet(cmd, &c, "brokers", "partitions", "replication", "state-dir", "instance-id", "rank-interval", "rank-half-life", "pprof", "metrics", "log-level")
 		if err := parse(fs, args, &c); err != nil {
 			return err
 		}
@@ -268,10 +268,18 @@ func parse(fs *flag.FlagSet, args []string, c *config.Config) error {
 		}
 		stopPprof = stop
 	}
+	if c.Metrics != "" {
+		stop, err := pipeline.ServeMetrics(c.Metrics)
+		if err != nil {
+			return err
+		}
+		stopPprof = func(prev func()) func() { return func() { stop(); prev() } }(stopPprof)
+	}
 	return nil
 }
 
-// stopPprof stops the profiler parse started, if any; dispatch defers it.
+// stopPprof stops the profiler and the metrics listener parse started, if
+// any; dispatch defers it.
 var stopPprof = func() {}
 
 func cluster(c config.Config) kafka.Cluster {
