@@ -8,6 +8,7 @@ import (
 	"image"
 	"image/color"
 	"image/jpeg"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -523,5 +524,47 @@ func TestSiteRoutes(t *testing.T) {
 	}
 	if w := call(h, "POST", "/", "", ""); w.Code != http.StatusMethodNotAllowed && w.Code != 404 {
 		t.Errorf("POST /: %d", w.Code)
+	}
+}
+
+// Every request logs one line: method, route, path without its query,
+// status, duration and bytes; never the bearer token or a signature.
+func TestRequestLog(t *testing.T) {
+	var buf bytes.Buffer
+	prev := slog.Default()
+	slog.SetDefault(slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelInfo})))
+	defer slog.SetDefault(prev)
+	h, _, _ := newServer()
+	tok := mustToken(t, "alice")
+	call(h, "POST", "/v1/posts?sig=SECRETSIG", tok, `{"caption":"#logged"}`)
+	call(h, "GET", "/v1/hashtags/sunset", "", "")
+	call(h, "GET", "/v1/hashtags/"+strings.Repeat("x", 5000), "", "")
+	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+	var logged []map[string]any
+	for _, l := range lines {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(l), &m); err != nil {
+			t.Fatalf("log line %q: %v", l, err)
+		}
+		if m["msg"] == "request" {
+			logged = append(logged, m)
+		}
+	}
+	if len(logged) != 3 {
+		t.Fatalf("%d request lines, want 3:\n%s", len(logged), buf.String())
+	}
+	post := logged[0]
+	if post["method"] != "POST" || post["route"] != "POST /v1/posts" || post["path"] != "/v1/posts" || post["status"] != float64(202) ||
+		post["bytes"].(float64) <= 0 || post["took"] == nil {
+		t.Errorf("post logged as %v", post)
+	}
+	if logged[1]["status"] != float64(200) || logged[1]["route"] != "GET /v1/hashtags/{tag}" {
+		t.Errorf("page logged as %v", logged[1])
+	}
+	if p := logged[2]["path"].(string); len(p) > maxLoggedPath+3 || logged[2]["status"] != float64(400) {
+		t.Errorf("a 5,000-byte path logged as %d bytes, status %v", len(p), logged[2]["status"])
+	}
+	if strings.Contains(buf.String(), tok) || strings.Contains(buf.String(), "SECRETSIG") || strings.Contains(buf.String(), "Bearer") {
+		t.Errorf("a token or signature reached the log:\n%s", buf.String())
 	}
 }

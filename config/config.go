@@ -71,8 +71,10 @@ type Config struct {
 	// Metrics is --metrics of worker and rank: where they serve /metrics
 	// and /healthz (empty: off).
 	Metrics string
-	// LogLevel is --log-level: debug, info, warn or error. Default warn.
+	// LogLevel is --log-level: debug, info, warn or error. Default info.
 	LogLevel string
+	// LogFormat is --log-format: text or json.
+	LogFormat string
 	// Keys is --keys: `hashtags` prints distinct normalised keys.
 	Keys bool
 	// InstanceID is --instance-id: this worker's stable, unique name
@@ -189,7 +191,8 @@ func Defaults() Config {
 		Groups: []string{"extractor", "hashtag-counts", "hashtag-top", "hashtag-recent"},
 		// processors.DefaultCommitInterval
 		CommitInterval: time.Second,
-		LogLevel:       "warn",
+		LogLevel:       "info",
+		LogFormat:      "text",
 		// processors.RankOptions' defaults.
 		Rank: Rank{On: true, Interval: time.Minute, HalfLife: 6 * time.Hour},
 		// kafka.ScramSHA512
@@ -434,7 +437,11 @@ var defs = map[string]func(fs *flag.FlagSet, c *Config, name string){
 	},
 	"log-level": func(fs *flag.FlagSet, c *Config, n string) {
 		fs.Var(oneOf{&c.LogLevel, []string{"debug", "info", "warn", "error"}}, n,
-			"least severe log level written to stderr: debug, info (restores, aborted transactions, generation moves), warn or error")
+			"least severe log level written to stderr: debug, info (a line per request, start and stop, rebalances, table recoveries, "+
+				"snapshot flushes, aborted transactions, generation moves), warn or error")
+	},
+	"log-format": func(fs *flag.FlagSet, c *Config, n string) {
+		fs.Var(oneOf{&c.LogFormat, []string{"text", "json"}}, n, "log lines on stderr as text (key=value) or json (one object per line, for a log shipper)")
 	},
 	"cdn-base": func(fs *flag.FlagSet, c *Config, n string) {
 		fs.StringVar(&c.CDNBase, n, c.CDNBase, "base URL of image URLs (default: this API's /img origin)")
@@ -573,6 +580,9 @@ func rolePassword(role string) func(fs *flag.FlagSet, c *Config, n string) {
 // to c. It panics on an unknown name: that is a programming error.
 func FlagSet(cmd string, c *Config, names ...string) *flag.FlagSet {
 	fs := flag.NewFlagSet("tagstream "+cmd, flag.ContinueOnError)
+	if slices.Contains(names, "log-level") {
+		names = append(names, "log-format")
+	}
 	if slices.Contains(names, "brokers") {
 		// Whatever talks to Kafka may need to authenticate.
 		names = append(names, "namespace", "kafka-user", "kafka-password", "kafka-sasl-mechanism")

@@ -428,6 +428,7 @@ func (x *extractor) fail(err error) {
 // any of their records is processed.
 func (x *extractor) assigned(ctx context.Context, cl *kgo.Client, m map[string][]int32) {
 	parts := m[x.o.Gen.NS.Posts()]
+	slog.Info("extractor rebalance: partitions gained", "group", x.o.Gen.Extractor(), "posts", parts, "likes", m[x.o.Gen.NS.Likes()])
 	if likes := m[x.o.Gen.NS.Likes()]; !sameParts(parts, likes) {
 		x.fail(fmt.Errorf("processors: extractor: assigned posts partitions %v but likes partitions %v: "+
 			"a post's likes must go to the owner of its events (is an extractor of another version, subscribed to posts alone, in group %s?)",
@@ -481,6 +482,9 @@ func sameParts(a, b []int32) bool {
 }
 
 func (x *extractor) revoked(_ context.Context, cl *kgo.Client, m map[string][]int32) {
+	if len(m) > 0 {
+		slog.Info("extractor rebalance: partitions lost", "group", x.o.Gen.Extractor(), "posts", m[x.o.Gen.NS.Posts()], "likes", m[x.o.Gen.NS.Likes()])
+	}
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	for _, p := range append(m[x.o.Gen.NS.Posts()], m[x.o.Gen.NS.Likes()]...) {

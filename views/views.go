@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/lovoo/goka"
@@ -66,7 +67,36 @@ func (v *Views) Run(ctx context.Context) error {
 	for _, view := range v.all() {
 		g.Go(func() error { return view.Run(ctx) })
 	}
+	g.Go(func() error { v.logRecovery(ctx, 5*time.Second); return nil })
 	return g.Wait()
+}
+
+// logRecovery says, every interval until every view has recovered, which
+// tables are still being read, then how long recovery took: an API that
+// answers 503 on /readyz for a minute must say why in its log.
+func (v *Views) logRecovery(ctx context.Context, every time.Duration) {
+	start := time.Now()
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		var waiting []string
+		for _, view := range v.all() {
+			if !view.Recovered() {
+				waiting = append(waiting, string(view.Topic()))
+			}
+		}
+		if len(waiting) == 0 {
+			slog.Info("views recovered", "took", time.Since(start).Round(time.Millisecond))
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			slog.Info("views recovering", "waiting_for", waiting, "recovered", len(v.all())-len(waiting), "of", len(v.all()),
+				"for", time.Since(start).Round(time.Second))
+		}
+	}
 }
 
 // Recovered reports whether every view has caught up with its table once;

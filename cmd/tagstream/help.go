@@ -67,17 +67,20 @@ func withHelp(fs *flag.FlagSet) *flag.FlagSet {
 
 // version is what `tagstream --version` prints: the module's version and
 // the commit it was built from, from the build information Go embeds.
-func version(w io.Writer) {
+func version(w io.Writer) { fmt.Fprintln(w, "tagstream "+versionString()) }
+
+// versionString is the module's version, the commit and its time when
+// the build recorded them, and the Go version.
+func versionString() string {
 	bi, ok := debug.ReadBuildInfo()
 	if !ok {
-		fmt.Fprintln(w, "tagstream (no build information)")
-		return
+		return "(no build information)"
 	}
 	settings := map[string]string{}
 	for _, s := range bi.Settings {
 		settings[s.Key] = s.Value
 	}
-	v := "tagstream " + bi.Main.Version
+	v := bi.Main.Version
 	if rev := settings["vcs.revision"]; rev != "" {
 		v += " " + rev[:min(12, len(rev))]
 		if settings["vcs.modified"] == "true" {
@@ -87,5 +90,5 @@ func version(w io.Writer) {
 			v += " (" + t + ")"
 		}
 	}
-	fmt.Fprintln(w, v+" "+bi.GoVersion)
+	return v + " " + bi.GoVersion
 }

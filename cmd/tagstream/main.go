@@ -70,13 +70,14 @@ func main() {
 	}
 }
 
-func dispatch(ctx context.Context, args []string, in io.Reader, out io.Writer) error {
+func dispatch(ctx context.Context, args []string, in io.Reader, out io.Writer) (err error) {
 	if len(args) == 0 {
 		fmt.Fprint(os.Stderr, usage)
 		return errors.New("no command")
 	}
 	cmd, args := args[0], args[1:]
 	defer func() { stopPprof(); stopPprof = func() {} }()
+	defer func() { logStop(err); logStop = func(error) {} }()
 	if err := config.CheckEnv(os.Environ()); err != nil {
 		return err
 	}
@@ -260,7 +261,18 @@ func parse(fs *flag.FlagSet, args []string, c *config.Config) error {
 	if err := level.UnmarshalText([]byte(c.LogLevel)); err != nil {
 		return fmt.Errorf("--log-level: %w", err)
 	}
-	slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})))
+	opts := &slog.HandlerOptions{Level: level}
+	if c.LogFormat == "json" {
+		slog.SetDefault(slog.New(slog.NewJSONHandler(logOutput, opts)))
+	} else {
+		slog.SetDefault(slog.New(slog.NewTextHandler(logOutput, opts)))
+	}
+	if serving[fs.Name()] {
+		// Start and stop, so that a log alone tells a restart apart from
+		// a quiet process.
+		slog.Info("starting", "command", fs.Name(), "version", versionString(), "pid", os.Getpid())
+		logStop = func(err error) { slog.Info("stopped", "command", fs.Name(), "err", err) }
+	}
 	if c.Pprof != "" {
 		stop, err := pipeline.ServePprof(c.Pprof)
 		if err != nil {
@@ -277,6 +289,18 @@ func parse(fs *flag.FlagSet, args []string, c *config.Config) error {
 	}
 	return nil
 }
+
+// logOutput is where logs go: stderr (tests read it).
+var logOutput io.Writer = os.Stderr
+
+// serving are the commands that run until stopped: they log their start
+// and stop.
+var serving = map[string]bool{"tagstream run": true, "tagstream worker": true, "tagstream rank": true,
+	"tagstream api": true, "tagstream snapshot": true, "tagstream replay": true}
+
+// logStop logs a serving command's stop; dispatch calls it with the
+// command's error.
+var logStop = func(error) {}
 
 // stopPprof stops the profiler and the metrics listener parse started, if
 // any; dispatch defers it.

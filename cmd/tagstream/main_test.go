@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -381,5 +382,34 @@ func TestHelpAndVersion(t *testing.T) {
 	var out bytes.Buffer
 	if err := dispatch(context.Background(), []string{"--version"}, nil, &out); err != nil || !strings.HasPrefix(out.String(), "tagstream ") || !strings.Contains(out.String(), "go1.") {
 		t.Errorf("--version: %q, %v", out.String(), err)
+	}
+}
+
+// --log-format json writes one JSON object per line, and a serving
+// command logs its start (with its version) and its stop (with why).
+func TestLogFormatAndStartStop(t *testing.T) {
+	var buf bytes.Buffer
+	prevOut, prevLog := logOutput, slog.Default()
+	logOutput = &buf
+	defer func() { logOutput = prevOut; slog.SetDefault(prevLog) }()
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // stops at once: the test is about the lines around it
+	dispatch(ctx, []string{"worker", "--log-format", "json", "--brokers", "127.0.0.1:1"}, nil, io.Discard)
+	var msgs []string
+	for _, line := range strings.Split(strings.TrimSpace(buf.String()), "\n") {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(line), &m); err != nil {
+			t.Fatalf("not a JSON line: %q", line)
+		}
+		msgs = append(msgs, fmt.Sprint(m["msg"]))
+		if m["msg"] == "starting" && (m["command"] != "tagstream worker" || m["version"] == nil) {
+			t.Errorf("start line %v", m)
+		}
+	}
+	if len(msgs) < 2 || msgs[0] != "starting" || msgs[len(msgs)-1] != "stopped" {
+		t.Errorf("log lines %v: want starting first and stopped last", msgs)
+	}
+	if err := dispatch(ctx, []string{"worker", "--log-format", "yaml"}, nil, io.Discard); err == nil || !strings.Contains(err.Error(), "log-format") {
+		t.Errorf("--log-format yaml: %v", err)
 	}
 }
