@@ -95,6 +95,8 @@ type Config struct {
 	Rank Rank
 	// Load holds the flags of `tagstream load`.
 	Load Load
+	// DeadLetters holds the flags of `tagstream dead-letters`.
+	DeadLetters DeadLetters
 	// Media holds the photo flags: storage, signing keys, limits.
 	Media Media
 	// Snapshot holds the Cassandra flags of the snapshotter and of
@@ -154,6 +156,23 @@ type Rank struct {
 	// HalfLife is --rank-half-life: the time in which a post's score
 	// halves without new likes.
 	HalfLife time.Duration
+}
+
+// DeadLetters selects and prints dead letters (`tagstream dead-letters`);
+// its --from is From.
+type DeadLetters struct {
+	// Follow is --follow: keep printing new dead letters until stopped.
+	Follow bool
+	// JSON is --json: JSON Lines instead of one line of text each.
+	JSON bool
+	// Reasons and SourceTopics are --reason and --source-topic: the dead
+	// letters of these reasons, of records of these topics.
+	Reasons, SourceTopics []string
+	// Offsets is --offsets of republish: <partition>:<offset> of dead
+	// letters, as the listing's first column shows them.
+	Offsets []string
+	// DryRun is --dry-run of republish: say what would be sent, send nothing.
+	DryRun bool
 }
 
 // Load configures the load generator.
@@ -402,8 +421,34 @@ var defs = map[string]func(fs *flag.FlagSet, c *Config, name string){
 			"(Kafka's transactional.id suffix and group.instance.id; empty: random id, dynamic membership, slower recovery)")
 	},
 	"from": func(fs *flag.FlagSet, c *Config, n string) {
+		// One variable, TAGSTREAM_FROM, for both commands: each reads
+		// where it starts in its topic, in words that fit the topic.
+		if strings.HasPrefix(fs.Name(), "tagstream dead-letters") {
+			fs.StringVar(&c.From, n, "earliest", "where reading dead-letters starts: earliest, an RFC 3339 time (the first record at or after it), "+
+				"or a number N, the last N dead letters selected (at most 1000), in time order")
+			return
+		}
 		fs.StringVar(&c.From, n, "earliest", "where the replay starts in posts: earliest, an RFC 3339 time (the first record at or after it), "+
 			"or <partition>=<offset>,... (partitions not listed start at the earliest)")
+	},
+	"follow": func(fs *flag.FlagSet, c *Config, n string) {
+		fs.BoolVar(&c.DeadLetters.Follow, n, c.DeadLetters.Follow, "after the dead letters there are, print new ones as they come until interrupted")
+	},
+	"json": func(fs *flag.FlagSet, c *Config, n string) {
+		fs.BoolVar(&c.DeadLetters.JSON, n, c.DeadLetters.JSON, "print JSON Lines (each record's place, timestamp and dead letter, the value in base64) instead of text")
+	},
+	"reason": func(fs *flag.FlagSet, c *Config, n string) {
+		fs.Var(list{&c.DeadLetters.Reasons}, n, "only dead letters of these reasons, comma-separated: bad_json, missing_field, invalid_field, key_mismatch, too_large, limit "+
+			"(records that are not dead letters are always shown)")
+	},
+	"source-topic": func(fs *flag.FlagSet, c *Config, n string) {
+		fs.Var(list{&c.DeadLetters.SourceTopics}, n, "only dead letters of records of these topics, comma-separated, with or without --namespace (posts, likes, post-hashtags, ...)")
+	},
+	"offsets": func(fs *flag.FlagSet, c *Config, n string) {
+		fs.Var(list{&c.DeadLetters.Offsets}, n, "the dead letters to republish, <partition>:<offset>,... as the listing's first column shows them (--from is then not used)")
+	},
+	"dry-run": func(fs *flag.FlagSet, c *Config, n string) {
+		fs.BoolVar(&c.DeadLetters.DryRun, n, c.DeadLetters.DryRun, "say what would be republished, and publish nothing")
 	},
 	"exactly-once": func(fs *flag.FlagSet, c *Config, n string) {
 		fs.BoolVar(&c.ExactlyOnce, n, c.ExactlyOnce, "count every post exactly once across crashes with Kafka transactions "+

@@ -43,6 +43,16 @@ var helps = map[string]help{
 	"token": {"mint a bearer token for --user",
 		"out: the token (HS256 JWT) on stdout",
 		"TOKEN=$(tagstream token --user alice --ttl 1h)"},
+	"dead-letters": {"print the input records the processors rejected, from the dead-letters topic, to find why; --follow for new ones (reading it takes the admin principal: no role reads it)",
+		"in: dead-letters; out: one line each: <partition>:<offset> (the dead letter's own place, for republish --offsets), time, reason, " +
+			"source <topic>/<partition>@<offset>, group=, key=, error=, value= escaped and cut to 80 characters, (size); " +
+			"a record that is not a dead letter as MALFORMED; or, with --json, JSON Lines of {partition, offset, timestamp, dead_letter | malformed, raw}",
+		"tagstream dead-letters --brokers k1:9092 --from 20 --reason bad_json --follow"},
+	"dead-letters republish": {"send the original key and value of chosen dead letters back to their source topic, posts or likes, once what rejected them is fixed; " +
+		"a dead letter whose value was cut to 4 KiB, or whose copy does not match its recorded size and SHA-256, is refused, as is any other topic",
+		"in: dead-letters, selected by --offsets, --reason or --source-topic (at least one); out: records on posts or likes, and a line for each dead letter: " +
+			"republished (with the new record's place), would republish (--dry-run), refused (why) or not found; non-zero exit if any was not republished",
+		"tagstream dead-letters republish --brokers k1:9092 --offsets 3:17,5:2 --dry-run"},
 	"load": {"generate posts (and likes) and check every count the API serves against the truth",
 		"in: flags; out: what each group took, and any count that differs (non-zero exit)",
 		"tagstream load --posts 100000 --via kafka --brokers k1:9092"},

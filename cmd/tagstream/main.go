@@ -16,6 +16,7 @@ import (
 
 	"github.com/tagstream/tagstream/api"
 	"github.com/tagstream/tagstream/config"
+	"github.com/tagstream/tagstream/deadletters"
 	"github.com/tagstream/tagstream/kafka"
 	"github.com/tagstream/tagstream/load"
 	"github.com/tagstream/tagstream/media"
@@ -50,6 +51,8 @@ commands:
   token           mint a bearer token for --user
   acls            print each role's Kafka ACLs, or apply them: tagstream acls api=USER worker=USER ...
   load            generate posts and check the counts the API serves
+  dead-letters    print the rejected input records, one line each (--follow for new ones)
+  dead-letters republish  send chosen dead letters' records back to posts or likes
 
 Every flag can also be set as TAGSTREAM_<FLAG>; "tagstream <command> -h" says what
 the command is for, what it reads and writes, and lists its flags.
@@ -238,6 +241,32 @@ func dispatch(ctx context.Context, args []string, in io.Reader, out io.Writer) (
 			fmt.Fprintln(out, res)
 		}
 		return err
+	case "dead-letters":
+		if len(args) > 0 && args[0] == "republish" {
+			fs := config.FlagSet("dead-letters republish", &c, "brokers", "from", "reason", "source-topic", "offsets", "dry-run")
+			if err := parse(fs, args[1:], &c); err != nil {
+				return err
+			}
+			sel, err := deadLetterSelection(c)
+			if err != nil {
+				return err
+			}
+			return deadletters.Republish(ctx, deadletters.RepublishOptions{Cluster: cluster(c), Namespace: namespace(c),
+				Selection: sel, DryRun: c.DeadLetters.DryRun, Out: out})
+		}
+		fs := config.FlagSet(cmd, &c, "brokers", "from", "reason", "source-topic", "follow", "json")
+		if err := parse(fs, args, &c); err != nil {
+			return err
+		}
+		if fs.NArg() > 0 {
+			return fmt.Errorf("dead-letters: unexpected %q (the sub-command is \"dead-letters republish\")", fs.Arg(0))
+		}
+		sel, err := deadLetterSelection(c)
+		if err != nil {
+			return err
+		}
+		return ignoreCancel(deadletters.List(ctx, deadletters.ListOptions{Cluster: cluster(c), Namespace: namespace(c),
+			Selection: sel, Follow: c.DeadLetters.Follow, JSON: c.DeadLetters.JSON, Out: out}))
 	case "-h", "--help", "help":
 		fmt.Fprint(out, usage)
 		return nil
@@ -309,6 +338,18 @@ var stopPprof = func() {}
 func cluster(c config.Config) kafka.Cluster {
 	return kafka.Cluster{Brokers: c.Brokers, Partitions: c.Partitions, Replication: c.Replication, StateDir: c.StateDir,
 		SASL: kafka.SASL{Mechanism: c.KafkaSASLMechanism, User: c.KafkaUser, Password: c.KafkaPassword}}
+}
+
+func deadLetterSelection(c config.Config) (deadletters.Selection, error) {
+	from, err := deadletters.ParseFrom(c.From)
+	if err != nil {
+		return deadletters.Selection{}, err
+	}
+	at, err := deadletters.ParsePositions(c.DeadLetters.Offsets)
+	if err != nil {
+		return deadletters.Selection{}, err
+	}
+	return deadletters.Selection{From: from, Reasons: c.DeadLetters.Reasons, SourceTopics: c.DeadLetters.SourceTopics, Positions: at}, nil
 }
 
 func processorOptions(c config.Config) processors.Options {
