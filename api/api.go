@@ -20,6 +20,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tagstream/tagstream/cors"
 	"github.com/tagstream/tagstream/events"
 	"github.com/tagstream/tagstream/hashtag"
 	"github.com/tagstream/tagstream/ids"
@@ -107,8 +108,16 @@ type Config struct {
 	// "/tags/{tag}". Nil: those answer 404 like any unknown route.
 	Site *site.Site
 	// Routes are extra routes mounted as given, pattern to handler: the
-	// embedded storage's upload endpoint, which browsers post to.
+	// embedded storage's upload endpoint, which browsers post to. They get
+	// no CORS headers from the API: the upload endpoint (media.Local)
+	// answers for itself, as a bucket does.
 	Routes map[string]http.Handler
+	// CORSOrigins are the web origins whose scripts may call the /v1/
+	// routes from a browser (package cors: exact origins as browsers send
+	// them, or "*" alone for any). Empty: no CORS header at all, and
+	// browsers keep the API to pages of its own origin. New panics on an
+	// origin cors.Parse refuses: check them first.
+	CORSOrigins []string
 	// WriteRate and WriteBurst bound each user's writes (posts, edits,
 	// deletes, upload reservations): WriteBurst at once, then WriteRate
 	// per second, answering 429 with Retry-After beyond. Defaults 0.5/s
@@ -202,25 +211,38 @@ func New(cfg Config, pages Pages, posts Publisher) http.Handler {
 	if cfg.WriteRate > 0 {
 		s.writes = newWriteLimiter(cfg.WriteRate, cfg.WriteBurst, maxLimitedUsers)
 	}
+	origins, err := cors.Parse(cfg.CORSOrigins)
+	if err != nil {
+		panic(fmt.Sprintf("api: Config.CORSOrigins: %v", err))
+	}
 	mux := http.NewServeMux()
 	handle := func(pattern string, h http.HandlerFunc) {
 		mux.Handle(pattern, instrument(pattern, h))
 	}
-	handle("GET /v1/hashtags/{tag}", s.getHashtag)
-	handle("POST /v1/uploads", s.createUpload)
-	handle("POST /v1/posts", s.createPost)
+	// The /v1/ routes are what a web app on another origin calls. The
+	// rest are not for its scripts: the image origin is read by <img>,
+	// which needs no CORS, and Vary: Origin would only split a CDN's copies
+	// of every image; health, metrics and the site are this origin's own.
+	crossOrigin := &corsRoutes{origins: origins, methods: map[string][]string{}}
+	handleCORS := func(pattern string, h http.HandlerFunc) {
+		mux.Handle(pattern, instrument(pattern, crossOrigin.wrap(pattern, h)))
+	}
+	handleCORS("GET /v1/hashtags/{tag}", s.getHashtag)
+	handleCORS("POST /v1/uploads", s.createUpload)
+	handleCORS("POST /v1/posts", s.createPost)
 	// A post is identified by its owner and its id: /v1/posts/{id} is the
 	// caller's own post, /v1/posts/{user}/{id} anyone's, and only its
 	// owner may change it.
-	handle("PATCH /v1/posts/{id}", s.editPost)
-	handle("PATCH /v1/posts/{user}/{id}", s.editPost)
-	handle("DELETE /v1/posts/{id}", s.deletePost)
-	handle("DELETE /v1/posts/{user}/{id}", s.deletePost)
+	handleCORS("PATCH /v1/posts/{id}", s.editPost)
+	handleCORS("PATCH /v1/posts/{user}/{id}", s.editPost)
+	handleCORS("DELETE /v1/posts/{id}", s.deletePost)
+	handleCORS("DELETE /v1/posts/{user}/{id}", s.deletePost)
 	// Anyone signed in may like anyone's post: the liker is the token's
 	// subject, the post is named by its owner and id.
-	handle("POST /v1/posts/{user}/{id}/like", s.likePost(events.Liked))
-	handle("DELETE /v1/posts/{user}/{id}/like", s.likePost(events.Unliked))
-	handle("GET /v1/trending", s.getTrending)
+	handleCORS("POST /v1/posts/{user}/{id}/like", s.likePost(events.Liked))
+	handleCORS("DELETE /v1/posts/{user}/{id}/like", s.likePost(events.Unliked))
+	handleCORS("GET /v1/trending", s.getTrending)
+	crossOrigin.mount(mux)
 	handle("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
