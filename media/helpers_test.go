@@ -39,6 +39,14 @@ func testImage(t testing.TB, w, h int, asPNG bool) []byte {
 // then the file.
 func browserPost(t testing.TB, url string, fields map[string]string, file []byte) (int, string) {
 	t.Helper()
+	code, _, body := browserPostFrom(t, url, fields, file, "")
+	return code, body
+}
+
+// browserPostFrom is browserPost from a page of origin (none if empty), as
+// a browser posts a form across origins: no preflight, an Origin header.
+func browserPostFrom(t testing.TB, url string, fields map[string]string, file []byte, origin string) (int, http.Header, string) {
+	t.Helper()
 	var body bytes.Buffer
 	mw := multipart.NewWriter(&body)
 	for k, v := range fields {
@@ -47,13 +55,42 @@ func browserPost(t testing.TB, url string, fields map[string]string, file []byte
 	fw, _ := mw.CreateFormFile("file", "photo")
 	fw.Write(file)
 	mw.Close()
-	resp, err := http.Post(url, mw.FormDataContentType(), &body)
+	req, err := http.NewRequest(http.MethodPost, url, &body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", mw.FormDataContentType())
+	if origin != "" {
+		req.Header.Set("Origin", origin)
+	}
+	return do(t, req)
+}
+
+// preflight asks url what a browser asks before a cross-origin request
+// of method with headers (none if empty) from origin.
+func preflight(t testing.TB, url, origin, method, headers string) (int, http.Header, string) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodOptions, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Origin", origin)
+	req.Header.Set("Access-Control-Request-Method", method)
+	if headers != "" {
+		req.Header.Set("Access-Control-Request-Headers", headers)
+	}
+	return do(t, req)
+}
+
+func do(t testing.TB, req *http.Request) (int, http.Header, string) {
+	t.Helper()
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
+	return resp.StatusCode, resp.Header, string(b)
 }
 
 // get asks the origin for an image URL (path and query).
@@ -67,13 +104,14 @@ func get(o *Origin, url string, header ...string) *httptest.ResponseRecorder {
 	return rec
 }
 
-// newLocal starts a Local store behind a test HTTP server.
-func newLocal(t testing.TB) *Local {
+// newLocal starts a Local store behind a test HTTP server, allowing
+// corsOrigins.
+func newLocal(t testing.TB, corsOrigins ...string) *Local {
 	t.Helper()
 	mux := http.NewServeMux()
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
-	l, err := NewLocal(LocalConfig{Dir: t.TempDir(), PublicURL: srv.URL})
+	l, err := NewLocal(LocalConfig{Dir: t.TempDir(), PublicURL: srv.URL, CORSOrigins: corsOrigins})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,11 +13,14 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/signer"
+
+	"github.com/tagstream/tagstream/cors"
 )
 
 // LocalConfig configures the embedded backend.
@@ -28,6 +31,10 @@ type LocalConfig struct {
 	Region    string // default us-east-1
 	AccessKey string // default "tagstream-local"
 	SecretKey string // default: random, kept in Dir/upload-secret
+	// CORSOrigins are the web origins whose scripts may post uploads and
+	// read the answer, as a bucket's CORS rule allows them (package cors;
+	// "*" alone for any). Empty: no CORS header, as a bucket without one.
+	CORSOrigins []string
 }
 
 // Local is the embedded backend of `tagstream run`: objects are files under
@@ -38,6 +45,7 @@ type LocalConfig struct {
 type Local struct {
 	dir, bucket, region, accessKey, secret string
 	presigner                              *minio.Client
+	origins                                cors.Origins
 }
 
 // NewLocal opens (creating if needed) the store under cfg.Dir.
@@ -45,8 +53,12 @@ func NewLocal(cfg LocalConfig) (*Local, error) {
 	if cfg.Dir == "" || cfg.PublicURL == "" {
 		return nil, errors.New("media: local store needs Dir and PublicURL")
 	}
+	origins, err := cors.Parse(cfg.CORSOrigins)
+	if err != nil {
+		return nil, fmt.Errorf("media: local store: %w", err)
+	}
 	l := &Local{dir: cfg.Dir, bucket: cmp(cfg.Bucket, "uploads"), region: cmp(cfg.Region, "us-east-1"),
-		accessKey: cmp(cfg.AccessKey, "tagstream-local"), secret: cfg.SecretKey}
+		accessKey: cmp(cfg.AccessKey, "tagstream-local"), secret: cfg.SecretKey, origins: origins}
 	if l.secret == "" {
 		var err error
 		if l.secret, err = loadOrCreate(filepath.Join(cfg.Dir, "upload-secret"), hex.EncodeToString); err != nil {
@@ -56,7 +68,6 @@ func NewLocal(cfg LocalConfig) (*Local, error) {
 	if err := os.MkdirAll(filepath.Join(l.dir, "tmp"), 0o700); err != nil {
 		return nil, fmt.Errorf("media: local store: %w", err)
 	}
-	var err error
 	l.presigner, err = newMinio(cfg.PublicURL, l.accessKey, l.secret, l.region)
 	return l, err
 }
@@ -68,7 +79,8 @@ func cmp(v, def string) string {
 	return v
 }
 
-// UploadPath is the path the handler answers: POST /<bucket>/.
+// UploadPath is the path the handler answers: POST /<bucket>/, and OPTIONS
+// for a CORS preflight when LocalConfig.CORSOrigins is set.
 func (l *Local) UploadPath() string { return "/" + l.bucket + "/" }
 
 // PresignPost implements Storage.
@@ -245,9 +257,27 @@ func uploadTime(hi int64) time.Duration {
 // fields, then "file") within a presigned policy, answering like S3: 204,
 // or an XML error with 403 (signature, expiry, a condition) or 400
 // (malformed, form before the file over 64 KiB, size outside
-// content-length-range).
+// content-length-range). With CORS origins it also answers their
+// preflights (localCORS).
 func (l *Local) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	err := l.upload(w, r)
+	if l.origins.Enabled() {
+		if cors.IsPreflight(r) {
+			writePostError(w, l.preflight(w.Header(), r))
+			return
+		}
+		if l.origins.Varies() {
+			w.Header().Set("Vary", "Origin")
+		}
+		if allow := l.origins.Allow(r.Header); allow != "" {
+			w.Header().Set("Access-Control-Allow-Origin", allow)
+		}
+	}
+	writePostError(w, l.upload(w, r))
+}
+
+// writePostError answers err as S3 does: 204 for nil, an XML error
+// otherwise.
+func writePostError(w http.ResponseWriter, err error) {
 	var pe *postError
 	switch {
 	case err == nil:
@@ -264,6 +294,32 @@ func (l *Local) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		Code    string
 		Message string
 	}{Code: pe.code, Message: pe.message})
+}
+
+// corsMaxAge is how long, in seconds, a browser may keep the answer to a
+// preflight of an upload: an hour, as for the API's routes.
+const corsMaxAge = 3600
+
+// preflight answers a CORS preflight as S3 does for the one rule NewS3
+// puts on a bucket (bucketCORS): an allowed origin may POST, with no
+// request header beyond the CORS-safelisted ones (a form upload sets
+// none), for an hour; anything else is 403 AccessForbidden, without an
+// allow header. Refusing the actual POST is the browser's part: a form
+// post is a simple request, sent without a preflight, so what guards the
+// write is the signed policy, and CORS only whether the script may read
+// the answer.
+func (l *Local) preflight(h http.Header, r *http.Request) error {
+	// The answer depends on all three, whatever the list.
+	h.Set("Vary", "Origin, Access-Control-Request-Method, Access-Control-Request-Headers")
+	allow := l.origins.Allow(r.Header)
+	if allow == "" || r.Header.Get("Access-Control-Request-Method") != http.MethodPost ||
+		strings.TrimSpace(r.Header.Get("Access-Control-Request-Headers")) != "" {
+		return denied("CORSResponse: this CORS request is not allowed: only POST from an allowed origin (--cors-origins), with no extra header")
+	}
+	h.Set("Access-Control-Allow-Origin", allow)
+	h.Set("Access-Control-Allow-Methods", http.MethodPost)
+	h.Set("Access-Control-Max-Age", strconv.Itoa(corsMaxAge))
+	return nil
 }
 
 // formBody lets at most n more bytes of a request body through, then fails.

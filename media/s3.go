@@ -9,7 +9,10 @@ import (
 	"strings"
 
 	"github.com/minio/minio-go/v7"
+	s3cors "github.com/minio/minio-go/v7/pkg/cors"
 	"github.com/minio/minio-go/v7/pkg/credentials"
+
+	"github.com/tagstream/tagstream/cors"
 )
 
 // S3Config configures the S3 backend.
@@ -21,6 +24,11 @@ type S3Config struct {
 	Region         string // default us-east-1
 	Bucket         string // default "tagstream-images"
 	CreateBucket   bool   // create Bucket at start when missing
+	// CORSOrigins, with CreateBucket, are put on the bucket at start as its
+	// CORS configuration (bucketCORS), replacing any other: web pages of
+	// these origins may post uploads and read the answer. Empty: the
+	// bucket's CORS configuration is left as it is.
+	CORSOrigins []string
 }
 
 // S3 stores images in an S3 bucket through minio-go.
@@ -49,6 +57,9 @@ func NewS3(ctx context.Context, cfg S3Config) (*S3, error) {
 	if err != nil {
 		return nil, err
 	}
+	if _, err := cors.Parse(cfg.CORSOrigins); err != nil {
+		return nil, fmt.Errorf("media: s3: %w", err)
+	}
 	s := &S3{client: client, public: public, bucket: cfg.Bucket}
 	if cfg.CreateBucket {
 		ok, err := client.BucketExists(ctx, cfg.Bucket)
@@ -58,8 +69,29 @@ func NewS3(ctx context.Context, cfg S3Config) (*S3, error) {
 		if err != nil {
 			return nil, fmt.Errorf("media: create bucket %s: %w", cfg.Bucket, err)
 		}
+		if len(cfg.CORSOrigins) > 0 {
+			if err := client.SetBucketCors(ctx, cfg.Bucket, bucketCORS(cfg.CORSOrigins)); err != nil {
+				return nil, fmt.Errorf("media: put the CORS configuration of bucket %s: %w", cfg.Bucket, err)
+			}
+		}
 	}
 	return s, nil
+}
+
+// bucketCORS is the bucket's CORS configuration for browser uploads from
+// origins: POST only (the presigned form), no request header beyond the
+// CORS-safelisted ones (a form upload sets none), ETag readable, the
+// preflight kept an hour as the API's are. The whole configuration is
+// this one rule: tagstream owns the bucket, and an older rule left beside
+// it would keep allowing an origin removed from the list.
+func bucketCORS(origins []string) *s3cors.Config {
+	return s3cors.NewConfig([]s3cors.Rule{{
+		ID:            "tagstream-browser-uploads",
+		AllowedOrigin: origins,
+		AllowedMethod: []string{http.MethodPost},
+		ExposeHeader:  []string{"ETag"},
+		MaxAgeSeconds: corsMaxAge,
+	}})
 }
 
 // newMinio returns a client for endpoint (a URL) with a fixed region, so

@@ -18,7 +18,10 @@ import (
 // The same suite runs against the embedded store and a real S3 server: the
 // storage itself, not our code in front of it, must refuse uploads outside
 // the policy.
-func TestLocalStorage(t *testing.T) { testStorage(t, newLocal(t)) }
+func TestLocalStorage(t *testing.T) { testStorage(t, newLocal(t, appOrigin)) }
+
+// appOrigin is the web app both stores of the suite allow to upload.
+const appOrigin = "https://app.example.com"
 
 func TestS3Storage(t *testing.T) {
 	endpoint := testenv.Get(t, "TAGSTREAM_S3_ENDPOINT", "a real S3 server (services/s3.sh up starts versitygw on http://127.0.0.1:19000)")
@@ -28,6 +31,7 @@ func TestS3Storage(t *testing.T) {
 		Region:       os.Getenv("TAGSTREAM_S3_REGION"),
 		Bucket:       fmt.Sprintf("media-%d", time.Now().UnixNano()),
 		CreateBucket: true,
+		CORSOrigins:  []string{appOrigin},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -98,6 +102,69 @@ func testStorage(t *testing.T, store Storage) {
 		for name, u := range map[string]string{"tampered": tampered, "expired": expired} {
 			if rec := get(o, u); rec.Code != http.StatusForbidden {
 				t.Errorf("%s URL: %d %s, want 403", name, rec.Code, rec.Body)
+			}
+		}
+	})
+	// The bucket's CORS rule (bucketCORS, and the embedded store's copy of
+	// it) lets a page of the app post the form and read the answer, and
+	// no other origin: their preflights are refused, and their answers
+	// carry no allow-origin, so the browser hides them from the script.
+	t.Run("CORS for the app's origin only", func(t *testing.T) {
+		res := reserve(t, up)
+		code, h, body := preflight(t, res.URL, appOrigin, "POST", "")
+		if code/100 != 2 || h.Get("Access-Control-Allow-Origin") != appOrigin || h.Get("Access-Control-Allow-Methods") != "POST" ||
+			h.Get("Access-Control-Max-Age") != "3600" || !strings.Contains(h.Get("Vary"), "Origin") {
+			t.Fatalf("preflight from the app: %d %v %s", code, h, body)
+		}
+		for name, c := range map[string]struct{ origin, method, headers string }{
+			"another origin":               {"https://evil.example", "POST", ""},
+			"the app's origin as a prefix": {appOrigin + ".evil.example", "POST", ""},
+			"another method":               {appOrigin, "PUT", ""},
+			"a request header":             {appOrigin, "POST", "x-amz-acl"},
+		} {
+			code, h, body := preflight(t, res.URL, c.origin, c.method, c.headers)
+			if code != http.StatusForbidden || h.Get("Access-Control-Allow-Origin") != "" || !strings.Contains(body, "CORSResponse") {
+				t.Errorf("preflight, %s: %d %v %s", name, code, h, body)
+			}
+		}
+		code, h, body = browserPostFrom(t, res.URL, res.Fields, photo, appOrigin)
+		if code/100 != 2 || h.Get("Access-Control-Allow-Origin") != appOrigin || !strings.Contains(h.Get("Vary"), "Origin") {
+			t.Fatalf("upload from the app: %d %v %s", code, h, body)
+		}
+		if err := up.Exists(ctx, "alice", res.ImageID); err != nil {
+			t.Fatalf("Exists after the app's upload: %v", err)
+		}
+		// A form post is a simple request: the browser sends it without a
+		// preflight, and the storage stores it; what the other origin
+		// lacks is the answer. The signed policy, not CORS, guards writes.
+		other := reserve(t, up)
+		code, h, body = browserPostFrom(t, other.URL, other.Fields, photo, "https://evil.example")
+		if code/100 != 2 || h.Get("Access-Control-Allow-Origin") != "" {
+			t.Fatalf("upload from another origin: %d %v %s", code, h, body)
+		}
+		// A refused upload: the app's script reads why (S3's XML error)
+		// from both stores when a condition of the policy fails. A bad
+		// signature differs: versitygw v1.8.0 checks it before its CORS
+		// step and answers without an allow-origin, so the script sees a
+		// network error; the embedded store lets it read why. Either way
+		// nothing is stored.
+		_, embedded := store.(*Local)
+		for name, c := range map[string]struct {
+			k, v     string
+			readable bool
+		}{
+			"another user's key":   {"key", "bob/", true},
+			"a tampered signature": {"x-amz-signature", strings.Repeat("0", 64), embedded},
+		} {
+			res := reserve(t, up)
+			v := c.v
+			if c.k == "key" {
+				v += res.ImageID
+			}
+			code, h, body := browserPostFrom(t, res.URL, with(res.Fields, c.k, v), photo, appOrigin)
+			refused(t, res, code, body)
+			if readable := h.Get("Access-Control-Allow-Origin") == appOrigin; readable != c.readable {
+				t.Errorf("%s: the refusal readable by the app's script: %v, want %v for %T", name, readable, c.readable, store)
 			}
 		}
 	})
