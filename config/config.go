@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/tagstream/tagstream/cors"
 )
 
 // Config is every setting of every subcommand; each subcommand binds the
@@ -53,6 +55,9 @@ type Config struct {
 	Secret string
 	// CDNBase is --cdn-base: the base URL of image URLs.
 	CDNBase string
+	// CORSOrigins is --cors-origins: the web origins whose scripts may
+	// call the API and upload photos (package cors); empty = none.
+	CORSOrigins []string
 	// User is --user: the subject of a minted token.
 	User string
 	// TTL is --ttl: how long a minted token is valid.
@@ -346,6 +351,23 @@ func (s subset) Set(v string) error {
 	return nil
 }
 
+// origins is a list flag of web origins, each as a browser sends it, or
+// "*" alone (cors.Parse): a misspelt origin would match no browser, in
+// silence, so it is refused at start.
+type origins struct{ list }
+
+func (o origins) Set(v string) error {
+	var out []string
+	if err := (list{&out}).Set(v); err != nil {
+		return err
+	}
+	if _, err := cors.Parse(out); err != nil {
+		return err
+	}
+	*o.p = out
+	return nil
+}
+
 // oneOf is a string flag restricted to a few values.
 type oneOf struct {
 	p      *string
@@ -490,6 +512,12 @@ var defs = map[string]func(fs *flag.FlagSet, c *Config, name string){
 	},
 	"cdn-base": func(fs *flag.FlagSet, c *Config, n string) {
 		fs.StringVar(&c.CDNBase, n, c.CDNBase, "base URL of image URLs (default: this API's /img origin)")
+	},
+	"cors-origins": func(fs *flag.FlagSet, c *Config, n string) {
+		fs.Var(origins{list{&c.CORSOrigins}}, n, "web origins whose scripts may call the API's /v1/ routes from a browser, and post photo uploads to the storage, comma-separated, "+
+			"each exactly as browsers send it, e.g. https://app.example.com,http://localhost:3000, or * alone for any origin "+
+			"(never with credentials: tokens travel in Authorization, not cookies); with --s3-endpoint the bucket's CORS configuration is replaced by a rule "+
+			"allowing POST from them at start (default empty: no CORS headers at all, and the bucket's CORS left as it is)")
 	},
 	"s3-endpoint": func(fs *flag.FlagSet, c *Config, n string) {
 		fs.StringVar(&c.Media.S3Endpoint, n, c.Media.S3Endpoint, "URL of the S3 server holding the original images, e.g. http://127.0.0.1:19000 "+

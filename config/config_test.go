@@ -147,3 +147,28 @@ func TestUnknownVariablesAreRefused(t *testing.T) {
 		t.Errorf("valid variables refused: %v", err)
 	}
 }
+
+// --cors-origins takes exact origins or "*" alone, from the flag or the
+// environment, and refuses at start an origin no browser sends, which
+// would otherwise allow nothing in silence. Its default is none.
+func TestCORSOriginsFlag(t *testing.T) {
+	if c := Defaults(); c.CORSOrigins != nil {
+		t.Fatalf("default %q, want none", c.CORSOrigins)
+	}
+	c := Defaults()
+	if err := Parse(FlagSet("api", &c, "cors-origins"), []string{"--cors-origins", "https://app.example.com, http://localhost:3000"}); err != nil ||
+		!slices.Equal(c.CORSOrigins, []string{"https://app.example.com", "http://localhost:3000"}) {
+		t.Fatalf("%q, %v", c.CORSOrigins, err)
+	}
+	t.Setenv("TAGSTREAM_CORS_ORIGINS", "*")
+	c = Defaults()
+	if err := Parse(FlagSet("run", &c, "cors-origins"), nil); err != nil || !slices.Equal(c.CORSOrigins, []string{"*"}) {
+		t.Fatalf("from the environment: %q, %v", c.CORSOrigins, err)
+	}
+	for _, v := range []string{"", "https://app.example.com/", "https://App.example.com", "*,https://app.example.com", "null", "app.example.com"} {
+		c := Defaults()
+		if err := Parse(FlagSet("api", &c, "cors-origins"), []string{"--cors-origins", v}); err == nil {
+			t.Errorf("--cors-origins %q accepted: %q", v, c.CORSOrigins)
+		}
+	}
+}

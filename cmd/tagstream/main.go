@@ -87,7 +87,7 @@ func dispatch(ctx context.Context, args []string, in io.Reader, out io.Writer) (
 	c := config.Defaults()
 	switch cmd {
 	case "run":
-		fs := config.FlagSet(cmd, &c, append(append([]string{"data", "demo", "http", "kafka-listen", "namespace", "partitions", "state-dir", "secret", "cdn-base",
+		fs := config.FlagSet(cmd, &c, append(append([]string{"data", "demo", "http", "kafka-listen", "namespace", "partitions", "state-dir", "secret", "cdn-base", "cors-origins",
 			"exactly-once", "commit-interval", "pprof", "log-level", "token-max-ttl", "write-rate", "write-burst", "max-connections",
 			"rank", "rank-interval", "rank-half-life"}, mediaFlags...), snapshotFlags...)...)
 		if err := parse(fs, args, &c); err != nil {
@@ -121,7 +121,7 @@ func dispatch(ctx context.Context, args []string, in io.Reader, out io.Writer) (
 		}
 		return ignoreCancel(pipeline.Rank(ctx, cluster(c), rankOptions(c)))
 	case "api":
-		fs := config.FlagSet(cmd, &c, append([]string{"brokers", "partitions", "replication", "state-dir", "http", "secret", "cdn-base", "pprof", "log-level",
+		fs := config.FlagSet(cmd, &c, append([]string{"brokers", "partitions", "replication", "state-dir", "http", "secret", "cdn-base", "cors-origins", "pprof", "log-level",
 			"token-max-ttl", "write-rate", "write-burst", "max-connections", "source", "cassandra", "keyspace"}, mediaFlags...)...)
 		if err := parse(fs, args, &c); err != nil {
 			return err
@@ -364,7 +364,7 @@ func namespace(c config.Config) topology.Namespace { return topology.Namespace(c
 
 func apiConfig(c config.Config) api.Config {
 	return api.Config{Secret: []byte(c.Secret), CDNBase: c.CDNBase, TokenMaxTTL: c.TokenMaxTTL,
-		WriteRate: c.WriteRate, WriteBurst: c.WriteBurst}
+		WriteRate: c.WriteRate, WriteBurst: c.WriteBurst, CORSOrigins: c.CORSOrigins}
 }
 
 func mediaOptions(c config.Config) pipeline.MediaOptions {
