@@ -63,7 +63,9 @@ func (o MediaOptions) Describe() string {
 
 // withMedia fills cfg's photo dependencies: storage, uploads, signer,
 // origin, and the embedded store's upload route. addr is the API's bound
-// address, which the embedded store's presigned URLs point at.
+// address, which the embedded store's presigned URLs point at. The
+// storage allows browser uploads from cfg.CORSOrigins, the origins the
+// API allows: a web app that may reserve an upload may post it.
 func withMedia(ctx context.Context, o MediaOptions, cfg api.Config, addr net.Addr) (api.Config, error) {
 	keys, err := keyring(o)
 	if err != nil {
@@ -84,11 +86,14 @@ func withMedia(ctx context.Context, o MediaOptions, cfg api.Config, addr net.Add
 	var store media.Storage
 	switch {
 	case o.S3.Endpoint != "":
-		if store, err = openS3(ctx, o.S3); err != nil {
+		s3 := o.S3
+		s3.CORSOrigins = cfg.CORSOrigins
+		if store, err = openS3(ctx, s3); err != nil {
 			return cfg, err
 		}
 	case o.EmbeddedDir != "":
-		local, err := media.NewLocal(media.LocalConfig{Dir: o.EmbeddedDir, PublicURL: "http://" + reachable(addr.String())})
+		local, err := media.NewLocal(media.LocalConfig{Dir: o.EmbeddedDir, PublicURL: "http://" + reachable(addr.String()),
+			CORSOrigins: cfg.CORSOrigins})
 		if err != nil {
 			return cfg, err
 		}
@@ -96,6 +101,10 @@ func withMedia(ctx context.Context, o MediaOptions, cfg api.Config, addr net.Add
 			cfg.Routes = map[string]http.Handler{}
 		}
 		cfg.Routes["POST "+local.UploadPath()] = local
+		if len(cfg.CORSOrigins) > 0 {
+			// The store answers its own preflights, as a bucket does.
+			cfg.Routes["OPTIONS "+local.UploadPath()] = local
+		}
 		store = local
 	default:
 		// Image URLs are still signed: another process may serve them.
@@ -142,16 +151,19 @@ func keyring(o MediaOptions) (*media.Keyring, error) {
 	return media.ParseKeyring("derived:" + base64.StdEncoding.EncodeToString(h.Sum(nil)))
 }
 
-// openS3 connects to S3 and creates the bucket if missing. An S3 server that
-// is down at start must not keep the read API down: then the bucket is
-// assumed to exist, and uploads answer 503 until the server is back.
+// openS3 connects to S3 and creates the bucket if missing, with its CORS
+// rule. An S3 server that is down at start must not keep the read API
+// down: then the bucket is assumed to exist (with the rule it had), and
+// uploads answer 503 until the server is back.
 func openS3(ctx context.Context, c media.S3Config) (media.Storage, error) {
 	c.CreateBucket = true
 	s, err := media.NewS3(ctx, c)
 	if err == nil {
 		return s, nil
 	}
-	slog.Warn("cannot check or create the S3 bucket; uploads fail until S3 answers", "endpoint", c.Endpoint, "err", err)
+	slog.Warn("cannot check or create the S3 bucket, or put its CORS rule: uploads fail until S3 answers, "+
+		"and those of web apps on other origins may until the API restarts",
+		"endpoint", c.Endpoint, "err", err)
 	c.CreateBucket = false
 	return media.NewS3(ctx, c)
 }

@@ -23,6 +23,7 @@ import (
 
 	"github.com/tagstream/tagstream/api"
 	"github.com/tagstream/tagstream/broker"
+	"github.com/tagstream/tagstream/cors"
 	"github.com/tagstream/tagstream/emitters"
 	"github.com/tagstream/tagstream/kafka"
 	"github.com/tagstream/tagstream/metrics"
@@ -122,6 +123,11 @@ const (
 
 // API runs the page source and the HTTP API until ctx is done.
 func API(ctx context.Context, o APIOptions) error {
+	// api.New panics on a bad origin, a programming error there; here it
+	// is a configuration one.
+	if _, err := cors.Parse(o.API.CORSOrigins); err != nil {
+		return fmt.Errorf("pipeline: %w", err)
+	}
 	if err := o.Cluster.EnsureTopics(ctx, o.Namespace.Gen(0).APITopics()); err != nil {
 		return err
 	}
