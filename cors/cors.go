@@ -113,22 +113,6 @@ func Check(s string) error {
 // is sent at all.
 func (o Origins) Enabled() bool { return o.any || len(o.list) > 0 }
 
-// AnyOrigin reports whether every origin is allowed ("*").
-func (o Origins) AnyOrigin() bool { return o.any }
-
-// List returns the allowed origins as configured: ["*"], the exact
-// origins, or nil.
-func (o Origins) List() []string {
-	if o.any {
-		return []string{Any}
-	}
-	var out []string
-	for s := range o.list {
-		out = append(out, s)
-	}
-	return out
-}
-
 // Allow returns the Access-Control-Allow-Origin for a request with header
 // h: "*" for any origin, whatever h holds (so the answer is the same for
 // every origin, and a cache need not vary on it), the request's origin if
