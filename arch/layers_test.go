@@ -16,12 +16,12 @@ const module = "github.com/tagstream/tagstream/"
 var layers = map[string]int{
 	// 0: foundations, importing nothing of the module.
 	"ids": 0, "hashtag": 0, "murmur2": 0, "metrics": 0, "journal": 0, "backoff": 0,
-	"testenv": 0, "config": 0, "broker": 0, "media": 0,
+	"testenv": 0, "broker": 0, "cors": 0,
 	"docker": 0, "docker/healthprobe": 0, "site": 0, "services": 0, "services/probe": 0, "arch": 0, "bench/chart": 0,
 	// 1: the records on the wire and the identities.
-	"events": 1, "token": 1, "media/imgbench": 1, "kafka": 1, "tablestore": 1,
+	"events": 1, "token": 1, "kafka": 1, "tablestore": 1, "config": 1, "media": 1,
 	// 2: the contract with Kafka and the page model.
-	"topology": 2, "page": 2, "demo": 2, "kafka/gokaopts": 2, "bench/harness": 2,
+	"topology": 2, "page": 2, "demo": 2, "media/imgbench": 2, "kafka/gokaopts": 2, "bench/harness": 2,
 	// 3: the stages and the read side.
 	"processors": 3, "views": 3, "emitters": 3, "snapshot": 3, "load": 3, "api": 3, "kafka/kafkatest": 3, "deadletters": 3,
 	// 4: what runs stages as a whole.
