@@ -2,9 +2,7 @@ package deadletters
 
 import (
 	"errors"
-	"flag"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -13,6 +11,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/tagstream/tagstream/datadriven"
 	"github.com/tagstream/tagstream/events"
 )
 
@@ -46,47 +45,7 @@ import (
 //	republish  what republish would send ("topic key value"), or why not
 //
 // Run with -rewrite to regenerate the expected output after a deliberate
-// change, then review the diff.
-var rewrite = flag.Bool("rewrite", false, "rewrite expected output of testdata files")
-
-type ddCase struct {
-	pos              string
-	cmd              string
-	input, expected  []string
-	expStart, expEnd int
-}
-
-func parseDataDriven(t *testing.T, path string) ([]ddCase, []string) {
-	t.Helper()
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	lines := strings.Split(strings.TrimSuffix(string(data), "\n"), "\n")
-	var cases []ddCase
-	for i := 0; i < len(lines); {
-		l := lines[i]
-		if strings.TrimSpace(l) == "" || strings.HasPrefix(l, "# ") || l == "#" {
-			i++
-			continue
-		}
-		c := ddCase{pos: fmt.Sprintf("%s:%d", filepath.Base(path), i+1), cmd: strings.TrimSpace(l)}
-		for i++; i < len(lines) && lines[i] != "----"; i++ {
-			c.input = append(c.input, lines[i])
-		}
-		if i == len(lines) {
-			t.Fatalf("%s: missing ----", c.pos)
-		}
-		c.expStart = i + 1
-		for i++; i < len(lines) && lines[i] != ""; i++ {
-			c.expected = append(c.expected, lines[i])
-		}
-		c.expEnd = i
-		cases = append(cases, c)
-	}
-	return cases, lines
-}
-
+// change, then review the diff (package datadriven).
 // text reads a value: a Go string literal or the text as is, then an
 // optional "* N".
 func text(s string) (string, error) {
@@ -190,13 +149,13 @@ func mustJSON(d events.DeadLetter) []byte {
 	return b
 }
 
-func runCase(t *testing.T, c ddCase) []string {
-	r, err := record(c.input)
+func runCase(t *testing.T, c datadriven.Case) []string {
+	r, err := record(c.Input)
 	if err != nil {
-		t.Fatalf("%s: %v", c.pos, err)
+		t.Fatalf("%s: %v", c.Pos, err)
 	}
 	e := Decode(r)
-	switch c.cmd {
+	switch c.Cmd {
 	case "line":
 		return []string{e.Line()}
 	case "json":
@@ -208,46 +167,18 @@ func runCase(t *testing.T, c ddCase) []string {
 		}
 		return []string{fmt.Sprintf("%s %s %s", rec.Topic, strconv.Quote(string(rec.Key)), strconv.Quote(string(rec.Value)))}
 	}
-	t.Fatalf("%s: unknown command %q", c.pos, c.cmd)
+	t.Fatalf("%s: unknown command %q", c.Pos, c.Cmd)
 	return nil
 }
 
 func TestDataDriven(t *testing.T) {
-	files, err := filepath.Glob(filepath.Join("testdata", "*.txt"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(files) == 0 {
-		t.Fatal("no testdata/*.txt files")
-	}
-	for _, path := range files {
-		t.Run(filepath.Base(path), func(t *testing.T) {
-			cases, lines := parseDataDriven(t, path)
-			var rewritten []string
-			last := 0
-			for _, c := range cases {
-				got := runCase(t, c)
-				for _, l := range got {
-					if strings.ContainsFunc(l, func(r rune) bool { return r < ' ' || r == 0x7f }) {
-						t.Errorf("%s: output holds a control character: %q", c.pos, l)
-					}
-				}
-				if *rewrite {
-					rewritten = append(rewritten, lines[last:c.expStart]...)
-					rewritten = append(rewritten, got...)
-					last = c.expEnd
-					continue
-				}
-				if strings.Join(got, "\n") != strings.Join(c.expected, "\n") {
-					t.Errorf("%s: %s\n got:\n  %s\n want:\n  %s", c.pos, c.cmd, strings.Join(got, "\n  "), strings.Join(c.expected, "\n  "))
-				}
+	datadriven.Walk(t, filepath.Join("testdata", "*.txt"), func(t *testing.T, c datadriven.Case) []string {
+		got := runCase(t, c)
+		for _, l := range got {
+			if strings.ContainsFunc(l, func(r rune) bool { return r < ' ' || r == 0x7f }) {
+				t.Errorf("%s: output holds a control character: %q", c.Pos, l)
 			}
-			if *rewrite {
-				rewritten = append(rewritten, lines[last:]...)
-				if err := os.WriteFile(path, []byte(strings.Join(rewritten, "\n")+"\n"), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-		})
-	}
+		}
+		return got
+	})
 }

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -148,31 +147,13 @@ func TestListSelects(t *testing.T) {
 
 func sorted(s []string) []string { return slices.Sorted(slices.Values(s)) }
 
-// syncBuffer is a bytes.Buffer safe to read while List writes it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // --follow prints the dead letters there are, then a new one as it comes,
 // and ends when its context does.
 func TestFollowPrintsNewDeadLetters(t *testing.T) {
 	c, ns := setup(t)
 	old := produce(t, c, letter(ns, ns.Posts(), "alice", "old", events.ReasonBadJSON, time.Now()))[0]
 	ctx, cancel := context.WithCancel(context.Background())
-	var out syncBuffer
+	var out testenv.Buffer
 	done := make(chan error, 1)
 	go func() {
 		done <- deadletters.List(ctx, deadletters.ListOptions{Cluster: c, Namespace: ns, Follow: true, JSON: true, Out: &out})

@@ -123,13 +123,13 @@ func bounds(ctx context.Context, c kafka.Cluster, topic string, after time.Time)
 	defer cl.Close()
 	adm := kadm.NewClient(cl)
 	var o offsets
-	o.starts, err = listed(adm.ListStartOffsets(ctx, topic))
+	o.starts, err = kafka.Listed(adm.ListStartOffsets(ctx, topic))
 	if err == nil {
-		o.ends, err = listed(adm.ListCommittedOffsets(ctx, topic))
+		o.ends, err = kafka.Listed(adm.ListCommittedOffsets(ctx, topic))
 	}
 	o.from = o.starts
 	if err == nil && !after.IsZero() {
-		o.from, err = listed(adm.ListOffsetsAfterMilli(ctx, after.UnixMilli(), topic))
+		o.from, err = kafka.Listed(adm.ListOffsetsAfterMilli(ctx, after.UnixMilli(), topic))
 	}
 	if errors.Is(err, kerr.UnknownTopicOrPartition) {
 		return offsets{}, fmt.Errorf("deadletters: no topic %s: no processor has run in this namespace (is --namespace right?): %w", topic, err)
@@ -138,18 +138,6 @@ func bounds(ctx context.Context, c kafka.Cluster, topic string, after time.Time)
 		return offsets{}, fmt.Errorf("deadletters: offsets of %s: %w", topic, err)
 	}
 	return o, nil
-}
-
-func listed(l kadm.ListedOffsets, err error) (map[int32]int64, error) {
-	if err == nil {
-		err = l.Error()
-	}
-	if err != nil {
-		return nil, err
-	}
-	out := map[int32]int64{}
-	l.Each(func(o kadm.ListedOffset) { out[o.Partition] = o.Offset })
-	return out, nil
 }
 
 // last returns the last n entries keep selects, oldest first. A

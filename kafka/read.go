@@ -94,8 +94,8 @@ func (c Cluster) Bounds(ctx context.Context, topic string) (starts, ends map[int
 	}
 	defer cl.Close()
 	adm := kadm.NewClient(cl)
-	if starts, err = listed(adm.ListStartOffsets(ctx, topic)); err == nil {
-		ends, err = listed(adm.ListEndOffsets(ctx, topic))
+	if starts, err = Listed(adm.ListStartOffsets(ctx, topic)); err == nil {
+		ends, err = Listed(adm.ListEndOffsets(ctx, topic))
 	}
 	if err != nil {
 		return nil, nil, fmt.Errorf("kafka: offsets of %s: %w", topic, err)
@@ -103,7 +103,9 @@ func (c Cluster) Bounds(ctx context.Context, topic string) (starts, ends map[int
 	return starts, ends, nil
 }
 
-func listed(l kadm.ListedOffsets, err error) (map[int32]int64, error) {
+// Listed turns what a kadm offset listing returned into each partition's
+// offset, or the listing's error (its own, or the first partition's).
+func Listed(l kadm.ListedOffsets, err error) (map[int32]int64, error) {
 	if err == nil {
 		err = l.Error()
 	}
@@ -126,7 +128,7 @@ func (c Cluster) offsets(ctx context.Context, topic string, list func(*kadm.Clie
 		return nil, err
 	}
 	defer cl.Close()
-	out, err := listed(list(kadm.NewClient(cl)))
+	out, err := Listed(list(kadm.NewClient(cl)))
 	if err != nil {
 		return nil, fmt.Errorf("kafka: offsets of %s: %w", topic, err)
 	}

@@ -358,36 +358,36 @@ func privateDir(dir string) error {
 // the background until stop, which closes it and waits: the endpoint of a
 // process with no HTTP API of its own (worker, rank).
 func ServeMetrics(addr string) (stop func(), err error) {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, fmt.Errorf("pipeline: metrics listen on %s: %w", addr, err)
-	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", metrics.Default)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		w.Write([]byte(`{"status":"ok"}` + "\n"))
 	})
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second, WriteTimeout: 30 * time.Second}
-	var wg sync.WaitGroup
-	wg.Go(func() { srv.Serve(ln) })
-	return func() { srv.Close(); wg.Wait() }, nil
+	return serveAside("metrics", addr, mux)
 }
 
 // ServePprof serves net/http/pprof on addr in the background until stop,
 // which closes it and waits. It is on its own listener so that profiling
 // is never exposed on the API's address.
 func ServePprof(addr string) (stop func(), err error) {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, fmt.Errorf("pipeline: pprof listen on %s: %w", addr, err)
-	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	return serveAside("pprof", addr, mux)
+}
+
+// serveAside serves h on a listener of its own at addr until stop, which
+// closes it and waits. No write deadline: a CPU profile takes as long as
+// its client asks.
+func serveAside(what, addr string, h http.Handler) (stop func(), err error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("pipeline: %s listen on %s: %w", what, addr, err)
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
 	var wg sync.WaitGroup
 	wg.Go(func() { srv.Serve(ln) })
 	return func() { srv.Close(); wg.Wait() }, nil

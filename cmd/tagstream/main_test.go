@@ -15,7 +15,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -316,7 +315,7 @@ func TestHashtagsStopsWhileReadingStdin(t *testing.T) {
 	}
 	defer w.Close()
 	ctx, cancel := context.WithCancel(context.Background())
-	var out syncBuffer
+	var out testenv.Buffer
 	done := make(chan error, 1)
 	go func() { done <- hashtagLines(ctx, r, &out, io.Discard, true) }()
 	if _, err := w.WriteString("\"#one\"\n"); err != nil {
@@ -332,24 +331,6 @@ func TestHashtagsStopsWhileReadingStdin(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("hashtags still reading stdin 10 s after its context ended")
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe to read while another goroutine writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // Every command's -h starts with what it is for, what it reads and

@@ -43,15 +43,29 @@ func chromium(t *testing.T) string {
 	return ""
 }
 
-// server is `tagstream run --demo` in this process, its API's base URL.
+// server is `tagstream run --demo` in this process, its API's base URL
+// once the demo is seeded.
 func server(t *testing.T) string {
 	dir := t.TempDir()
+	base := startRun(t, pipeline.EmbeddedOptions{Data: dir, Demo: true, Rank: &processors.RankOptions{Interval: time.Second}})
+	// Seeding is over when the data dir records it.
+	testenv.Await(t, 3*time.Minute, "the demo seeded", func() bool {
+		_, err := os.Stat(filepath.Join(dir, pipeline.DemoMarker))
+		return err == nil
+	})
+	return base
+}
+
+// startRun runs `tagstream run` with o in this process, on free loopback
+// ports with the test's secret and 3 partitions, until the test ends, and
+// returns its API's base URL once it listens.
+func startRun(t *testing.T, o pipeline.EmbeddedOptions) string {
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan string, 1)
 	done := make(chan error, 1)
-	o := pipeline.EmbeddedOptions{Data: dir, Demo: true, KafkaListen: "127.0.0.1:0", HTTP: "127.0.0.1:0", Out: io.Discard,
-		Cluster: kafka.Cluster{Partitions: 3}, Rank: &processors.RankOptions{Interval: time.Second},
-		Ready: func(_, h string) { ready <- "http://" + h }}
+	o.KafkaListen, o.HTTP, o.Out = "127.0.0.1:0", "127.0.0.1:0", io.Discard
+	o.Cluster = kafka.Cluster{Partitions: 3}
+	o.Ready = func(_, h string) { ready <- "http://" + h }
 	o.API.Secret = secret
 	go func() { done <- pipeline.Embedded(ctx, o) }()
 	t.Cleanup(func() {
@@ -62,16 +76,11 @@ func server(t *testing.T) string {
 	})
 	select {
 	case base := <-ready:
-		// Seeding is over when the data dir records it.
-		testenv.Await(t, 3*time.Minute, "the demo seeded", func() bool {
-			_, err := os.Stat(filepath.Join(dir, pipeline.DemoMarker))
-			return err == nil
-		})
 		return base
 	case err := <-done:
 		t.Fatalf("tagstream run stopped: %v", err)
 	case <-time.After(time.Minute):
-		t.Fatal("tagstream run not ready in a minute")
+		t.Fatal("tagstream run not listening in a minute")
 	}
 	return ""
 }
@@ -86,18 +95,25 @@ type pageJSON struct {
 
 func getPage(t *testing.T, base, tag string) pageJSON {
 	t.Helper()
-	resp, err := http.Get(base + "/v1/hashtags/" + tag)
+	return getJSON[pageJSON](t, base+"/v1/hashtags/"+tag)
+}
+
+// getJSON decodes the JSON at u into a T, or leaves T zero when the
+// answer is not 200 (a hashtag not counted yet).
+func getJSON[T any](t *testing.T, u string) T {
+	t.Helper()
+	var v T
+	resp, err := http.Get(u)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	var p pageJSON
 	if resp.StatusCode == http.StatusOK {
-		if err := json.NewDecoder(resp.Body).Decode(&p); err != nil {
+		if err := json.NewDecoder(resp.Body).Decode(&v); err != nil {
 			t.Fatal(err)
 		}
 	}
-	return p
+	return v
 }
 
 // The demo's Sunset posts, as planned.
@@ -120,6 +136,17 @@ func TestPageInABrowser(t *testing.T) {
 	base := server(t)
 	want := sunsetPosts()
 	testenv.Await(t, time.Minute, "the demo's #Sunset posts counted", func() bool { return getPage(t, base, "sunset").PostCount == want })
+	// The ranking refreshes the trending list every second: wait for it to
+	// hold the seeded counts, so the home page's order is the final one.
+	testenv.Await(t, time.Minute, "#Sunset first in /v1/trending", func() bool {
+		tr := getJSON[struct {
+			Hashtags []struct {
+				Key   string `json:"key"`
+				Posts int64  `json:"posts"`
+			} `json:"hashtags"`
+		}](t, base+"/v1/trending")
+		return len(tr.Hashtags) > 0 && tr.Hashtags[0].Key == "sunset" && tr.Hashtags[0].Posts == want
+	})
 	widths := getPage(t, base, "sunset").ImageWidths
 	if len(widths) < 2 {
 		t.Fatalf("image_widths %v: no srcset to choose from", widths)
@@ -147,15 +174,7 @@ func TestPageInABrowser(t *testing.T) {
 	}
 	eval := func(what, js string, out any) {
 		t.Helper()
-		sctx, scancel := context.WithTimeout(ctx, 45*time.Second)
-		defer scancel()
-		v, err := chromedp.Run(sctx, chromedp.Evaluate[json.RawMessage](js, chromedp.EvalAwaitPromise))
-		if err == nil {
-			err = json.Unmarshal(v, out)
-		}
-		if err != nil {
-			t.Fatalf("%s: %v", what, err)
-		}
+		evalInto(t, ctx, what, js, out)
 	}
 	shot := func(name string) {
 		t.Helper()
@@ -349,6 +368,21 @@ func TestPageInABrowser(t *testing.T) {
 	}
 	if shown.Count != fmt.Sprint(want+1) {
 		t.Errorf("count after the new post %s, want %d", shown.Count, want+1)
+	}
+}
+
+// evalInto evaluates js in the page of ctx, waits for the promise it
+// may return, and decodes the result into out.
+func evalInto(t *testing.T, ctx context.Context, what, js string, out any) {
+	t.Helper()
+	sctx, scancel := context.WithTimeout(ctx, 45*time.Second)
+	defer scancel()
+	v, err := chromedp.Run(sctx, chromedp.Evaluate[json.RawMessage](js, chromedp.EvalAwaitPromise))
+	if err == nil {
+		err = json.Unmarshal(v, out)
+	}
+	if err != nil {
+		t.Fatalf("%s: %v", what, err)
 	}
 }
 

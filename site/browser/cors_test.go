@@ -17,7 +17,6 @@ import (
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 
-	"github.com/tagstream/tagstream/kafka"
 	"github.com/tagstream/tagstream/media"
 	"github.com/tagstream/tagstream/pipeline"
 	"github.com/tagstream/tagstream/testenv"
@@ -103,28 +102,9 @@ func appServer(t *testing.T) string {
 // corsServer is `tagstream run --cors-origins <origins>` in this process,
 // without the demo, and its API's base URL once it is ready.
 func corsServer(t *testing.T, origins ...string) string {
-	ctx, cancel := context.WithCancel(context.Background())
-	ready := make(chan string, 1)
-	done := make(chan error, 1)
-	o := pipeline.EmbeddedOptions{Data: t.TempDir(), KafkaListen: "127.0.0.1:0", HTTP: "127.0.0.1:0", Out: io.Discard,
-		Cluster: kafka.Cluster{Partitions: 3}, Ready: func(_, h string) { ready <- "http://" + h }}
-	o.API.Secret = secret
+	o := pipeline.EmbeddedOptions{Data: t.TempDir()}
 	o.API.CORSOrigins = origins
-	go func() { done <- pipeline.Embedded(ctx, o) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("tagstream run: %v", err)
-		}
-	})
-	var base string
-	select {
-	case base = <-ready:
-	case err := <-done:
-		t.Fatalf("tagstream run stopped: %v", err)
-	case <-time.After(time.Minute):
-		t.Fatal("tagstream run not listening in a minute")
-	}
+	base := startRun(t, o)
 	testenv.Await(t, time.Minute, "the API ready", func() bool {
 		resp, err := http.Get(base + "/readyz")
 		if err != nil {
@@ -215,16 +195,7 @@ func TestCrossOriginUploadInABrowser(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		js := fmt.Sprintf("(%s)(...%s)", fn, b)
-		sctx, scancel := context.WithTimeout(ctx, 45*time.Second)
-		defer scancel()
-		v, err := chromedp.Run(sctx, chromedp.Evaluate[json.RawMessage](js, chromedp.EvalAwaitPromise))
-		if err == nil {
-			err = json.Unmarshal(v, out)
-		}
-		if err != nil {
-			t.Fatalf("%s: %v", what, err)
-		}
+		evalInto(t, ctx, what, fmt.Sprintf("(%s)(...%s)", fn, b), out)
 	}
 	// callApp is eval of one of appPage's calls.
 	callApp := func(what, fn string, args ...any) callResult {
@@ -357,16 +328,5 @@ func (p tagPage) has(id string) bool { return p.post(id).PostID != "" }
 
 func corsPage(t *testing.T, base, tag string) tagPage {
 	t.Helper()
-	resp, err := http.Get(base + "/v1/hashtags/" + tag)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var p tagPage
-	if resp.StatusCode == http.StatusOK {
-		if err := json.NewDecoder(resp.Body).Decode(&p); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return p
+	return getJSON[tagPage](t, base+"/v1/hashtags/"+tag)
 }
