@@ -16,7 +16,7 @@ const module = "github.com/tagstream/tagstream/"
 var layers = map[string]int{
 	// 0: foundations, importing nothing of the module.
 	"ids": 0, "hashtag": 0, "murmur2": 0, "metrics": 0, "journal": 0, "backoff": 0,
-	"testenv": 0, "broker": 0, "cors": 0, "datadriven": 0,
+	"testenv": 0, "broker": 0, "cors": 0, "datadriven": 0, "logbuf": 0,
 	"docker": 0, "docker/healthprobe": 0, "site": 0, "services": 0, "services/probe": 0, "arch": 0, "bench/chart": 0,
 	// 1: the records on the wire and the identities.
 	"events": 1, "token": 1, "kafka": 1, "tablestore": 1, "config": 1, "media": 1,

@@ -19,6 +19,7 @@ import (
 	"github.com/tagstream/tagstream/deadletters"
 	"github.com/tagstream/tagstream/kafka"
 	"github.com/tagstream/tagstream/load"
+	"github.com/tagstream/tagstream/logbuf"
 	"github.com/tagstream/tagstream/media"
 	"github.com/tagstream/tagstream/pipeline"
 	"github.com/tagstream/tagstream/processors"
@@ -291,11 +292,14 @@ func parse(fs *flag.FlagSet, args []string, c *config.Config) error {
 		return fmt.Errorf("--log-level: %w", err)
 	}
 	opts := &slog.HandlerOptions{Level: level}
+	// Buffered: a line per request must not cost a write each (logbuf).
+	buf := logbuf.New(logOutput)
+	stopPprof = func(prev func()) func() { return func() { prev(); buf.Close() } }(stopPprof)
+	var h slog.Handler = slog.NewTextHandler(buf, opts)
 	if c.LogFormat == "json" {
-		slog.SetDefault(slog.New(slog.NewJSONHandler(logOutput, opts)))
-	} else {
-		slog.SetDefault(slog.New(slog.NewTextHandler(logOutput, opts)))
+		h = slog.NewJSONHandler(buf, opts)
 	}
+	slog.SetDefault(slog.New(logbuf.NewHandler(h, buf)))
 	if serving[fs.Name()] {
 		// Start and stop, so that a log alone tells a restart apart from
 		// a quiet process.
@@ -332,7 +336,7 @@ var serving = map[string]bool{"tagstream run": true, "tagstream worker": true, "
 var logStop = func(error) {}
 
 // stopPprof stops the profiler and the metrics listener parse started, if
-// any; dispatch defers it.
+// any, and flushes the logs; dispatch defers it.
 var stopPprof = func() {}
 
 func cluster(c config.Config) kafka.Cluster {
