@@ -80,7 +80,7 @@ func dispatch(ctx context.Context, args []string, in io.Reader, out io.Writer) (
 		return errors.New("no command")
 	}
 	cmd, args := args[0], args[1:]
-	defer func() { stopPprof(); stopPprof = func() {} }()
+	defer closeAll()
 	defer func() { logStop(err); logStop = func(error) {} }()
 	if err := config.CheckEnv(os.Environ()); err != nil {
 		return err
@@ -279,7 +279,8 @@ func dispatch(ctx context.Context, args []string, in io.Reader, out io.Writer) (
 	return fmt.Errorf("unknown command %q", cmd)
 }
 
-// parse reads flags and environment, then starts the profiler if asked.
+// parse reads flags and environment, sets up the logs, then starts the
+// profiler and the metrics listener if asked.
 func parse(fs *flag.FlagSet, args []string, c *config.Config) error {
 	if err := config.Parse(withHelp(fs), args); err != nil {
 		return err
@@ -294,7 +295,7 @@ func parse(fs *flag.FlagSet, args []string, c *config.Config) error {
 	opts := &slog.HandlerOptions{Level: level}
 	// Buffered: a line per request must not cost a write each (logbuf).
 	buf := logbuf.New(logOutput)
-	stopPprof = func(prev func()) func() { return func() { prev(); buf.Close() } }(stopPprof)
+	closers = append(closers, func() { buf.Close() })
 	var h slog.Handler = slog.NewTextHandler(buf, opts)
 	if c.LogFormat == "json" {
 		h = slog.NewJSONHandler(buf, opts)
@@ -311,14 +312,14 @@ func parse(fs *flag.FlagSet, args []string, c *config.Config) error {
 		if err != nil {
 			return err
 		}
-		stopPprof = stop
+		closers = append(closers, stop)
 	}
 	if c.Metrics != "" {
 		stop, err := pipeline.ServeMetrics(c.Metrics)
 		if err != nil {
 			return err
 		}
-		stopPprof = func(prev func()) func() { return func() { stop(); prev() } }(stopPprof)
+		closers = append(closers, stop)
 	}
 	return nil
 }
@@ -335,9 +336,17 @@ var serving = map[string]bool{"tagstream run": true, "tagstream worker": true, "
 // command's error.
 var logStop = func(error) {}
 
-// stopPprof stops the profiler and the metrics listener parse started, if
-// any, and flushes the logs; dispatch defers it.
-var stopPprof = func() {}
+// closers are what parse started: the log buffer, then the profiler and
+// the metrics listener if asked. dispatch closes them in reverse order
+// (closeAll), so the log buffer is flushed last, after every other line.
+var closers []func()
+
+func closeAll() {
+	for i := len(closers) - 1; i >= 0; i-- {
+		closers[i]()
+	}
+	closers = nil
+}
 
 func cluster(c config.Config) kafka.Cluster {
 	return kafka.Cluster{Brokers: c.Brokers, Partitions: c.Partitions, Replication: c.Replication, StateDir: c.StateDir,

@@ -390,6 +390,13 @@ func TestLogFormatAndStartStop(t *testing.T) {
 	if len(msgs) < 2 || msgs[0] != "starting" || msgs[len(msgs)-1] != "stopped" {
 		t.Errorf("log lines %v: want starting first and stopped last", msgs)
 	}
+	// With the profiler and the metrics listener on too, the log buffer
+	// is still flushed when the command ends.
+	buf.Reset()
+	dispatch(ctx, []string{"worker", "--brokers", "127.0.0.1:1", "--pprof", "127.0.0.1:0", "--metrics", "127.0.0.1:0"}, nil, io.Discard)
+	if !strings.Contains(buf.String(), "msg=stopped") {
+		t.Errorf("with --pprof and --metrics, the stop line was never written:\n%s", buf.String())
+	}
 	if err := dispatch(ctx, []string{"worker", "--log-format", "yaml"}, nil, io.Discard); err == nil || !strings.Contains(err.Error(), "log-format") {
 		t.Errorf("--log-format yaml: %v", err)
 	}
