@@ -18,7 +18,11 @@ import (
 	"path"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/tagstream/tagstream/cors"
 	"github.com/tagstream/tagstream/events"
@@ -304,15 +308,31 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 // be as long as the header limit allows.
 const maxLoggedPath = 256
 
+// routeMeters are one route's metrics for one status code, looked up
+// once: every request counts in both.
+type routeMeters struct {
+	n       *atomic.Int64
+	seconds prometheus.Observer
+}
+
 func instrument(route string, h http.Handler) http.Handler {
+	var byCode sync.Map // status code -> *routeMeters
+	meters := func(code int) *routeMeters {
+		if m, ok := byCode.Load(code); ok {
+			return m.(*routeMeters)
+		}
+		c := strconv.Itoa(code)
+		m, _ := byCode.LoadOrStore(code, &routeMeters{n: requests.Cell(route, c), seconds: requestSeconds.WithLabelValues(route, c)})
+		return m.(*routeMeters)
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		sw := &statusWriter{ResponseWriter: w, code: http.StatusOK}
 		h.ServeHTTP(sw, r)
 		took := time.Since(start)
-		code := strconv.Itoa(sw.code)
-		requests.Inc(route, code)
-		requestSeconds.WithLabelValues(route, code).Observe(took.Seconds())
+		m := meters(sw.code)
+		m.n.Add(1)
+		m.seconds.Observe(took.Seconds())
 		// One line per request, as an access log: the path without its
 		// query (a signed image URL's signature, a search) and never a
 		// header, so no token reaches the log.

@@ -118,17 +118,7 @@ func loadOrCreate(path string, encode func([]byte) string) (string, error) {
 // where mac is the unpadded base64url HMAC-SHA256, under the key kid names,
 // of the URL's path and query up to and including kid.
 func (k *Keyring) Build(cdnBase, userID, imageID string, width int, exp time.Time) string {
-	// One buffer for the whole URL: the signed part is written in place
-	// and the MAC appended after it.
-	base := strings.TrimRight(cdnBase, "/")
-	b := make([]byte, 0, len(base)+len(userID)+len(imageID)+len(k.signing)+96)
-	b = append(b, base...)
-	var wb, eb [20]byte
-	b = appendSignedPart(b, userID, imageID, strconv.AppendInt(wb[:0], int64(width), 10), strconv.AppendInt(eb[:0], exp.Unix(), 10), k.signing)
-	signed := b[len(base):]
-	b = append(b, "&sig="...)
-	b = k.appendMAC(b, k.signing, signed)
-	return string(b)
+	return k.build(cdnBase, userID, imageID, width, false, exp)
 }
 
 // AnyWidth is what the MAC of a URL from BuildAnyWidth covers in place of
@@ -143,13 +133,22 @@ const AnyWidth = "*"
 // gives a browser its whole srcset; the origin still refuses a width
 // outside its list, so one URL costs at most one decode per allowed width.
 func (k *Keyring) BuildAnyWidth(cdnBase, userID, imageID string, width int, exp time.Time) string {
+	return k.build(cdnBase, userID, imageID, width, true, exp)
+}
+
+// build writes the URL in one buffer: the signed part in place, then the
+// MAC, over that part or, for anyWidth, over it with AnyWidth as the width.
+func (k *Keyring) build(cdnBase, userID, imageID string, width int, anyWidth bool, exp time.Time) string {
 	base := strings.TrimRight(cdnBase, "/")
 	b := make([]byte, 0, len(base)+len(userID)+len(imageID)+len(k.signing)+96)
+	b = append(b, base...)
 	var wb, eb [20]byte
 	e := strconv.AppendInt(eb[:0], exp.Unix(), 10)
-	signed := appendSignedPart(nil, userID, imageID, []byte(AnyWidth), e, k.signing)
-	b = append(b, base...)
 	b = appendSignedPart(b, userID, imageID, strconv.AppendInt(wb[:0], int64(width), 10), e, k.signing)
+	signed := b[len(base):]
+	if anyWidth {
+		signed = appendSignedPart(nil, userID, imageID, []byte(AnyWidth), e, k.signing)
+	}
 	b = append(b, "&sig="...)
 	b = k.appendMAC(b, k.signing, signed)
 	return string(b)

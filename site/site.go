@@ -25,6 +25,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 )
 
 var (
@@ -107,20 +108,14 @@ func (s *Site) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.Set("ETag", s.etag)
 	h.Set("Vary", "Accept-Encoding")
 	h.Set("Referrer-Policy", "same-origin")
-	if matches(r.Header.Get("If-None-Match"), s.etag) {
-		w.WriteHeader(http.StatusNotModified)
-		return
-	}
 	body := s.body
 	if acceptsGzip(r.Header.Get("Accept-Encoding")) {
 		h.Set("Content-Encoding", "gzip")
 		body = s.gzipped
 	}
-	h.Set("Content-Length", fmt.Sprint(len(body)))
-	if r.Method == http.MethodHead {
-		return
-	}
-	w.Write(body)
+	// As the image origin does: ServeContent answers If-None-Match with
+	// 304, HEAD without a body, and sets the length.
+	http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(body))
 }
 
 // Search answers the form's GET /tags?q= when the script does not run:
@@ -136,15 +131,6 @@ func (s *Site) Search(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	http.Redirect(w, r, "/tags/"+url.PathEscape(q), http.StatusSeeOther)
-}
-
-func matches(header, etag string) bool {
-	for _, t := range strings.Split(header, ",") {
-		if t = strings.TrimSpace(t); t == "*" || strings.TrimPrefix(t, "W/") == etag {
-			return true
-		}
-	}
-	return false
 }
 
 // acceptsGzip reports whether an Accept-Encoding lists gzip with a
