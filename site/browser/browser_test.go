@@ -152,12 +152,7 @@ func TestPageInABrowser(t *testing.T) {
 		t.Fatalf("image_widths %v: no srcset to choose from", widths)
 	}
 
-	actx, cancelA := chromedp.NewExecAllocator(context.Background(), append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(exe), chromedp.UserDataDir(t.TempDir()), chromedp.NoSandbox, chromedp.DisableGPU,
-		chromedp.Flag("disable-quic", true), chromedp.Flag("disable-component-update", true))...)
-	defer cancelA()
-	ctx, cancel := chromedp.NewContext(actx)
-	defer cancel()
+	ctx := browser(t, exe)
 	// A phone: 412 CSS px wide at 2.625 device pixels each (a Pixel 7),
 	// so the srcset has a width to choose that is neither src's nor the
 	// largest.
@@ -369,6 +364,18 @@ func TestPageInABrowser(t *testing.T) {
 	if shown.Count != fmt.Sprint(want+1) {
 		t.Errorf("count after the new post %s, want %d", shown.Count, want+1)
 	}
+}
+
+// browser is a context of a new headless Chromium exe, with an empty
+// profile and the machine's closed network in mind (no QUIC, no component
+// updates), closed when the test ends.
+func browser(t *testing.T, exe string) context.Context {
+	actx, cancelA := chromedp.NewExecAllocator(context.Background(), append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(exe), chromedp.UserDataDir(t.TempDir()), chromedp.NoSandbox, chromedp.DisableGPU,
+		chromedp.Flag("disable-quic", true), chromedp.Flag("disable-component-update", true))...)
+	ctx, cancel := chromedp.NewContext(actx)
+	t.Cleanup(func() { cancel(); cancelA() })
+	return ctx
 }
 
 // evalInto evaluates js in the page of ctx, waits for the promise it
