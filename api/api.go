@@ -25,6 +25,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/tagstream/tagstream/cors"
+	"github.com/tagstream/tagstream/edge"
 	"github.com/tagstream/tagstream/events"
 	"github.com/tagstream/tagstream/hashtag"
 	"github.com/tagstream/tagstream/ids"
@@ -89,6 +90,10 @@ type Config struct {
 	// StaleWhileRevalidate lets a CDN serve a stale page while it refetches,
 	// so a hot hashtag never stampedes the origin. Default 30 s.
 	StaleWhileRevalidate time.Duration
+	// StaleIfError lets a CDN serve a stale page or trending list while
+	// the origin fails: better a page some minutes old than an error.
+	// Default 24 h.
+	StaleIfError time.Duration
 	// ImageExpiry sets the exp of image URLs in pages. Default
 	// media.DefaultExpiry with MaxAge and StaleWhileRevalidate taken from
 	// the fields above, so that a page a CDN may still serve never holds
@@ -160,6 +165,9 @@ func (c *Config) defaults() {
 	if c.StaleWhileRevalidate == 0 {
 		c.StaleWhileRevalidate = 30 * time.Second
 	}
+	if c.StaleIfError == 0 {
+		c.StaleIfError = 24 * time.Hour
+	}
 	if c.ImageExpiry == (media.Expiry{}) {
 		c.ImageExpiry = media.DefaultExpiry
 		c.ImageExpiry.MaxAge, c.ImageExpiry.StaleWhileRevalidate = c.MaxAge, c.StaleWhileRevalidate
@@ -207,8 +215,8 @@ type server struct {
 // New returns the API's handler.
 func New(cfg Config, pages Pages, posts Publisher) http.Handler {
 	cfg.defaults()
-	s := &server{cfg: cfg, pages: pages, posts: posts, cacheControl: []string{fmt.Sprintf("public, max-age=%d, stale-while-revalidate=%d",
-		int(cfg.MaxAge.Seconds()), int(cfg.StaleWhileRevalidate.Seconds()))}}
+	s := &server{cfg: cfg, pages: pages, posts: posts, cacheControl: []string{fmt.Sprintf("public, max-age=%d, stale-while-revalidate=%d, stale-if-error=%d",
+		int(cfg.MaxAge.Seconds()), int(cfg.StaleWhileRevalidate.Seconds()), int(cfg.StaleIfError.Seconds()))}}
 	if sl, ok := pages.(page.SharedLists); ok && sl.SharedLists() && cfg.PageCacheBytes > 0 {
 		s.pageCache = newPageCache(cfg.PageCacheEntries, cfg.PageCacheBytes)
 	}
@@ -254,15 +262,16 @@ func New(cfg Config, pages Pages, posts Publisher) http.Handler {
 	// The CDN origin shares the API's server: the default CDN base is
 	// this API itself. Its route is the pattern the origin checks again.
 	if cfg.Origin != nil {
-		mux.Handle("GET /img/{user}/{image}", instrument("GET /img/{user}/{image}", cfg.Origin))
+		mux.Handle("GET /img/{user}/{image}", instrument("GET /img/{user}/{image}", imageKeys(cfg.Origin)))
 	} else {
 		handle("GET /img/{user}/{image}", func(w http.ResponseWriter, _ *http.Request) {
 			writeError(w, http.StatusServiceUnavailable, "no image storage is configured")
 		})
 	}
 	if cfg.Site != nil {
-		mux.Handle("GET /{$}", instrument("GET /", cfg.Site))
-		mux.Handle("GET /tags/{tag}", instrument("GET /tags/{tag}", cfg.Site))
+		doc := withKeys(siteKeys, cfg.Site)
+		mux.Handle("GET /{$}", instrument("GET /", doc))
+		mux.Handle("GET /tags/{tag}", instrument("GET /tags/{tag}", doc))
 		mux.Handle("GET /tags", instrument("GET /tags", http.HandlerFunc(cfg.Site.Search)))
 	}
 	for pattern, h := range cfg.Routes {
@@ -374,6 +383,33 @@ func (s *server) ready(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, out)
 }
 
+// Surrogate keys that are the same for every response of their route,
+// made once (see writeEncoded on sharing header slices).
+var (
+	siteKeys     = []string{edge.SiteKey}
+	trendingKeys = []string{edge.TrendingKey}
+)
+
+// withKeys tags h's responses with the surrogate keys.
+func withKeys(keys []string, h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header()[edge.Header] = keys
+		h.ServeHTTP(w, r)
+	})
+}
+
+// imageKeys tags an image's responses with its surrogate key, the same for
+// every width, so that one purge reaches them all. A path the origin will
+// refuse gets none: its answer is not cached anyway.
+func imageKeys(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if user, image := r.PathValue("user"), r.PathValue("image"); ids.Valid(user) && ids.Valid(image) {
+			w.Header().Set(edge.Header, edge.ImageKey(user, image))
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
 // PageJSON is the body of GET /v1/hashtags/{tag}.
 type PageJSON struct {
 	Hashtag     string     `json:"hashtag"`
@@ -425,6 +461,8 @@ func (s *server) getHashtag(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, fmt.Sprintf("%q is not a hashtag", r.PathValue("tag")))
 		return
 	}
+	// Found or not: the first post with a new hashtag must purge its 404.
+	w.Header()[edge.Header] = []string{edge.PagesKey + " " + edge.HashtagKey(key)}
 	pg, err := s.pages.Page(r.Context(), key)
 	if errors.Is(err, page.ErrNotFound) {
 		// A short cache keeps a storm of requests for a missing tag off the
@@ -481,6 +519,7 @@ func (s *server) getTrending(w http.ResponseWriter, r *http.Request) {
 	if tr.Hashtags == nil {
 		tr.Hashtags = []events.Trending{}
 	}
+	w.Header()[edge.Header] = trendingKeys
 	s.writeCached(w, r, TrendingJSON{Hashtags: tr.Hashtags, Window: events.TrendingWindow.String(), ComputedAt: tr.ComputedAt})
 }
 

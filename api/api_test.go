@@ -230,7 +230,7 @@ func TestGetHashtagCaching(t *testing.T) {
 	h, _, _ := newServer()
 	w := call(h, "GET", "/v1/hashtags/sunset", "", "")
 	cc, etag := w.Header().Get("Cache-Control"), w.Header().Get("ETag")
-	if cc != "public, max-age=5, stale-while-revalidate=30" || !strings.HasPrefix(etag, `"`) {
+	if cc != "public, max-age=5, stale-while-revalidate=30, stale-if-error=86400" || !strings.HasPrefix(etag, `"`) {
 		t.Fatalf("Cache-Control %q, ETag %q", cc, etag)
 	}
 	for _, inm := range []string{etag, "W/" + etag, `"other", ` + etag, "*"} {

@@ -102,7 +102,7 @@ func TestTrending(t *testing.T) {
 	if got.Window != "1h0m0s" || !got.ComputedAt.Equal(at) || len(got.Hashtags) != 2 || got.Hashtags[0].Key != "sunset" || got.Hashtags[0].Posts != 9 {
 		t.Fatalf("body %s", w.Body)
 	}
-	if cc := w.Header().Get("Cache-Control"); cc != "public, max-age=5, stale-while-revalidate=30" {
+	if cc := w.Header().Get("Cache-Control"); cc != "public, max-age=5, stale-while-revalidate=30, stale-if-error=86400" {
 		t.Errorf("Cache-Control %q", cc)
 	}
 	if w2 := call(h, "GET", "/v1/trending", "", "", "If-None-Match", w.Header().Get("ETag")); w2.Code != http.StatusNotModified {

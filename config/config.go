@@ -8,6 +8,7 @@ package config
 import (
 	"flag"
 	"fmt"
+	"net/url"
 	"os"
 	"slices"
 	"strconv"
@@ -107,6 +108,19 @@ type Config struct {
 	// Snapshot holds the Cassandra flags of the snapshotter and of
 	// `api --source cassandra`.
 	Snapshot Snapshot
+	// Edge holds the flags of the purges sent to the edge.
+	Edge Edge
+}
+
+// Edge configures the purges an API sends to the cache in front of it
+// (package edge).
+type Edge struct {
+	// Purge is --edge-purge: the Varnish edges to purge, as URLs,
+	// comma-separated; empty = no purges (pages expire by max-age alone).
+	Purge []string
+	// Interval is --edge-purge-interval: how long changed keys are
+	// collected before one purge (edge.QueueConfig.Interval).
+	Interval time.Duration
 }
 
 // Media configures image storage, uploads and image URLs.
@@ -219,6 +233,8 @@ func Defaults() Config {
 		LogFormat:      "text",
 		// processors.RankOptions' defaults.
 		Rank: Rank{On: true, Interval: time.Minute, HalfLife: 6 * time.Hour},
+		// edge.DefaultInterval
+		Edge: Edge{Interval: time.Second},
 		// kafka.ScramSHA512
 		KafkaSASLMechanism: "SCRAM-SHA-512",
 		Load: Load{
@@ -355,6 +371,24 @@ func (s subset) Set(v string) error {
 // "*" alone (cors.Parse): a misspelt origin would match no browser, in
 // silence, so it is refused at start.
 type origins struct{ list }
+
+// purgeURLs are --edge-purge's: http or https URLs with a host.
+type purgeURLs struct{ list }
+
+func (p purgeURLs) Set(v string) error {
+	var out []string
+	if err := (list{&out}).Set(v); err != nil {
+		return err
+	}
+	for _, s := range out {
+		u, err := url.Parse(s)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("%q is not an http(s) URL of an edge, e.g. http://127.0.0.1:6081", s)
+		}
+	}
+	*p.p = out
+	return nil
+}
 
 func (o origins) Set(v string) error {
 	var out []string
@@ -512,6 +546,16 @@ var defs = map[string]func(fs *flag.FlagSet, c *Config, name string){
 	},
 	"cdn-base": func(fs *flag.FlagSet, c *Config, n string) {
 		fs.StringVar(&c.CDNBase, n, c.CDNBase, "base URL of image URLs (default: this API's /img origin)")
+	},
+	"edge-purge": func(fs *flag.FlagSet, c *Config, n string) {
+		fs.Var(purgeURLs{list{&c.Edge.Purge}}, n, "Varnish edges in front of this API to purge when a hashtag's page or the trending list changes, "+
+			"as URLs, comma-separated, e.g. http://127.0.0.1:6081 (docker/varnish/tagstream.vcl: an xkey soft purge; each edge gets every purge) "+
+			"(default empty: no purges, cached pages expire by their max-age)")
+	},
+	"edge-purge-interval": func(fs *flag.FlagSet, c *Config, n string) {
+		fs.Var(atLeast{p: &c.Edge.Interval, min: 100 * time.Millisecond, max: time.Minute}, n,
+			"how long changed pages are collected before one purge of them all (100ms to 1m): a page is purged at most once per interval, "+
+				"however often it changes, and at most this long after it changed")
 	},
 	"cors-origins": func(fs *flag.FlagSet, c *Config, n string) {
 		fs.Var(origins{list{&c.CORSOrigins}}, n, "web origins whose scripts may call the API's /v1/ routes from a browser, and post photo uploads to the storage, comma-separated, "+

@@ -24,6 +24,7 @@ import (
 	"github.com/tagstream/tagstream/api"
 	"github.com/tagstream/tagstream/broker"
 	"github.com/tagstream/tagstream/cors"
+	"github.com/tagstream/tagstream/edge"
 	"github.com/tagstream/tagstream/emitters"
 	"github.com/tagstream/tagstream/kafka"
 	"github.com/tagstream/tagstream/metrics"
@@ -113,6 +114,15 @@ type APIOptions struct {
 	Listening func(addr string)
 	// MaxConnections bounds the open HTTP connections (0: no bound).
 	MaxConnections int
+	// Edge, if set, purges the edge in front of the API when pages
+	// change (views only: the snapshot has no change feed).
+	Edge *EdgeOptions
+}
+
+// EdgeOptions configures the purges of the edge (package edge).
+type EdgeOptions struct {
+	Purger edge.Purger
+	Queue  edge.QueueConfig
 }
 
 // Page sources of APIOptions.Source.
@@ -139,7 +149,23 @@ func API(ctx context.Context, o APIOptions) error {
 	case "", SourceViews:
 		v := views.Follow(o.Cluster, o.Namespace, 0)
 		pages, run = v, v.Run
+		if o.Edge != nil {
+			// Each replica purges once its own views hold the change:
+			// the last replica to apply it purges last, after which the
+			// edge's fetch gets the new page whichever replica serves it.
+			q := edge.NewQueue(o.Edge.Purger, o.Edge.Queue)
+			v.OnChange(q.Add)
+			run = func(ctx context.Context) error {
+				g, ctx := errgroup.WithContext(ctx)
+				g.Go(func() error { return q.Run(ctx) })
+				g.Go(func() error { return v.Run(ctx) })
+				return g.Wait()
+			}
+		}
 	case SourceCassandra:
+		if o.Edge != nil {
+			return errors.New("pipeline: --edge-purge needs --source views: the snapshot tells no changes, so pages would only expire by max-age")
+		}
 		r := &cassandraPages{cfg: o.Snapshot}
 		pages, run = r, r.Run
 	default:
@@ -225,6 +251,8 @@ type EmbeddedOptions struct {
 	// Demo seeds the demo's posts, photos and likes (package demo) once
 	// the API listens, unless Data records an earlier seeding (DemoMarker).
 	Demo bool
+	// Edge, if set, purges the edge in front of the API (APIOptions.Edge).
+	Edge *EdgeOptions
 	// Out receives the start-up banner.
 	Out io.Writer
 	// Ready, if set, is called with the broker's and the API's addresses
@@ -308,7 +336,7 @@ func Embedded(ctx context.Context, o EmbeddedOptions) error {
 		snap = describeSnapshot(*o.Snapshot)
 	}
 	g.Go(func() error {
-		return API(ctx, APIOptions{Cluster: c, Namespace: ns, HTTP: o.HTTP, API: o.API, Media: o.Media, MaxConnections: o.MaxConnections, Listening: func(addr string) {
+		return API(ctx, APIOptions{Cluster: c, Namespace: ns, HTTP: o.HTTP, API: o.API, Media: o.Media, MaxConnections: o.MaxConnections, Edge: o.Edge, Listening: func(addr string) {
 			page := reachable(addr)
 			fmt.Fprintf(o.Out, "tagstream is running\n"+
 				"  kafka broker (embedded): %s   data: %s\n"+

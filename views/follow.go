@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/tagstream/tagstream/edge"
 	"github.com/tagstream/tagstream/kafka"
 	"github.com/tagstream/tagstream/page"
 	"github.com/tagstream/tagstream/topology"
@@ -23,6 +24,8 @@ type Following struct {
 	ns    topology.Namespace
 	every time.Duration
 	cur   atomic.Pointer[generation]
+	// changed: see OnChange.
+	changed func(keys ...string)
 }
 
 type generation struct {
@@ -38,6 +41,13 @@ func Follow(c kafka.Cluster, ns topology.Namespace, every time.Duration) *Follow
 	}
 	return &Following{c: c, ns: ns, every: every}
 }
+
+// OnChange makes the views tell fn the surrogate keys (package edge) of
+// what changed, once they have recovered (New), and, when the served
+// generation moves, every page and the trending list. fn is called from
+// the views' goroutines and must not block (edge.Queue.Add). Call it
+// before Run.
+func (f *Following) OnChange(fn func(keys ...string)) { f.changed = fn }
 
 // Generation is the generation pages are served from (N -1 before the
 // first views exist).
@@ -84,7 +94,7 @@ func (f *Following) Run(ctx context.Context) error {
 
 // start runs the views of g and makes them current once recovered.
 func (f *Following) start(ctx context.Context, g topology.Gen) (stop func(), errs <-chan error, err error) {
-	v, err := New(f.c, g)
+	v, err := New(f.c, g, f.changed)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -112,7 +122,9 @@ func (f *Following) start(ctx context.Context, g topology.Gen) (stop func(), err
 			}
 		}
 	}
-	f.cur.Store(&generation{gen: g, views: v})
+	if f.cur.Swap(&generation{gen: g, views: v}) != nil && f.changed != nil {
+		f.changed(edge.PagesKey, edge.TrendingKey)
+	}
 	return stop, ch, nil
 }
 

@@ -10,8 +10,10 @@ import (
 	"time"
 
 	"github.com/lovoo/goka"
+	"github.com/lovoo/goka/storage"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/tagstream/tagstream/edge"
 	"github.com/tagstream/tagstream/events"
 	"github.com/tagstream/tagstream/kafka"
 	"github.com/tagstream/tagstream/kafka/gokaopts"
@@ -27,17 +29,24 @@ type Views struct {
 	recent   *goka.View
 	partials *goka.View
 	now      func() time.Time
+	// changed, if set, is told the surrogate keys of what changed
+	// (Following.OnChange).
+	changed func(keys ...string)
 }
 
 // New creates the views of generation g's served topics; Run starts them.
-func New(c kafka.Cluster, g topology.Gen) (*Views, error) {
-	return newViews(c.Brokers, g, func(topic string) []goka.ViewOption { return gokaopts.View(c, topic) })
+// changed, if not nil, is told the surrogate keys (package edge) of every
+// hashtag page and trending list whose table value a view applied once
+// that view has recovered: it is called from the views' goroutines and
+// must not block.
+func New(c kafka.Cluster, g topology.Gen, changed func(keys ...string)) (*Views, error) {
+	return newViews(c.Brokers, g, changed, func(topic string) []goka.ViewOption { return gokaopts.View(c, topic) })
 }
 
 // newViews is New with the views' options given per topic (the tests
 // run them on goka's tester).
-func newViews(brokers []string, g topology.Gen, opts func(topic string) []goka.ViewOption) (*Views, error) {
-	v := &Views{now: time.Now}
+func newViews(brokers []string, g topology.Gen, changed func(keys ...string), opts func(topic string) []goka.ViewOption) (*Views, error) {
+	v := &Views{now: time.Now, changed: changed}
 	for _, t := range []struct {
 		view  **goka.View
 		topic string
@@ -50,13 +59,38 @@ func newViews(brokers []string, g topology.Gen, opts func(topic string) []goka.V
 		{&v.recent, g.RecentTable(), events.NewCached[events.Recent]("view_recent", 0, events.Reread).Shared()},
 		{&v.partials, g.TrendingPartials(), events.JSON[events.TrendingPartial]{}},
 	} {
-		view, err := goka.NewView(brokers, goka.Table(t.topic), t.codec, opts(t.topic)...)
+		o := opts(t.topic)
+		if changed != nil {
+			o = append(o, goka.WithViewCallback(v.notify(t.view)))
+		}
+		view, err := goka.NewView(brokers, goka.Table(t.topic), t.codec, o...)
 		if err != nil {
 			return nil, fmt.Errorf("views: %s: %w", t.topic, err)
 		}
 		*t.view = view
 	}
 	return v, nil
+}
+
+// notify returns the update callback of *view: it applies the change as
+// goka would, then tells v.changed what it changed. Not while the view
+// recovers: replaying a table is no news to an edge, and would purge
+// every page at every start.
+func (v *Views) notify(view **goka.View) goka.UpdateCallback {
+	return func(ctx goka.UpdateContext, s storage.Storage, key string, value []byte) error {
+		if err := goka.DefaultUpdate(ctx, s, key, value); err != nil {
+			return err
+		}
+		if !(*view).Recovered() {
+			return nil
+		}
+		if *view == v.partials {
+			v.changed(edge.TrendingKey)
+		} else {
+			v.changed(edge.HashtagKey(key))
+		}
+		return nil
+	}
 }
 
 func (v *Views) all() []*goka.View { return []*goka.View{v.counts, v.top, v.recent, v.partials} }

@@ -25,7 +25,7 @@ func runViews(t *testing.T) (*Views, *tester.Tester, topology.Gen) {
 	t.Helper()
 	tt := tester.New(t)
 	g := topology.Namespace("").Gen(1)
-	v, err := newViews(nil, g, func(string) []goka.ViewOption { return []goka.ViewOption{goka.WithViewTester(tt)} })
+	v, err := newViews(nil, g, nil, func(string) []goka.ViewOption { return []goka.ViewOption{goka.WithViewTester(tt)} })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -115,7 +115,7 @@ func TestAPIPageFollowsTableChanges(t *testing.T) {
 func BenchmarkAPIHotPage(b *testing.B) {
 	tt := tester.New(b)
 	g := topology.Namespace("").Gen(1)
-	v, err := newViews(nil, g, func(string) []goka.ViewOption { return []goka.ViewOption{goka.WithViewTester(tt)} })
+	v, err := newViews(nil, g, nil, func(string) []goka.ViewOption { return []goka.ViewOption{goka.WithViewTester(tt)} })
 	if err != nil {
 		b.Fatal(err)
 	}

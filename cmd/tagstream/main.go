@@ -16,6 +16,7 @@ import (
 
 	"github.com/tagstream/tagstream/api"
 	"github.com/tagstream/tagstream/config"
+	"github.com/tagstream/tagstream/edge"
 	"github.com/tagstream/tagstream/deadletters"
 	"github.com/tagstream/tagstream/kafka"
 	"github.com/tagstream/tagstream/load"
@@ -89,6 +90,7 @@ func dispatch(ctx context.Context, args []string, in io.Reader, out io.Writer) (
 	switch cmd {
 	case "run":
 		fs := config.FlagSet(cmd, &c, append(append([]string{"data", "demo", "http", "kafka-listen", "namespace", "partitions", "state-dir", "secret", "cdn-base", "cors-origins",
+			"edge-purge", "edge-purge-interval",
 			"exactly-once", "commit-interval", "pprof", "log-level", "token-max-ttl", "write-rate", "write-burst", "max-connections",
 			"rank", "rank-interval", "rank-half-life"}, mediaFlags...), snapshotFlags...)...)
 		if err := parse(fs, args, &c); err != nil {
@@ -107,7 +109,7 @@ func dispatch(ctx context.Context, args []string, in io.Reader, out io.Writer) (
 		return pipeline.Embedded(ctx, pipeline.EmbeddedOptions{
 			Data: c.Data, KafkaListen: c.KafkaListen, HTTP: c.HTTP, Out: out,
 			Cluster: cluster(c), API: apiConfig(c), Processors: processorOptions(c), Rank: rank,
-			Media: mediaOptions(c), Snapshot: snap, MaxConnections: c.MaxConnections, Demo: c.Demo,
+			Media: mediaOptions(c), Snapshot: snap, MaxConnections: c.MaxConnections, Demo: c.Demo, Edge: edgeOptions(c),
 		})
 	case "worker":
 		fs := config.FlagSet(cmd, &c, "brokers", "partitions", "replication", "state-dir", "instance-id", "exactly-once", "groups", "commit-interval", "pprof", "metrics", "log-level")
@@ -122,7 +124,8 @@ func dispatch(ctx context.Context, args []string, in io.Reader, out io.Writer) (
 		}
 		return ignoreCancel(pipeline.Rank(ctx, cluster(c), rankOptions(c)))
 	case "api":
-		fs := config.FlagSet(cmd, &c, append([]string{"brokers", "partitions", "replication", "state-dir", "http", "secret", "cdn-base", "cors-origins", "pprof", "log-level",
+		fs := config.FlagSet(cmd, &c, append([]string{"brokers", "partitions", "replication", "state-dir", "http", "secret", "cdn-base", "cors-origins",
+			"edge-purge", "edge-purge-interval", "pprof", "log-level",
 			"token-max-ttl", "write-rate", "write-burst", "max-connections", "source", "cassandra", "keyspace"}, mediaFlags...)...)
 		if err := parse(fs, args, &c); err != nil {
 			return err
@@ -136,7 +139,7 @@ func dispatch(ctx context.Context, args []string, in io.Reader, out io.Writer) (
 		m.DeriveFrom = []byte(c.Secret)
 		return ignoreCancel(pipeline.API(ctx, pipeline.APIOptions{Namespace: namespace(c),
 			Cluster: cluster(c), HTTP: c.HTTP, API: apiConfig(c), Media: m, MaxConnections: c.MaxConnections,
-			Source: c.Snapshot.Source, Snapshot: snapshotConfig(c),
+			Source: c.Snapshot.Source, Snapshot: snapshotConfig(c), Edge: edgeOptions(c),
 			Listening: func(addr string) {
 				fmt.Fprintf(out, "tagstream api listening on http://%s\n  pages from: %s\n  storage: %s\n", addr, c.Snapshot.Source, m.Describe())
 			},
@@ -378,6 +381,14 @@ func namespace(c config.Config) topology.Namespace { return topology.Namespace(c
 func apiConfig(c config.Config) api.Config {
 	return api.Config{Secret: []byte(c.Secret), CDNBase: c.CDNBase, TokenMaxTTL: c.TokenMaxTTL,
 		WriteRate: c.WriteRate, WriteBurst: c.WriteBurst, CORSOrigins: c.CORSOrigins}
+}
+
+// edgeOptions are the purges of --edge-purge; nil without edges.
+func edgeOptions(c config.Config) *pipeline.EdgeOptions {
+	if len(c.Edge.Purge) == 0 {
+		return nil
+	}
+	return &pipeline.EdgeOptions{Purger: &edge.Varnish{URLs: c.Edge.Purge}, Queue: edge.QueueConfig{Interval: c.Edge.Interval}}
 }
 
 func mediaOptions(c config.Config) pipeline.MediaOptions {

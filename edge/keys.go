@@ -1,0 +1,58 @@
+// Package edge is what tagstream tells the cache in front of it (a CDN, or
+// Varnish as docker/varnish/tagstream.vcl configures it): the surrogate
+// keys each cacheable response carries, and purges of those keys when what
+// they name changes (topology.md, "The edge").
+//
+// A surrogate key names a thing a response shows, so that one purge
+// reaches every cached response that shows it, whatever its URL: every
+// width of an image, a hashtag's page however the hashtag was spelled in
+// the URL.
+package edge
+
+import "strings"
+
+// Header is the response header that carries a response's surrogate keys,
+// space-separated: Fastly's name. tagstream.vcl moves it into xkey's
+// header and neither reaches the client.
+const Header = "Surrogate-Key"
+
+// Keys that name a set of responses rather than one thing.
+const (
+	// PagesKey is on every hashtag page (GET /v1/hashtags/{tag}, found or
+	// not): purged when too many hashtags changed within one interval to
+	// name them (Queue's MaxPending), or when the served generation moves.
+	PagesKey = "pages"
+	// TrendingKey is on GET /v1/trending.
+	TrendingKey = "trending"
+	// SiteKey is on the page's HTML document, the same for every hashtag:
+	// it changes only with a new tagstream version.
+	SiteKey = "site"
+)
+
+// HashtagKey is the surrogate key of the page of the normalised hashtag
+// key: "tag:" then the key, every byte other than A-Z a-z 0-9 _ written
+// %XX. Keys must be printable ASCII without spaces or commas to survive
+// every CDN's header (Fastly, Cloudflare's Cache-Tag, xkey), and hashtags
+// are Unicode.
+func HashtagKey(key string) string {
+	const hexDigits = "0123456789ABCDEF"
+	var b strings.Builder
+	b.Grow(len("tag:") + len(key)*3)
+	b.WriteString("tag:")
+	for i := 0; i < len(key); i++ {
+		c := key[i]
+		if 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_' {
+			b.WriteByte(c)
+			continue
+		}
+		b.WriteByte('%')
+		b.WriteByte(hexDigits[c>>4])
+		b.WriteByte(hexDigits[c&15])
+	}
+	return b.String()
+}
+
+// ImageKey is the surrogate key of every variant (width) of user's image:
+// "img:user/image". Ids are A-Z a-z 0-9 _ - only (package ids), which
+// every CDN accepts as they are.
+func ImageKey(user, image string) string { return "img:" + user + "/" + image }

@@ -1,0 +1,170 @@
+package edge
+
+// The queue between the tables' changes and the edge.
+//
+// Invariants, checked by queue_test.go:
+//   - a key added is purged at most Interval later, plus the purge's own
+//     time, unless the purge fails, in which case it is tried again at
+//     each following interval until it succeeds or the queue stops;
+//   - however often a key is added within one interval, it is purged once
+//     in it: a hot hashtag under a write storm costs the edge one purge per
+//     interval, not one per event;
+//   - the queue holds at most MaxPending keys; past that it drops them and
+//     purges PagesKey instead, which every page carries (nothing is left
+//     stale, the edge just refetches more);
+//   - Add never blocks: it is called from the views' update callbacks,
+//     which must never wait on an edge.
+
+import (
+	"context"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/tagstream/tagstream/metrics"
+)
+
+// Defaults of QueueConfig.
+const (
+	DefaultInterval   = time.Second
+	DefaultMaxPending = 100_000
+	DefaultTimeout    = 5 * time.Second
+)
+
+// QueueConfig configures a Queue.
+type QueueConfig struct {
+	// Interval is how long keys are collected before one purge of them
+	// all, hence the longest a key waits. Default DefaultInterval (1 s).
+	Interval time.Duration
+	// MaxPending bounds the distinct keys waiting. Default
+	// DefaultMaxPending (100,000 keys, a few MiB).
+	MaxPending int
+	// Timeout bounds one purge of an interval's keys. Default
+	// DefaultTimeout (5 s).
+	Timeout time.Duration
+}
+
+func (c *QueueConfig) defaults() {
+	if c.Interval <= 0 {
+		c.Interval = DefaultInterval
+	}
+	if c.MaxPending <= 0 {
+		c.MaxPending = DefaultMaxPending
+	}
+	if c.Timeout <= 0 {
+		c.Timeout = DefaultTimeout
+	}
+}
+
+var (
+	purgedKeys = metrics.Default.NewCounterVec("tagstream_edge_purged_keys_total",
+		"Surrogate keys purged at the edge, by result: ok, or error (tried again at the next interval).", "result")
+	purges = metrics.Default.NewCounterVec("tagstream_edge_purges_total",
+		"Purges of one interval's keys, by result: ok or error.", "result")
+	purgeOverflows = metrics.Default.NewCounterVec("tagstream_edge_purge_overflows_total",
+		"Intervals in which more keys changed than the queue holds (MaxPending), so every page was purged.")
+	purgeSeconds = metrics.Default.NewHistogramVec("tagstream_edge_purge_duration_seconds",
+		"Time one interval's purge took, every edge included.", nil)
+)
+
+// Queue collects surrogate keys and purges them together once per
+// interval (the invariants above). Run owns its goroutine.
+type Queue struct {
+	p   Purger
+	cfg QueueConfig
+
+	mu       sync.Mutex
+	pending  map[string]struct{}
+	overflow bool
+}
+
+// NewQueue returns a queue purging through p; Run starts it.
+func NewQueue(p Purger, cfg QueueConfig) *Queue {
+	cfg.defaults()
+	return &Queue{p: p, cfg: cfg, pending: map[string]struct{}{}}
+}
+
+// Add queues keys for the next purge. It never blocks.
+func (q *Queue) Add(keys ...string) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.addLocked(keys)
+}
+
+func (q *Queue) addLocked(keys []string) {
+	if q.overflow {
+		return
+	}
+	for _, k := range keys {
+		q.pending[k] = struct{}{}
+	}
+	if len(q.pending) > q.cfg.MaxPending {
+		q.overflow = true
+		clear(q.pending)
+	}
+}
+
+// take empties the queue and returns what to purge, sorted (one order in
+// logs and tests).
+func (q *Queue) take() []string {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.overflow {
+		q.overflow = false
+		purgeOverflows.Inc()
+		return []string{PagesKey, TrendingKey}
+	}
+	if len(q.pending) == 0 {
+		return nil
+	}
+	keys := make([]string, 0, len(q.pending))
+	for k := range q.pending {
+		keys = append(keys, k)
+	}
+	clear(q.pending)
+	slices.Sort(keys)
+	return keys
+}
+
+// Run purges the queued keys every interval until ctx is done, then once
+// more (within Timeout) so that a stopping API leaves nothing unpurged it
+// could still tell.
+func (q *Queue) Run(ctx context.Context) error {
+	t := time.NewTicker(q.cfg.Interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			last, cancel := context.WithTimeout(context.WithoutCancel(ctx), q.cfg.Timeout)
+			defer cancel()
+			q.flush(last)
+			return nil
+		case <-t.C:
+			q.flush(ctx)
+		}
+	}
+}
+
+// flush purges what is queued; on failure the keys go back in the queue.
+func (q *Queue) flush(ctx context.Context) {
+	keys := q.take()
+	if len(keys) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, q.cfg.Timeout)
+	defer cancel()
+	start := time.Now()
+	err := q.p.Purge(ctx, keys)
+	purgeSeconds.WithLabelValues().Observe(time.Since(start).Seconds())
+	if err != nil {
+		purges.Inc("error")
+		purgedKeys.Add(int64(len(keys)), "error")
+		slog.Warn("edge purge failed; trying again at the next interval", "keys", len(keys), "err", err)
+		q.Add(keys...)
+		return
+	}
+	purges.Inc("ok")
+	purgedKeys.Add(int64(len(keys)), "ok")
+	slog.Debug("edge purged", "keys", len(keys), "took", time.Since(start).Round(time.Millisecond))
+}
