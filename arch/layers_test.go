@@ -19,7 +19,7 @@ var layers = map[string]int{
 	"testenv": 0, "broker": 0, "cors": 0, "datadriven": 0, "logbuf": 0,
 	"docker": 0, "docker/healthprobe": 0, "site": 0, "services": 0, "services/probe": 0, "arch": 0, "bench/chart": 0,
 	// 1: the records on the wire and the identities.
-	"events": 1, "token": 1, "kafka": 1, "tablestore": 1, "config": 1, "media": 1,
+	"events": 1, "token": 1, "kafka": 1, "tablestore": 1, "config": 1, "media": 1, "edge": 1,
 	// 2: the contract with Kafka and the page model.
 	"topology": 2, "page": 2, "demo": 2, "media/imgbench": 2, "kafka/gokaopts": 2, "bench/harness": 2,
 	// 3: the stages and the read side.
@@ -28,8 +28,11 @@ var layers = map[string]int{
 	"replay": 4, "chaos": 4, "bench/throughput": 4, "bench/readpath": 4, "bench/recovery": 4,
 	// 5: processes.
 	"pipeline": 5, "bench/cmd/bench": 5,
-	// 6: the command, which only wires flags to packages.
-	"cmd/tagstream": 6, "site/browser": 6,
+	// 6: the command, which only wires flags to packages; a whole run
+	// inside a test.
+	"cmd/tagstream": 6, "pipeline/runtest": 6,
+	// 7: end-to-end tests with something real in front of a run.
+	"site/browser": 7, "edge/varnish": 7,
 }
 
 // Every package imports only packages of lower layers, so the layers of

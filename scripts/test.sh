@@ -9,9 +9,11 @@ cd "$(dirname "$0")/.."
 source scripts/prereqs.sh
 prereqs || exit 1
 
-# The page's browser test drives Debian's Chromium: installed here when
-# missing, as the services are (services/chromium.sh).
+# The page's browser test drives Debian's Chromium, and the edge's test
+# starts Debian's varnishd with vmod xkey: installed here when missing, as
+# the services are (services/chromium.sh, services/varnish.sh).
 services/chromium.sh ensure
+services/varnish.sh ensure
 start=$SECONDS
 # shellcheck source=scripts/own-services.sh
 source scripts/own-services.sh

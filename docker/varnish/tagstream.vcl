@@ -64,7 +64,9 @@ sub vcl_recv {
 	unset req.http.Cookie;
 	if (req.http.X-Tagstream-Stale) {
 		# Restarted after the origin failed (vcl_synth): any grace the
-		# object has left, that is its stale-if-error.
+		# object has left, that is its stale-if-error. (req.grace outlives
+		# a restart, and the first pass set it to 0; it cannot be unset.)
+		set req.grace = 3650d;
 		return (hash);
 	}
 	if (std.healthy(req.backend_hint)) {

@@ -19,8 +19,8 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/tagstream/tagstream/demo"
-	"github.com/tagstream/tagstream/kafka"
 	"github.com/tagstream/tagstream/pipeline"
+	"github.com/tagstream/tagstream/pipeline/runtest"
 	"github.com/tagstream/tagstream/processors"
 	"github.com/tagstream/tagstream/testenv"
 	"github.com/tagstream/tagstream/token"
@@ -56,33 +56,11 @@ func server(t *testing.T) string {
 	return base
 }
 
-// startRun runs `tagstream run` with o in this process, on free loopback
-// ports with the test's secret and 3 partitions, until the test ends, and
-// returns its API's base URL once it listens.
+// startRun runs `tagstream run` with o in this process until the test
+// ends (runtest.Start), and returns the API's base URL.
 func startRun(t *testing.T, o pipeline.EmbeddedOptions) string {
-	ctx, cancel := context.WithCancel(context.Background())
-	ready := make(chan string, 1)
-	done := make(chan error, 1)
-	o.KafkaListen, o.HTTP, o.Out = "127.0.0.1:0", "127.0.0.1:0", io.Discard
-	o.Cluster = kafka.Cluster{Partitions: 3}
-	o.Ready = func(_, h string) { ready <- "http://" + h }
-	o.API.Secret = secret
-	go func() { done <- pipeline.Embedded(ctx, o) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("tagstream run: %v", err)
-		}
-	})
-	select {
-	case base := <-ready:
-		return base
-	case err := <-done:
-		t.Fatalf("tagstream run stopped: %v", err)
-	case <-time.After(time.Minute):
-		t.Fatal("tagstream run not listening in a minute")
-	}
-	return ""
+	base, _ := runtest.Start(t, o, secret)
+	return base
 }
 
 type pageJSON struct {

@@ -1,0 +1,49 @@
+package edge
+
+import (
+	"strings"
+	"testing"
+)
+
+// A surrogate key is printable ASCII without a space or a comma, so that
+// every CDN's header carries it, and distinct hashtags get distinct keys.
+func TestHashtagKey(t *testing.T) {
+	seen := map[string]string{}
+	for _, c := range []struct{ key, want string }{
+		{"sunset", "tag:sunset"},
+		{"new_york2026", "tag:new_york2026"},
+		{"日本", "tag:%E6%97%A5%E6%9C%AC"},
+		{"a,b c", "tag:a%2Cb%20c"},
+		{"%41", "tag:%2541"},
+		{"A", "tag:A"},
+	} {
+		got := HashtagKey(c.key)
+		if got != c.want {
+			t.Errorf("HashtagKey(%q) = %q, want %q", c.key, got, c.want)
+		}
+		for i := 0; i < len(got); i++ {
+			if got[i] <= ' ' || got[i] > '~' || got[i] == ',' {
+				t.Errorf("HashtagKey(%q) = %q holds byte %q", c.key, got, got[i])
+			}
+		}
+		if other, dup := seen[got]; dup {
+			t.Errorf("%q and %q share the key %q", other, c.key, got)
+		}
+		seen[got] = c.key
+	}
+	if k := ImageKey("alice", "img-1"); k != "img:alice/img-1" || strings.ContainsAny(k, " ,") {
+		t.Errorf("ImageKey: %q", k)
+	}
+}
+
+func TestHeaderBatches(t *testing.T) {
+	keys := []string{"aaaa", "bbbb", "cccc", "dddddddddddd", "e"}
+	got := headerBatches(keys, 9)
+	want := []string{"aaaa bbbb", "cccc", "dddddddddddd", "e"}
+	if strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Errorf("headerBatches = %q, want %q", got, want)
+	}
+	if got := headerBatches(nil, 9); got != nil {
+		t.Errorf("no keys: %q", got)
+	}
+}

@@ -1,0 +1,143 @@
+package edge
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+)
+
+// recorder is a Purger that keeps what it is asked, and fails while fail
+// is set: what the queue's invariants are about is what reaches a purger.
+type recorder struct {
+	mu    sync.Mutex
+	calls [][]string
+	fail  bool
+	got   chan []string
+}
+
+func newRecorder() *recorder { return &recorder{got: make(chan []string, 100)} }
+
+func (r *recorder) Purge(_ context.Context, keys []string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.fail {
+		return errors.New("edge down")
+	}
+	r.calls = append(r.calls, keys)
+	r.got <- keys
+	return nil
+}
+
+func (r *recorder) setFail(f bool) {
+	r.mu.Lock()
+	r.fail = f
+	r.mu.Unlock()
+}
+
+func run(t *testing.T, q *Queue) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- q.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	})
+}
+
+func next(t *testing.T, r *recorder, within time.Duration) []string {
+	t.Helper()
+	select {
+	case k := <-r.got:
+		return k
+	case <-time.After(within):
+		t.Fatalf("no purge within %s", within)
+		return nil
+	}
+}
+
+// A storm of changes to one hashtag within an interval is one purge of
+// its key, and keys added over an interval go out together, sorted.
+func TestQueueCoalesces(t *testing.T) {
+	r := newRecorder()
+	q := NewQueue(r, QueueConfig{Interval: 200 * time.Millisecond})
+	for range 10_000 {
+		q.Add(HashtagKey("hot"))
+	}
+	q.Add(HashtagKey("cold"), TrendingKey)
+	start := time.Now()
+	run(t, q)
+	got := next(t, r, 2*time.Second)
+	if took := time.Since(start); took > time.Second {
+		t.Errorf("first purge after %s, interval 200ms", took)
+	}
+	if want := []string{"tag:cold", "tag:hot", "trending"}; !slices.Equal(got, want) {
+		t.Fatalf("purged %q, want %q", got, want)
+	}
+	select {
+	case k := <-r.got:
+		t.Fatalf("a second purge with nothing added: %q", k)
+	case <-time.After(500 * time.Millisecond):
+	}
+}
+
+// A failed purge loses no key: it is tried again at the next interval.
+func TestQueueRetriesFailedPurges(t *testing.T) {
+	r := newRecorder()
+	r.setFail(true)
+	q := NewQueue(r, QueueConfig{Interval: 50 * time.Millisecond})
+	q.Add("tag:a")
+	run(t, q)
+	deadline := time.Now().Add(2 * time.Second)
+	for purges.Value("error") == 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	q.Add("tag:b")
+	r.setFail(false)
+	if got := next(t, r, 2*time.Second); !slices.Equal(got, []string{"tag:a", "tag:b"}) {
+		t.Fatalf("after the edge came back: %q, want both keys", got)
+	}
+}
+
+// Past MaxPending distinct keys the queue holds none and purges every page
+// instead: bounded memory, nothing left stale.
+func TestQueueOverflowPurgesEveryPage(t *testing.T) {
+	r := newRecorder()
+	q := NewQueue(r, QueueConfig{Interval: 100 * time.Millisecond, MaxPending: 100})
+	for i := range 1000 {
+		q.Add(HashtagKey(string(rune('a'+i%26)) + string(rune('a'+i/26))))
+	}
+	if n := len(q.pending); n != 0 || !q.overflow {
+		t.Fatalf("after 1,000 keys past a bound of 100: %d held, overflow %v", n, q.overflow)
+	}
+	run(t, q)
+	if got := next(t, r, 2*time.Second); !slices.Equal(got, []string{PagesKey, TrendingKey}) {
+		t.Fatalf("overflow purged %q, want every page and trending", got)
+	}
+	q.Add("tag:x")
+	if got := next(t, r, 2*time.Second); !slices.Equal(got, []string{"tag:x"}) {
+		t.Fatalf("after an overflow: %q", got)
+	}
+}
+
+// Stopping flushes what is queued: an API shutting down still tells the
+// edge what its views applied.
+func TestQueueFlushesOnStop(t *testing.T) {
+	r := newRecorder()
+	q := NewQueue(r, QueueConfig{Interval: time.Hour})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- q.Run(ctx) }()
+	q.Add("tag:last")
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if got := next(t, r, time.Second); !slices.Equal(got, []string{"tag:last"}) {
+		t.Fatalf("on stop: %q", got)
+	}
+}
