@@ -610,6 +610,12 @@ func TestValidationFails(t *testing.T) {
 				delete(a.DependsOn, "worker")
 				s["api"] = a
 			}, "api may not create topics"},
+			{"an image on a moving tag", func(s types.Services) { c := s["cassandra"]; c.Image = "cassandra:latest"; s["cassandra"] = c }, "not pinned"},
+			{"an image without a tag", func(s types.Services) {
+				p := s["prometheus"]
+				p.Image = "prom/prometheus"
+				s["prometheus"] = p
+			}, "not pinned"},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
 				p := loadAll(t) // a fresh copy each time
@@ -673,6 +679,9 @@ func checkProject(p *types.Project) []string {
 		s := all[name]
 		if s.Image == "" && s.Build == nil {
 			bad("%s has neither image nor build", name)
+		}
+		if s.Build == nil && !pinned(s.Image) {
+			bad("%s image %q is not pinned to a version tag (or digest): every pull could bring another version", name, s.Image)
 		}
 		for dep, d := range s.DependsOn {
 			target, ok := all[dep]
@@ -1325,6 +1334,21 @@ func checkS3(all types.Services) []string {
 		bad("api does not wait for s3-init to have created its bucket")
 	}
 	return problems
+}
+
+// pinned reports whether an image reference names a version: a digest,
+// or a tag that starts with a digit (v1.2 too), not a moving name such as
+// latest, old or stable.
+func pinned(image string) bool {
+	if strings.Contains(image, "@sha256:") {
+		return true
+	}
+	i := strings.LastIndex(image, ":")
+	if i <= strings.LastIndex(image, "/") {
+		return false
+	}
+	tag := strings.TrimPrefix(image[i+1:], "v")
+	return tag != "" && tag[0] >= '0' && tag[0] <= '9'
 }
 
 var (
