@@ -18,8 +18,10 @@ import (
 	"fmt"
 	"maps"
 	"net"
+	"net/url"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -60,6 +62,15 @@ const (
 	plainMechanism     = "PLAIN"
 	standardAuthorizer = "org.apache.kafka.metadata.authorizer.StandardAuthorizer"
 	anonymous          = "User:ANONYMOUS"
+	// The edge: the official Varnish image, the VCL it runs (which
+	// includes the deployment's site.vcl from vcl_path), the directory of
+	// both in the repository, and varnishd's working directory (the
+	// image's default).
+	edgeImage   = "varnish:"
+	edgeVCL     = "tagstream.vcl"
+	siteVCL     = "site.vcl"
+	vclDir      = "varnish"
+	edgeWorkdir = "/var/lib/varnish/varnishd"
 )
 
 // testVars are the variables `up` requires, with the test's values. Each
@@ -94,7 +105,7 @@ var imageOwnVars = []string{"KAFKA_VERSION", "KAFKA_HEAP_OPTS", "KAFKA_LOG4J_OPT
 var (
 	brokerNames   = []string{"kafka-1", "kafka-2", "kafka-3"}
 	stateful      = []string{"kafka-1", "kafka-2", "kafka-3", "cassandra", "s3"}
-	healthChecked = []string{"kafka-1", "kafka-2", "kafka-3", "cassandra", "s3", "api", "snapshotter"}
+	healthChecked = []string{"kafka-1", "kafka-2", "kafka-3", "cassandra", "s3", "api", "snapshotter", "varnish"}
 	// tagstream's processes and their subcommands: the long-running ones and
 	// kafka-init, the one-shot that creates the Kafka principals.
 	tagstreamCommands = map[string]string{"worker": "worker", "rank": "rank", "api": "api", "snapshotter": "snapshot", kafkaInit: "acls"}
@@ -161,6 +172,11 @@ func TestComposeFile(t *testing.T) {
 	if got, want := env(api, "TAGSTREAM_S3_PUBLIC_ENDPOINT"), "http://127.0.0.1:7070"; got != want {
 		t.Errorf("api TAGSTREAM_S3_PUBLIC_ENDPOINT = %q, want %q by default", got, want)
 	}
+	// Relative image URLs (/img/...): the browser asks the origin of the
+	// page, the edge, which caches them.
+	if got := env(api, "TAGSTREAM_CDN_BASE"); got != "" {
+		t.Errorf("api TAGSTREAM_CDN_BASE = %q by default, want empty: image URLs relative to the page, served through the edge", got)
+	}
 	// The Kafka passwords, interpolated where they belong.
 	admin := testVars["KAFKA_ADMIN_PASSWORD"]
 	for _, b := range brokerNames {
@@ -193,13 +209,38 @@ func TestComposeDefaultProfile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, name := range []string{"kafka-1", "kafka-2", "kafka-3", kafkaInit, "cassandra", "s3", "s3-init", "worker", "rank", "api", "snapshotter"} {
+	for _, name := range []string{"kafka-1", "kafka-2", "kafka-3", kafkaInit, "cassandra", "s3", "s3-init", "worker", "rank", "api", "snapshotter", "varnish"} {
 		if _, ok := p.Services[name]; !ok {
 			t.Errorf("service %s does not start by default", name)
 		}
 	}
 	for name := range p.DisabledServices {
 		t.Errorf("service %s is behind a profile: a plain `up` leaves it out", name)
+	}
+	// The edge is the way in: the api publishes nothing, the edge its
+	// HTTP listener on TAGSTREAM_EDGE_PORT, 8080 unless set.
+	if ports := p.Services["api"].Ports; len(ports) > 0 {
+		t.Errorf("api publishes %v on the host by default: clients must come through the edge", ports)
+	}
+	for _, port := range []string{"", "18080"} {
+		e := testEnv()
+		want := "8080"
+		if port != "" {
+			e["TAGSTREAM_EDGE_PORT"], want = port, port
+		}
+		p, err := load(t, composeFile, e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		edge := p.Services["varnish"]
+		http := edgeListeners(edge.Command)["http"]
+		found := false
+		for _, pc := range edge.Ports {
+			found = found || (strconv.Itoa(int(pc.Target)) == http && pc.Published == want)
+		}
+		if http == "" || !found {
+			t.Errorf("with TAGSTREAM_EDGE_PORT=%q, varnish does not publish host port %s to its http listener %q: %v", port, want, http, edge.Ports)
+		}
 	}
 }
 
@@ -610,6 +651,80 @@ func TestValidationFails(t *testing.T) {
 				delete(a.DependsOn, "worker")
 				s["api"] = a
 			}, "api may not create topics"},
+			// The edge: the way in, running tagstream.vcl, purged by the api.
+			{"api published on the host", func(s types.Services) {
+				a := s["api"]
+				a.Ports = append(slices.Clone(a.Ports), types.ServicePortConfig{Target: 8080, Published: "8080", Protocol: "tcp"})
+				s["api"] = a
+			}, "api publishes"},
+			{"no edge", func(s types.Services) { delete(s, "varnish") }, "want one Varnish edge"},
+			{"edge without the VCL", func(s types.Services) { v := s["varnish"]; v.Volumes = nil; s["varnish"] = v }, "does not mount docker/varnish"},
+			{"edge running the image's VCL", func(s types.Services) {
+				replaceArg(s, "varnish", "/etc/varnish/tagstream.vcl", "/etc/varnish/default.vcl")
+			}, "want -f /etc/varnish/tagstream.vcl"},
+			{"edge without vcl_path", func(s types.Services) {
+				replaceArg(s, "varnish", "vcl_path=/etc/varnish", "vcl_path=/usr/share/varnish/vcl")
+			}, "vcl_path"},
+			{"edge through the image's entrypoint", func(s types.Services) {
+				v := s["varnish"]
+				v.Command = slices.Clone(v.Command[1:])
+				s["varnish"] = v
+			}, "want varnishd"},
+			{"edge in the background", func(s types.Services) {
+				v := s["varnish"]
+				v.Command = slices.DeleteFunc(slices.Clone(v.Command), func(a string) bool { return a == "-F" })
+				s["varnish"] = v
+			}, "-F"},
+			{"edge working directory noexec", func(s types.Services) {
+				v := s["varnish"]
+				v.Tmpfs = slices.Clone(v.Tmpfs)
+				for i, t := range v.Tmpfs {
+					v.Tmpfs[i] = strings.Replace(t, ":exec,", ":", 1)
+				}
+				s["varnish"] = v
+			}, "noexec"},
+			{"edge without /tmp", func(s types.Services) {
+				v := s["varnish"]
+				v.Tmpfs = slices.DeleteFunc(slices.Clone(v.Tmpfs), func(t string) bool { return strings.HasPrefix(t, "/tmp") })
+				s["varnish"] = v
+			}, "/tmp"},
+			{"edge with a writable root", func(s types.Services) { v := s["varnish"]; v.ReadOnly = false; s["varnish"] = v }, "read_only"},
+			{"edge with capabilities", func(s types.Services) { v := s["varnish"]; v.CapDrop = nil; s["varnish"] = v }, "cap_drop"},
+			{"edge before the api is healthy", func(s types.Services) {
+				v := s["varnish"]
+				delete(v.DependsOn, "api")
+				s["varnish"] = v
+			}, "depends_on api"},
+			{"edge not restarted with the api", func(s types.Services) {
+				v := s["varnish"]
+				d := v.DependsOn["api"]
+				d.Restart = false
+				v.DependsOn["api"] = d
+				s["varnish"] = v
+			}, "restart: true"},
+			{"edge unpublished", func(s types.Services) { v := s["varnish"]; v.Ports = nil; s["varnish"] = v }, "publishes none of its listeners"},
+			{"purge listener published", func(s types.Services) {
+				v := s["varnish"]
+				v.Ports = append(slices.Clone(v.Ports), types.ServicePortConfig{Target: 6082, Published: "6082", Protocol: "tcp"})
+				s["varnish"] = v
+			}, "publishes its purge listener"},
+			{"no purges", func(s types.Services) { unsetEnv(s, "api", "TAGSTREAM_EDGE_PURGE") }, "no TAGSTREAM_EDGE_PURGE"},
+			{"purges on the published listener", func(s types.Services) {
+				setEnv(s, "api", "TAGSTREAM_EDGE_PURGE", "http://varnish:6081")
+			}, "TAGSTREAM_EDGE_PURGE uses port 6081"},
+			{"purges to another host", func(s types.Services) {
+				setEnv(s, "api", "TAGSTREAM_EDGE_PURGE", "http://cache:6082")
+			}, "names cache, which is not the edge"},
+			{"purges with pages from Cassandra", func(s types.Services) {
+				setEnv(s, "api", "TAGSTREAM_SOURCE", "cassandra")
+			}, "Cassandra"},
+			{"image URLs on the api's service name", func(s types.Services) {
+				setEnv(s, "api", "TAGSTREAM_CDN_BASE", "http://api:8080")
+			}, "TAGSTREAM_CDN_BASE"},
+			{"two api replicas behind the static backend", func(s types.Services) { a := s["api"]; a.SetScale(2); s["api"] = a }, "api runs 2 replicas"},
+			{"api on another port than the edge's backend", func(s types.Services) {
+				setEnv(s, "api", "TAGSTREAM_HTTP", "0.0.0.0:9090")
+			}, `the api listens on "9090"`},
 			{"an image on a moving tag", func(s types.Services) { c := s["cassandra"]; c.Image = "cassandra:latest"; s["cassandra"] = c }, "not pinned"},
 			{"an image without a tag", func(s types.Services) {
 				p := s["prometheus"]
@@ -623,6 +738,41 @@ func TestValidationFails(t *testing.T) {
 				tc.mutate(all)
 				p.Services, p.DisabledServices = all, nil
 				problems := checkProject(p)
+				for _, pr := range problems {
+					if strings.Contains(pr, tc.want) {
+						t.Logf("reported: %s", pr)
+						return
+					}
+				}
+				t.Fatalf("no problem mentions %q; problems: %q", tc.want, problems)
+			})
+		}
+	})
+
+	t.Run("site.vcl", func(t *testing.T) {
+		good := readFile(t, filepath.Join(vclDir, siteVCL))
+		for _, tc := range []struct {
+			name, old, new, want string
+		}{
+			{"another host", `.host = "api";`, `.host = "api-1";`, `is host "api-1", not the api service`},
+			{"another port", `.port = "8080";`, `.port = "8081";`, `is port 8081, the api listens on "8080"`},
+			{"host commented out", `.host = "api";`, `# .host = "api";`, "has no .host and .port"},
+			{"probed where the api serves nothing", `.url = "/healthz";`, `.url = "/";`, "/healthz or /readyz"},
+			{"no purgers", "acl purgers {", "acl editors {", "acl purgers"},
+			{"PURGE on every listener", `req.method == "PURGE" && local.socket != "purge"`, `req.method == "PURGE" && false`, "does not keep PURGE to a listener of its own"},
+			{"PURGE on a listener varnishd does not open", `local.socket != "purge"`, `local.socket != "purges"`, `listener "purges", which varnish does not open`},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				if n := strings.Count(good, tc.old); n != 1 {
+					t.Fatalf("%s has %d occurrences of %q, the mutation needs exactly 1", siteVCL, n, tc.old)
+				}
+				broken := strings.Replace(good, tc.old, tc.new, 1)
+				problems := checkEdge(loadAll(t).AllServices(), func(file string) (string, error) {
+					if !samePath(file, filepath.Join(vclDir, siteVCL)) {
+						return "", fmt.Errorf("read %s, not docker/%s/%s", file, vclDir, siteVCL)
+					}
+					return broken, nil
+				})
 				for _, pr := range problems {
 					if strings.Contains(pr, tc.want) {
 						t.Logf("reported: %s", pr)
@@ -936,14 +1086,14 @@ func checkProject(p *types.Project) []string {
 	if len(env(api, "TAGSTREAM_SECRET")) < 32 {
 		bad("api TAGSTREAM_SECRET is shorter than 32 bytes")
 	}
-	published := false
+	// The edge is the way in: a port of the api's own on the host would be
+	// a way around it (around its cache, and into /metrics and /readyz,
+	// which the VCL keeps from clients).
 	for _, port := range api.Ports {
-		published = published || (port.Target == 8080 && port.Published != "")
-	}
-	if !published {
-		bad("api does not publish port 8080")
+		bad("api publishes %s:%d on the host: clients must come through the edge", port.Published, port.Target)
 	}
 	problems = append(problems, checkS3(all)...)
+	problems = append(problems, checkEdge(all, readText)...)
 	if len(brokers) > 0 {
 		problems = append(problems, checkPrincipals(all, kafkaProps(all[brokers[0]]))...)
 	}
@@ -1336,6 +1486,291 @@ func checkS3(all types.Services) []string {
 	return problems
 }
 
+// checkEdge checks the Varnish edge in front of the api: one service of
+// the official image, running docker/varnish/tagstream.vcl from a
+// read-only mount of docker/varnish that vcl_path names (tagstream.vcl
+// includes site.vcl from there), in the foreground, with malloc storage,
+// its working directory on a tmpfs that allows exec, no capabilities, a
+// read-only root, started after the api is healthy and restarted with it;
+// the api purging it on a listener of its own that the host does not
+// see. readSite reads site.vcl (checkSite checks it).
+func checkEdge(all types.Services, readSite func(file string) (string, error)) []string {
+	var problems []string
+	bad := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
+	var edges []string
+	for _, name := range sortedNames(all) {
+		if strings.HasPrefix(all[name].Image, edgeImage) {
+			edges = append(edges, name)
+		}
+	}
+	if len(edges) != 1 {
+		return []string{fmt.Sprintf("want one Varnish edge (image %s...) in front of the api, have %d: %v", edgeImage, len(edges), edges)}
+	}
+	name := edges[0]
+	edge, api := all[name], all["api"]
+
+	// The VCL: docker/varnish, read-only, where vcl_path looks.
+	var dir, source string
+	want, _ := filepath.Abs(vclDir)
+	for _, v := range edge.Volumes {
+		if v.Type == types.VolumeTypeBind && samePath(v.Source, want) {
+			dir, source = v.Target, v.Source
+			if !v.ReadOnly {
+				bad("%s mounts docker/%s writable: the edge has no business changing its VCL", name, vclDir)
+			}
+		}
+	}
+	if dir == "" {
+		bad("%s does not mount docker/%s, where %s and %s are", name, vclDir, edgeVCL, siteVCL)
+	}
+	cmd := edge.Command
+	if len(cmd) == 0 || cmd[0] != "varnishd" {
+		// The image's entrypoint would put its own -f default.vcl and
+		// listeners in front of anything that starts with a flag.
+		bad("%s runs %q, want varnishd and its options", name, cmd)
+		return problems
+	}
+	args := varnishdArgs(cmd)
+	if _, ok := args["-F"]; !ok {
+		bad("%s runs varnishd without -F: it would daemonize and the container would exit", name)
+	}
+	if f := args["-f"]; len(f) != 1 || dir == "" || f[0] != path.Join(dir, edgeVCL) {
+		bad("%s loads %q, want -f %s (docker/%s/%s)", name, f, path.Join(dir, edgeVCL), vclDir, edgeVCL)
+	}
+	onPath := false
+	for _, p := range args["-p"] {
+		if v, ok := strings.CutPrefix(p, "vcl_path="); ok {
+			onPath = onPath || (dir != "" && slices.Contains(strings.Split(v, ":"), dir))
+		}
+	}
+	if !onPath {
+		bad("%s vcl_path does not name %s: %s's include of %s would not find the deployment's one", name, dir, edgeVCL, siteVCL)
+	}
+	if !slices.ContainsFunc(args["-s"], func(s string) bool { return strings.HasPrefix(s, "malloc,") }) {
+		bad("%s has no -s malloc,<size> storage: the image's default is not sized here", name)
+	}
+
+	// Hardening, and what varnishd needs despite it: a writable working
+	// directory from which it dlopen()s the compiled VCL (exec), and a
+	// /tmp for the C compiler.
+	workdir := edgeWorkdir
+	if n := args["-n"]; len(n) > 0 {
+		workdir = n[len(n)-1]
+	}
+	tmpfs := map[string]string{}
+	for _, t := range edge.Tmpfs {
+		p, opts, _ := strings.Cut(t, ":")
+		tmpfs[p] = opts
+	}
+	if opts, ok := tmpfs[workdir]; !ok {
+		bad("%s working directory %s is not a tmpfs: its shared memory log would be written to disk, or fail on the read-only root", name, workdir)
+	} else if !tmpfsExec(opts) {
+		bad("%s working directory %s is a noexec tmpfs (Docker's default): varnishd cannot dlopen() the compiled VCL, want %s:exec", name, workdir, workdir)
+	}
+	if !edge.ReadOnly {
+		bad("%s root file system is writable: want read_only, with tmpfs where varnishd writes", name)
+	} else if _, ok := tmpfs["/tmp"]; !ok {
+		bad("%s has a read-only root and no tmpfs on /tmp, where the C compiler writes while varnishd compiles the VCL", name)
+	}
+	if !slices.Contains(edge.CapDrop, "ALL") {
+		bad("%s keeps its capabilities: the image runs varnishd as a user on ports above 1024, want cap_drop: [ALL]", name)
+	}
+	if !slices.Contains(edge.SecurityOpt, "no-new-privileges:true") {
+		bad("%s lacks security_opt no-new-privileges:true", name)
+	}
+	if hasHealthcheck(edge) {
+		if hc := strings.Join(edge.HealthCheck.Test, " "); strings.Contains(hc, "varnishadm") && !strings.Contains(hc, "-n "+workdir) {
+			bad("%s healthcheck %q asks varnishadm of another working directory than %s", name, hc, workdir)
+		}
+	}
+	// The backend is resolved when the VCL loads: after the api is
+	// healthy, and again when compose recreates the api.
+	if d, ok := edge.DependsOn["api"]; !ok || d.Condition != types.ServiceConditionHealthy || !d.Restart {
+		bad("%s does not wait for the api to be healthy and restart with it (depends_on api: service_healthy, restart: true)", name)
+	}
+
+	listeners := edgeListeners(cmd)
+	published := map[string]bool{} // listener -> published on the host
+	for l, port := range listeners {
+		for _, pc := range edge.Ports {
+			published[l] = published[l] || strconv.Itoa(int(pc.Target)) == port
+		}
+	}
+	if !slices.ContainsFunc(slices.Collect(maps.Values(published)), func(b bool) bool { return b }) {
+		bad("%s publishes none of its listeners %v: the edge is the way in", name, listeners)
+	}
+
+	// The site: the backend is the api, PURGE only on the listener the api
+	// purges through.
+	purgeSocket := ""
+	if dir != "" {
+		text, err := readSite(filepath.Join(source, siteVCL))
+		if err != nil {
+			bad("%s: %v", siteVCL, err)
+		} else {
+			var siteProblems []string
+			purgeSocket, siteProblems = checkSite(text, all)
+			problems = append(problems, siteProblems...)
+		}
+	}
+	switch {
+	case purgeSocket == "":
+		for l := range published {
+			if published[l] {
+				bad("%s does not keep PURGE to a listener of its own, and %s publishes listener %s on the host: the purgers ACL of private addresses is all that stands in the way", siteVCL, name, l)
+			}
+		}
+	case listeners[purgeSocket] == "":
+		bad("%s keeps PURGE to listener %q, which %s does not open (%v)", siteVCL, purgeSocket, name, listeners)
+	case published[purgeSocket]:
+		bad("%s publishes its purge listener %s on the host", name, purgeSocket)
+	}
+
+	// The api purges the edge, on that listener.
+	purge := env(api, "TAGSTREAM_EDGE_PURGE")
+	if purge == "" {
+		bad("api has no TAGSTREAM_EDGE_PURGE: changed hashtag pages would stay cached at the edge until their max-age")
+	}
+	for _, u := range strings.Split(purge, ",") {
+		if u == "" {
+			continue
+		}
+		host, port, ok := urlHostPort(u)
+		switch {
+		case !ok:
+			bad("api TAGSTREAM_EDGE_PURGE entry %q is not http://host:port", u)
+		case host != name:
+			bad("api TAGSTREAM_EDGE_PURGE names %s, which is not the edge (%s)", host, name)
+		case purgeSocket != "" && port != listeners[purgeSocket]:
+			bad("api TAGSTREAM_EDGE_PURGE uses port %s, the edge takes PURGE on its %s listener, port %q (%v)", port, purgeSocket, listeners[purgeSocket], listeners)
+		case !slices.Contains(slices.Collect(maps.Values(listeners)), port):
+			bad("api TAGSTREAM_EDGE_PURGE uses port %s, the edge listens on %v", port, listeners)
+		}
+	}
+	if purge != "" && env(api, "TAGSTREAM_SOURCE") == "cassandra" {
+		bad("api purges the edge but reads pages from Cassandra (TAGSTREAM_SOURCE): it refuses to start, the snapshot tells no changes")
+	}
+	// Image URLs are for browsers: a name of the compose network would
+	// not resolve, and the api's own address would bypass the edge.
+	if cdn := env(api, "TAGSTREAM_CDN_BASE"); cdn != "" {
+		if u, err := url.Parse(cdn); err == nil {
+			if _, isService := all[u.Hostname()]; isService {
+				bad("api TAGSTREAM_CDN_BASE=%q names a compose service: browsers cannot resolve it (empty keeps image URLs relative, through the edge)", cdn)
+			}
+		}
+	}
+	return problems
+}
+
+var (
+	vclComment   = regexp.MustCompile(`(?m)(^|\s)(#|//).*$`)
+	vclBackend   = regexp.MustCompile(`(?s)\bbackend\s+([A-Za-z_][\w-]*)\s*\{(.*?)\n\}`)
+	vclHost      = regexp.MustCompile(`\.host\s*=\s*"([^"]*)"\s*;`)
+	vclPort      = regexp.MustCompile(`\.port\s*=\s*"([^"]*)"\s*;`)
+	vclProbeURL  = regexp.MustCompile(`\.url\s*=\s*"([^"]*)"\s*;`)
+	vclPurgers   = regexp.MustCompile(`\bacl\s+purgers\s*\{`)
+	vclPurgeSock = regexp.MustCompile(`req\.method\s*==\s*"PURGE"\s*&&\s*local\.socket\s*!=\s*"([^"]+)"`)
+)
+
+// checkSite checks docker/varnish/site.vcl against the compose file: each
+// backend is the api service on the port it listens on (TAGSTREAM_HTTP),
+// probed on a health route it serves; a static backend is one address, so
+// one api replica; the purgers ACL exists. It returns the listener that
+// site.vcl keeps PURGE to ("" if none).
+func checkSite(text string, all types.Services) (purgeSocket string, problems []string) {
+	bad := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
+	text = vclComment.ReplaceAllString(text, "$1")
+	api := all["api"]
+	_, apiPort, _ := net.SplitHostPort(env(api, "TAGSTREAM_HTTP"))
+	backends := vclBackend.FindAllStringSubmatch(text, -1)
+	if len(backends) == 0 {
+		bad("%s declares no backend", siteVCL)
+	}
+	for _, b := range backends {
+		name, body := b[1], b[2]
+		host, port := vclHost.FindStringSubmatch(body), vclPort.FindStringSubmatch(body)
+		switch {
+		case host == nil || port == nil:
+			bad("%s backend %s has no .host and .port", siteVCL, name)
+		case host[1] != "api":
+			bad("%s backend %s is host %q, not the api service", siteVCL, name, host[1])
+		case port[1] != apiPort:
+			bad("%s backend %s is port %s, the api listens on %q (TAGSTREAM_HTTP)", siteVCL, name, port[1], apiPort)
+		}
+		if u := vclProbeURL.FindStringSubmatch(body); u == nil || (u[1] != "/healthz" && u[1] != "/readyz") {
+			bad("%s backend %s is not probed on /healthz or /readyz: the edge would not know when to serve stale pages", siteVCL, name)
+		}
+		// Varnish refuses a backend host that resolves to more than one
+		// IPv4 address ("resolves to too many addresses"): Docker's DNS
+		// gives one per replica.
+		if n := api.GetScale(); n > 1 && host != nil && host[1] == "api" {
+			bad("api runs %d replicas, but %s backend %s is the static host %q, which Varnish resolves to one address only (and refuses to load when it resolves to more)", n, siteVCL, name, host[1])
+		}
+	}
+	if !vclPurgers.MatchString(text) {
+		bad("%s has no acl purgers, which %s requires", siteVCL, edgeVCL)
+	}
+	if m := vclPurgeSock.FindStringSubmatch(text); m != nil {
+		purgeSocket = m[1]
+	}
+	return purgeSocket, problems
+}
+
+// varnishdArgs are a varnishd command line's options, by flag (-a, -p and
+// -s repeat); flags that take no argument map to "".
+func varnishdArgs(cmd []string) map[string][]string {
+	args := map[string][]string{}
+	for i := 1; i < len(cmd); i++ {
+		a := cmd[i]
+		if len(a) < 2 || a[0] != '-' {
+			continue
+		}
+		flag := a[:2]
+		switch {
+		case strings.ContainsRune("FCdV?", rune(a[1])):
+			args[flag] = append(args[flag], "")
+		case len(a) > 2:
+			args[flag] = append(args[flag], a[2:])
+		case i+1 < len(cmd):
+			args[flag] = append(args[flag], cmd[i+1])
+			i++
+		}
+	}
+	return args
+}
+
+// edgeListeners are varnishd's -a listeners, name -> port (unnamed ones
+// are a0, a1, ... as varnishd names them).
+func edgeListeners(cmd []string) map[string]string {
+	l := map[string]string{}
+	for i, a := range varnishdArgs(cmd)["-a"] {
+		name, addr, ok := strings.Cut(a, "=")
+		if !ok {
+			name, addr = "a"+strconv.Itoa(i), a
+		}
+		addr, _, _ = strings.Cut(addr, ",")
+		if _, port, err := net.SplitHostPort(addr); err == nil {
+			l[name] = port
+		}
+	}
+	return l
+}
+
+// tmpfsExec reports whether tmpfs options allow exec: Docker mounts a
+// tmpfs noexec unless its options say exec; the last of the two wins.
+func tmpfsExec(opts string) bool {
+	exec := false
+	for _, o := range strings.Split(opts, ",") {
+		switch o {
+		case "exec":
+			exec = true
+		case "noexec":
+			exec = false
+		}
+	}
+	return exec
+}
+
 // pinned reports whether an image reference names a version: a digest,
 // or a tag that starts with a digit (v1.2 too), not a moving name such as
 // latest, old or stable.
@@ -1349,6 +1784,17 @@ func pinned(image string) bool {
 	}
 	tag := strings.TrimPrefix(image[i+1:], "v")
 	return tag != "" && tag[0] >= '0' && tag[0] <= '9'
+}
+
+func samePath(a, b string) bool {
+	fa, err1 := os.Stat(a)
+	fb, err2 := os.Stat(b)
+	return err1 == nil && err2 == nil && os.SameFile(fa, fb)
+}
+
+func readText(file string) (string, error) {
+	b, err := os.ReadFile(file)
+	return string(b), err
 }
 
 var (
@@ -1620,6 +2066,16 @@ func unsetEnv(all types.Services, name, key string) {
 	all[name] = s
 }
 
+// replaceArg replaces one argument of a service's command.
+func replaceArg(all types.Services, name, old, new string) {
+	s := all[name]
+	s.Command = slices.Clone(s.Command)
+	if i := slices.Index(s.Command, old); i >= 0 {
+		s.Command[i] = new
+	}
+	all[name] = s
+}
+
 func setEnv(all types.Services, name, key, value string) {
 	s := all[name]
 	e := types.MappingWithEquals{}
@@ -1747,6 +2203,14 @@ func TestPrometheusScrapesEveryProcess(t *testing.T) {
 			t.Errorf("prometheus.yml scrapes %s on port %q (found %v), but it serves /metrics on %s", name, got, ok, port)
 		}
 		delete(scraped, name)
+	}
+	// Not through the edge: it answers /metrics with a 404 (tagstream.vcl),
+	// and would show one replica's metrics, cached, as the service's.
+	for name, s := range p.AllServices() {
+		if _, ok := scraped[name]; ok && strings.HasPrefix(s.Image, edgeImage) {
+			t.Errorf("prometheus.yml scrapes %s, the edge: scrape the tagstream services directly", name)
+			delete(scraped, name)
+		}
 	}
 	for name := range scraped {
 		t.Errorf("prometheus.yml scrapes %s, which is no tagstream service", name)
