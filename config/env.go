@@ -9,7 +9,7 @@ import (
 // Variables read by the tests, the scripts and the compose file, not by a
 // command: a process started by them sees these and must not refuse them.
 var (
-	toolVars     = []string{"TAGSTREAM_NO_SKIP", "TAGSTREAM_SERVICES_DIR", "TAGSTREAM_IMAGE", "TAGSTREAM_API_PORT", "TAGSTREAM_COST_POSTS"}
+	toolVars     = []string{"TAGSTREAM_NO_SKIP", "TAGSTREAM_SERVICES_DIR", "TAGSTREAM_IMAGE", "TAGSTREAM_EDGE_PORT", "TAGSTREAM_COST_POSTS"}
 	toolPrefixes = []string{"TAGSTREAM_TEST_", "TAGSTREAM_CHAOS_"}
 )
 

@@ -303,6 +303,26 @@ func TestComposeRequiredVariables(t *testing.T) {
 	}
 }
 
+func TestComposeShellVariables(t *testing.T) {
+	// The TAGSTREAM_* variables compose.yaml reads from the shell are ones
+	// tagstream accepts in its environment too: the binary refuses a
+	// TAGSTREAM_* variable it does not know (config.CheckEnv), so one
+	// exported for compose would break every tagstream command run from
+	// that shell.
+	names := map[string]bool{}
+	for _, m := range regexp.MustCompile(`\$\{(TAGSTREAM_[A-Z0-9_]+)`).FindAllStringSubmatch(readFile(t, composeFile), -1) {
+		names[m[1]] = true
+	}
+	if !names["TAGSTREAM_EDGE_PORT"] {
+		t.Errorf("compose.yaml does not read TAGSTREAM_EDGE_PORT")
+	}
+	for _, name := range slices.Sorted(maps.Keys(names)) {
+		if err := config.CheckEnv([]string{name + "=x"}); err != nil {
+			t.Errorf("compose.yaml reads %s from the shell, which tagstream refuses in its environment: %v", name, err)
+		}
+	}
+}
+
 func TestKafkaPropertyNames(t *testing.T) {
 	// The apache/kafka image's mapping, on the names this file uses.
 	for variable, property := range map[string]string{
