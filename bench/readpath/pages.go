@@ -61,6 +61,9 @@ type Mix struct {
 	// page (Date left out), to compare what each sends.
 	TagstreamHeaders map[string]string `json:"tagstream_headers"`
 	NginxHeaders     map[string]string `json:"nginx_headers,omitempty"`
+	// EdgeHeaders are the edge's (Varnish's) of the same page, requested
+	// as wrk does (no Accept-Encoding), once it was cached.
+	EdgeHeaders map[string]string `json:"edge_headers,omitempty"`
 	// HeadersPath is that page's path: the hottest hashtag's.
 	HeadersPath     string `json:"headers_path"`
 	ImageURLExample string `json:"image_url_example"`

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"math"
+	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -277,5 +279,136 @@ func TestWalkLuaPrintsTheSummaryLine(t *testing.T) {
 	}
 	if strings.Contains(walkLua, "function response(") {
 		t.Error("walk.lua defines response(): wrk would parse every response in Lua")
+	}
+}
+
+// varnishstat writes `varnishstat -1 -j` of Varnish 7 with the counters given.
+func varnishstat(t *testing.T, counters map[string]int64) string {
+	t.Helper()
+	doc := map[string]any{"version": 1, "timestamp": "2026-11-30T12:00:00"}
+	cs := map[string]any{"MGT.uptime": map[string]any{"description": "Management process uptime", "flag": "c", "format": "d", "value": 9}}
+	for k, v := range counters {
+		cs[k] = map[string]any{"description": k, "flag": "c", "format": "i", "value": v}
+	}
+	doc["counters"] = cs
+	b, err := json.Marshal(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := filepath.Join(t.TempDir(), "varnishstat.json")
+	if err := os.WriteFile(f, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+func metricsFile(t *testing.T, text string) string {
+	t.Helper()
+	f := filepath.Join(t.TempDir(), "metrics")
+	if err := os.WriteFile(f, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+// The edge's figures are deltas of varnishstat's counters around the run;
+// tagstream's own count sums every status of the page route only.
+func TestEdgeStats(t *testing.T) {
+	before := varnishstat(t, map[string]int64{"MAIN.client_req": 1000, "MAIN.cache_hit": 900, "MAIN.cache_miss": 100,
+		"MAIN.backend_req": 100, "MAIN.s_pass": 0, "MAIN.n_gunzip": 500})
+	after := varnishstat(t, map[string]int64{"MAIN.client_req": 21000, "MAIN.cache_hit": 20700, "MAIN.cache_miss": 300,
+		"MAIN.backend_req": 310, "MAIN.s_pass": 10, "MAIN.cache_hitpass": 2, "MAIN.n_gunzip": 20500})
+	mBefore := metricsFile(t, `# HELP tagstream_http_requests_total HTTP requests by route and status code.
+# TYPE tagstream_http_requests_total counter
+tagstream_http_requests_total{route="GET /v1/hashtags/{tag}",code="200"} 50000
+tagstream_http_requests_total{route="GET /v1/hashtags/{tag}",code="304"} 7
+tagstream_http_requests_total{route="GET /healthz",code="200"} 40
+tagstream_edge_purged_keys_total{result="ok"} 3
+tagstream_edge_purged_keys_total{result="error"} 1
+`)
+	mAfter := metricsFile(t, `tagstream_http_requests_total{route="GET /v1/hashtags/{tag}",code="200"} 50150
+tagstream_http_requests_total{route="GET /v1/hashtags/{tag}",code="304"} 57
+tagstream_http_requests_total{route="GET /healthz",code="200"} 60
+tagstream_http_requests_total_other{route="GET /v1/hashtags/{tag}",code="200"} 1e9
+tagstream_edge_purged_keys_total{result="ok"} 5
+tagstream_edge_purged_keys_total{result="error"} 9
+`)
+	e, err := edgeStats(before, after, mBefore, mAfter, 1.5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := EdgeStats{ClientReq: 20000, CacheHit: 19800, CacheMiss: 200, CacheHitPass: 2, Pass: 10, BackendReq: 210, Gunzip: 20000,
+		HitRatio: 0.99, OriginShare: 0.0105, OriginPageRequests: 200, OriginShareOwn: 0.01, PurgedKeys: 2, OriginCPUS: 1.5}
+	if e != want {
+		t.Fatalf("edge stats\n%+v, want\n%+v", e, want)
+	}
+	e, err = edgeStats(before, after, "", "", 0)
+	if err != nil || e.OriginPageRequests != -1 || e.PurgedKeys != -1 || e.ClientReq != 20000 {
+		t.Fatalf("without metrics: %+v, %v", e, err)
+	}
+	if _, err := edgeStats(before, metricsFile(t, "{}"), "", "", 0); err == nil {
+		t.Fatal("varnishstat without counters read")
+	}
+}
+
+func TestRunWrkEdge(t *testing.T) {
+	before := varnishstat(t, map[string]int64{"MAIN.client_req": 0, "MAIN.cache_hit": 0, "MAIN.cache_miss": 0, "MAIN.backend_req": 0})
+	after := varnishstat(t, map[string]int64{"MAIN.client_req": 1230, "MAIN.cache_hit": 1200, "MAIN.cache_miss": 30, "MAIN.backend_req": 30})
+	var out bytes.Buffer
+	if err := runWrk([]string{"-side", EdgeSide, "-conns", "4", "-order", "3", "-server-cpu-s", "0.5",
+		"-varnishstat-before", before, "-varnishstat-after", after, "-origin-cpu-s", "0.1"}, strings.NewReader(wrkOutput), &out); err != nil {
+		t.Fatal(err)
+	}
+	var r Run
+	if err := json.Unmarshal(out.Bytes(), &r); err != nil {
+		t.Fatal(err)
+	}
+	if r.Side != EdgeSide || r.Edge == nil || r.Edge.ClientReq != 1230 || math.Abs(r.Edge.HitRatio-1200.0/1230) > 1e-9 || r.Edge.OriginCPUS != 0.1 {
+		t.Fatalf("run %+v, edge %+v", r, r.Edge)
+	}
+	out.Reset()
+	if err := runWrk([]string{"-side", "nginx", "-conns", "4"}, strings.NewReader(wrkOutput), &out); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(out.String(), `"edge"`) {
+		t.Fatalf("a run of nginx has edge figures: %s", out.String())
+	}
+}
+
+func TestEdgeRatiosAndMarkdown(t *testing.T) {
+	run := func(side string, c int, rps, p99 float64) Run {
+		return Run{Side: side, Connections: c, RequestsPS: rps, DurationS: 20, ServerCPUS: 20, ServerCores: 1, LatencyMS: Latency{P99: p99}}
+	}
+	edge := func(c int, rps, p99 float64, hit, share float64) Run {
+		r := run(EdgeSide, c, rps, p99)
+		r.Edge = &EdgeStats{ClientReq: 100000, CacheHit: 99000, CacheMiss: 1000, BackendReq: 1000, HitRatio: hit, OriginShare: share,
+			OriginPageRequests: 1001, OriginShareOwn: 0.01001, PurgedKeys: -1, OriginCPUS: 4}
+		return r
+	}
+	r := Results{Runs: []Run{run("nginx", 64, 8000, 10), edge(64, 12000, 5, 0.99, 0.01), run("tagstream", 64, 2000, 30),
+		run("nginx", 256, 10000, 40), run("tagstream", 256, 1000, 400), edge(256, 5000, 80, 0.98, 0.02)}}
+	r.Ratios = ratios(r.Runs)
+	r.EdgeRatios = edgeRatios(r.Runs)
+	if len(r.Ratios) != 2 || r.Ratios[0] != (Ratio{64, 0.25, 3}) {
+		t.Fatalf("ratios %+v: the edge must not enter tagstream ÷ nginx", r.Ratios)
+	}
+	want := []EdgeRatio{{64, 1.5, 0.5, 6, 5.0 / 30, 0.99, 0.01}, {256, 0.5, 2, 5, 0.2, 0.98, 0.02}}
+	if !slices.Equal(r.EdgeRatios, want) {
+		t.Fatalf("edge ratios\n%+v, want\n%+v", r.EdgeRatios, want)
+	}
+	md := markdown(r)
+	for _, want := range []string{
+		"| tagstream | 64 | 0 | 2,000 |", "| nginx | 64 | 0 | 8,000 |", "| edge | 64 | 0 | 12,000 |",
+		"| 64 | 0.250 | 3.00 | 1.500 | 0.50 | 6.000 | 0.17 | 99.00 % | 1.00 % |",
+		"| 256 | 0.100 | 10.00 | 0.500 | 2.00 | 5.000 | 0.20 | 98.00 % | 2.00 % |",
+		"| 64 | 100,000 | 99,000 | 1,000 | 0 | 0 | 0 | 1,000 | 99.00 % | 1.00 % | 1,001 (1.00 %) | – | 0 | 1.00 | 0.20 |",
+	} {
+		if !strings.Contains(md, want) {
+			t.Errorf("markdown lacks %q:\n%s", want, md)
+		}
+	}
+	// Sides in a fixed order at each connection count: tagstream, nginx, the edge.
+	if i, j, k := strings.Index(md, "| tagstream | 256"), strings.Index(md, "| nginx | 256"), strings.Index(md, "| edge | 256"); !(i < j && j < k) {
+		t.Errorf("rows out of order (%d, %d, %d):\n%s", i, j, k, md)
 	}
 }

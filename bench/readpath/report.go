@@ -9,6 +9,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -73,6 +74,8 @@ type Run struct {
 	WrkCPUS float64 `json:"wrk_cpu_s,omitempty"`
 	// WrkText is wrk's own report.
 	WrkText string `json:"wrk_text"`
+	// Edge is what the edge did during the run: the edge side's runs only.
+	Edge *EdgeStats `json:"edge,omitempty"`
 }
 
 // Latency is in milliseconds.
@@ -127,11 +130,16 @@ func parseWrk(r io.Reader) (Run, error) {
 // runWrk: `readpath wrk -side S -conns C ...` < wrk's output: one JSON line.
 func runWrk(args []string, in io.Reader, out io.Writer) error {
 	fs := flag.NewFlagSet("wrk", flag.ContinueOnError)
-	side := fs.String("side", "", "tagstream or nginx")
+	side := fs.String("side", "", "tagstream, nginx or "+EdgeSide)
 	conns := fs.Int("conns", 0, "wrk's connections")
 	order := fs.Int("order", 0, "1 if this side went first at this connection count, else 2")
 	cpu := fs.Float64("server-cpu-s", 0, "CPU seconds the server used during the run")
 	wrkCPU := fs.Float64("wrk-cpu-s", 0, "CPU seconds wrk used")
+	vBefore := fs.String("varnishstat-before", "", "the edge: `varnishstat -1 -j` before the run")
+	vAfter := fs.String("varnishstat-after", "", "the edge: `varnishstat -1 -j` after the run")
+	mBefore := fs.String("metrics-before", "", "the edge: tagstream's /metrics before the run (optional)")
+	mAfter := fs.String("metrics-after", "", "the edge: tagstream's /metrics after the run (optional)")
+	originCPU := fs.Float64("origin-cpu-s", 0, "the edge: CPU seconds tagstream used during the run")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -141,6 +149,13 @@ func runWrk(args []string, in io.Reader, out io.Writer) error {
 	}
 	run.Side, run.Connections, run.Order, run.ServerCPUS, run.WrkCPUS = *side, *conns, *order, *cpu, *wrkCPU
 	run.ServerCores = *cpu / run.DurationS
+	if *vBefore != "" || *vAfter != "" {
+		e, err := edgeStats(*vBefore, *vAfter, *mBefore, *mAfter, *originCPU)
+		if err != nil {
+			return err
+		}
+		run.Edge = &e
+	}
 	b, err := json.Marshal(run)
 	if err != nil {
 		return err
@@ -168,6 +183,9 @@ type Results struct {
 	Mix       Mix               `json:"mix"`
 	Runs      []Run             `json:"runs"`
 	Ratios    []Ratio           `json:"ratios_tagstream_over_nginx"`
+	// EdgeRatios compare the edge (Varnish in front of tagstream) with
+	// nginx and with tagstream alone.
+	EdgeRatios []EdgeRatio `json:"ratios_edge,omitempty"`
 	// Notes hold what the script observed: the idle CPU, bodies that
 	// changed during the runs, the trending sweeps.
 	Notes map[string]string `json:"notes,omitempty"`
@@ -246,6 +264,7 @@ func runReport(args []string) error {
 	fs := flag.NewFlagSet("report", flag.ContinueOnError)
 	mixFile := fs.String("mix", "", "the page mix (readpath pages -mix)")
 	nginxHeaders := fs.String("nginx-headers", "", "nginx's response headers of a hot page, one `Name: value` a line (curl -D)")
+	edgeHeaders := fs.String("edge-headers", "", "the edge's response headers of the same page (curl -D)")
 	runsFile := fs.String("runs", "", "the runs, one JSON line each (readpath wrk)")
 	out := fs.String("out", "bench/results", "directory of the results")
 	stamp := fs.String("stamp", time.Now().UTC().Format("20060102T150405Z"), "the results' name: read-STAMP.json and .md")
@@ -257,7 +276,7 @@ func runReport(args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	res := Results{Benchmark: "read path: GET /v1/hashtags/{tag}, tagstream against nginx serving the same bodies (issue 13, item 2)",
+	res := Results{Benchmark: "read path: GET /v1/hashtags/{tag}, tagstream alone, nginx serving the same bodies, and Varnish (tagstream.vcl) in front of the same tagstream (issues 13 and 15)",
 		Time: time.Now().UTC().Format(time.RFC3339), Machine: machine(), Versions: versions, Settings: settings, Notes: notes}
 	res.Machine.LoadAvg = *loadavg
 	res.Versions["go"] = cmp.Or(res.Versions["go"], runtime.Version())
@@ -273,6 +292,11 @@ func runReport(args []string) error {
 			return err
 		}
 	}
+	if *edgeHeaders != "" {
+		if res.Mix.EdgeHeaders, err = readHeaders(*edgeHeaders); err != nil {
+			return err
+		}
+	}
 	lines, err := readLines(*runsFile)
 	if err != nil {
 		return err
@@ -285,6 +309,7 @@ func runReport(args []string) error {
 		res.Runs = append(res.Runs, r)
 	}
 	res.Ratios = ratios(res.Runs)
+	res.EdgeRatios = edgeRatios(res.Runs)
 	if err := os.MkdirAll(*out, 0o755); err != nil {
 		return err
 	}
@@ -327,7 +352,7 @@ func readHeaders(file string) (map[string]string, error) {
 func markdown(r Results) string {
 	var b bytes.Buffer
 	p := func(format string, a ...any) { fmt.Fprintf(&b, format, a...) }
-	p("# Read path: tagstream against nginx, same bodies\n\n")
+	p("# Read path: tagstream, nginx and the edge, same bodies\n\n")
 	p("%s, `scripts/bench-read.sh`. %s\n\n", r.Time, r.Benchmark)
 	p("| side | connections | order | requests/s | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | transfer MiB/s | non-2xx | socket errors | timeouts | server CPU (cores) | wrk CPU (cores) |\n")
 	p("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
@@ -345,10 +370,11 @@ func markdown(r Results) string {
 			x.LatencyMS.P999, x.LatencyMS.Max, x.TransferBPS/(1<<20), x.Non2xx, x.ConnectErrors+x.ReadErrors+x.WriteErrors, x.Timeouts,
 			x.ServerCores, wrkCores)
 	}
-	p("\n| connections | tagstream ÷ nginx requests/s | tagstream ÷ nginx p99 |\n|---|---|---|\n")
-	for _, x := range r.Ratios {
-		p("| %d | %.3f | %.2f |\n", x.Connections, x.RequestsPS, x.P99)
+	if len(r.EdgeRatios) > 0 {
+		p("\nThe edge's server CPU is varnishd's (manager and child); tagstream's own during the edge's runs is in the edge's table below.\n")
 	}
+	writeRatios(p, r.Ratios, r.EdgeRatios)
+	writeEdge(p, runs)
 	m := r.Mix
 	p("\n**Pages** (%d, each requested as often as the others, in one seeded order): ", m.Pages)
 	p("%d hot (the most posted hashtags): %d with 100 top posts each carrying a signed image URL, %.0f top and %.0f recent posts and %.0f image URLs a page, body %s bytes mean (%s to %s); ",
@@ -358,7 +384,11 @@ func markdown(r Results) string {
 		m.Tail.Pages, m.Tail.PostCountMax, m.Tail.NoImage, m.Tail.TopPostsMean, m.Tail.RecentPostsMean,
 		thousands(m.Tail.BodyBytesMean), thousands(float64(m.Tail.BodyBytesMedian)))
 	p("Mean body per request %s bytes, %.1f signed image URLs per request.\n\n", thousands(m.BodyBytesMean), m.ImageURLsPerRequest)
-	p("**Headers** of a hot page. tagstream: %s. nginx: %s.\n\n", headerList(m.TagstreamHeaders), headerList(m.NginxHeaders))
+	p("**Headers** of a hot page. tagstream: %s. nginx: %s.", headerList(m.TagstreamHeaders), headerList(m.NginxHeaders))
+	if len(m.EdgeHeaders) > 0 {
+		p(" The edge (no Accept-Encoding, as wrk asks): %s.", headerList(m.EdgeHeaders))
+	}
+	p("\n\n")
 	p("**Machine**: %d cores (%s), %s, kernel %s; load average before the runs: %s. Other work shared the machine: see the notes.\n\n",
 		r.Machine.Nproc, r.Machine.CPU, r.Machine.MemTotal, r.Machine.Kernel, r.Machine.LoadAvg)
 	p("**Versions**: %s.\n\n", pairs(r.Versions))
@@ -371,6 +401,90 @@ func markdown(r Results) string {
 	}
 	return b.String()
 }
+
+// writeRatios writes one table of the ratios at each connection count:
+// tagstream over nginx, then, when the edge ran, the edge over nginx and
+// over tagstream, its hit ratio and the share of its requests that reached
+// tagstream.
+func writeRatios(p func(string, ...any), rs []Ratio, es []EdgeRatio) {
+	if len(es) == 0 {
+		p("\n| connections | tagstream ÷ nginx requests/s | tagstream ÷ nginx p99 |\n|---|---|---|\n")
+		for _, x := range rs {
+			p("| %d | %.3f | %.2f |\n", x.Connections, x.RequestsPS, x.P99)
+		}
+		return
+	}
+	p("\n| connections | tagstream ÷ nginx requests/s | tagstream ÷ nginx p99 | edge ÷ nginx requests/s | edge ÷ nginx p99 | edge ÷ tagstream requests/s | edge ÷ tagstream p99 | edge hit ratio | edge requests that reached tagstream |\n")
+	p("|---|---|---|---|---|---|---|---|---|\n")
+	conns := map[int]bool{}
+	for _, x := range rs {
+		conns[x.Connections] = true
+	}
+	for _, x := range es {
+		conns[x.Connections] = true
+	}
+	opt := func(v float64, format string) string {
+		if v == 0 {
+			return "–"
+		}
+		return fmt.Sprintf(format, v)
+	}
+	for _, c := range slices.Sorted(maps.Keys(conns)) {
+		var t Ratio
+		if i := slices.IndexFunc(rs, func(x Ratio) bool { return x.Connections == c }); i >= 0 {
+			t = rs[i]
+		}
+		var e EdgeRatio
+		if i := slices.IndexFunc(es, func(x EdgeRatio) bool { return x.Connections == c }); i >= 0 {
+			e = es[i]
+		}
+		share := "–"
+		if e.HitRatio > 0 || e.OriginShare > 0 {
+			share = percent(e.OriginShare)
+		}
+		hits := "–"
+		if e.HitRatio > 0 || e.OriginShare > 0 {
+			hits = percent(e.HitRatio)
+		}
+		p("| %d | %s | %s | %s | %s | %s | %s | %s | %s |\n", c, opt(t.RequestsPS, "%.3f"), opt(t.P99, "%.2f"),
+			opt(e.RequestsPSOverNginx, "%.3f"), opt(e.P99OverNginx, "%.2f"),
+			opt(e.RequestsPSOverTagstream, "%.3f"), opt(e.P99OverTagstream, "%.2f"), hits, share)
+	}
+}
+
+// writeEdge writes what the edge did during each of its runs.
+func writeEdge(p func(string, ...any), runs []Run) {
+	var edge []Run
+	for _, x := range runs {
+		if x.Side == EdgeSide && x.Edge != nil {
+			edge = append(edge, x)
+		}
+	}
+	if len(edge) == 0 {
+		return
+	}
+	p("\n**The edge** during its measured runs (varnishstat's counters after less before; tagstream's own count of its page requests from its /metrics):\n\n")
+	p("| connections | client requests | hits | misses | hit-for-miss | hit-for-pass | passes | backend requests | hit ratio | reached tagstream | tagstream's own count | purged keys | gunzips | varnishd CPU (cores) | tagstream CPU (cores) |\n")
+	p("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+	for _, x := range edge {
+		e := x.Edge
+		own, purged := "–", "–"
+		if e.OriginPageRequests >= 0 {
+			own = fmt.Sprintf("%s (%s)", thousands(float64(e.OriginPageRequests)), percent(e.OriginShareOwn))
+		}
+		if e.PurgedKeys >= 0 {
+			purged = thousands(float64(e.PurgedKeys))
+		}
+		p("| %d | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %.2f | %.2f |\n", x.Connections,
+			thousands(float64(e.ClientReq)), thousands(float64(e.CacheHit)), thousands(float64(e.CacheMiss)),
+			thousands(float64(e.CacheHitMiss)), thousands(float64(e.CacheHitPass)), thousands(float64(e.Pass)),
+			thousands(float64(e.BackendReq)), percent(e.HitRatio), percent(e.OriginShare), own, purged,
+			thousands(float64(e.Gunzip)), x.ServerCores, e.OriginCPUS/x.DurationS)
+	}
+}
+
+// percent formats a share: 0.98765 is 98.77 %.
+func percent(x float64) string { return fmt.Sprintf("%.2f %%", 100*x) }
 
 func headerList(h map[string]string) string {
 	if len(h) == 0 {
