@@ -53,7 +53,9 @@ type EdgeStats struct {
 	OriginCPUS float64 `json:"origin_cpu_s"`
 }
 
-// readVarnishstat reads `varnishstat -1 -j`: counter name to value.
+// readVarnishstat reads `varnishstat -1 -j`: counter name to value. Values
+// are uint64 (a gauge below zero shows as 2^64-1): read as such, wrapped
+// into int64, so that a counter's difference is right either way.
 func readVarnishstat(file string) (map[string]int64, error) {
 	b, err := os.ReadFile(file)
 	if err != nil {
@@ -61,7 +63,7 @@ func readVarnishstat(file string) (map[string]int64, error) {
 	}
 	var doc struct {
 		Counters map[string]struct {
-			Value int64 `json:"value"`
+			Value uint64 `json:"value"`
 		} `json:"counters"`
 	}
 	if err := json.Unmarshal(b, &doc); err != nil {
@@ -72,7 +74,7 @@ func readVarnishstat(file string) (map[string]int64, error) {
 	}
 	out := make(map[string]int64, len(doc.Counters))
 	for k, v := range doc.Counters {
-		out[k] = v.Value
+		out[k] = int64(v.Value)
 	}
 	return out, nil
 }

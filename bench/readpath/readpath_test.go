@@ -286,7 +286,9 @@ func TestWalkLuaPrintsTheSummaryLine(t *testing.T) {
 func varnishstat(t *testing.T, counters map[string]int64) string {
 	t.Helper()
 	doc := map[string]any{"version": 1, "timestamp": "2026-11-30T12:00:00"}
-	cs := map[string]any{"MGT.uptime": map[string]any{"description": "Management process uptime", "flag": "c", "format": "d", "value": 9}}
+	cs := map[string]any{"MGT.uptime": map[string]any{"description": "Management process uptime", "flag": "c", "format": "d", "value": 9},
+		// A gauge below zero, as Varnish 7.1 shows some.
+		"MAIN.n_objectcore": map[string]any{"description": "objectcores", "flag": "g", "format": "i", "value": uint64(math.MaxUint64)}}
 	for k, v := range counters {
 		cs[k] = map[string]any{"description": k, "flag": "c", "format": "i", "value": v}
 	}
