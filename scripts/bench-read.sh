@@ -1,13 +1,21 @@
 #!/usr/bin/env bash
 # scripts/bench-read.sh [DURATION]
 #
-# The read path (issue 13, item 2): wrk against tagstream's
-# GET /v1/hashtags/{tag} and against nginx serving the very same bodies as
-# static files, same threads, connections and duration, in one run.
+# The read path (issue 13, item 2; issue 15, part 4): wrk against
+# tagstream's GET /v1/hashtags/{tag}, against nginx serving the very same
+# bodies as static files, and against the edge (Varnish with
+# docker/varnish/tagstream.vcl) in front of the same tagstream, same
+# threads, connections and duration, in one run.
 #
-#  1. `tagstream run` on a fresh data dir under a temp dir (embedded broker,
-#     embedded image store, so pages carry signed image URLs), its own ports
-#     on 127.0.0.1.
+#  1. varnishd (services/varnish.sh ensure, then path) on VARNISH_PORT with
+#     docker/varnish/tagstream.vcl and a site.vcl written to the temp dir
+#     (vcl_path: that dir first, then docker/varnish): backend the
+#     `tagstream run` below, probed on /healthz every second, purges from
+#     127.0.0.1; -s malloc,256m, default parameters.
+#     Then `tagstream run` on a fresh data dir under a temp dir (embedded
+#     broker, embedded image store, so pages carry signed image URLs), its
+#     own ports on 127.0.0.1, with --edge-purge pointing at that varnishd:
+#     the setup a user deploys.
 #  2. `tagstream load --via kafka --seed SEED --posts POSTS`: posts with
 #     Zipf hashtags; then `readpath fill` (bench/readpath): for the HOT most
 #     posted hashtags, posts with an image_id onto `posts` (at least 110 per
@@ -19,11 +27,23 @@
 #     nginx root at its URL path; the URL list, shuffled with the seed.
 #  4. nginx (stock Debian settings: worker_processes auto, sendfile on,
 #     tcp_nopush on, keepalive, access log on; default_type
-#     application/json; charset utf-8) on its own port.
+#     application/json; charset utf-8) on its own port. nginx and the edge
+#     are checked to serve the hottest page's body as tagstream did (the
+#     edge: from its cache the second time).
 #  5. For each connection count, wrk -t THREADS -d DURATION --latency with
 #     walk.lua (every thread walks the URL list from its own offset) against
-#     both, the side going first alternating; a WARMUP run before each. The
-#     servers' CPU time is read from /proc around every run.
+#     the three sides, in the order tagstream, nginx, edge at the first
+#     count and reversed at the next, and so on (each pair swaps which goes
+#     first); a WARMUP run before each (for the edge it also fills the
+#     cache). The servers' CPU time is read from /proc around every run
+#     (the edge's: varnishd's manager and child; tagstream's during it,
+#     apart). Around each edge run, `varnishstat -1 -j` and tagstream's
+#     /metrics: the hit ratio (cache_hit / (cache_hit + cache_miss)), the
+#     share of the edge's requests that reached tagstream (backend_req /
+#     client_req, and tagstream's own count of page requests), the keys
+#     --edge-purge purged meanwhile. wrk sends no Accept-Encoding, as for
+#     the other sides: tagstream.vcl stores JSON gzipped, so the edge
+#     gunzips every response it delivers to wrk.
 #  6. `readpath verify` (did tagstream's bodies change during the runs?),
 #     then `readpath report`: OUT/read-<UTC time>.json and .md, copied to
 #     OUT/read-latest.json and .md, the table printed.
@@ -36,6 +56,7 @@
 #   POSTS [100000]       posts of `tagstream load`   SEED [1]  its seed, and readpath's
 #   HOT [200]  TAIL [800]  pages: the hottest hashtags, and a sample of the rest
 #   HTTP_PORT [28380] KAFKA_PORT [29392] NGINX_PORT [28381] PPROF_PORT [28382]
+#   VARNISH_PORT [28383]  the edge's listen port (its CLI: a free port)
 #   NGINX_ACCESS_LOG [on]  off drops nginx's one log line per request
 #   PPROF_SECONDS [0]    >0: after the runs, a CPU profile of tagstream under
 #                        wrk (64 connections) for that many seconds, its top
@@ -54,7 +75,10 @@
 # Debian's nginx needs only libraries every Debian system has (libssl3,
 # libpcre2, zlib, libcrypt); ldd checks both binaries after unpacking.
 # apt-get download needs the package lists: as root this runs `apt-get
-# update` once if they are missing.
+# update` once if they are missing. Varnish is the exception: the edge
+# needs Debian's varnish and varnish-modules (vmod xkey) installed, which
+# services/varnish.sh ensure does as root (and says what to install
+# otherwise), as the edge's tests do.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -70,12 +94,14 @@ HTTP_PORT=${HTTP_PORT:-28380}
 KAFKA_PORT=${KAFKA_PORT:-29392}
 NGINX_PORT=${NGINX_PORT:-28381}
 PPROF_PORT=${PPROF_PORT:-28382}
+VARNISH_PORT=${VARNISH_PORT:-28383}
 NGINX_ACCESS_LOG=${NGINX_ACCESS_LOG:-on}
 PPROF_SECONDS=${PPROF_SECONDS:-0}
 OUT=${OUT:-bench/results}
 KEEP=${KEEP:-0}
 API=http://127.0.0.1:$HTTP_PORT
 NGINX_URL=http://127.0.0.1:$NGINX_PORT
+EDGE_URL=http://127.0.0.1:$VARNISH_PORT
 
 log() { echo "bench-read: $*" >&2; }
 die() {
@@ -134,17 +160,22 @@ if [[ -z $NGINX ]]; then
   NGINX=$root/usr/sbin/nginx
   check_ldd "" "$NGINX"
 fi
+services/varnish.sh ensure
+VARNISHD=$(services/varnish.sh path)
+VARNISHSTAT=$(command -v varnishstat || true)
+[[ -n $VARNISHSTAT ]] || die "missing: varnishstat (Debian: varnish)"
 wrk() { LD_LIBRARY_PATH=$WRK_LIBS${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH} "$WRK" "$@"; }
 # wrk -v prints its version and exits 1; nginx -v writes to stderr.
 WRK_VERSION=$(wrk -v 2>&1 | head -1 | awk '{print $2}' || true)
 NGINX_VERSION=$("$NGINX" -v 2>&1 | sed 's/.*nginx\///')
-log "wrk $WRK_VERSION ($WRK), nginx $NGINX_VERSION ($NGINX)"
+VARNISH_VERSION=$("$VARNISHD" -V 2>&1 | sed -n 's/.*(varnish-\([^ ]*\) .*/\1/p' | head -1)
+log "wrk $WRK_VERSION ($WRK), nginx $NGINX_VERSION ($NGINX), varnish $VARNISH_VERSION ($VARNISHD)"
 
 # --- processes ---------------------------------------------------------
 
-for p in "$HTTP_PORT" "$KAFKA_PORT" "$NGINX_PORT" "$PPROF_PORT"; do
+for p in "$HTTP_PORT" "$KAFKA_PORT" "$NGINX_PORT" "$PPROF_PORT" "$VARNISH_PORT"; do
   if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-    die "port $p is in use (set HTTP_PORT, KAFKA_PORT, NGINX_PORT, PPROF_PORT)"
+    die "port $p is in use (set HTTP_PORT, KAFKA_PORT, NGINX_PORT, PPROF_PORT, VARNISH_PORT)"
   fi
 done
 
@@ -152,17 +183,15 @@ tmp=$(mktemp -d "${TMPDIR:-/tmp}/bench-read.XXXXXX")
 # nginx's workers run as www-data when started by root: they must read the
 # bodies (tagstream keeps its own data dir 0700 inside).
 chmod 755 "$tmp"
-ts_pid='' ngx_pid=''
+ts_pid='' ngx_pid='' vnsh_pid=''
 cleanup() {
-  local rc=$?
-  if [[ -n $ngx_pid ]]; then
-    kill "$ngx_pid" 2>/dev/null || true
-    wait "$ngx_pid" 2>/dev/null || true
-  fi
-  if [[ -n $ts_pid ]]; then
-    kill "$ts_pid" 2>/dev/null || true
-    wait "$ts_pid" 2>/dev/null || true
-  fi
+  local rc=$? p
+  # varnishd's manager stops its child on TERM.
+  for p in "$ngx_pid" "$vnsh_pid" "$ts_pid"; do
+    [[ -n $p ]] || continue
+    kill "$p" 2>/dev/null || true
+    wait "$p" 2>/dev/null || true
+  done
   if [[ $KEEP == 1 ]]; then
     log "kept $tmp"
   else
@@ -178,11 +207,54 @@ go build -o bin/tagstream ./cmd/tagstream
 go build -o "$tmp/readpath" ./bench/readpath
 "$tmp/readpath" lua >"$tmp/walk.lua"
 
+# The edge first, so that the purges of `tagstream run` reach it from the
+# start. Its site.vcl: the backend is that tagstream (the probe sees it
+# sick until it is ready), purges come from this machine.
+vsh=$tmp/varnish
+mkdir -p "$vsh/site"
+cat >"$vsh/site/site.vcl" <<EOF
+# bench-read.sh: tagstream run on this machine.
+backend default {
+	.host = "127.0.0.1";
+	.port = "$HTTP_PORT";
+	.connect_timeout = 2s;
+	.first_byte_timeout = 15s;
+	.probe = {
+		.url = "/healthz";
+		.interval = 1s;
+		.timeout = 1s;
+		.window = 3;
+		.threshold = 2;
+		.initial = 2;
+	}
+}
+acl purgers {
+	"127.0.0.1";
+	"::1";
+}
+EOF
+# -j none: one user, no jail, as the edge's tests run it (the workdir is
+# under the temp dir, removed on exit).
+"$VARNISHD" -F -j none -n "$vsh/work" -a "127.0.0.1:$VARNISH_PORT" -T 127.0.0.1:0 \
+  -p "vcl_path=$vsh/site:$PWD/docker/varnish" -f "$PWD/docker/varnish/tagstream.vcl" \
+  -s malloc,256m >"$vsh/varnishd.log" 2>&1 &
+vnsh_pid=$!
+for _ in $(seq 1 100); do
+  curl -s -o /dev/null "$EDGE_URL/" 2>/dev/null && break
+  kill -0 "$vnsh_pid" 2>/dev/null || break
+  sleep 0.2
+done
+curl -s -o /dev/null "$EDGE_URL/" || {
+  tail -30 "$vsh/varnishd.log" >&2
+  die "varnishd did not start"
+}
+vstat() { "$VARNISHSTAT" -n "$vsh/work" -1 -j; }
+
 pprof=()
 [[ $PPROF_SECONDS == 0 ]] || pprof=(--pprof "127.0.0.1:$PPROF_PORT")
 # --log-level info logs the ranking's trending sweeps, counted below.
 ./bin/tagstream run --data "$tmp/tagstream" --http "127.0.0.1:$HTTP_PORT" \
-  --kafka-listen "127.0.0.1:$KAFKA_PORT" --log-level info "${pprof[@]}" >"$tmp/run.log" 2>&1 &
+  --kafka-listen "127.0.0.1:$KAFKA_PORT" --edge-purge "$EDGE_URL" --log-level info "${pprof[@]}" >"$tmp/run.log" 2>&1 &
 ts_pid=$!
 for _ in $(seq 1 120); do
   curl -sf "$API/readyz" >/dev/null 2>&1 && break
@@ -254,6 +326,19 @@ curl -sf -D "$tmp/nginx-headers.txt" -o "$tmp/nginx-body" "$NGINX_URL$hot_path" 
   die "nginx does not serve $hot_path (as root its workers run as www-data: is $tmp readable by others? set TMPDIR)"
 }
 cmp -s "$tmp/nginx-body" "$www$hot_path" || die "nginx serves another body for $hot_path"
+# The edge: the same body (gunzipped for a client without Accept-Encoding),
+# and a hit the second time. Its probe must see tagstream healthy first.
+for _ in $(seq 1 50); do
+  curl -sf -o /dev/null "$EDGE_URL$hot_path" && break
+  sleep 0.2
+done
+curl -sf -o /dev/null "$EDGE_URL$hot_path" || die "the edge does not serve $hot_path (log: $vsh/varnishd.log)"
+curl -sf -D "$tmp/edge-headers.txt" -o "$tmp/edge-body" "$EDGE_URL$hot_path" || die "the edge does not serve $hot_path"
+cmp -s "$tmp/edge-body" "$www$hot_path" || die "the edge serves another body for $hot_path"
+grep -qi '^X-Cache: HIT' "$tmp/edge-headers.txt" || {
+  cat "$tmp/edge-headers.txt" >&2
+  die "the edge did not serve $hot_path from its cache the second time"
+}
 
 # --- runs --------------------------------------------------------------
 
@@ -269,21 +354,31 @@ cpu_ticks() {
   done
   echo "$t"
 }
-# server_pids SIDE: its processes, one a line (nginx: the master and workers).
-server_pids() {
-  if [[ $1 == tagstream ]]; then
-    echo "$ts_pid"
-  else
-    echo "$ngx_pid"
-    # The workers: processes whose parent is the master (/proc, as ps
-    # --ppid would tell, without needing procps).
-    local f
-    for f in /proc/[0-9]*/stat; do
-      sed 's/.*) //' "$f" 2>/dev/null | awk -v p="$ngx_pid" -v f="$f" '$2 == p {split(f, a, "/"); print a[3]}'
-    done
-  fi
+# with_children PID: PID and the processes whose parent it is, one a line
+# (/proc, as ps --ppid would tell, without needing procps).
+with_children() {
+  echo "$1"
+  local f
+  for f in /proc/[0-9]*/stat; do
+    sed 's/.*) //' "$f" 2>/dev/null | awk -v p="$1" -v f="$f" '$2 == p {split(f, a, "/"); print a[3]}'
+  done
 }
-url_of() { if [[ $1 == tagstream ]]; then echo "$API"; else echo "$NGINX_URL"; fi; }
+# server_pids SIDE: its processes, one a line (nginx: the master and
+# workers; the edge: varnishd's manager and its child).
+server_pids() {
+  case $1 in
+  tagstream) echo "$ts_pid" ;;
+  nginx) with_children "$ngx_pid" ;;
+  edge) with_children "$vnsh_pid" ;;
+  esac
+}
+url_of() {
+  case $1 in
+  tagstream) echo "$API" ;;
+  nginx) echo "$NGINX_URL" ;;
+  edge) echo "$EDGE_URL" ;;
+  esac
+}
 sweeps() { grep -c 'rank: trending sweep' "$tmp/run.log" || true; }
 
 loadavg=$(cat /proc/loadavg)
@@ -298,7 +393,7 @@ runs=$tmp/runs.jsonl
 swept=0
 i=0
 for c in $CONNS; do
-  if ((i % 2 == 0)); then order=(tagstream nginx); else order=(nginx tagstream); fi
+  if ((i % 2 == 0)); then order=(tagstream nginx edge); else order=(edge nginx tagstream); fi
   i=$((i + 1))
   n=0
   for side in "${order[@]}"; do
@@ -310,6 +405,12 @@ for c in $CONNS; do
     sleep 1
     log "$side, $c connections, $DURATION"
     mapfile -t pids < <(server_pids "$side")
+    edge_flags=()
+    if [[ $side == edge ]]; then
+      vstat >"$tmp/vstat-c$c-before.json"
+      curl -sf "$API/metrics" >"$tmp/edge-metrics-c$c-before" || : >"$tmp/edge-metrics-c$c-before"
+      ts_before=$(cpu_ticks "$ts_pid")
+    fi
     before=$(cpu_ticks "${pids[@]}")
     s0=$(sweeps)
     timing=()
@@ -318,12 +419,22 @@ for c in $CONNS; do
     LD_LIBRARY_PATH=$WRK_LIBS${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH} "${timing[@]}" "$WRK" -t"$THREADS" -c"$c" -d"$DURATION" \
       --timeout 10s --latency -s "$tmp/walk.lua" "$url" -- "$tmp/paths.txt" "$THREADS" >"$wrk_out"
     after=$(cpu_ticks "${pids[@]}")
+    if [[ $side == edge ]]; then
+      ts_after=$(cpu_ticks "$ts_pid")
+      vstat >"$tmp/vstat-c$c-after.json"
+      curl -sf "$API/metrics" >"$tmp/edge-metrics-c$c-after" || : >"$tmp/edge-metrics-c$c-after"
+      edge_flags=(-varnishstat-before "$tmp/vstat-c$c-before.json" -varnishstat-after "$tmp/vstat-c$c-after.json"
+        -origin-cpu-s "$(awk -v a="$ts_before" -v b="$ts_after" -v hz="$hz" 'BEGIN {print (b - a) / hz}')")
+      if [[ -s $tmp/edge-metrics-c$c-before && -s $tmp/edge-metrics-c$c-after ]]; then
+        edge_flags+=(-metrics-before "$tmp/edge-metrics-c$c-before" -metrics-after "$tmp/edge-metrics-c$c-after")
+      fi
+    fi
     [[ $side == tagstream ]] && swept=$((swept + $(sweeps) - s0))
     wrk_cpu=0
     [[ -s $tmp/wrk.time ]] && wrk_cpu=$(awk '{print $1 + $2}' "$tmp/wrk.time")
     grep -v '^readpath-wrk:' "$wrk_out" >&2
     "$tmp/readpath" wrk -side "$side" -conns "$c" -order "$n" -wrk-cpu-s "$wrk_cpu" \
-      -server-cpu-s "$(awk -v a="$before" -v b="$after" -v hz="$hz" 'BEGIN {print (b - a) / hz}')" <"$wrk_out" >>"$runs"
+      -server-cpu-s "$(awk -v a="$before" -v b="$after" -v hz="$hz" 'BEGIN {print (b - a) / hz}')" "${edge_flags[@]}" <"$wrk_out" >>"$runs"
   done
 done
 
@@ -356,18 +467,21 @@ fi
 
 commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
 git diff --quiet HEAD 2>/dev/null || commit+=" (with uncommitted changes)"
-"$tmp/readpath" report --mix "$tmp/mix.json" --nginx-headers "$tmp/nginx-headers.txt" --runs "$runs" \
-  --out "$OUT" --stamp "$stamp" --loadavg "$loadavg" \
-  --version "wrk=$WRK_VERSION" --version "nginx=$NGINX_VERSION" --version "tagstream=$commit" \
+"$tmp/readpath" report --mix "$tmp/mix.json" --nginx-headers "$tmp/nginx-headers.txt" --edge-headers "$tmp/edge-headers.txt" \
+  --runs "$runs" --out "$OUT" --stamp "$stamp" --loadavg "$loadavg" \
+  --version "wrk=$WRK_VERSION" --version "nginx=$NGINX_VERSION" --version "tagstream=$commit" --version "varnish=$VARNISH_VERSION" \
   --setting "duration=$DURATION" --setting "threads=$THREADS" --setting "connections=$CONNS" \
   --setting "warmup=$WARMUP per side and connection count, not recorded" --setting "wrk timeout=10s" \
   --setting "data=tagstream load --via kafka --posts $POSTS --seed $SEED, then readpath fill (image posts on the $HOT hottest hashtags, likes)" \
-  --setting "tagstream=tagstream run (embedded broker and image store, exactly-once, default flags but --log-level info), one process" \
+  --setting "tagstream=tagstream run (embedded broker and image store, exactly-once, default flags but --log-level info and --edge-purge to the edge), one process" \
+  --setting "edge=varnishd -s malloc,256m, default parameters, docker/varnish/tagstream.vcl; site.vcl: backend the same tagstream run (probe /healthz every 1 s), purgers 127.0.0.1; the same wrk (no Accept-Encoding)" \
+  --setting "order=tagstream, nginx, edge at the first connection count, reversed at the next, and so on" \
   --setting "nginx=Debian's stock settings: worker_processes auto, worker_connections 768, sendfile on, tcp_nopush on, keepalive (timeout 75 s, 1,000 requests), access_log $NGINX_ACCESS_LOG, default_type application/json; charset utf-8" \
   --note "idle=tagstream used $idle cores over 5 s before the runs, its pipeline idle (load done)" \
   --note "busy machine=others' work shared the $(nproc) cores during the runs (load average before: $loadavg); wrk ran on the same cores" \
   --note "bodies=tagstream's bodies fetched again after the runs: $verify (signed image URLs change at the top of each hour's bucket)" \
   --note "trending sweeps=$swept of the ranking's trending sweeps (every --rank-interval, 60 s) ran during tagstream's measured runs" \
   --note "images=image ids were produced onto posts without uploading images: pages carry signed URLs, the origin would answer 404" \
-  --note "view caches=tagstream's table cache lookups during the runs: ${cache:-none counted}" \
+  --note "view caches=tagstream's table cache lookups during the runs (the edge's misses included): ${cache:-none counted}" \
+  --note "edge gzip=tagstream.vcl sets do_gzip on JSON: the edge stores pages gzipped and gunzips each one it delivers to wrk, which sends no Accept-Encoding (browsers do, and get the stored gzip)" \
   "${notes[@]}"
