@@ -73,7 +73,7 @@ func New(cfg Config) (*Site, error) {
 	}
 	doc := strings.Replace(strings.Replace(indexHTML, "{{style}}", styleCSS, 1), "{{script}}", appJS, 1)
 	s := &Site{
-		body:         []byte(doc),
+		body: []byte(doc),
 		// A day of stale-if-error: an edge keeps serving the page's shell
 		// while the origin is down (docker/varnish/tagstream.vcl).
 		cacheControl: fmt.Sprintf("public, max-age=%d, stale-if-error=86400", cfg.MaxAge),

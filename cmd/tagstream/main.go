@@ -16,8 +16,8 @@ import (
 
 	"github.com/tagstream/tagstream/api"
 	"github.com/tagstream/tagstream/config"
-	"github.com/tagstream/tagstream/edge"
 	"github.com/tagstream/tagstream/deadletters"
+	"github.com/tagstream/tagstream/edge"
 	"github.com/tagstream/tagstream/kafka"
 	"github.com/tagstream/tagstream/load"
 	"github.com/tagstream/tagstream/logbuf"
