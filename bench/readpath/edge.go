@@ -31,6 +31,13 @@ type EdgeStats struct {
 	BackendReq   int64 `json:"backend_req"`
 	// Synth counts the edge's own answers (errors, purges).
 	Synth int64 `json:"s_synth"`
+	// BusySleep counts requests parked on a waiting list (another request
+	// was fetching the same object), BusyWakeup those woken. Varnish 7.1
+	// counts a parked request again in client_req when it comes back, so
+	// client_req = hits + misses + passes + synth + busy_sleep, and hits +
+	// misses are the requests answered from a lookup.
+	BusySleep  int64 `json:"busy_sleep"`
+	BusyWakeup int64 `json:"busy_wakeup"`
 	// Gunzip counts responses the edge decompressed for a client that did
 	// not ask for gzip (tagstream.vcl stores JSON gzipped).
 	Gunzip int64 `json:"n_gunzip"`
@@ -137,6 +144,7 @@ func edgeStats(vBefore, vAfter, mBefore, mAfter string, originCPU float64) (Edge
 	e := EdgeStats{ClientReq: d("client_req"), CacheHit: d("cache_hit"), CacheMiss: d("cache_miss"),
 		CacheHitPass: d("cache_hitpass"), CacheHitMiss: d("cache_hitmiss"), Pass: d("s_pass"),
 		BackendReq: d("backend_req"), Synth: d("s_synth"), Gunzip: d("n_gunzip"),
+		BusySleep: d("busy_sleep"), BusyWakeup: d("busy_wakeup"),
 		OriginPageRequests: -1, PurgedKeys: -1, OriginCPUS: originCPU}
 	if n := e.CacheHit + e.CacheMiss; n > 0 {
 		e.HitRatio = float64(e.CacheHit) / float64(n)

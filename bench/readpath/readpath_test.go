@@ -319,7 +319,7 @@ func TestEdgeStats(t *testing.T) {
 	before := varnishstat(t, map[string]int64{"MAIN.client_req": 1000, "MAIN.cache_hit": 900, "MAIN.cache_miss": 100,
 		"MAIN.backend_req": 100, "MAIN.s_pass": 0, "MAIN.n_gunzip": 500})
 	after := varnishstat(t, map[string]int64{"MAIN.client_req": 21000, "MAIN.cache_hit": 20700, "MAIN.cache_miss": 300,
-		"MAIN.backend_req": 310, "MAIN.s_pass": 10, "MAIN.cache_hitpass": 2, "MAIN.n_gunzip": 20500})
+		"MAIN.backend_req": 310, "MAIN.s_pass": 10, "MAIN.cache_hitpass": 2, "MAIN.n_gunzip": 20500, "MAIN.busy_sleep": 40, "MAIN.busy_wakeup": 39})
 	mBefore := metricsFile(t, `# HELP tagstream_http_requests_total HTTP requests by route and status code.
 # TYPE tagstream_http_requests_total counter
 tagstream_http_requests_total{route="GET /v1/hashtags/{tag}",code="200"} 50000
@@ -339,7 +339,7 @@ tagstream_edge_purged_keys_total{result="error"} 9
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := EdgeStats{ClientReq: 20000, CacheHit: 19800, CacheMiss: 200, CacheHitPass: 2, Pass: 10, BackendReq: 210, Gunzip: 20000,
+	want := EdgeStats{ClientReq: 20000, CacheHit: 19800, CacheMiss: 200, CacheHitPass: 2, Pass: 10, BackendReq: 210, Gunzip: 20000, BusySleep: 40, BusyWakeup: 39,
 		HitRatio: 0.99, OriginShare: 0.0105, OriginPageRequests: 200, OriginShareOwn: 0.01, PurgedKeys: 2, OriginCPUS: 1.5}
 	if e != want {
 		t.Fatalf("edge stats\n%+v, want\n%+v", e, want)
@@ -383,7 +383,7 @@ func TestEdgeRatiosAndMarkdown(t *testing.T) {
 	}
 	edge := func(c int, rps, p99 float64, hit, share float64) Run {
 		r := run(EdgeSide, c, rps, p99)
-		r.Edge = &EdgeStats{ClientReq: 100000, CacheHit: 99000, CacheMiss: 1000, BackendReq: 1000, HitRatio: hit, OriginShare: share,
+		r.Edge = &EdgeStats{ClientReq: 100000, CacheHit: 99000, CacheMiss: 1000, BackendReq: 1000, HitRatio: hit, OriginShare: share, BusySleep: 7,
 			OriginPageRequests: 1001, OriginShareOwn: 0.01001, PurgedKeys: -1, OriginCPUS: 4}
 		return r
 	}
@@ -403,7 +403,7 @@ func TestEdgeRatiosAndMarkdown(t *testing.T) {
 		"| tagstream | 64 | 0 | 2,000 |", "| nginx | 64 | 0 | 8,000 |", "| edge | 64 | 0 | 12,000 |",
 		"| 64 | 0.250 | 3.00 | 1.500 | 0.50 | 6.000 | 0.17 | 99.00 % | 1.00 % |",
 		"| 256 | 0.100 | 10.00 | 0.500 | 2.00 | 5.000 | 0.20 | 98.00 % | 2.00 % |",
-		"| 64 | 100,000 | 99,000 | 1,000 | 0 | 0 | 0 | 1,000 | 99.00 % | 1.00 % | 1,001 (1.00 %) | – | 0 | 1.00 | 0.20 |",
+		"| 64 | 100,000 | 99,000 | 1,000 | 0 | 0 | 0 | 7 | 1,000 | 99.00 % | 1.00 % | 1,001 (1.00 %) | – | 0 | 1.00 | 0.20 |",
 	} {
 		if !strings.Contains(md, want) {
 			t.Errorf("markdown lacks %q:\n%s", want, md)

@@ -463,9 +463,11 @@ func writeEdge(p func(string, ...any), runs []Run) {
 	if len(edge) == 0 {
 		return
 	}
-	p("\n**The edge** during its measured runs (varnishstat's counters after less before; tagstream's own count of its page requests from its /metrics):\n\n")
-	p("| connections | client requests | hits | misses | hit-for-miss | hit-for-pass | passes | backend requests | hit ratio | reached tagstream | tagstream's own count | purged keys | gunzips | varnishd CPU (cores) | tagstream CPU (cores) |\n")
-	p("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+	p("\n**The edge** during its measured runs (varnishstat's counters after less before; tagstream's own count of its page requests from its /metrics). ")
+	p("Hit ratio: hits ÷ (hits + misses); reached tagstream: backend requests ÷ client requests. ")
+	p("Varnish counts a request parked on a waiting list (another request is fetching the same object) again in client requests when it is woken: client requests = hits + misses + passes + waiting-list parks.\n\n")
+	p("| connections | client requests | hits | misses | hit-for-miss | hit-for-pass | passes | waiting-list parks | backend requests | hit ratio | reached tagstream | tagstream's own count | purged keys | gunzips | varnishd CPU (cores) | tagstream CPU (cores) |\n")
+	p("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, x := range edge {
 		e := x.Edge
 		own, purged := "–", "–"
@@ -475,10 +477,10 @@ func writeEdge(p func(string, ...any), runs []Run) {
 		if e.PurgedKeys >= 0 {
 			purged = thousands(float64(e.PurgedKeys))
 		}
-		p("| %d | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %.2f | %.2f |\n", x.Connections,
+		p("| %d | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %.2f | %.2f |\n", x.Connections,
 			thousands(float64(e.ClientReq)), thousands(float64(e.CacheHit)), thousands(float64(e.CacheMiss)),
 			thousands(float64(e.CacheHitMiss)), thousands(float64(e.CacheHitPass)), thousands(float64(e.Pass)),
-			thousands(float64(e.BackendReq)), percent(e.HitRatio), percent(e.OriginShare), own, purged,
+			thousands(float64(e.BusySleep)), thousands(float64(e.BackendReq)), percent(e.HitRatio), percent(e.OriginShare), own, purged,
 			thousands(float64(e.Gunzip)), x.ServerCores, e.OriginCPUS/x.DurationS)
 	}
 }
