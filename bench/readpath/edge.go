@@ -34,8 +34,9 @@ type EdgeStats struct {
 	// BusySleep counts requests parked on a waiting list (another request
 	// was fetching the same object), BusyWakeup those woken. Varnish 7.1
 	// counts a parked request again in client_req when it comes back, so
-	// client_req = hits + misses + passes + synth + busy_sleep, and hits +
-	// misses are the requests answered from a lookup.
+	// client_req = hits + misses + passes + synth + busy_sleep (checked on
+	// the benchmark's runs), and hits + misses are the requests answered
+	// from a lookup.
 	BusySleep  int64 `json:"busy_sleep"`
 	BusyWakeup int64 `json:"busy_wakeup"`
 	// Gunzip counts responses the edge decompressed for a client that did

@@ -465,7 +465,7 @@ func writeEdge(p func(string, ...any), runs []Run) {
 	}
 	p("\n**The edge** during its measured runs (varnishstat's counters after less before; tagstream's own count of its page requests from its /metrics). ")
 	p("Hit ratio: hits ÷ (hits + misses); reached tagstream: backend requests ÷ client requests. ")
-	p("Varnish counts a request parked on a waiting list (another request is fetching the same object) again in client requests when it is woken: client requests = hits + misses + passes + waiting-list parks.\n\n")
+	p("Varnish counts a request parked on a waiting list (another request is fetching the same object) again in client requests when it is woken: client requests = hits + misses + passes + waiting-list parks + the edge's own answers (purges, errors).\n\n")
 	p("| connections | client requests | hits | misses | hit-for-miss | hit-for-pass | passes | waiting-list parks | backend requests | hit ratio | reached tagstream | tagstream's own count | purged keys | gunzips | varnishd CPU (cores) | tagstream CPU (cores) |\n")
 	p("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, x := range edge {
