@@ -90,6 +90,13 @@ type Config struct {
 	// StaleWhileRevalidate lets a CDN serve a stale page while it refetches,
 	// so a hot hashtag never stampedes the origin. Default 30 s.
 	StaleWhileRevalidate time.Duration
+	// EdgeMaxAge is how long the edge in front, which this API purges on
+	// every change (pipeline.EdgeOptions), may keep pages and the trending
+	// list: sent as Surrogate-Control: max-age, which CDNs (Fastly) and
+	// tagstream.vcl honour and strip, and browsers and other caches never
+	// see. Default 0: none, the edge keeps them for MaxAge like anyone.
+	// Image URLs' expiry covers it (ImageExpiry).
+	EdgeMaxAge time.Duration
 	// StaleIfError lets a CDN serve a stale page or trending list while
 	// the origin fails: better a page some minutes old than an error.
 	// Default 24 h.
@@ -170,7 +177,7 @@ func (c *Config) defaults() {
 	}
 	if c.ImageExpiry == (media.Expiry{}) {
 		c.ImageExpiry = media.DefaultExpiry
-		c.ImageExpiry.MaxAge, c.ImageExpiry.StaleWhileRevalidate = c.MaxAge, c.StaleWhileRevalidate
+		c.ImageExpiry.MaxAge, c.ImageExpiry.StaleWhileRevalidate = max(c.MaxAge, c.EdgeMaxAge), c.StaleWhileRevalidate
 	}
 	if c.Now == nil {
 		c.Now = time.Now
@@ -208,8 +215,9 @@ type server struct {
 	posts     Publisher
 	writes    *writeLimiter // nil: no limit
 	pageCache *pageCache    // nil: pages are built for every request
-	// cacheControl is the Cache-Control of pages and trending, made once.
-	cacheControl []string
+	// cacheControl is the Cache-Control of pages and trending, made once;
+	// surrogateControl their Surrogate-Control, nil without EdgeMaxAge.
+	cacheControl, surrogateControl []string
 }
 
 // New returns the API's handler.
@@ -217,6 +225,9 @@ func New(cfg Config, pages Pages, posts Publisher) http.Handler {
 	cfg.defaults()
 	s := &server{cfg: cfg, pages: pages, posts: posts, cacheControl: []string{fmt.Sprintf("public, max-age=%d, stale-while-revalidate=%d, stale-if-error=%d",
 		int(cfg.MaxAge.Seconds()), int(cfg.StaleWhileRevalidate.Seconds()), int(cfg.StaleIfError.Seconds()))}}
+	if cfg.EdgeMaxAge > 0 {
+		s.surrogateControl = []string{fmt.Sprintf("max-age=%d", int(cfg.EdgeMaxAge.Seconds()))}
+	}
 	if sl, ok := pages.(page.SharedLists); ok && sl.SharedLists() && cfg.PageCacheBytes > 0 {
 		s.pageCache = newPageCache(cfg.PageCacheEntries, cfg.PageCacheBytes)
 	}
@@ -560,6 +571,9 @@ var jsonContentType = []string{"application/json; charset=utf-8"}
 func (s *server) writeEncoded(w http.ResponseWriter, r *http.Request, e *encoded) {
 	h := w.Header()
 	h["Cache-Control"] = s.cacheControl
+	if s.surrogateControl != nil {
+		h["Surrogate-Control"] = s.surrogateControl
+	}
 	h["Etag"] = e.etag
 	if inm := r.Header["If-None-Match"]; len(inm) > 0 && matchETag(inm[0], e.etag[0]) {
 		w.WriteHeader(http.StatusNotModified)

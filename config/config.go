@@ -121,6 +121,9 @@ type Edge struct {
 	// Interval is --edge-purge-interval: how long changed keys are
 	// collected before one purge (edge.QueueConfig.Interval).
 	Interval time.Duration
+	// MaxAge is --edge-max-age: how long the purged edge may keep pages
+	// (api.Config.EdgeMaxAge), with --edge-purge only.
+	MaxAge time.Duration
 }
 
 // Media configures image storage, uploads and image URLs.
@@ -234,7 +237,7 @@ func Defaults() Config {
 		// processors.RankOptions' defaults.
 		Rank: Rank{On: true, Interval: time.Minute, HalfLife: 6 * time.Hour},
 		// edge.DefaultInterval
-		Edge: Edge{Interval: time.Second},
+		Edge: Edge{Interval: time.Second, MaxAge: 10 * time.Minute},
 		// kafka.ScramSHA512
 		KafkaSASLMechanism: "SCRAM-SHA-512",
 		Load: Load{
@@ -556,6 +559,12 @@ var defs = map[string]func(fs *flag.FlagSet, c *Config, name string){
 		fs.Var(atLeast{p: &c.Edge.Interval, min: 100 * time.Millisecond, max: time.Minute}, n,
 			"how long changed pages are collected before one purge of them all (100ms to 1m): a page is purged at most once per interval, "+
 				"however often it changes, and at most this long after it changed")
+	},
+	"edge-max-age": func(fs *flag.FlagSet, c *Config, n string) {
+		fs.Var(atLeast{p: &c.Edge.MaxAge, min: time.Second, max: 24 * time.Hour}, n,
+			"with --edge-purge, how long the edge may keep a page or the trending list, purged on every change anyway "+
+				"(Surrogate-Control: max-age, which only the edge sees; browsers keep the 5 s of Cache-Control; 1s to 24h). "+
+				"Image URLs in pages live at least this long plus 10 minutes")
 	},
 	"cors-origins": func(fs *flag.FlagSet, c *Config, n string) {
 		fs.Var(origins{list{&c.CORSOrigins}}, n, "web origins whose scripts may call the API's /v1/ routes from a browser, and post photo uploads to the storage, comma-separated, "+

@@ -90,7 +90,7 @@ func dispatch(ctx context.Context, args []string, in io.Reader, out io.Writer) (
 	switch cmd {
 	case "run":
 		fs := config.FlagSet(cmd, &c, append(append([]string{"data", "demo", "http", "kafka-listen", "namespace", "partitions", "state-dir", "secret", "cdn-base", "cors-origins",
-			"edge-purge", "edge-purge-interval",
+			"edge-purge", "edge-purge-interval", "edge-max-age",
 			"exactly-once", "commit-interval", "pprof", "log-level", "token-max-ttl", "write-rate", "write-burst", "max-connections",
 			"rank", "rank-interval", "rank-half-life"}, mediaFlags...), snapshotFlags...)...)
 		if err := parse(fs, args, &c); err != nil {
@@ -125,7 +125,7 @@ func dispatch(ctx context.Context, args []string, in io.Reader, out io.Writer) (
 		return ignoreCancel(pipeline.Rank(ctx, cluster(c), rankOptions(c)))
 	case "api":
 		fs := config.FlagSet(cmd, &c, append([]string{"brokers", "partitions", "replication", "state-dir", "http", "secret", "cdn-base", "cors-origins",
-			"edge-purge", "edge-purge-interval", "pprof", "log-level",
+			"edge-purge", "edge-purge-interval", "edge-max-age", "pprof", "log-level",
 			"token-max-ttl", "write-rate", "write-burst", "max-connections", "source", "cassandra", "keyspace"}, mediaFlags...)...)
 		if err := parse(fs, args, &c); err != nil {
 			return err
@@ -379,8 +379,13 @@ func rankOptions(c config.Config) processors.RankOptions {
 func namespace(c config.Config) topology.Namespace { return topology.Namespace(c.Namespace) }
 
 func apiConfig(c config.Config) api.Config {
-	return api.Config{Secret: []byte(c.Secret), CDNBase: c.CDNBase, TokenMaxTTL: c.TokenMaxTTL,
+	a := api.Config{Secret: []byte(c.Secret), CDNBase: c.CDNBase, TokenMaxTTL: c.TokenMaxTTL,
 		WriteRate: c.WriteRate, WriteBurst: c.WriteBurst, CORSOrigins: c.CORSOrigins}
+	// Only an edge told of every change may keep pages past max-age.
+	if len(c.Edge.Purge) > 0 {
+		a.EdgeMaxAge = c.Edge.MaxAge
+	}
+	return a
 }
 
 // edgeOptions are the purges of --edge-purge; nil without edges.

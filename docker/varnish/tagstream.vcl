@@ -11,8 +11,9 @@
 # Invariants, each checked by edge/varnish's tests against a real varnishd:
 #   - a write (any method but GET and HEAD) and a request with an
 #     Authorization header are passed, never cached;
-#   - a response is cached for what its Cache-Control allows (Varnish's own
-#     rules: s-maxage, max-age, no-store, private), never longer;
+#   - a response is cached for what its Surrogate-Control's max-age allows,
+#     else its Cache-Control (Varnish's own rules: s-maxage, max-age,
+#     no-store, private), never longer;
 #   - while the origin is healthy, an expired or purged object is never
 #     served: the next request waits for the origin (concurrent ones for the
 #     same object wait for that one fetch);
@@ -106,6 +107,13 @@ sub vcl_backend_response {
 	}
 	set beresp.http.xkey = beresp.http.Surrogate-Key;
 	unset beresp.http.Surrogate-Key;
+	# Surrogate-Control is for this edge alone (tagstream sends it when it
+	# purges this edge on every change: api.Config.EdgeMaxAge), and wins
+	# over Cache-Control here, as on Fastly; nobody after sees it.
+	if (beresp.http.Surrogate-Control ~ "(^|[ ,])max-age=[0-9]+") {
+		set beresp.ttl = std.duration(regsub(beresp.http.Surrogate-Control, "^(.*[ ,])?max-age=([0-9]+).*$", "\2") + "s", beresp.ttl);
+	}
+	unset beresp.http.Surrogate-Control;
 	# Grace is stale-if-error and nothing else (not Varnish's default 10 s
 	# nor stale-while-revalidate, see vcl_recv): a signed image has none,
 	# so it is never served after its URL expired.

@@ -33,8 +33,9 @@ const purgeInterval = 500 * time.Millisecond
 // edgeLag is the bound the test holds the edge to once the origin serves
 // a change (topology.md, "The edge"): the purge interval, plus slack for
 // the purge's round trip, the refetch and this test's polling on a
-// loaded machine. Pages have a max-age of a minute here, so only a purge
-// can bring a change to the edge within it.
+// loaded machine. The edge keeps pages for a minute here
+// (Surrogate-Control, --edge-max-age), so only a purge can bring a change
+// to the edge within the bound.
 const edgeLag = purgeInterval + 1500*time.Millisecond
 
 // deleteBound is the bound from a DELETE's 202 to the edge no longer
@@ -171,7 +172,7 @@ func TestEdgeInFrontOfRun(t *testing.T) {
 	data := t.TempDir()
 	origin, stopOrigin := runtest.Start(t, pipeline.EmbeddedOptions{Data: data, HTTP: "127.0.0.1:" + strconv.Itoa(port),
 		Rank: &processors.RankOptions{Interval: time.Second},
-		API:  api.Config{MaxAge: time.Minute},
+		API:  api.Config{EdgeMaxAge: time.Minute},
 		Edge: &pipeline.EdgeOptions{Purger: &edge.Varnish{URLs: []string{v.url}}, Queue: edge.QueueConfig{Interval: purgeInterval}},
 	}, secret)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -232,6 +233,16 @@ func TestEdgeInFrontOfRun(t *testing.T) {
 		if enc := do(t, client, "GET", v.url+hotPath, "", "", "Accept-Encoding", "gzip"); enc.hdr.Get("Content-Encoding") != "gzip" {
 			t.Errorf("the edge does not compress the page's JSON: Content-Encoding %q", enc.hdr.Get("Content-Encoding"))
 		}
+		// Kept past the browsers' max-age (5 s) for Surrogate-Control's
+		// minute, which only the edge sees.
+		testenv.Await(t, 15*time.Second, "the cached page older than its max-age", func() bool {
+			a := get(t, v.url+hotPath)
+			if a.cache != "HIT" || a.hdr.Get("Surrogate-Control") != "" || !strings.Contains(a.hdr.Get("Cache-Control"), "max-age=5,") {
+				t.Fatalf("waiting past max-age: %s, Surrogate-Control %q, Cache-Control %q", a.cache, a.hdr.Get("Surrogate-Control"), a.hdr.Get("Cache-Control"))
+			}
+			age, _ := strconv.Atoi(a.hdr.Get("Age"))
+			return age > 6
+		})
 	})
 
 	t.Run("concurrent misses are one origin request", func(t *testing.T) {
