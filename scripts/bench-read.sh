@@ -41,9 +41,11 @@
 #     /metrics: the hit ratio (cache_hit / (cache_hit + cache_miss)), the
 #     share of the edge's requests that reached tagstream (backend_req /
 #     client_req, and tagstream's own count of page requests), the keys
-#     --edge-purge purged meanwhile. wrk sends no Accept-Encoding, as for
-#     the other sides: tagstream.vcl stores JSON gzipped, so the edge
-#     gunzips every response it delivers to wrk.
+#     --edge-purge purged meanwhile. wrk sends every side
+#     Accept-Encoding: ACCEPT_ENCODING (gzip, as browsers do): only the
+#     edge compresses JSON (tagstream.vcl stores it gzipped), so it alone
+#     answers gzip; ACCEPT_ENCODING= sends none, and the edge then gunzips
+#     every response it delivers.
 #  6. `readpath verify` (did tagstream's bodies change during the runs?),
 #     then `readpath report`: OUT/read-<UTC time>.json and .md, copied to
 #     OUT/read-latest.json and .md, the table printed.
@@ -51,6 +53,7 @@
 #
 # Environment (defaults in brackets):
 #   DURATION [20s]       each measured run (the argument wins)
+#   ACCEPT_ENCODING [gzip]  wrk's Accept-Encoding to every side (empty: none)
 #   THREADS [2]          wrk threads     CONNS ["64 256"]  connection counts
 #   WARMUP [3s]          wrk run before each measured one, not recorded (0: none)
 #   POSTS [100000]       posts of `tagstream load`   SEED [1]  its seed, and readpath's
@@ -83,6 +86,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 DURATION=${1:-${DURATION:-20s}}
+ACCEPT_ENCODING=${ACCEPT_ENCODING-gzip}
 THREADS=${THREADS:-2}
 CONNS=${CONNS:-64 256}
 WARMUP=${WARMUP:-3s}
@@ -164,6 +168,11 @@ services/varnish.sh ensure
 VARNISHD=$(services/varnish.sh path)
 VARNISHSTAT=$(command -v varnishstat || true)
 [[ -n $VARNISHSTAT ]] || die "missing: varnishstat (Debian: varnish)"
+# Every side gets the same requests, with the Accept-Encoding every browser
+# sends: only the edge compresses JSON (tagstream.vcl), so only it answers
+# gzip; without it, the edge would gunzip every page it stores gzipped.
+wrk_headers=()
+[[ -n $ACCEPT_ENCODING ]] && wrk_headers=(-H "Accept-Encoding: $ACCEPT_ENCODING")
 wrk() { LD_LIBRARY_PATH=$WRK_LIBS${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH} "$WRK" "$@"; }
 # wrk -v prints its version and exits 1; nginx -v writes to stderr.
 WRK_VERSION=$(wrk -v 2>&1 | head -1 | awk '{print $2}' || true)
@@ -326,7 +335,7 @@ curl -sf -D "$tmp/nginx-headers.txt" -o "$tmp/nginx-body" "$NGINX_URL$hot_path" 
   die "nginx does not serve $hot_path (as root its workers run as www-data: is $tmp readable by others? set TMPDIR)"
 }
 cmp -s "$tmp/nginx-body" "$www$hot_path" || die "nginx serves another body for $hot_path"
-# The edge: the same body (gunzipped for a client without Accept-Encoding),
+# The edge: the same body (curl sends no Accept-Encoding: gunzipped),
 # and a hit the second time. Its probe must see tagstream healthy first.
 for _ in $(seq 1 50); do
   curl -sf -o /dev/null "$EDGE_URL$hot_path" && break
@@ -400,7 +409,7 @@ for c in $CONNS; do
     n=$((n + 1))
     url=$(url_of "$side")
     if [[ $WARMUP != 0 ]]; then
-      wrk -t"$THREADS" -c"$c" -d"$WARMUP" --timeout 10s -s "$tmp/walk.lua" "$url" -- "$tmp/paths.txt" "$THREADS" >/dev/null
+      wrk -t"$THREADS" -c"$c" -d"$WARMUP" --timeout 10s "${wrk_headers[@]}" -s "$tmp/walk.lua" "$url" -- "$tmp/paths.txt" "$THREADS" >/dev/null
     fi
     sleep 1
     log "$side, $c connections, $DURATION"
@@ -417,7 +426,7 @@ for c in $CONNS; do
     [[ -x /usr/bin/time ]] && timing=(/usr/bin/time -f '%U %S' -o "$tmp/wrk.time")
     wrk_out=$tmp/wrk-$side-c$c.txt
     LD_LIBRARY_PATH=$WRK_LIBS${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH} "${timing[@]}" "$WRK" -t"$THREADS" -c"$c" -d"$DURATION" \
-      --timeout 10s --latency -s "$tmp/walk.lua" "$url" -- "$tmp/paths.txt" "$THREADS" >"$wrk_out"
+      --timeout 10s "${wrk_headers[@]}" --latency -s "$tmp/walk.lua" "$url" -- "$tmp/paths.txt" "$THREADS" >"$wrk_out"
     after=$(cpu_ticks "${pids[@]}")
     if [[ $side == edge ]]; then
       ts_after=$(cpu_ticks "$ts_pid")
@@ -474,7 +483,7 @@ git diff --quiet HEAD 2>/dev/null || commit+=" (with uncommitted changes)"
   --setting "warmup=$WARMUP per side and connection count, not recorded" --setting "wrk timeout=10s" \
   --setting "data=tagstream load --via kafka --posts $POSTS --seed $SEED, then readpath fill (image posts on the $HOT hottest hashtags, likes)" \
   --setting "tagstream=tagstream run (embedded broker and image store, exactly-once, default flags but --log-level info and --edge-purge to the edge), one process" \
-  --setting "edge=varnishd -s malloc,256m, default parameters, docker/varnish/tagstream.vcl; site.vcl: backend the same tagstream run (probe /healthz every 1 s), purgers 127.0.0.1; the same wrk (no Accept-Encoding)" \
+  --setting "edge=varnishd -s malloc,256m, default parameters, docker/varnish/tagstream.vcl; site.vcl: backend the same tagstream run (probe /healthz every 1 s), purgers 127.0.0.1; the same wrk (Accept-Encoding: ${ACCEPT_ENCODING:-none})" \
   --setting "order=tagstream, nginx, edge at the first connection count, reversed at the next, and so on" \
   --setting "nginx=Debian's stock settings: worker_processes auto, worker_connections 768, sendfile on, tcp_nopush on, keepalive (timeout 75 s, 1,000 requests), access_log $NGINX_ACCESS_LOG, default_type application/json; charset utf-8" \
   --note "idle=tagstream used $idle cores over 5 s before the runs, its pipeline idle (load done)" \
@@ -483,5 +492,5 @@ git diff --quiet HEAD 2>/dev/null || commit+=" (with uncommitted changes)"
   --note "trending sweeps=$swept of the ranking's trending sweeps (every --rank-interval, 60 s) ran during tagstream's measured runs" \
   --note "images=image ids were produced onto posts without uploading images: pages carry signed URLs, the origin would answer 404" \
   --note "view caches=tagstream's table cache lookups during the runs (the edge's misses included): ${cache:-none counted}" \
-  --note "edge gzip=tagstream.vcl sets do_gzip on JSON: the edge stores pages gzipped and gunzips each one it delivers to wrk, which sends no Accept-Encoding (browsers do, and get the stored gzip)" \
+  --note "edge gzip=tagstream.vcl sets do_gzip on JSON: the edge stores pages gzipped; wrk sent every side Accept-Encoding: ${ACCEPT_ENCODING:-none} (browsers send gzip, and get the stored gzip; without it the edge gunzips each page it delivers); tagstream and nginx answer JSON uncompressed either way" \
   "${notes[@]}"
