@@ -9,7 +9,11 @@
 // the URL.
 package edge
 
-import "strings"
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"strings"
+)
 
 // Header is the response header that carries a response's surrogate keys,
 // space-separated: Fastly's name. tagstream.vcl moves it into xkey's
@@ -29,12 +33,23 @@ const (
 	SiteKey = "site"
 )
 
+// maxKeyBytes bounds a surrogate key: Fastly and Cloudflare take keys of
+// up to 1,024 bytes, Varnish a header line of up to 8 KiB, and a page's
+// key must fit with room to spare.
+const maxKeyBytes = 128
+
 // HashtagKey is the surrogate key of the page of the normalised hashtag
 // key: "tag:" then the key, every byte other than A-Z a-z 0-9 _ written
 // %XX. Keys must be printable ASCII without spaces or commas to survive
 // every CDN's header (Fastly, Cloudflare's Cache-Tag, xkey), and hashtags
-// are Unicode.
+// are Unicode. A key that would be longer than 128 bytes (a hashtag key
+// may be 3,300 bytes, 9,900 escaped) is "tag:~" and 32 hex digits of the
+// key's SHA-256 instead.
 func HashtagKey(key string) string {
+	if escapedLen(key) > maxKeyBytes {
+		sum := sha256.Sum256([]byte(key))
+		return "tag:~" + hex.EncodeToString(sum[:16])
+	}
 	const hexDigits = "0123456789ABCDEF"
 	var b strings.Builder
 	b.Grow(len("tag:") + len(key)*3)
@@ -50,6 +65,19 @@ func HashtagKey(key string) string {
 		b.WriteByte(hexDigits[c&15])
 	}
 	return b.String()
+}
+
+// escapedLen is the length of HashtagKey(key) when it is not hashed.
+func escapedLen(key string) int {
+	n := len("tag:")
+	for i := 0; i < len(key); i++ {
+		if c := key[i]; 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_' {
+			n++
+		} else {
+			n += 3
+		}
+	}
+	return n
 }
 
 // ImageKey is the surrogate key of every variant (width) of user's image:

@@ -1,6 +1,8 @@
 package edge
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"strings"
 	"testing"
 )
@@ -16,6 +18,10 @@ func TestHashtagKey(t *testing.T) {
 		{"a,b c", "tag:a%2Cb%20c"},
 		{"%41", "tag:%2541"},
 		{"A", "tag:A"},
+		// 124 bytes escaped: as it is; 125 and more: hashed.
+		{strings.Repeat("a", 124), "tag:" + strings.Repeat("a", 124)},
+		{strings.Repeat("a", 125), "tag:~" + hexSum(strings.Repeat("a", 125))},
+		{strings.Repeat("日", 1100), "tag:~" + hexSum(strings.Repeat("日", 1100))},
 	} {
 		got := HashtagKey(c.key)
 		if got != c.want {
@@ -26,6 +32,9 @@ func TestHashtagKey(t *testing.T) {
 				t.Errorf("HashtagKey(%q) = %q holds byte %q", c.key, got, got[i])
 			}
 		}
+		if len(got) > maxKeyBytes {
+			t.Errorf("HashtagKey of %d bytes is %d bytes long", len(c.key), len(got))
+		}
 		if other, dup := seen[got]; dup {
 			t.Errorf("%q and %q share the key %q", other, c.key, got)
 		}
@@ -34,6 +43,11 @@ func TestHashtagKey(t *testing.T) {
 	if k := ImageKey("alice", "img-1"); k != "img:alice/img-1" || strings.ContainsAny(k, " ,") {
 		t.Errorf("ImageKey: %q", k)
 	}
+}
+
+func hexSum(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(sum[:16])
 }
 
 func TestHeaderBatches(t *testing.T) {
