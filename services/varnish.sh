@@ -19,14 +19,17 @@ find_varnishd() {
   return 1
 }
 
-# has_xkey: the vmod directory of this varnishd holds xkey.
+# has_xkey: this varnishd compiles a VCL that imports xkey (wherever its
+# vmod_path is).
 has_xkey() {
-  local d
-  d=$("$1" -x parameter 2>/dev/null | awk '/^vmod_path/{getline; print}' || true)
-  compgen -G "/usr/lib/*/varnish/vmods/libvmod_xkey.so" >/dev/null ||
-    compgen -G "/usr/lib/varnish/vmods/libvmod_xkey.so" >/dev/null ||
-    compgen -G "/usr/local/lib/varnish/vmods/libvmod_xkey.so" >/dev/null ||
-    { [[ -n $d ]] && [[ -e $d/libvmod_xkey.so ]]; }
+  local vcl
+  vcl=$(mktemp --suffix=.vcl)
+  printf 'vcl 4.1;\nimport xkey;\nbackend default none;\n' >"$vcl"
+  chmod 644 "$vcl" # varnishd compiles as its own user when run as root
+  "$1" -C -f "$vcl" >/dev/null 2>&1
+  local rc=$?
+  rm -f "$vcl"
+  return $rc
 }
 
 case ${1:-} in
