@@ -77,6 +77,10 @@ type Queue struct {
 	mu       sync.Mutex
 	pending  map[string]struct{}
 	overflow bool
+
+	// failing counts consecutive failed purges (Run's goroutine only):
+	// an edge that stays down is logged once a minute, not every interval.
+	failing int
 }
 
 // NewQueue returns a queue purging through p; Run starts it.
@@ -160,9 +164,16 @@ func (q *Queue) flush(ctx context.Context) {
 	if err != nil {
 		purges.Inc("error")
 		purgedKeys.Add(int64(len(keys)), "error")
-		slog.Warn("edge purge failed; trying again at the next interval", "keys", len(keys), "err", err)
+		if q.failing%max(1, int(time.Minute/q.cfg.Interval)) == 0 {
+			slog.Warn("edge purge failed; trying again every interval", "keys", len(keys), "failed_in_a_row", q.failing+1, "err", err)
+		}
+		q.failing++
 		q.Add(keys...)
 		return
+	}
+	if q.failing > 0 {
+		slog.Info("edge purges go through again", "after_failures", q.failing)
+		q.failing = 0
 	}
 	purges.Inc("ok")
 	purgedKeys.Add(int64(len(keys)), "ok")

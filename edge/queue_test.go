@@ -3,10 +3,14 @@ package edge
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/tagstream/tagstream/testenv"
 )
 
 // recorder is a Purger that keeps what it is asked, and fails while fail
@@ -139,5 +143,28 @@ func TestQueueFlushesOnStop(t *testing.T) {
 	}
 	if got := next(t, r, time.Second); !slices.Equal(got, []string{"tag:last"}) {
 		t.Fatalf("on stop: %q", got)
+	}
+}
+
+// An edge that stays down is logged when it starts failing and when it
+// recovers, not at every interval: a minute's worth of failures is one
+// warning.
+func TestQueueLogsAnOutageOnce(t *testing.T) {
+	var logs testenv.Buffer
+	prev := slog.Default()
+	slog.SetDefault(slog.New(slog.NewTextHandler(&logs, nil)))
+	defer slog.SetDefault(prev)
+	r := newRecorder()
+	r.setFail(true)
+	q := NewQueue(r, QueueConfig{Interval: 10 * time.Millisecond})
+	q.Add("tag:a")
+	run(t, q)
+	start := purges.Value("error")
+	testenv.Await(t, 10*time.Second, "50 failed purges", func() bool { return purges.Value("error")-start >= 50 })
+	r.setFail(false)
+	next(t, r, 2*time.Second)
+	testenv.Await(t, 2*time.Second, "the recovery logged", func() bool { return strings.Contains(logs.String(), "go through again") })
+	if n := strings.Count(logs.String(), "edge purge failed"); n != 1 {
+		t.Errorf("%d warnings for one outage of 50 intervals, want 1:\n%s", n, logs.String())
 	}
 }
