@@ -124,6 +124,8 @@ type Edge struct {
 	// MaxAge is --edge-max-age: how long the purged edge may keep pages
 	// (api.Config.EdgeMaxAge), with --edge-purge only.
 	MaxAge time.Duration
+	// Hard is --hard of `purge`: remove the objects, stale copies too.
+	Hard bool
 }
 
 // Media configures image storage, uploads and image URLs.
@@ -559,6 +561,9 @@ var defs = map[string]func(fs *flag.FlagSet, c *Config, name string){
 		fs.Var(atLeast{p: &c.Edge.Interval, min: 100 * time.Millisecond, max: time.Minute}, n,
 			"how long changed pages are collected before one purge of them all (100ms to 1m): a page is purged at most once per interval, "+
 				"however often it changes, and at most this long after it changed")
+	},
+	"hard": func(fs *flag.FlagSet, c *Config, n string) {
+		fs.BoolVar(&c.Edge.Hard, n, c.Edge.Hard, "remove the objects instead of expiring them, so that not even a stale copy is served while the origin is down (a takedown)")
 	},
 	"edge-max-age": func(fs *flag.FlagSet, c *Config, n string) {
 		fs.Var(atLeast{p: &c.Edge.MaxAge, min: time.Second, max: 24 * time.Hour}, n,

@@ -12,7 +12,11 @@ package edge
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"strings"
+
+	"github.com/tagstream/tagstream/hashtag"
+	"github.com/tagstream/tagstream/ids"
 )
 
 // Header is the response header that carries a response's surrogate keys,
@@ -84,3 +88,32 @@ func escapedLen(key string) int {
 // "img:user/image". Ids are A-Z a-z 0-9 _ - only (package ids), which
 // every CDN accepts as they are.
 func ImageKey(user, image string) string { return "img:" + user + "/" + image }
+
+// Target is the surrogate key an operator names on the command line
+// (`tagstream purge`): "#tag" (or "＃tag") for a hashtag's page, as any
+// reader might write it; "img:<user>/<image>" for every width of an image;
+// "pages", "trending" or "site". Anything else is an error saying what is
+// accepted: a raw key would purge nothing if misspelled, silently.
+func Target(s string) (string, error) {
+	for _, sign := range []string{"#", "＃"} {
+		if rest, ok := strings.CutPrefix(s, sign); ok {
+			key := hashtag.Normalize(rest)
+			if !hashtag.IsKey(key) {
+				return "", fmt.Errorf("edge: %q is not a hashtag", s)
+			}
+			return HashtagKey(key), nil
+		}
+	}
+	if rest, ok := strings.CutPrefix(s, "img:"); ok {
+		user, image, _ := strings.Cut(rest, "/")
+		if !ids.Valid(user) || !ids.Valid(image) {
+			return "", fmt.Errorf("edge: %q: an image is img:<user_id>/<image_id>, each %s", s, ids.Rule)
+		}
+		return ImageKey(user, image), nil
+	}
+	switch s {
+	case PagesKey, TrendingKey, SiteKey:
+		return s, nil
+	}
+	return "", fmt.Errorf("edge: %q is no purge target: want #<hashtag>, img:<user_id>/<image_id>, %s, %s or %s", s, PagesKey, TrendingKey, SiteKey)
+}

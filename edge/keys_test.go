@@ -61,3 +61,29 @@ func TestHeaderBatches(t *testing.T) {
 		t.Errorf("no keys: %q", got)
 	}
 }
+
+// An operator's purge names what readers see; a misspelling is an error,
+// never a purge of nothing.
+func TestTarget(t *testing.T) {
+	for _, c := range []struct{ in, want, err string }{
+		{"#Sunset", "tag:sunset", ""},
+		{"＃ＳＵＮＳＥＴ", "tag:sunset", ""},
+		{"#日本", "tag:%E6%97%A5%E6%9C%AC", ""},
+		{"img:alice/img-1", "img:alice/img-1", ""},
+		{"pages", "pages", ""},
+		{"trending", "trending", ""},
+		{"site", "site", ""},
+		{"#", "", "not a hashtag"},
+		{"#a b", "", "not a hashtag"},
+		{"sunset", "", "no purge target"},
+		{"tag:sunset", "", "no purge target"},
+		{"img:alice", "", "img:<user_id>/<image_id>"},
+		{"img:al ice/x", "", "img:<user_id>/<image_id>"},
+		{"img:alice/x/y", "", "img:<user_id>/<image_id>"},
+	} {
+		got, err := Target(c.in)
+		if got != c.want || (err == nil) != (c.err == "") || (err != nil && !strings.Contains(err.Error(), c.err)) {
+			t.Errorf("Target(%q) = %q, %v; want %q, error containing %q", c.in, got, err, c.want, c.err)
+		}
+	}
+}

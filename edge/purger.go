@@ -107,3 +107,23 @@ func headerBatches(keys []string, max int) []string {
 	}
 	return out
 }
+
+// PurgeTargets purges what an operator names (Target), within 30 s, and
+// returns the keys it purged. No target, or one Target refuses, purges
+// nothing.
+func PurgeTargets(ctx context.Context, p Purger, targets []string) ([]string, error) {
+	if len(targets) == 0 {
+		return nil, errors.New("edge: no target: name #<hashtag>, img:<user_id>/<image_id>, pages, trending or site")
+	}
+	keys := make([]string, len(targets))
+	for i, t := range targets {
+		k, err := Target(t)
+		if err != nil {
+			return nil, err
+		}
+		keys[i] = k
+	}
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	return keys, p.Purge(ctx, keys)
+}

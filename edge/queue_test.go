@@ -168,3 +168,22 @@ func TestQueueLogsAnOutageOnce(t *testing.T) {
 		t.Errorf("%d warnings for one outage of 50 intervals, want 1:\n%s", n, logs.String())
 	}
 }
+
+// A target list with one bad name purges nothing: an operator's typo
+// must not pass for a takedown done.
+func TestPurgeTargetsAllOrNothing(t *testing.T) {
+	r := newRecorder()
+	if _, err := PurgeTargets(context.Background(), r, []string{"#sunset", "sunset"}); err == nil {
+		t.Fatal("a bad target was accepted")
+	}
+	if _, err := PurgeTargets(context.Background(), r, nil); err == nil {
+		t.Fatal("no target was accepted")
+	}
+	keys, err := PurgeTargets(context.Background(), r, []string{"#Sunset", "img:alice/i1", "pages"})
+	if err != nil || !slices.Equal(keys, []string{"tag:sunset", "img:alice/i1", "pages"}) {
+		t.Fatalf("PurgeTargets: %q, %v", keys, err)
+	}
+	if len(r.calls) != 1 || !slices.Equal(r.calls[0], keys) {
+		t.Errorf("purger got %q, want one call with %q", r.calls, keys)
+	}
+}

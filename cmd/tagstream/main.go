@@ -55,6 +55,7 @@ commands:
   load            generate posts and check the counts the API serves
   dead-letters    print the rejected input records, one line each (--follow for new ones)
   dead-letters republish  send chosen dead letters' records back to posts or likes
+  purge           make the edges of --edge-purge forget a hashtag's page, an image, or all pages
 
 Every flag can also be set as TAGSTREAM_<FLAG>; "tagstream <command> -h" says what
 the command is for, what it reads and writes, and lists its flags.
@@ -160,6 +161,12 @@ func dispatch(ctx context.Context, args []string, in io.Reader, out io.Writer) (
 					c.Brokers, s.Cassandra, c.Snapshot.Keyspace, c.Snapshot.Interval, addr)
 			},
 		}))
+	case "purge":
+		fs := config.FlagSet(cmd, &c, "edge-purge", "hard", "log-level")
+		if err := parse(fs, args, &c); err != nil {
+			return err
+		}
+		return purge(ctx, out, c.Edge, fs.Args())
 	case "hashtags":
 		fs := config.FlagSet(cmd, &c, "keys")
 		if err := parse(fs, args, &c); err != nil {
@@ -386,6 +393,20 @@ func apiConfig(c config.Config) api.Config {
 		a.EdgeMaxAge = c.Edge.MaxAge
 	}
 	return a
+}
+
+// purge purges targets (edge.Target) at every edge of e.Purge, and says
+// what it purged.
+func purge(ctx context.Context, out io.Writer, e config.Edge, targets []string) error {
+	if len(e.Purge) == 0 {
+		return errors.New("purge needs --edge-purge: the edges to purge")
+	}
+	keys, err := edge.PurgeTargets(ctx, &edge.Varnish{URLs: e.Purge, Hard: e.Hard}, targets)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "purged %s at %d edge(s), hard %v\n", keys, len(e.Purge), e.Hard)
+	return nil
 }
 
 // edgeOptions are the purges of --edge-purge; nil without edges.

@@ -401,3 +401,24 @@ func TestLogFormatAndStartStop(t *testing.T) {
 		t.Errorf("--log-format yaml: %v", err)
 	}
 }
+
+// purge says what is missing, and fails when no edge answers: a takedown
+// must never look done.
+func TestPurgeCommandFailsLoudly(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		err  string
+	}{
+		{[]string{"purge", "#spam"}, "needs --edge-purge"},
+		{[]string{"purge", "--edge-purge", "http://127.0.0.1:9"}, "no target"},
+		{[]string{"purge", "--edge-purge", "http://127.0.0.1:9", "spam"}, "no purge target"},
+		{[]string{"purge", "--edge-purge", "http://127.0.0.1:9", "--hard", "#spam"}, "127.0.0.1:9"},
+		{[]string{"purge", "--edge-purge", "varnish:6082", "#spam"}, "not an http(s) URL"},
+	} {
+		var out bytes.Buffer
+		err := dispatch(context.Background(), c.args, nil, &out)
+		if err == nil || !strings.Contains(err.Error(), c.err) || out.Len() != 0 {
+			t.Errorf("%q: %v, output %q; want an error containing %q and no output", c.args, err, out.String(), c.err)
+		}
+	}
+}

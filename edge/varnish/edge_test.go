@@ -405,6 +405,19 @@ func TestEdgeInFrontOfRun(t *testing.T) {
 		}
 	})
 
+	t.Run("an operator's purge names what readers see (tagstream purge)", func(t *testing.T) {
+		if a := get(t, v.url+hotPath); a.cache != "HIT" {
+			t.Fatalf("the page must be cached first: %s", a.cache)
+		}
+		keys, err := edge.PurgeTargets(ctx, &edge.Varnish{URLs: []string{v.url}}, []string{"#" + strings.ToUpper(hot)})
+		if err != nil || len(keys) != 1 || keys[0] != edge.HashtagKey(strings.ToLower(hot)) {
+			t.Fatalf("purge #%s: %q, %v", strings.ToUpper(hot), keys, err)
+		}
+		if a := get(t, v.url+hotPath); a.code != 200 || a.cache != "MISS" {
+			t.Errorf("after the operator's purge: %d %s", a.code, a.cache)
+		}
+	})
+
 	t.Run("the edge serves pages while the origin is down", func(t *testing.T) {
 		get(t, v.url+"/")
 		cached := get(t, v.url+hotPath)
