@@ -388,7 +388,7 @@ func (p purgeURLs) Set(v string) error {
 	for _, s := range out {
 		u, err := url.Parse(s)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return fmt.Errorf("%q is not an http(s) URL of an edge, e.g. http://127.0.0.1:6081", s)
+			return fmt.Errorf("%q is not an http(s) URL of an edge, e.g. http://127.0.0.1:6082", s)
 		}
 	}
 	*p.p = out
@@ -554,7 +554,7 @@ var defs = map[string]func(fs *flag.FlagSet, c *Config, name string){
 	},
 	"edge-purge": func(fs *flag.FlagSet, c *Config, n string) {
 		fs.Var(purgeURLs{list{&c.Edge.Purge}}, n, "Varnish edges in front of this API to purge when a hashtag's page or the trending list changes, "+
-			"as URLs, comma-separated, e.g. http://127.0.0.1:6081 (docker/varnish/tagstream.vcl: an xkey soft purge; each edge gets every purge) "+
+			"as URLs of their purge listeners, comma-separated, e.g. http://127.0.0.1:6082 (docker/varnish/tagstream.vcl: an xkey soft purge; each edge gets every purge, from a queue of its own) "+
 			"(default empty: no purges, cached pages expire by their max-age)")
 	},
 	"edge-purge-interval": func(fs *flag.FlagSet, c *Config, n string) {

@@ -777,7 +777,7 @@ func TestValidationFails(t *testing.T) {
 			{"another host", `.host = "api";`, `.host = "api-1";`, `is host "api-1", not the api service`},
 			{"another port", `.port = "8080";`, `.port = "8081";`, `is port 8081, the api listens on "8080"`},
 			{"host commented out", `.host = "api";`, `# .host = "api";`, "has no .host and .port"},
-			{"probed where the api serves nothing", `.url = "/healthz";`, `.url = "/";`, "/healthz or /readyz"},
+			{"probed where the api serves nothing", `.url = "/readyz";`, `.url = "/";`, "/healthz or /readyz"},
 			{"no purgers", "acl purgers {", "acl editors {", "acl purgers"},
 			{"PURGE on every listener", `req.method == "PURGE" && local.socket != "purge"`, `req.method == "PURGE" && false`, "does not keep PURGE to a listener of its own"},
 			{"PURGE on a listener varnishd does not open", `local.socket != "purge"`, `local.socket != "purges"`, `listener "purges", which varnish does not open`},

@@ -6,9 +6,13 @@ package edge
 //   - a key added is purged at most Interval later, plus the purge's own
 //     time, unless the purge fails, in which case it is tried again at
 //     each following interval until it succeeds or the queue stops;
+//   - a key purged is purged once more at the next interval: a fetch the
+//     edge had in flight when the change was applied (the origin read the
+//     old page) may be cached after the first purge, and an xkey purge
+//     reaches only objects already in the cache;
 //   - however often a key is added within one interval, it is purged once
-//     in it: a hot hashtag under a write storm costs the edge one purge per
-//     interval, not one per event;
+//     in it (twice with the echo above): a hot hashtag under a write storm
+//     costs the edge one purge per interval, not one per event;
 //   - the queue holds at most MaxPending keys; past that it drops them and
 //     purges PagesKey instead, which every page carries (nothing is left
 //     stale, the edge just refetches more);
@@ -29,7 +33,7 @@ import (
 const (
 	DefaultInterval   = time.Second
 	DefaultMaxPending = 100_000
-	DefaultTimeout    = 5 * time.Second
+	DefaultTimeout    = 30 * time.Second
 )
 
 // QueueConfig configures a Queue.
@@ -40,8 +44,9 @@ type QueueConfig struct {
 	// MaxPending bounds the distinct keys waiting. Default
 	// DefaultMaxPending (100,000 keys, a few MiB).
 	MaxPending int
-	// Timeout bounds one purge of an interval's keys. Default
-	// DefaultTimeout (5 s).
+	// Timeout bounds one purge of an interval's keys, every request of it
+	// (each also has its own, edge.Varnish's client: 5 s). Default
+	// DefaultTimeout (30 s).
 	Timeout time.Duration
 }
 
@@ -78,6 +83,10 @@ type Queue struct {
 	pending  map[string]struct{}
 	overflow bool
 
+	// echo are the keys the last successful purge sent, sent again at the
+	// next interval (Run's goroutine only).
+	echo []string
+
 	// failing counts consecutive failed purges (Run's goroutine only):
 	// an edge that stays down is logged once a minute, not every interval.
 	failing int
@@ -109,26 +118,36 @@ func (q *Queue) addLocked(keys []string) {
 	}
 }
 
-// take empties the queue and returns what to purge, sorted (one order in
-// logs and tests).
-func (q *Queue) take() []string {
+// take empties the queue and returns what to purge: its keys (fresh) and
+// the last purge's echo, all sorted (one order in logs and tests). The
+// pending set is swapped under the lock and read outside it, so that Add
+// waits only for the swap.
+func (q *Queue) take() (all, fresh []string) {
 	q.mu.Lock()
-	defer q.mu.Unlock()
-	if q.overflow {
-		q.overflow = false
+	pending, overflow := q.pending, q.overflow
+	if len(pending) > 0 {
+		q.pending = map[string]struct{}{}
+	}
+	q.overflow = false
+	q.mu.Unlock()
+	if overflow {
 		purgeOverflows.Inc()
-		return []string{PagesKey, TrendingKey}
+		fresh = []string{PagesKey, TrendingKey}
+	} else {
+		for k := range pending {
+			fresh = append(fresh, k)
+		}
+		slices.Sort(fresh)
 	}
-	if len(q.pending) == 0 {
-		return nil
+	seen := make(map[string]struct{}, len(fresh)+len(q.echo))
+	for _, k := range append(slices.Clone(fresh), q.echo...) {
+		if _, dup := seen[k]; !dup {
+			seen[k] = struct{}{}
+			all = append(all, k)
+		}
 	}
-	keys := make([]string, 0, len(q.pending))
-	for k := range q.pending {
-		keys = append(keys, k)
-	}
-	clear(q.pending)
-	slices.Sort(keys)
-	return keys
+	slices.Sort(all)
+	return all, fresh
 }
 
 // Run purges the queued keys every interval until ctx is done, then once
@@ -152,7 +171,7 @@ func (q *Queue) Run(ctx context.Context) error {
 
 // flush purges what is queued; on failure the keys go back in the queue.
 func (q *Queue) flush(ctx context.Context) {
-	keys := q.take()
+	keys, fresh := q.take()
 	if len(keys) == 0 {
 		return
 	}
@@ -160,6 +179,7 @@ func (q *Queue) flush(ctx context.Context) {
 	defer cancel()
 	start := time.Now()
 	err := q.p.Purge(ctx, keys)
+	q.echo = nil
 	purgeSeconds.WithLabelValues().Observe(time.Since(start).Seconds())
 	if err != nil {
 		purges.Inc("error")
@@ -175,6 +195,9 @@ func (q *Queue) flush(ctx context.Context) {
 		slog.Info("edge purges go through again", "after_failures", q.failing)
 		q.failing = 0
 	}
+	// Echo what this purge sent that was new, not what was itself an
+	// echo: one more purge per change, not one per interval forever.
+	q.echo = fresh
 	purges.Inc("ok")
 	purgedKeys.Add(int64(len(keys)), "ok")
 	slog.Debug("edge purged", "keys", len(keys), "took", time.Since(start).Round(time.Millisecond))

@@ -119,10 +119,12 @@ type APIOptions struct {
 	Edge *EdgeOptions
 }
 
-// EdgeOptions configures the purges of the edge (package edge).
+// EdgeOptions configures the purges of the edges (package edge).
 type EdgeOptions struct {
-	Purger edge.Purger
-	Queue  edge.QueueConfig
+	// Purgers are the edges, each with a queue of its own: an edge that
+	// is down retries its own keys without re-purging the others'.
+	Purgers []edge.Purger
+	Queue   edge.QueueConfig
 }
 
 // Page sources of APIOptions.Source.
@@ -153,11 +155,20 @@ func API(ctx context.Context, o APIOptions) error {
 			// Each replica purges once its own views hold the change:
 			// the last replica to apply it purges last, after which the
 			// edge's fetch gets the new page whichever replica serves it.
-			q := edge.NewQueue(o.Edge.Purger, o.Edge.Queue)
-			v.OnChange(q.Add)
+			var queues []*edge.Queue
+			for _, p := range o.Edge.Purgers {
+				queues = append(queues, edge.NewQueue(p, o.Edge.Queue))
+			}
+			v.OnChange(func(keys ...string) {
+				for _, q := range queues {
+					q.Add(keys...)
+				}
+			})
 			run = func(ctx context.Context) error {
 				g, ctx := errgroup.WithContext(ctx)
-				g.Go(func() error { return q.Run(ctx) })
+				for _, q := range queues {
+					g.Go(func() error { return q.Run(ctx) })
+				}
 				g.Go(func() error { return v.Run(ctx) })
 				return g.Wait()
 			}
@@ -221,7 +232,14 @@ func serve(ctx context.Context, g *errgroup.Group, ln net.Listener, h http.Handl
 		<-ctx.Done()
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		return srv.Shutdown(sctx)
+		if err := srv.Shutdown(sctx); err != nil {
+			// A request still running after 5 s (a client that went away
+			// mid-resize, a slow upload) must not turn a requested stop
+			// into a failure: cut it, and say so.
+			slog.Warn("http: requests still running 5 s after the stop; closing their connections", "err", err)
+			return srv.Close()
+		}
+		return nil
 	})
 }
 

@@ -10,7 +10,7 @@
 #  1. varnishd (services/varnish.sh ensure, then path) on VARNISH_PORT with
 #     docker/varnish/tagstream.vcl and a site.vcl written to the temp dir
 #     (vcl_path: that dir first, then docker/varnish): backend the
-#     `tagstream run` below, probed on /healthz every second, purges from
+#     `tagstream run` below, probed on /readyz every second, purges from
 #     127.0.0.1; -s malloc,256m, default parameters.
 #     Then `tagstream run` on a fresh data dir under a temp dir (embedded
 #     broker, embedded image store, so pages carry signed image URLs), its
@@ -229,7 +229,7 @@ backend default {
 	.connect_timeout = 2s;
 	.first_byte_timeout = 15s;
 	.probe = {
-		.url = "/healthz";
+		.url = "/readyz";
 		.interval = 1s;
 		.timeout = 1s;
 		.window = 3;
@@ -483,7 +483,7 @@ git diff --quiet HEAD 2>/dev/null || commit+=" (with uncommitted changes)"
   --setting "warmup=$WARMUP per side and connection count, not recorded" --setting "wrk timeout=10s" \
   --setting "data=tagstream load --via kafka --posts $POSTS --seed $SEED, then readpath fill (image posts on the $HOT hottest hashtags, likes)" \
   --setting "tagstream=tagstream run (embedded broker and image store, exactly-once, default flags but --log-level info and --edge-purge to the edge), one process" \
-  --setting "edge=varnishd -s malloc,256m, default parameters, docker/varnish/tagstream.vcl; site.vcl: backend the same tagstream run (probe /healthz every 1 s), purgers 127.0.0.1; the same wrk (Accept-Encoding: ${ACCEPT_ENCODING:-none})" \
+  --setting "edge=varnishd -s malloc,256m, default parameters, docker/varnish/tagstream.vcl; site.vcl: backend the same tagstream run (probe /readyz every 1 s), purgers 127.0.0.1; the same wrk (Accept-Encoding: ${ACCEPT_ENCODING:-none})" \
   --setting "order=tagstream, nginx, edge at the first connection count, reversed at the next, and so on" \
   --setting "nginx=Debian's stock settings: worker_processes auto, worker_connections 768, sendfile on, tcp_nopush on, keepalive (timeout 75 s, 1,000 requests), access_log $NGINX_ACCESS_LOG, default_type application/json; charset utf-8" \
   --note "idle=tagstream used $idle cores over 5 s before the runs, its pipeline idle (load done)" \

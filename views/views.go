@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/lovoo/goka"
@@ -73,16 +74,23 @@ func newViews(brokers []string, g topology.Gen, changed func(keys ...string), op
 }
 
 // notify returns the update callback of *view: it applies the change as
-// goka would, then tells v.changed what it changed. Not while the view
-// recovers: replaying a table is no news to an edge, and would purge
-// every page at every start.
+// goka would, then tells v.changed what it changed. Not before the view
+// has first recovered: replaying a table is no news to an edge, and would
+// purge every page at every start (Run purges them all once, when every
+// view has recovered). After that, always: goka's Recovered is false again
+// while any one partition reconnects, and the others' changes must not be
+// lost meanwhile.
 func (v *Views) notify(view **goka.View) goka.UpdateCallback {
+	var recovered atomic.Bool
 	return func(ctx goka.UpdateContext, s storage.Storage, key string, value []byte) error {
 		if err := goka.DefaultUpdate(ctx, s, key, value); err != nil {
 			return err
 		}
-		if !(*view).Recovered() {
-			return nil
+		if !recovered.Load() {
+			if !(*view).Recovered() {
+				return nil
+			}
+			recovered.Store(true)
 		}
 		if *view == v.partials {
 			v.changed(edge.TrendingKey)
@@ -101,16 +109,18 @@ func (v *Views) Run(ctx context.Context) error {
 	for _, view := range v.all() {
 		g.Go(func() error { return view.Run(ctx) })
 	}
-	g.Go(func() error { v.logRecovery(ctx, 5*time.Second); return nil })
+	g.Go(func() error { v.watchRecovery(ctx, 5*time.Second); return nil })
 	return g.Wait()
 }
 
-// logRecovery says, every interval until every view has recovered, which
-// tables are still being read, then how long recovery took: an API that
-// answers 503 on /readyz for a minute must say why in its log.
-func (v *Views) logRecovery(ctx context.Context, every time.Duration) {
-	start := time.Now()
-	t := time.NewTicker(every)
+// watchRecovery says, every interval until every view has recovered,
+// which tables are still being read, then how long recovery took (an API
+// that answers 503 on /readyz for a minute must say why in its log), and
+// then, with a change hook, purges every page (notify). It checks five
+// times a second, so that purge comes soon after.
+func (v *Views) watchRecovery(ctx context.Context, every time.Duration) {
+	start, logged := time.Now(), time.Now()
+	t := time.NewTicker(200 * time.Millisecond)
 	defer t.Stop()
 	for {
 		var waiting []string
@@ -121,12 +131,21 @@ func (v *Views) logRecovery(ctx context.Context, every time.Duration) {
 		}
 		if len(waiting) == 0 {
 			slog.Info("views recovered", "took", time.Since(start).Round(time.Millisecond))
+			// Pages served while the views recovered (goka answers Get
+			// meanwhile), and changes made while this API was down, were
+			// never purged: purge them all once.
+			if v.changed != nil {
+				v.changed(edge.PagesKey, edge.TrendingKey)
+			}
 			return
 		}
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		}
+		if time.Since(logged) >= every {
+			logged = time.Now()
 			slog.Info("views recovering", "waiting_for", waiting, "recovered", len(v.all())-len(waiting), "of", len(v.all()),
 				"for", time.Since(start).Round(time.Second))
 		}

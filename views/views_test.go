@@ -23,9 +23,15 @@ import (
 // values go through the views' real codecs and storage.
 func runViews(t *testing.T) (*Views, *tester.Tester, topology.Gen) {
 	t.Helper()
+	return runViewsTelling(t, nil)
+}
+
+// runViewsTelling is runViews with views that tell changed what changed.
+func runViewsTelling(t *testing.T, changed func(keys ...string)) (*Views, *tester.Tester, topology.Gen) {
+	t.Helper()
 	tt := tester.New(t)
 	g := topology.Namespace("").Gen(1)
-	v, err := newViews(nil, g, nil, func(string) []goka.ViewOption { return []goka.ViewOption{goka.WithViewTester(tt)} })
+	v, err := newViews(nil, g, changed, func(string) []goka.ViewOption { return []goka.ViewOption{goka.WithViewTester(tt)} })
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -31,7 +31,7 @@ var helps = map[string]help{
 	"replay": {"rebuild the state from a point of the posts log into a new generation while the current one serves, then switch to it",
 		"in: posts and likes from --from; out: a new generation's topics and tables, progress lines on stdout",
 		"tagstream replay --brokers k1:9092 --from 2026-11-01T00:00:00Z"},
-	"purge": {"make the edges in front of the API forget what readers see of a hashtag, an image, or every page (the API purges changes itself; this is for a takedown or a fix)",
+	"purge": {"make the edges in front of the API forget what readers see of a hashtag, an image, or every page (the API purges changes itself; this empties the edge only: delete the posts or the original first for a takedown)",
 		"in: targets #<hashtag>, img:<user_id>/<image_id>, pages, trending or site; out: one line naming the keys purged, or the edges' errors",
 		"tagstream purge --edge-purge http://varnish:6082 --hard '#spam' img:alice/0189f2c4"},
 	"hashtags": {"the hashtags of captions, by the rules the counts use",

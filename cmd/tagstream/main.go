@@ -414,7 +414,11 @@ func edgeOptions(c config.Config) *pipeline.EdgeOptions {
 	if len(c.Edge.Purge) == 0 {
 		return nil
 	}
-	return &pipeline.EdgeOptions{Purger: &edge.Varnish{URLs: c.Edge.Purge}, Queue: edge.QueueConfig{Interval: c.Edge.Interval}}
+	o := &pipeline.EdgeOptions{Queue: edge.QueueConfig{Interval: c.Edge.Interval}}
+	for _, u := range c.Edge.Purge {
+		o.Purgers = append(o.Purgers, &edge.Varnish{URLs: []string{u}})
+	}
+	return o
 }
 
 func mediaOptions(c config.Config) pipeline.MediaOptions {

@@ -8,7 +8,7 @@ backend default {
 	.connect_timeout = 2s;
 	.first_byte_timeout = 15s;
 	.probe = {
-		.url = "/healthz";
+		.url = "/readyz";
 		.interval = 1s;
 		.timeout = 1s;
 		.window = 3;

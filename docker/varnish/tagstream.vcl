@@ -12,8 +12,11 @@
 #   - a write (any method but GET and HEAD) and a request with an
 #     Authorization header are passed, never cached;
 #   - a response is cached for what its Surrogate-Control's max-age allows,
-#     else its Cache-Control (Varnish's own rules: s-maxage, max-age,
-#     no-store, private), never longer;
+#     else its Cache-Control (s-maxage, max-age), never longer, and never
+#     with no-store, no-cache, private, a Set-Cookie or Vary: *;
+#   - only the page, /v1/ and /img/ are served (an allow-list: 404 for
+#     the origin's /metrics, /readyz, /healthz however spelled); a query
+#     on a page or the API is dropped, and the cache key is the URL alone;
 #   - while the origin is healthy, an expired or purged object is never
 #     served: the next request waits for the origin (concurrent ones for the
 #     same object wait for that one fetch);
@@ -50,9 +53,17 @@ sub vcl_recv {
 		}
 		return (synth(200, "purged"));
 	}
-	# The origin's own endpoints are not for the public.
-	if (req.url ~ "^/(metrics|readyz|healthz)(\?|$)") {
+	# Only what readers ask for goes through: the page, the API, images.
+	# An allow-list, not a deny-list: the origin's router unescapes paths,
+	# so /%6Detrics would reach /metrics past any pattern of names.
+	if (req.url !~ "^/(v1/|img/|tags(/|\?|$)|\?|$)") {
 		return (synth(404, "not found"));
+	}
+	# No query on what takes none: ?r=<random> must not make a cache entry
+	# (and an origin request) per request. The search (/tags?q=) and
+	# images (signed) keep theirs.
+	if (req.url ~ "^/(v1/hashtags/|v1/trending|tags/|\?)") {
+		set req.url = regsub(req.url, "\?.*$", "");
 	}
 	if (req.method != "GET" && req.method != "HEAD") {
 		return (pass);
@@ -79,6 +90,13 @@ sub vcl_recv {
 	return (hash);
 }
 
+# The URL alone: Host is the deployment's, and a client's Host header
+# must not split the cache (or fill it).
+sub vcl_hash {
+	hash_data(req.url);
+	return (lookup);
+}
+
 sub vcl_hit {
 	if (obj.ttl <= 0s) {
 		set req.http.X-Cache = "STALE";
@@ -101,8 +119,10 @@ sub vcl_backend_response {
 		return (abandon);
 	}
 	# A failed fetch for a waiting client: vcl_synth restarts it to be
-	# served stale, if there is a stale copy.
-	if (beresp.status >= 500 && !bereq.uncacheable && !bereq.http.X-Tagstream-Stale) {
+	# served stale, if there is a stale copy. Not for an image, which never
+	# has one (no grace): its 503 with Retry-After goes to the client as
+	# it is, not to a busy origin a second time.
+	if (beresp.status >= 500 && !bereq.uncacheable && !bereq.http.X-Tagstream-Stale && bereq.url !~ "^/img/") {
 		return (abandon);
 	}
 	set beresp.http.xkey = beresp.http.Surrogate-Key;
@@ -114,6 +134,16 @@ sub vcl_backend_response {
 		set beresp.ttl = std.duration(regsub(beresp.http.Surrogate-Control, "^(.*[ ,])?max-age=([0-9]+).*$", "\2") + "s", beresp.ttl);
 	}
 	unset beresp.http.Surrogate-Control;
+	# What Varnish's built-in vcl_backend_response would do, which the
+	# return below skips: no-store, private, no-cache, a cookie, Vary: *
+	# or no TTL are never cached (hit-for-miss for 2 minutes), e.g. an
+	# image's 404 or a reservation.
+	if (beresp.ttl <= 0s || beresp.http.Set-Cookie || beresp.http.Vary == "*" ||
+	    beresp.http.Cache-Control ~ "(?i)(no-store|no-cache|private)") {
+		set beresp.ttl = 120s;
+		set beresp.uncacheable = true;
+		return (deliver);
+	}
 	# Grace is stale-if-error and nothing else (not Varnish's default 10 s
 	# nor stale-while-revalidate, see vcl_recv): a signed image has none,
 	# so it is never served after its URL expired.
@@ -134,7 +164,7 @@ sub vcl_backend_response {
 }
 
 sub vcl_backend_error {
-	if (bereq.is_bgfetch || (!bereq.uncacheable && !bereq.http.X-Tagstream-Stale)) {
+	if (bereq.is_bgfetch || (!bereq.uncacheable && !bereq.http.X-Tagstream-Stale && bereq.url !~ "^/img/")) {
 		return (abandon);
 	}
 	set beresp.http.Content-Type = "application/json; charset=utf-8";
@@ -164,6 +194,10 @@ sub vcl_synth {
 sub vcl_deliver {
 	set resp.http.X-Cache = req.http.X-Cache;
 	unset resp.http.xkey;
+	# A passed answer (a GET with Authorization) was not stripped when
+	# fetched: the keys and the edge's own max-age are for the edge alone.
+	unset resp.http.Surrogate-Key;
+	unset resp.http.Surrogate-Control;
 	unset resp.http.Via;
 	unset resp.http.X-Varnish;
 }

@@ -99,6 +99,10 @@ func do(t *testing.T, c *http.Client, method, url, tok, body string, hdr ...stri
 		req.Header.Set("Authorization", "Bearer "+tok)
 	}
 	for i := 0; i+1 < len(hdr); i += 2 {
+		if hdr[i] == "Host" {
+			req.Host = hdr[i+1] // net/http sends req.Host, not the header
+			continue
+		}
 		req.Header.Set(hdr[i], hdr[i+1])
 	}
 	resp, err := c.Do(req)
@@ -114,6 +118,20 @@ func do(t *testing.T, c *http.Client, method, url, tok, body string, hdr ...stri
 }
 
 func get(t *testing.T, url string) answer { t.Helper(); return do(t, client, "GET", url, "", "") }
+
+// cached returns url's answer once the edge serves it from its cache: the
+// pipeline may still purge a page the test just fetched (a ranking
+// document, a purge's echo), so a test about what happens to a cached page
+// starts from one.
+func cached(t *testing.T, url string) answer {
+	t.Helper()
+	var a answer
+	testenv.Await(t, 10*time.Second, "a cache hit for "+url, func() bool {
+		a = get(t, url)
+		return a.code == 200 && a.cache == "HIT"
+	})
+	return a
+}
 
 // originRequests is what the origin's /metrics counts for route, every
 // status code together: requests that reached tagstream.
@@ -173,7 +191,7 @@ func TestEdgeInFrontOfRun(t *testing.T) {
 	origin, stopOrigin := runtest.Start(t, pipeline.EmbeddedOptions{Data: data, HTTP: "127.0.0.1:" + strconv.Itoa(port),
 		Rank: &processors.RankOptions{Interval: time.Second},
 		API:  api.Config{EdgeMaxAge: time.Minute},
-		Edge: &pipeline.EdgeOptions{Purger: &edge.Varnish{URLs: []string{v.url}}, Queue: edge.QueueConfig{Interval: purgeInterval}},
+		Edge: &pipeline.EdgeOptions{Purgers: []edge.Purger{&edge.Varnish{URLs: []string{v.purgeURL}}}, Queue: edge.QueueConfig{Interval: purgeInterval}},
 	}, secret)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -245,6 +263,21 @@ func TestEdgeInFrontOfRun(t *testing.T) {
 		})
 	})
 
+	t.Run("a query or a Host of the client's makes no cache entry of its own", func(t *testing.T) {
+		reached := originRequests(t, origin, "GET /v1/hashtags/{tag}")
+		for i := range 5 {
+			if a := get(t, v.url+hotPath+"?r="+strconv.Itoa(i)); a.code != 200 || a.cache != "HIT" {
+				t.Errorf("GET with ?r=%d: %d %s", i, a.code, a.cache)
+			}
+			if a := do(t, client, "GET", v.url+hotPath, "", "", "Host", "x"+strconv.Itoa(i)+".example"); a.code != 200 || a.cache != "HIT" {
+				t.Errorf("GET with Host x%d.example: %d %s", i, a.code, a.cache)
+			}
+		}
+		if n := originRequests(t, origin, "GET /v1/hashtags/{tag}") - reached; n != 0 {
+			t.Errorf("%d cache-busting GETs reached tagstream", n)
+		}
+	})
+
 	t.Run("concurrent misses are one origin request", func(t *testing.T) {
 		reached := originRequests(t, origin, "GET /v1/hashtags/{tag}")
 		var wg sync.WaitGroup
@@ -286,10 +319,8 @@ func TestEdgeInFrontOfRun(t *testing.T) {
 	})
 
 	t.Run("a purged page is never served again while the origin answers", func(t *testing.T) {
-		if a := get(t, v.url+hotPath); a.cache != "HIT" {
-			t.Fatalf("the page must be cached first: %s", a.cache)
-		}
-		if err := (&edge.Varnish{URLs: []string{v.url}}).Purge(ctx, []string{edge.HashtagKey(strings.ToLower(hot))}); err != nil {
+		cached(t, v.url+hotPath)
+		if err := (&edge.Varnish{URLs: []string{v.purgeURL}}).Purge(ctx, []string{edge.HashtagKey(strings.ToLower(hot))}); err != nil {
 			t.Fatal(err)
 		}
 		// Not STALE: with stale-while-revalidate the first reader after a
@@ -300,10 +331,10 @@ func TestEdgeInFrontOfRun(t *testing.T) {
 	})
 
 	t.Run("a deleted post leaves the edge within the bound", func(t *testing.T) {
-		pg := get(t, v.url+hotPath).page(t)
+		pg := cached(t, v.url+hotPath).page(t)
 		victim := pg.Top[0]
-		if a := get(t, v.url+hotPath); a.cache != "HIT" || !a.page(t).has(victim.PostID) {
-			t.Fatalf("before the delete the edge must hold the page with the post: %s", a.cache)
+		if !pg.has(victim.PostID) {
+			t.Fatalf("before the delete the edge must hold the page with the post")
 		}
 		a := do(t, client, "DELETE", v.url+"/v1/posts/"+victim.UserID+"/"+victim.PostID, mint(t, victim.UserID), "")
 		if a.code != http.StatusAccepted || a.cache != "PASS" {
@@ -354,6 +385,19 @@ func TestEdgeInFrontOfRun(t *testing.T) {
 			t.Errorf("the origin answers the expired URL %d", o.code)
 		}
 
+		// An answer that says no-store (a missing image's 404) is never
+		// kept: each request reaches the origin.
+		missing := keys.Build("", p.UserID, "no-such-image", 360, time.Now().Add(time.Hour))
+		imgs := originRequests(t, origin, "GET /img/{user}/{image}")
+		for range 2 {
+			if a := get(t, v.url+missing); a.code != http.StatusNotFound || a.cache == "HIT" {
+				t.Errorf("a missing image through the edge: %d %s", a.code, a.cache)
+			}
+		}
+		if n := originRequests(t, origin, "GET /img/{user}/{image}") - imgs; n != 2 {
+			t.Errorf("two GETs of a no-store 404: %d reached tagstream", n)
+		}
+
 		long := keys.BuildAnyWidth("", p.UserID, p.ImageID, 160, time.Now().Add(time.Hour))
 		widths := []string{long, strings.Replace(long, "w=160", "w=320", 1)}
 		for _, u := range widths {
@@ -362,7 +406,7 @@ func TestEdgeInFrontOfRun(t *testing.T) {
 				t.Fatalf("GET %s: %d %s: one object per width", u, a.code, a.cache)
 			}
 		}
-		if err := (&edge.Varnish{URLs: []string{v.url}}).Purge(ctx, []string{edge.ImageKey(p.UserID, p.ImageID)}); err != nil {
+		if err := (&edge.Varnish{URLs: []string{v.purgeURL}}).Purge(ctx, []string{edge.ImageKey(p.UserID, p.ImageID)}); err != nil {
 			t.Fatal(err)
 		}
 		for _, u := range widths {
@@ -389,27 +433,33 @@ func TestEdgeInFrontOfRun(t *testing.T) {
 				t.Errorf("GET with Authorization: %d %s", a.code, a.cache)
 			}
 		}
-		if a := get(t, v.url+"/metrics"); a.code != http.StatusNotFound {
-			t.Errorf("/metrics through the edge: %d", a.code)
+		for _, p := range []string{"/metrics", "/%6Detrics", "/readyz", "/healthz", "/v2/x"} {
+			if a := get(t, v.url+p); a.code != http.StatusNotFound {
+				t.Errorf("%s through the edge: %d", p, a.code)
+			}
 		}
 		other := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DialContext: (&net.Dialer{
 			LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 2)}}).DialContext}}
-		if a := do(t, other, "PURGE", v.url+"/", "", "", "xkey-purge", edge.HashtagKey(strings.ToLower(hot))); a.code != http.StatusForbidden {
+		// The document, which nothing else purges: cached, then refused
+		// purges of its key, then still cached.
+		cached(t, v.url+"/")
+		if a := do(t, other, "PURGE", v.purgeURL+"/", "", "", "xkey-purge", edge.SiteKey); a.code != http.StatusForbidden {
 			t.Errorf("PURGE from 127.0.0.2: %d %s", a.code, a.body)
 		}
-		if a := get(t, v.url+hotPath); a.cache != "HIT" {
-			t.Errorf("after a refused purge the page is %s", a.cache)
+		if a := do(t, client, "PURGE", v.url+"/", "", "", "xkey-purge", edge.SiteKey); a.code != http.StatusForbidden {
+			t.Errorf("PURGE on the readers' listener: %d %s", a.code, a.body)
 		}
-		if a := do(t, client, "PURGE", v.url+"/", "", ""); a.code != http.StatusBadRequest {
+		if a := get(t, v.url+"/"); a.cache != "HIT" {
+			t.Errorf("after refused purges the document is %s", a.cache)
+		}
+		if a := do(t, client, "PURGE", v.purgeURL+"/", "", ""); a.code != http.StatusBadRequest {
 			t.Errorf("PURGE without keys: %d", a.code)
 		}
 	})
 
 	t.Run("an operator's purge names what readers see (tagstream purge)", func(t *testing.T) {
-		if a := get(t, v.url+hotPath); a.cache != "HIT" {
-			t.Fatalf("the page must be cached first: %s", a.cache)
-		}
-		keys, err := edge.PurgeTargets(ctx, &edge.Varnish{URLs: []string{v.url}}, []string{"#" + strings.ToUpper(hot)})
+		cached(t, v.url+hotPath)
+		keys, err := edge.PurgeTargets(ctx, &edge.Varnish{URLs: []string{v.purgeURL}}, []string{"#" + strings.ToUpper(hot)})
 		if err != nil || len(keys) != 1 || keys[0] != edge.HashtagKey(strings.ToLower(hot)) {
 			t.Fatalf("purge #%s: %q, %v", strings.ToUpper(hot), keys, err)
 		}
@@ -419,33 +469,33 @@ func TestEdgeInFrontOfRun(t *testing.T) {
 	})
 
 	t.Run("the edge serves pages while the origin is down", func(t *testing.T) {
-		get(t, v.url+"/")
-		cached := get(t, v.url+hotPath)
-		if cached.cache != "HIT" {
-			t.Fatalf("the page must be cached first: %s", cached.cache)
-		}
+		cached(t, v.url+"/")
+		held := cached(t, v.url+hotPath)
 		stopOrigin()
 		// Expired by a purge, as a change would: only stale-if-error may
 		// serve it now. First before the probe has noticed the outage (the
 		// failed fetch is retried from the cache), then after.
-		soft := &edge.Varnish{URLs: []string{v.url}}
+		soft := &edge.Varnish{URLs: []string{v.purgeURL}}
 		if err := soft.Purge(ctx, []string{edge.HashtagKey(strings.ToLower(hot))}); err != nil {
 			t.Fatal(err)
 		}
-		if a := get(t, v.url+hotPath); a.code != 200 || a.cache != "STALE" || !bytes.Equal(a.body, cached.body) {
-			t.Errorf("origin down, probe not yet: %d %s, same body %v", a.code, a.cache, bytes.Equal(a.body, cached.body))
+		if a := get(t, v.url+hotPath); a.code != 200 || a.cache != "STALE" || !bytes.Equal(a.body, held.body) {
+			t.Errorf("origin down, probe not yet: %d %s, same body %v", a.code, a.cache, bytes.Equal(a.body, held.body))
 		}
 		testenv.Await(t, 10*time.Second, "the probe marking the origin sick", func() bool { return v.originSick(t) })
-		if a := get(t, v.url+hotPath); a.code != 200 || a.cache != "STALE" || !bytes.Equal(a.body, cached.body) {
-			t.Errorf("origin sick: %d %s, same body %v", a.code, a.cache, bytes.Equal(a.body, cached.body))
+		if a := get(t, v.url+hotPath); a.code != 200 || a.cache != "STALE" || !bytes.Equal(a.body, held.body) {
+			t.Errorf("origin sick: %d %s, same body %v", a.code, a.cache, bytes.Equal(a.body, held.body))
 		}
-		if a := get(t, v.url+"/"); a.code != 200 {
-			t.Errorf("the page's document, origin down: %d", a.code)
+		if err := soft.Purge(ctx, []string{edge.SiteKey}); err != nil {
+			t.Fatal(err)
+		}
+		if a := get(t, v.url+"/"); a.code != 200 || a.cache != "STALE" {
+			t.Errorf("the page's document, purged, origin down: %d %s", a.code, a.cache)
 		}
 		if a := get(t, v.url+"/v1/hashtags/neverfetched"); a.code != http.StatusServiceUnavailable || !json.Valid(a.body) {
 			t.Errorf("a page the edge never held, origin down: %d %s", a.code, a.body)
 		}
-		hard := &edge.Varnish{URLs: []string{v.url}, Hard: true}
+		hard := &edge.Varnish{URLs: []string{v.purgeURL}, Hard: true}
 		if err := hard.Purge(ctx, []string{edge.HashtagKey(strings.ToLower(hot))}); err != nil {
 			t.Fatal(err)
 		}

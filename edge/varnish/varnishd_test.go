@@ -22,8 +22,9 @@ import (
 // varnishd is an edge this test started: varnishd in the foreground with
 // tagstream.vcl and a site.vcl of the test's (the backend, the purgers).
 type varnishd struct {
-	url string // http://127.0.0.1:port
-	dir string // its -n working directory: varnishstat and varnishadm
+	url      string // the readers' listener: http://127.0.0.1:port
+	purgeURL string // the purge listener, as compose has it
+	dir      string // its -n working directory: varnishstat and varnishadm
 }
 
 // binary finds varnishd: TAGSTREAM_VARNISHD, or on the PATH or in
@@ -53,8 +54,9 @@ func freePort(t *testing.T) int {
 }
 
 // startVarnish starts an edge in front of 127.0.0.1:backendPort until the
-// test ends. Only 127.0.0.1 may purge; the probe asks /healthz every
-// 500 ms, and two failures of three mark the origin sick.
+// test ends, set up as compose's docker/varnish/site.vcl sets it up: PURGE
+// only on a listener of its own, and only from 127.0.0.1; the probe asks
+// /readyz every 500 ms, and two failures of three mark the origin sick.
 func startVarnish(t *testing.T, backendPort int) *varnishd {
 	exe := binary(t, "varnishd")
 	dir := t.TempDir()
@@ -63,9 +65,14 @@ func startVarnish(t *testing.T, backendPort int) *varnishd {
 	.port = "%d";
 	.connect_timeout = 1s;
 	.first_byte_timeout = 10s;
-	.probe = { .url = "/healthz"; .interval = 500ms; .timeout = 500ms; .window = 3; .threshold = 2; .initial = 2; }
+	.probe = { .url = "/readyz"; .interval = 500ms; .timeout = 500ms; .window = 3; .threshold = 2; .initial = 2; }
 }
 acl purgers { "127.0.0.1"; }
+sub vcl_recv {
+	if (req.method == "PURGE" && local.socket != "purge") {
+		return (synth(403, "purge is not allowed on this listener"));
+	}
+}
 `, backendPort)
 	if err := os.WriteFile(filepath.Join(dir, "site.vcl"), []byte(site), 0o644); err != nil {
 		t.Fatal(err)
@@ -74,12 +81,12 @@ acl purgers { "127.0.0.1"; }
 	if err != nil {
 		t.Fatal(err)
 	}
-	port := freePort(t)
+	port, purgePort := freePort(t), freePort(t)
 	work := filepath.Join(dir, "n")
 	ctx, cancel := context.WithCancel(context.Background())
 	// -j none: as root, varnishd would otherwise switch to the varnish
 	// user, which cannot read the test's temp dir.
-	cmd := exec.CommandContext(ctx, exe, "-F", "-j", "none", "-n", work, "-a", "127.0.0.1:"+strconv.Itoa(port),
+	cmd := exec.CommandContext(ctx, exe, "-F", "-j", "none", "-n", work, "-a", "http=127.0.0.1:"+strconv.Itoa(port), "-a", "purge=127.0.0.1:"+strconv.Itoa(purgePort),
 		"-T", "127.0.0.1:0", "-p", "vcl_path="+dir+":"+vcl, "-f", filepath.Join(vcl, "tagstream.vcl"), "-s", "malloc,64m")
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
@@ -97,14 +104,14 @@ acl purgers { "127.0.0.1"; }
 			t.Logf("varnishd's output:\n%s", out.String())
 		}
 	})
-	v := &varnishd{url: "http://127.0.0.1:" + strconv.Itoa(port), dir: work}
+	v := &varnishd{url: "http://127.0.0.1:" + strconv.Itoa(port), purgeURL: "http://127.0.0.1:" + strconv.Itoa(purgePort), dir: work}
 	testenv.Await(t, 30*time.Second, "varnishd answering", func() bool {
 		select {
 		case <-exited:
 			t.Fatalf("varnishd exited: %v", exitErr)
 		default:
 		}
-		resp, err := http.Get(v.url + "/healthz")
+		resp, err := http.Get(v.url + "/")
 		if err != nil {
 			return false
 		}
