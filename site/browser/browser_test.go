@@ -320,10 +320,13 @@ func TestPageInABrowser(t *testing.T) {
 	// text even when it holds markup.
 	caption := `<img src=x onerror="document.title='pwned'"> <b>hello</b> from the browser test #Sunset`
 	post(t, base, "visitor", `{"post_id":"browser-1","caption":`+quote(caption)+`}`)
-	testenv.Await(t, time.Minute, "the API to list the new post", func() bool {
-		for _, p := range getPage(t, base, "sunset").Recent {
+	// The recent list and the count are two processors' tables: wait for
+	// both, or the reload may show the post beside the old count.
+	testenv.Await(t, time.Minute, "the API to list and count the new post", func() bool {
+		pg := getPage(t, base, "sunset")
+		for _, p := range pg.Recent {
 			if p.PostID == "browser-1" {
-				return true
+				return pg.PostCount == want+1
 			}
 		}
 		return false
