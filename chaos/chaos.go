@@ -15,7 +15,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -32,6 +31,7 @@ import (
 	"github.com/tagstream/tagstream/hashtag"
 	"github.com/tagstream/tagstream/kafka"
 	"github.com/tagstream/tagstream/load"
+	"github.com/tagstream/tagstream/testenv"
 	"github.com/tagstream/tagstream/topology"
 )
 
@@ -227,7 +227,7 @@ func Run(ctx context.Context, o Options) (res *Result, err error) {
 	}
 	common := []string{"--brokers", strings.Join(c.Brokers, ","), "--partitions", fmt.Sprint(c.Partitions), "--log-level", "info",
 		"--namespace", string(o.Namespace)}
-	httpAddr, err := freeAddr()
+	httpAddr, err := testenv.FreeAddr()
 	if err != nil {
 		return res, fail(KindHarness, err, "free port")
 	}
@@ -488,15 +488,6 @@ func awaitReady(ctx context.Context, base string) error {
 		return fmt.Errorf("chaos: API not ready: %w", err)
 	}
 	return nil
-}
-
-func freeAddr() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", fmt.Errorf("chaos: free port: %w", err)
-	}
-	defer l.Close()
-	return l.Addr().String(), nil
 }
 
 // truthEvent decodes a posts record as the extractor would accept it: a

@@ -16,6 +16,7 @@ import (
 	"github.com/tagstream/tagstream/kafka"
 	"github.com/tagstream/tagstream/kafka/kafkatest"
 	"github.com/tagstream/tagstream/load"
+	"github.com/tagstream/tagstream/testenv"
 )
 
 // BenchmarkDeliveryCost measures what exactly-once costs: the same
@@ -54,7 +55,7 @@ func costRound(b *testing.B, c kafka.Cluster, bin string, posts int, exactlyOnce
 	if err := c.EnsureTopics(ctx, ns.Gen(0).Topics()); err != nil {
 		b.Fatal(err)
 	}
-	addr, err := freeAddr()
+	addr, err := testenv.FreeAddr()
 	if err != nil {
 		b.Fatal(err)
 	}

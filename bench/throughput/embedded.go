@@ -17,6 +17,7 @@ import (
 	"github.com/tagstream/tagstream/backoff"
 	"github.com/tagstream/tagstream/bench/harness"
 	"github.com/tagstream/tagstream/kafka"
+	"github.com/tagstream/tagstream/testenv"
 	"github.com/tagstream/tagstream/topology"
 )
 
@@ -138,8 +139,8 @@ func runEmbedded(ctx context.Context, o Options, l *Log, s EmbeddedSystem, round
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return Run{}, err
 	}
-	kafkaAddr, err1 := freeAddr()
-	httpAddr, err2 := freeAddr()
+	kafkaAddr, err1 := testenv.FreeAddr()
+	httpAddr, err2 := testenv.FreeAddr()
 	if err1 != nil || err2 != nil {
 		return Run{}, fmt.Errorf("free ports: %v, %v", err1, err2)
 	}
@@ -205,14 +206,4 @@ func runEmbedded(ctx context.Context, o Options, l *Log, s EmbeddedSystem, round
 		return run, fmt.Errorf("%s: output incomplete after %s (%d records read, %d counts differ): %w; see %s",
 			s.Name, o.Timeout, w.records.Load(), w.wrong, ctx.Err(), logPath)
 	}
-}
-
-// freeAddr is a loopback address with a port free a moment ago.
-func freeAddr() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer l.Close()
-	return l.Addr().String(), nil
 }

@@ -42,15 +42,20 @@ func binary(t *testing.T, name string) string {
 	return ""
 }
 
-// freePort returns a loopback port nothing listens on now, for a process
-// that must know another's address before that one starts.
+// freePort returns a loopback port nothing listens on now
+// (testenv.FreeAddr), for a process that must know another's address
+// before that one starts.
 func freePort(t *testing.T) int {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := testenv.FreeAddr()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	_, port, _ := net.SplitHostPort(addr)
+	p, err := strconv.Atoi(port)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
 
 // startVarnish starts an edge in front of 127.0.0.1:backendPort until the
