@@ -472,13 +472,13 @@ func (s *server) getHashtag(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, fmt.Sprintf("%q is not a hashtag", r.PathValue("tag")))
 		return
 	}
-	// Found or not: the first post with a new hashtag must purge its 404.
-	w.Header()[edge.Header] = []string{edge.PagesKey + " " + edge.HashtagKey(key)}
 	pg, err := s.pages.Page(r.Context(), key)
 	if errors.Is(err, page.ErrNotFound) {
 		// A short cache keeps a storm of requests for a missing tag off the
-		// origin too, without hiding a new tag for long.
+		// origin too, without hiding a new tag for long; the first post
+		// with the hashtag purges it (its surrogate keys).
 		w.Header().Set("Cache-Control", "public, max-age=5")
+		w.Header()[edge.Header] = pageKeys(key)
 		writeError(w, http.StatusNotFound, fmt.Sprintf("no post has hashtag #%s", key))
 		return
 	}
@@ -510,15 +510,22 @@ func (s *server) getHashtag(w http.ResponseWriter, r *http.Request) {
 // with the encoder otherwise.
 func (s *server) encodePage(in pageInputs) (*encoded, error) {
 	pj := s.pageJSON(in.pg, in.exp)
-	if b, ok := appendPageJSON(make([]byte, 0, pageJSONSize(&pj)), &pj); ok {
-		return newEncoded(b), nil
+	b, ok := appendPageJSON(make([]byte, 0, pageJSONSize(&pj)), &pj)
+	if !ok {
+		var err error
+		if b, err = encodeJSON(pj); err != nil {
+			return nil, err
+		}
 	}
-	body, err := encodeJSON(pj)
-	if err != nil {
-		return nil, err
-	}
-	return newEncoded(body), nil
+	// The keys are made with the body and kept with it in the page cache,
+	// not again for every request that serves it.
+	enc := newEncoded(b)
+	enc.keys = pageKeys(in.pg.Key)
+	return enc, nil
 }
+
+// pageKeys are the surrogate keys of the page of key.
+func pageKeys(key string) []string { return []string{edge.PagesKey + " " + edge.HashtagKey(key)} }
 
 func (s *server) getTrending(w http.ResponseWriter, r *http.Request) {
 	tr, err := s.pages.Trending(r.Context())
@@ -571,6 +578,9 @@ var jsonContentType = []string{"application/json; charset=utf-8"}
 func (s *server) writeEncoded(w http.ResponseWriter, r *http.Request, e *encoded) {
 	h := w.Header()
 	h["Cache-Control"] = s.cacheControl
+	if e.keys != nil {
+		h[edge.Header] = e.keys
+	}
 	if s.surrogateControl != nil {
 		h["Surrogate-Control"] = s.surrogateControl
 	}

@@ -48,8 +48,9 @@ var pageCacheLookups = metrics.Default.NewCounterVec("tagstream_page_cache_looku
 type encoded struct {
 	body []byte
 	// etag and length are header values, ready to be put in a header map
-	// as they are (see writeEncoded).
-	etag, length []string
+	// as they are (see writeEncoded); keys too, the surrogate keys of a
+	// page (nil for others).
+	etag, length, keys []string
 }
 
 // newEncoded derives the ETag, a hash of the body, and the length.

@@ -60,7 +60,7 @@ func HashtagKey(key string) string {
 	b.WriteString("tag:")
 	for i := 0; i < len(key); i++ {
 		c := key[i]
-		if 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_' {
+		if plain(c) {
 			b.WriteByte(c)
 			continue
 		}
@@ -71,11 +71,16 @@ func HashtagKey(key string) string {
 	return b.String()
 }
 
+// plain reports whether c stands for itself in a key (others are %XX).
+func plain(c byte) bool {
+	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_'
+}
+
 // escapedLen is the length of HashtagKey(key) when it is not hashed.
 func escapedLen(key string) int {
 	n := len("tag:")
 	for i := 0; i < len(key); i++ {
-		if c := key[i]; 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_' {
+		if plain(key[i]) {
 			n++
 		} else {
 			n += 3
