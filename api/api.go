@@ -222,6 +222,13 @@ type server struct {
 
 // New returns the API's handler.
 func New(cfg Config, pages Pages, posts Publisher) http.Handler {
+	h, _ := newHandler(cfg, pages, posts)
+	return h
+}
+
+// newHandler is New, and the patterns it routes (the tests compare them
+// with openapi.yaml).
+func newHandler(cfg Config, pages Pages, posts Publisher) (http.Handler, []string) {
 	cfg.defaults()
 	s := &server{cfg: cfg, pages: pages, posts: posts, cacheControl: []string{fmt.Sprintf("public, max-age=%d, stale-while-revalidate=%d, stale-if-error=%d",
 		int(cfg.MaxAge.Seconds()), int(cfg.StaleWhileRevalidate.Seconds()), int(cfg.StaleIfError.Seconds()))}}
@@ -238,7 +245,7 @@ func New(cfg Config, pages Pages, posts Publisher) http.Handler {
 	if err != nil {
 		panic(fmt.Sprintf("api: Config.CORSOrigins: %v", err))
 	}
-	mux := http.NewServeMux()
+	mux := &routes{mux: http.NewServeMux()}
 	handle := func(pattern string, h http.HandlerFunc) {
 		mux.Handle(pattern, instrument(pattern, h))
 	}
@@ -270,6 +277,10 @@ func New(cfg Config, pages Pages, posts Publisher) http.Handler {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	handle("GET /readyz", s.ready)
+	// The API's description, as JSON and rendered: the edge keeps them
+	// with the page's document (siteKeys), which a release changes too.
+	mux.Handle("GET /openapi.json", instrument("GET /openapi.json", withKeys(siteKeys, serveSpec("application/json; charset=utf-8", spec.json, spec.jsonETag, ""))))
+	mux.Handle("GET /docs", instrument("GET /docs", withKeys(siteKeys, serveSpec("text/html; charset=utf-8", spec.html, spec.htmlETag, docsCSP))))
 	// The CDN origin shares the API's server: the default CDN base is
 	// this API itself. Its route is the pattern the origin checks again.
 	if cfg.Origin != nil {
@@ -289,9 +300,8 @@ func New(cfg Config, pages Pages, posts Publisher) http.Handler {
 		mux.Handle(pattern, instrument(pattern, h))
 	}
 	mux.Handle("GET /metrics", metrics.Default)
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusNotFound, fmt.Sprintf("no route for %s %.200s", r.Method, r.URL.Path))
-	})
+	patterns := mux.patterns
+	mux.mux.HandleFunc("/", mux.unrouted)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// No response may be sniffed into HTML: error bodies echo input.
 		w.Header().Set("X-Content-Type-Options", "nosniff")
@@ -303,8 +313,46 @@ func New(cfg Config, pages Pages, posts Publisher) http.Handler {
 			writeError(w, http.StatusBadRequest, "not an image URL: the path must be exactly as signed")
 			return
 		}
-		mux.ServeHTTP(w, r)
-	})
+		mux.mux.ServeHTTP(w, r)
+	}), patterns
+}
+
+// routes is the API's ServeMux and the patterns registered on it.
+type routes struct {
+	mux      *http.ServeMux
+	patterns []string
+}
+
+func (m *routes) Handle(pattern string, h http.Handler) {
+	m.patterns = append(m.patterns, pattern)
+	m.mux.Handle(pattern, h)
+}
+
+// methods are the methods a route may have: what unrouted tries.
+var methods = []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete, http.MethodOptions}
+
+// unrouted answers a request no route takes: 405 with Allow when its path
+// has routes for other methods (a client that sends PUT for PATCH learns
+// which), 404 otherwise. ServeMux would answer the 405 itself, in plain
+// text, were it not for the catch-all route this is.
+func (m *routes) unrouted(w http.ResponseWriter, r *http.Request) {
+	var allow []string
+	probe := r.Clone(r.Context())
+	for _, method := range methods {
+		probe.Method = method
+		if _, pattern := m.mux.Handler(probe); pattern != "/" && pattern != "" {
+			allow = append(allow, method)
+			if method == http.MethodGet {
+				allow = append(allow, http.MethodHead)
+			}
+		}
+	}
+	if len(allow) > 0 {
+		w.Header().Set("Allow", strings.Join(allow, ", "))
+		writeError(w, http.StatusMethodNotAllowed, fmt.Sprintf("%.20s is not allowed on %.200s: %s", r.Method, r.URL.Path, strings.Join(allow, ", ")))
+		return
+	}
+	writeError(w, http.StatusNotFound, fmt.Sprintf("no route for %.20s %.200s", r.Method, r.URL.Path))
 }
 
 type statusWriter struct {
@@ -689,10 +737,12 @@ func validCaption(w http.ResponseWriter, caption string) ([]string, bool) {
 	return keys, true
 }
 
+// createRequest's optional fields are pointers: an id given empty is a
+// malformed id (400), not an absent one.
 type createRequest struct {
 	Caption *string `json:"caption"`
-	ImageID string  `json:"image_id"`
-	PostID  string  `json:"post_id"`
+	ImageID *string `json:"image_id"`
+	PostID  *string `json:"post_id"`
 }
 
 type postResponse struct {
@@ -707,23 +757,27 @@ func (s *server) createPost(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if req.PostID == "" {
-		req.PostID = newID(s.cfg.Now())
+	postID, imageID := newID(s.cfg.Now()), ""
+	if req.PostID != nil {
+		postID = *req.PostID
 	}
-	if err := ids.Check("post_id", req.PostID); err != nil {
+	if err := ids.Check("post_id", postID); err != nil {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	if req.ImageID != "" && !ids.Valid(req.ImageID) {
-		writeError(w, http.StatusBadRequest, "image_id must be "+ids.Rule)
-		return
+	if req.ImageID != nil {
+		imageID = *req.ImageID
+		if !ids.Valid(imageID) {
+			writeError(w, http.StatusBadRequest, "image_id must be "+ids.Rule+" (leave it out for a post without an image)")
+			return
+		}
 	}
 	keys, ok := requireCaption(w, req.Caption)
-	if !ok || !s.imageUploaded(w, r, user, req.ImageID) {
+	if !ok || !s.imageUploaded(w, r, user, imageID) {
 		return
 	}
-	s.publish(w, r, events.PostEvent{Type: events.PostCreated, PostID: req.PostID, UserID: user,
-		ImageID: req.ImageID, Caption: *req.Caption}, keys)
+	s.publish(w, r, events.PostEvent{Type: events.PostCreated, PostID: postID, UserID: user,
+		ImageID: imageID, Caption: *req.Caption}, keys)
 }
 
 // imageUploaded answers 422 unless user has uploaded image (an empty image
@@ -757,8 +811,8 @@ func (s *server) imageUploaded(w http.ResponseWriter, r *http.Request, user, ima
 }
 
 type uploadRequest struct {
-	ContentType string `json:"content_type"`
-	Size        int64  `json:"size"`
+	ContentType string      `json:"content_type"`
+	Size        wholeNumber `json:"size"`
 }
 
 // createUpload reserves an image key under the caller's prefix and answers
@@ -774,7 +828,7 @@ func (s *server) createUpload(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusServiceUnavailable, "uploads are off: no image storage is configured")
 		return
 	}
-	res, err := s.cfg.Uploads.Reserve(r.Context(), user, req.ContentType, req.Size)
+	res, err := s.cfg.Uploads.Reserve(r.Context(), user, req.ContentType, int64(req.Size))
 	var bad *media.RequestError
 	switch {
 	case errors.As(err, &bad):

@@ -41,6 +41,9 @@ func TestMain(m *testing.M) {
 	}
 	code := setupImages(dir, m)
 	os.RemoveAll(dir)
+	if code == 0 && !reportConformance(os.Stderr) {
+		code = 1
+	}
 	os.Exit(code)
 }
 
@@ -177,6 +180,7 @@ func call(h http.Handler, method, path, tok, body string, hdr ...string) *httpte
 	}
 	w := httptest.NewRecorder()
 	h.ServeHTTP(w, req)
+	checkConformance(req, []byte(body), w)
 	return w
 }
 

@@ -85,7 +85,7 @@ func allowOrigin(allow string) []string {
 
 // mount registers on mux, for every path wrap saw, the OPTIONS route that
 // answers its preflight.
-func (c *corsRoutes) mount(mux *http.ServeMux) {
+func (c *corsRoutes) mount(mux interface{ Handle(string, http.Handler) }) {
 	for _, path := range c.paths {
 		methods := strings.Join(c.methods[path], ", ")
 		mux.Handle("OPTIONS "+path, instrument("OPTIONS "+path, c.preflight(methods)))

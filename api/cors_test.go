@@ -113,9 +113,10 @@ func TestCORSPreflightRefusals(t *testing.T) {
 		{"an unknown route", "/v1/nope", appOrigin, nil, http.StatusNotFound},
 		{"an unknown route under a known one", "/v1/posts/a/b/c/d", appOrigin, nil, http.StatusNotFound},
 		// Routes that are not for other origins' scripts.
-		{"the image origin", "/img/alice/img1?w=640", appOrigin, nil, http.StatusNotFound},
-		{"metrics", "/metrics", appOrigin, nil, http.StatusNotFound},
-		{"readiness", "/readyz", appOrigin, nil, http.StatusNotFound},
+		// Their paths exist, for GET only: 405, and still no CORS header.
+		{"the image origin", "/img/alice/img1?w=640", appOrigin, nil, http.StatusMethodNotAllowed},
+		{"metrics", "/metrics", appOrigin, nil, http.StatusMethodNotAllowed},
+		{"readiness", "/readyz", appOrigin, nil, http.StatusMethodNotAllowed},
 	} {
 		w := preflight(h, c.path, c.origin, "POST", c.hdr...)
 		if got := accessControl(w); w.Code != c.code || len(got) != 0 {

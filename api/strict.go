@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"math"
+	"math/big"
 	"reflect"
 	"slices"
 	"strings"
@@ -127,3 +129,54 @@ func fieldNames(t reflect.Type) map[string]bool {
 }
 
 func sortedNames(m map[string]bool) []string { return slices.Sorted(maps.Keys(m)) }
+
+// wholeNumber is an integer field of a body, which JSON Schema (and so the
+// OpenAPI document, and the clients generated from it) takes to be any
+// number with no fraction: 524288, 524288.0 and 5.24288e5 alike. An
+// int64 field would refuse the last two.
+type wholeNumber int64
+
+// maxNumberBytes bounds the number's text: big.Float parses a 60 KB
+// exponent as readily as a short one, but no size needs more than this.
+const maxNumberBytes = 64
+
+func (n *wholeNumber) UnmarshalJSON(b []byte) error {
+	if string(b) == "null" {
+		// As encoding/json does for an int64: null leaves it as it is.
+		return nil
+	}
+	refuse := &json.UnmarshalTypeError{Value: "number " + string(b), Type: reflect.TypeFor[int64]()}
+	if len(b) > maxNumberBytes || len(b) == 0 || (b[0] != '-' && (b[0] < '0' || b[0] > '9')) {
+		if len(b) > maxNumberBytes {
+			refuse.Value = fmt.Sprintf("a number of %d characters", len(b))
+		} else {
+			refuse.Value = jsonKind(b)
+		}
+		return refuse
+	}
+	f, _, err := big.ParseFloat(string(b), 10, 128, big.ToNearestEven)
+	if err != nil || !f.IsInt() {
+		return refuse
+	}
+	i, acc := f.Int64()
+	if acc != big.Exact || i == math.MinInt64 {
+		return refuse
+	}
+	*n = wholeNumber(i)
+	return nil
+}
+
+// jsonKind names the JSON value b starts, as UnmarshalTypeError does.
+func jsonKind(b []byte) string {
+	switch {
+	case len(b) == 0:
+		return "nothing"
+	case b[0] == '"':
+		return "string"
+	case b[0] == '{':
+		return "object"
+	case b[0] == '[':
+		return "array"
+	}
+	return "bool"
+}

@@ -124,7 +124,11 @@ func (s *Site) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // a redirect to the hashtag's page.
 func (s *Site) Search(w http.ResponseWriter, r *http.Request) {
 	if len(r.URL.RawQuery) > MaxQueryBytes {
-		http.Error(w, "the search is too long", http.StatusRequestURITooLong)
+		// The API's one error shape (api/openapi.yaml, Error).
+		w.Header().Set("Content-Type", "application/json; charset=utf-8")
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		w.WriteHeader(http.StatusRequestURITooLong)
+		fmt.Fprintf(w, "{\"error\":\"the search is longer than %d bytes\"}\n", MaxQueryBytes)
 		return
 	}
 	q := strings.TrimLeft(strings.TrimSpace(r.URL.Query().Get("q")), "#＃")
