@@ -32,7 +32,7 @@ var layers = map[string]int{
 	// inside a test.
 	"cmd/tagstream": 6, "pipeline/runtest": 6,
 	// 7: end-to-end tests with something real in front of a run.
-	"site/browser": 7, "edge/varnish": 7,
+	"site/browser": 7, "edge/varnish": 7, "api/contract": 7,
 }
 
 // Every package imports only packages of lower layers, so the layers of

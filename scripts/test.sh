@@ -14,6 +14,11 @@ prereqs || exit 1
 # the services are (services/chromium.sh, services/varnish.sh).
 services/chromium.sh ensure
 services/varnish.sh ensure
+# The API's contract test runs schemathesis (PyPI) from a virtual
+# environment of its own under .services (services/schemathesis.sh).
+services/schemathesis.sh ensure
+TAGSTREAM_SCHEMATHESIS=$(services/schemathesis.sh path)
+export TAGSTREAM_SCHEMATHESIS
 start=$SECONDS
 # shellcheck source=scripts/own-services.sh
 source scripts/own-services.sh
