@@ -14,7 +14,7 @@ type help struct{ purpose, formats, example string }
 
 var helps = map[string]help{
 	"run": {"everything in one process: an embedded Kafka broker persisted under --data, the processors, the ranking, the HTTP API, the page, and photos in an embedded store",
-		"in: HTTP requests (README, HTTP API) and any Kafka client at --kafka-listen; out: the page at /, JSON at /v1/..., the broker's topics (topology.md)",
+		"in: HTTP requests (README, HTTP API; /openapi.json describes them) and any Kafka client at --kafka-listen; out: the page at /, JSON at /v1/..., the broker's topics (topology.md)",
 		"tagstream run --demo          # then open the page it prints"},
 	"worker": {"the processors (extractor, counts, lists) against a Kafka cluster; run several to share the partitions",
 		"in: the posts and likes topics; out: the hashtag tables and their changelogs, dead-letters (topology.md)",
@@ -23,7 +23,7 @@ var helps = map[string]help{
 		"in: post-changes; out: hashtag-top-posts, hashtag-trending-partials",
 		"tagstream rank --brokers k1:9092 --rank-interval 30s"},
 	"api": {"the HTTP API and the page, reading the tables through goka views (or the Cassandra snapshot)",
-		"in: HTTP requests; out: JSON, the page, resized images, posts and likes appended to Kafka, purges of the edge in front (--edge-purge)",
+		"in: HTTP requests (/openapi.json describes them, /docs renders it); out: JSON, the page, resized images, posts and likes appended to Kafka, purges of the edge in front (--edge-purge)",
 		"TAGSTREAM_SECRET=$(cat /run/secrets/token) tagstream api --brokers k1:9092 --http :8080 --edge-purge http://varnish:6082"},
 	"snapshot": {"batched snapshots of the hashtag tables into Cassandra, with health on --http",
 		"in: the tables' changelogs; out: rows of the hashtags and trending tables (README, Snapshots in Cassandra)",

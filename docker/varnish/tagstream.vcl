@@ -14,7 +14,8 @@
 #   - a response is cached for what its Surrogate-Control's max-age allows,
 #     else its Cache-Control (s-maxage, max-age), never longer, and never
 #     with no-store, no-cache, private, a Set-Cookie or Vary: *;
-#   - only the page, /v1/ and /img/ are served (an allow-list: 404 for
+#   - only the page, /v1/, /img/ and the API's description (/openapi.json,
+#     /docs) are served (an allow-list: 404 for
 #     the origin's /metrics, /readyz, /healthz however spelled); a query
 #     on a page or the API is dropped, and the cache key is the URL alone;
 #   - while the origin is healthy, an expired or purged object is never
@@ -53,16 +54,17 @@ sub vcl_recv {
 		}
 		return (synth(200, "purged"));
 	}
-	# Only what readers ask for goes through: the page, the API, images.
+	# Only what readers ask for goes through: the page, the API and its
+	# description (/openapi.json, /docs), images.
 	# An allow-list, not a deny-list: the origin's router unescapes paths,
 	# so /%6Detrics would reach /metrics past any pattern of names.
-	if (req.url !~ "^/(v1/|img/|tags(/|\?|$)|\?|$)") {
+	if (req.url !~ "^/(v1/|img/|tags(/|\?|$)|openapi\.json(\?|$)|docs(\?|$)|\?|$)") {
 		return (synth(404, "not found"));
 	}
 	# No query on what takes none: ?r=<random> must not make a cache entry
 	# (and an origin request) per request. The search (/tags?q=) and
 	# images (signed) keep theirs.
-	if (req.url ~ "^/(v1/hashtags/|v1/trending|tags/|\?)") {
+	if (req.url ~ "^/(v1/hashtags/|v1/trending|tags/|openapi\.json|docs|\?)") {
 		set req.url = regsub(req.url, "\?.*$", "");
 	}
 	if (req.method != "GET" && req.method != "HEAD") {

@@ -433,9 +433,15 @@ func TestEdgeInFrontOfRun(t *testing.T) {
 				t.Errorf("GET with Authorization: %d %s", a.code, a.cache)
 			}
 		}
-		for _, p := range []string{"/metrics", "/%6Detrics", "/readyz", "/healthz", "/v2/x"} {
+		for _, p := range []string{"/metrics", "/%6Detrics", "/readyz", "/healthz", "/v2/x", "/docs/x", "/openapi.jsonx"} {
 			if a := get(t, v.url+p); a.code != http.StatusNotFound {
 				t.Errorf("%s through the edge: %d", p, a.code)
+			}
+		}
+		// The API's description is for readers too, and cached.
+		for _, p := range []string{"/openapi.json", "/docs"} {
+			if a := cached(t, v.url+p+"?r=1"); !bytes.Equal(a.body, get(t, origin+p).body) {
+				t.Errorf("%s through the edge: not the origin's", p)
 			}
 		}
 		other := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DialContext: (&net.Dialer{
