@@ -306,16 +306,33 @@ func newHandler(cfg Config, pages Pages, posts Publisher) (http.Handler, []strin
 		// No response may be sniffed into HTML: error bodies echo input.
 		w.Header().Set("X-Content-Type-Options", "nosniff")
 		// ServeMux answers an untidy path (//, /./, /../) with a redirect
-		// to the tidy one. For image URLs each variant would be a CDN
-		// cache key of its own, unbounded; only the signed spelling is
-		// an image URL.
-		if strings.HasPrefix(r.URL.Path, "/img/") && r.URL.Path != path.Clean(r.URL.Path) {
-			writeError(w, http.StatusBadRequest, "not an image URL: the path must be exactly as signed")
-			return
+		// to the tidy one: an answer no client asked for, in HTML, and
+		// for image URLs one CDN cache key per spelling, unbounded. Only
+		// the tidy spelling is served; a trailing slash is no untidiness
+		// (the route decides).
+		if p := r.URL.Path; p != "" && p != path.Clean(p) {
+			if strings.HasPrefix(p, "/img/") {
+				writeError(w, http.StatusBadRequest, "not an image URL: the path must be exactly as signed")
+				return
+			}
+			if p != path.Clean(p)+"/" {
+				writeError(w, http.StatusBadRequest, "not a canonical path: no //, /./ or /../")
+				return
+			}
+		}
+		// No route serves ranges or takes conditional writes: net/http's
+		// ServeContent (the page, the images, the description) would
+		// answer them with 206, 412 and a plain-text 416, none of which
+		// the API documents.
+		for _, h := range unsupportedHeaders {
+			delete(r.Header, h)
 		}
 		mux.mux.ServeHTTP(w, r)
 	}), patterns
 }
+
+// unsupportedHeaders are the request headers the API ignores (above).
+var unsupportedHeaders = []string{"Range", "If-Range", "If-Match", "If-Unmodified-Since"}
 
 // routes is the API's ServeMux and the patterns registered on it.
 type routes struct {

@@ -20,8 +20,8 @@ import (
 var specYAML []byte
 
 // OpenAPI returns the API's OpenAPI 3.1 document as JSON, its keys in the
-// order openapi.yaml writes them: what GET /openapi.json serves.
-func OpenAPI() []byte { return spec.json }
+// order openapi.yaml writes them: what GET /openapi.json serves (a copy).
+func OpenAPI() []byte { return bytes.Clone(spec.json) }
 
 // spec is the document in the forms it is served in, made once: the
 // document cannot change while the process runs.
@@ -88,11 +88,18 @@ func nodeJSON(buf *bytes.Buffer, n *yaml.Node, aliases int) error {
 		return nodeJSON(buf, n.Alias, aliases+1)
 	case yaml.MappingNode:
 		buf.WriteByte('{')
+		// A key given twice would hide the first value from every reader
+		// of the JSON (each keeps the last): a path or a status gone.
+		seen := make(map[string]bool, len(n.Content)/2)
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k := n.Content[i]
 			if k.Kind != yaml.ScalarNode || k.Tag == "!!merge" {
 				return fmt.Errorf("line %d: a key must be a plain scalar", k.Line)
 			}
+			if seen[k.Value] {
+				return fmt.Errorf("line %d: key %q given twice in one mapping", k.Line, k.Value)
+			}
+			seen[k.Value] = true
 			if i > 0 {
 				buf.WriteByte(',')
 			}

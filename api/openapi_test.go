@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"path"
 	"regexp"
 	"slices"
 	"strings"
@@ -82,19 +83,31 @@ const maxReported = 20
 // checkConformance checks one answer against the contract and records
 // a failure. A fuzz target's answers are checked too.
 func checkConformance(req *http.Request, body []byte, w *httptest.ResponseRecorder) {
-	c, err := loadContract()
-	var problem error
-	if err != nil {
-		problem = err
-	} else {
-		problem = c.check(req, body, w.Code, w.Header(), w.Body.Bytes())
-	}
+	problem := conformanceOf(req, body, w)
 	conformance.Lock()
 	defer conformance.Unlock()
 	conformance.checked++
 	if problem != nil && len(conformance.failures) < maxReported {
 		conformance.failures = append(conformance.failures,
 			fmt.Sprintf("%s %.120s -> %d %.200q: %v", req.Method, req.URL.RequestURI(), w.Code, w.Body.String(), problem))
+	}
+}
+
+// conformanceOf returns why an answer does not conform, or nil.
+func conformanceOf(req *http.Request, body []byte, w *httptest.ResponseRecorder) error {
+	c, err := loadContract()
+	if err != nil {
+		return err
+	}
+	return c.check(req, body, w.Code, w.Header(), w.Body.Bytes())
+}
+
+// mustConform fails t at once on an answer that breaks the contract: the
+// fuzz targets', so that the fuzzer keeps and minimises the input.
+func mustConform(t *testing.T, req *http.Request, body []byte, w *httptest.ResponseRecorder) {
+	t.Helper()
+	if err := conformanceOf(req, body, w); err != nil {
+		t.Fatalf("%s %.120s -> %d %.200q breaks api/openapi.yaml: %v", req.Method, req.URL.RequestURI(), w.Code, w.Body.String(), err)
 	}
 }
 
@@ -124,19 +137,26 @@ func (c *contract) check(req *http.Request, reqBody []byte, code int, header htt
 			return errors.New("a 405 without Allow")
 		}
 		return c.errorShape(code, header, body, http.StatusMethodNotAllowed)
-	case errors.As(err, &re) && strings.HasPrefix(probe.URL.Path, "/img/"):
-		// An image path spelled otherwise than signed (//, /./, /../) is
-		// refused before routing: getImage's 400.
+	case errors.As(err, &re) && (strings.HasPrefix(probe.URL.Path, "/img/") || untidy(probe.URL.Path)):
+		// A path spelled untidily (//, /./, /../), or an image path
+		// otherwise than signed, is refused before routing (400, which
+		// info.description states).
 		return c.errorShape(code, header, body, http.StatusBadRequest, http.StatusNotFound)
 	case errors.As(err, &re):
 		return c.errorShape(code, header, body, http.StatusNotFound)
 	case err != nil:
 		return err
 	}
-	if code == http.StatusNotModified || req.Method == http.MethodHead {
-		// kin-openapi checks neither: the status must still be listed.
+	switch {
+	case code == http.StatusMovedPermanently || code == http.StatusNotModified || code == http.StatusTemporaryRedirect ||
+		code == http.StatusPermanentRedirect || req.Method == http.MethodHead:
+		// kin-openapi checks no HEAD and none of these statuses: each
+		// must still be listed, and a 304 carry its ETag.
 		if route.Operation.Responses.Status(code) == nil {
 			return fmt.Errorf("status %d is not in the document", code)
+		}
+		if code == http.StatusNotModified && header.Get("ETag") == "" {
+			return errors.New("a 304 without its ETag")
 		}
 		return nil
 	}
@@ -163,6 +183,10 @@ func (c *contract) pathExists(req *http.Request) bool {
 	}
 	return false
 }
+
+// untidy reports whether p is a path ServeMux would redirect to another
+// spelling.
+func untidy(p string) bool { return p != path.Clean(p) && p != path.Clean(p)+"/" }
 
 // errorShape checks an answer no operation describes: one of codes, and
 // for an error, the Error body as JSON.
@@ -379,9 +403,39 @@ func TestYAMLToJSON(t *testing.T) {
 			t.Errorf("%q: %s, want %s", c.in, compact.String(), c.want)
 		}
 	}
-	for _, bad := range []string{"a: [", "? [k]\n: v\n"} {
+	for _, bad := range []string{"a: [", "? [k]\n: v\n", "a: 1\nb: 2\na: 3\n"} {
 		if _, err := yamlToJSON([]byte(bad)); err == nil {
 			t.Errorf("%q: converted", bad)
 		}
 	}
+}
+
+// No answer outside the document: ranges and conditional writes are
+// ignored (ServeContent would answer 206, 412 or a plain-text 416), and an
+// untidy path is refused as JSON rather than redirected.
+func TestNoUndocumentedAnswers(t *testing.T) {
+	h, _, _ := newServerWith(Config{Site: mustSite(t)})
+	for _, p := range []string{"/openapi.json", "/docs", "/"} {
+		for _, hdr := range [][]string{{"Range", "bytes=0-10"}, {"Range", "bytes=999999-"}, {"If-Match", `"x"`}, {"If-Unmodified-Since", "Mon, 02 Jan 2006 15:04:05 GMT"}} {
+			if w := call(h, "GET", p, "", "", hdr...); w.Code != http.StatusOK {
+				t.Errorf("GET %s with %s: %d, want 200 and the whole body", p, hdr[0], w.Code)
+			}
+		}
+	}
+	for _, p := range []string{"/v1//posts", "/v1/hashtags/..", "/v1/./trending", "//healthz"} {
+		if w := call(h, "GET", p, "", ""); w.Code != http.StatusBadRequest || w.Header().Get("Location") != "" {
+			t.Errorf("GET %s: %d Location %q, want 400 and no redirect", p, w.Code, w.Header().Get("Location"))
+		} else {
+			errorOf(t, w)
+		}
+	}
+}
+
+func mustSite(t *testing.T) *site.Site {
+	t.Helper()
+	st, err := site.New(site.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
 }

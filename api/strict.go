@@ -78,6 +78,9 @@ func syntaxError(err error, dec *json.Decoder) error {
 		return &bodyError{fmt.Sprintf("malformed JSON at byte %d: %s", se.Offset, se.Error())}
 	}
 	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		if dec.InputOffset() == 0 {
+			return &bodyError{"the body is empty: want a JSON object"}
+		}
 		return &bodyError{fmt.Sprintf("malformed JSON: the body ends at byte %d, inside the object", dec.InputOffset())}
 	}
 	return &bodyError{"malformed JSON"}
@@ -155,7 +158,8 @@ func (n *wholeNumber) UnmarshalJSON(b []byte) error {
 		return refuse
 	}
 	f, _, err := big.ParseFloat(string(b), 10, 128, big.ToNearestEven)
-	if err != nil || !f.IsInt() {
+	// Inexact: 1.000…0001 rounded to 1 at 128 bits is not a whole number.
+	if err != nil || f.Acc() != big.Exact || !f.IsInt() {
 		return refuse
 	}
 	i, acc := f.Int64()

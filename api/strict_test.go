@@ -24,8 +24,9 @@ func TestWholeNumbers(t *testing.T) {
 		`{"size": [1]}`:                  "array",
 		`{"size": 1e19}`:                 "number 1e19",
 		`{"size": -9223372036854775808}`: "number -9223372036854775808",
-		`{"size": 1` + strings.Repeat("0", 100) + `}`: "a number of 101 characters",
-		`{"size": 1e999999999}`:                       "number 1e999999999",
+		`{"size": 1` + strings.Repeat("0", 100) + `}`:              "a number of 101 characters",
+		`{"size": 1e999999999}`:                                    "number 1e999999999",
+		`{"size": 1.00000000000000000000000000000000000000000001}`: "number 1.00000000000000000000000000000000000000000001",
 	} {
 		var req uploadRequest
 		err := decodeStrict([]byte(body), &req)
@@ -50,5 +51,12 @@ func TestEmptyIDsAreRefused(t *testing.T) {
 	}
 	if w := call(h, "POST", "/v1/posts", tok, `{"caption":"#a"}`); w.Code != 202 {
 		t.Errorf("without ids: %d %s, want 202", w.Code, w.Body)
+	}
+}
+
+func TestEmptyBodySaysSo(t *testing.T) {
+	var req editRequest
+	if err := decodeStrict(nil, &req); err == nil || err.Error() != "the body is empty: want a JSON object" {
+		t.Errorf("empty body: %v", err)
 	}
 }

@@ -13,18 +13,18 @@ SERVICE=schemathesis
 source "$(dirname "$0")/lib.sh"
 
 # 4.32.5: the newest 4.x on PyPI when pinned (it needs Python >= 3.11).
-# Pinned exactly, and Hypothesis (its data generator) with it, because a
-# seeded run sends the same requests only with the same versions of both:
-# a new release of either changes what one seed generates. 6.170.17 is
-# the Hypothesis that pip resolved for this schemathesis. Change them
+# Every package is pinned exactly (schemathesis-requirements.txt, a pip
+# freeze), Hypothesis, its data generator, first among them, because a
+# seeded run sends the same requests only with the same versions: a new
+# release of any of them may change what one seed generates. Change them
 # together, and only on purpose.
 SCHEMATHESIS_VERSION=4.32.5
-HYPOTHESIS_VERSION=6.170.17
-PINS=("schemathesis==$SCHEMATHESIS_VERSION" "hypothesis==$HYPOTHESIS_VERSION")
+REQUIREMENTS=$(cd "$(dirname "$0")" && pwd)/schemathesis-requirements.txt
+PINS=(--no-deps -r "$REQUIREMENTS")
 
 VENV=$(cd "$SERVICES_DIR" && pwd)/schemathesis-venv
 ST=$VENV/bin/schemathesis
-STAMP=$VENV/tagstream-pins # the pins this venv was made with, written last
+STAMP=$VENV/tagstream-pins # the requirements this venv was made with (their hash), written last
 
 # fail: die without the install log's tail, which has nothing to say here.
 fail() { say "$*"; exit 1; }
@@ -39,7 +39,9 @@ override() {
 
 # installed: the venv is complete and made with today's pins (no Python
 # started: cheap enough for `path`).
-installed() { [[ -x $ST && $(cat "$STAMP" 2>/dev/null) == "${PINS[*]}" ]]; }
+installed() { [[ -x $ST && $(cat "$STAMP" 2>/dev/null) == "$(pin_hash)" ]]; }
+
+pin_hash() { sha256sum "$REQUIREMENTS" | cut -d' ' -f1; }
 
 # version_ok <binary>: it runs and says the pinned version.
 version_ok() { [[ $("$1" --version 2>/dev/null) == *"version $SCHEMATHESIS_VERSION" ]]; }
@@ -69,7 +71,7 @@ ensure)
   exec 9>"$SERVICES_DIR/schemathesis.lock"
   flock 9
   if installed && version_ok "$ST"; then say "found $ST ($SCHEMATHESIS_VERSION)"; exit 0; fi
-  say "installing ${PINS[*]} into $VENV (once; about 95 MB)"
+  say "installing schemathesis $SCHEMATHESIS_VERSION (schemathesis-requirements.txt) into $VENV (once; about 95 MB)"
   start=$SECONDS
   # A venv of other pins, or one whose install broke off, is made anew:
   # upgrading in place could keep stale dependencies.
@@ -78,9 +80,9 @@ ensure)
     echo "== $(date -u +%FT%TZ) pip install ${PINS[*]}"
     python3 -m venv "$VENV" &&
       "$VENV/bin/python" -m pip install --disable-pip-version-check --no-input --progress-bar off "${PINS[@]}"
-  } >>"$LOG_DIR/$SERVICE.log" 2>&1 || die "pip install ${PINS[*]} failed (log: $LOG_DIR/$SERVICE.log)"
+  } >>"$LOG_DIR/$SERVICE.log" 2>&1 || die "pip install -r $REQUIREMENTS failed (log: $LOG_DIR/$SERVICE.log)"
   version_ok "$ST" || die "installed, but $ST --version is not $SCHEMATHESIS_VERSION"
-  echo "${PINS[*]}" >"$STAMP"
+  pin_hash >"$STAMP"
   say "installed $ST ($SCHEMATHESIS_VERSION) in $((SECONDS - start))s" ;;
 path)
   if [[ -n ${TAGSTREAM_SCHEMATHESIS:-} ]]; then override; exit 0; fi

@@ -5,5 +5,5 @@
 // test fails on any 5xx or any answer the document does not describe.
 // TAGSTREAM_SCHEMATHESIS is the schemathesis binary,
 // TAGSTREAM_CONTRACT_SEED (default 1) and TAGSTREAM_CONTRACT_EXAMPLES
-// (default 25) the seed and the examples per operation.
+// (default 50) the seed and the examples per operation.
 package contract
