@@ -129,7 +129,8 @@ func TestRankDurationsHaveFloors(t *testing.T) {
 // ignored (TAGSTREAM_BROKER would leave the default broker in place).
 func TestUnknownVariablesAreRefused(t *testing.T) {
 	err := CheckEnv([]string{"PATH=/bin", "TAGSTREAM_BROKER=k1:9092", "TAGSTREAM_PARTITONS=6", "TAGSTREAM_BROKERS=k1:9092",
-		"TAGSTREAM_NO_SKIP=1", "TAGSTREAM_CHAOS_SEEDS=3", "TAGSTREAM_TEST_KAFKA_ROLES=x", "TAGSTREAM_API_PASSWORD=p"})
+		"TAGSTREAM_NO_SKIP=1", "TAGSTREAM_CHAOS_SEEDS=3", "TAGSTREAM_TEST_KAFKA_ROLES=x", "TAGSTREAM_API_PASSWORD=p",
+		"TAGSTREAM_SCHEMATHESIS=/x/st", "TAGSTREAM_CONTRACT_SEED=2", "TAGSTREAM_CHROMIUM=c", "TAGSTREAM_VARNISHD=v"})
 	if err == nil {
 		t.Fatal("misspelt variables accepted")
 	}
@@ -138,7 +139,7 @@ func TestUnknownVariablesAreRefused(t *testing.T) {
 			t.Errorf("error %q lacks %q", err, want)
 		}
 	}
-	for _, ok := range []string{"TAGSTREAM_BROKERS ", "NO_SKIP", "CHAOS", "TEST_KAFKA", "API_PASSWORD"} {
+	for _, ok := range []string{"TAGSTREAM_BROKERS ", "NO_SKIP", "CHAOS", "TEST_KAFKA", "API_PASSWORD", "SCHEMATHESIS", "CONTRACT", "CHROMIUM", "VARNISHD"} {
 		if strings.Contains(err.Error(), ok) {
 			t.Errorf("error %q names a variable that is read: %s", err, ok)
 		}

@@ -9,8 +9,11 @@ import (
 // Variables read by the tests, the scripts and the compose file, not by a
 // command: a process started by them sees these and must not refuse them.
 var (
-	toolVars     = []string{"TAGSTREAM_NO_SKIP", "TAGSTREAM_SERVICES_DIR", "TAGSTREAM_IMAGE", "TAGSTREAM_EDGE_PORT", "TAGSTREAM_COST_POSTS"}
-	toolPrefixes = []string{"TAGSTREAM_TEST_", "TAGSTREAM_CHAOS_"}
+	toolVars = []string{"TAGSTREAM_NO_SKIP", "TAGSTREAM_SERVICES_DIR", "TAGSTREAM_IMAGE", "TAGSTREAM_EDGE_PORT", "TAGSTREAM_COST_POSTS",
+		// The binaries of the tests' tools (services/*.sh), which
+		// make test exports before it starts the services.
+		"TAGSTREAM_SCHEMATHESIS", "TAGSTREAM_CHROMIUM", "TAGSTREAM_VARNISHD", "TAGSTREAM_SCREENSHOTS"}
+	toolPrefixes = []string{"TAGSTREAM_TEST_", "TAGSTREAM_CHAOS_", "TAGSTREAM_CONTRACT_"}
 )
 
 // CheckEnv returns an error naming every TAGSTREAM_* variable of environ
