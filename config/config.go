@@ -8,6 +8,7 @@ package config
 import (
 	"flag"
 	"fmt"
+	"io"
 	"net/url"
 	"os"
 	"slices"
@@ -443,7 +444,7 @@ var defs = map[string]func(fs *flag.FlagSet, c *Config, name string){
 			"(topology.md, Principals and ACLs)")
 	},
 	"kafka-password": func(fs *flag.FlagSet, c *Config, n string) {
-		fs.StringVar(&c.KafkaPassword, n, c.KafkaPassword, "SASL password of --kafka-user (prefer TAGSTREAM_KAFKA_PASSWORD: flags show in ps)")
+		fs.StringVar(&c.KafkaPassword, n, c.KafkaPassword, "SASL password of --kafka-user (prefer --kafka-password-file: flags show in ps, variables in docker inspect)")
 	},
 	"kafka-sasl-mechanism": func(fs *flag.FlagSet, c *Config, n string) {
 		fs.Var(oneOf{&c.KafkaSASLMechanism, []string{"SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"}}, n,
@@ -696,7 +697,7 @@ var defs = map[string]func(fs *flag.FlagSet, c *Config, name string){
 // rolePassword binds --<role>-password to c.RolePasswords[role].
 func rolePassword(role string) func(fs *flag.FlagSet, c *Config, n string) {
 	return func(fs *flag.FlagSet, c *Config, n string) {
-		fs.Func(n, "with --create-users, the SCRAM password of the "+role+" role's user (prefer "+EnvName(n)+": flags show in ps)",
+		fs.Func(n, "with --create-users, the SCRAM password of the "+role+" role's user (prefer --"+n+"-file: flags show in ps, variables in docker inspect)",
 			func(v string) error {
 				if c.RolePasswords == nil {
 					c.RolePasswords = map[string]string{}
@@ -725,9 +726,50 @@ func FlagSet(cmd string, c *Config, names ...string) *flag.FlagSet {
 		}
 		if fs.Lookup(n) == nil {
 			def(fs, c, n)
+			if secretFlags[n] {
+				fs.String(n+fileSuffix, "", "file holding --"+n+", e.g. a Docker or Kubernetes secret (/run/secrets/...), so that the value "+
+					"shows in no process listing or environment; one trailing newline is dropped (or "+EnvName(n+fileSuffix)+")")
+			}
 		}
 	}
 	return fs
+}
+
+// secretFlags are the flags whose values are secrets: each has a
+// --<name>-file form (and TAGSTREAM_<NAME>_FILE), and no error ever
+// quotes its value.
+var secretFlags = map[string]bool{
+	"secret": true, "kafka-password": true, "s3-secret-key": true, "image-keys": true,
+	"api-password": true, "worker-password": true, "rank-password": true, "reader-password": true,
+}
+
+const fileSuffix = "-file"
+
+// maxSecretFileBytes bounds a secret file: a path given by mistake (a
+// log, a device) must not be read whole into every process.
+const maxSecretFileBytes = 64 << 10
+
+// readSecretFile returns the secret in path without one trailing newline
+// (echo and editors add it; no secret ends in one). Its errors name the
+// file, never its content.
+func readSecretFile(flagName, path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", fmt.Errorf("config: --%s: %w", flagName, err)
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, maxSecretFileBytes+1))
+	if err != nil {
+		return "", fmt.Errorf("config: --%s: read %s: %w", flagName, path, err)
+	}
+	if len(b) > maxSecretFileBytes {
+		return "", fmt.Errorf("config: --%s: %s is over %d bytes: not a secret", flagName, path, maxSecretFileBytes)
+	}
+	s := strings.TrimSuffix(strings.TrimSuffix(string(b), "\n"), "\r")
+	if s == "" {
+		return "", fmt.Errorf("config: --%s: %s is empty", flagName, path)
+	}
+	return s, nil
 }
 
 // EnvName is the environment variable that sets flag name.
@@ -736,23 +778,58 @@ func EnvName(name string) string {
 }
 
 // Parse parses args, then fills every flag not given on the command line
-// from its TAGSTREAM_* variable.
+// from its TAGSTREAM_* variable, then reads the secrets given as files.
+// The command line wins over the environment, a secret's file form
+// included: --secret-file beats TAGSTREAM_SECRET. Both forms at one level
+// (--secret and --secret-file, or both variables) is an error.
 func Parse(fs *flag.FlagSet, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	set := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	cmd := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { cmd[f.Name] = true })
+	env := map[string]bool{}
 	var err error
 	fs.VisitAll(func(f *flag.Flag) {
-		if set[f.Name] || err != nil {
+		if cmd[f.Name] || err != nil {
 			return
 		}
+		base, isFile := strings.CutSuffix(f.Name, fileSuffix)
+		if (isFile && secretFlags[base] && cmd[base]) || (secretFlags[f.Name] && cmd[f.Name+fileSuffix]) {
+			return // the other form of this secret is on the command line
+		}
 		if v, ok := os.LookupEnv(EnvName(f.Name)); ok {
+			env[f.Name] = true
 			if e := fs.Set(f.Name, v); e != nil {
-				err = fmt.Errorf("config: %s=%q: %w", EnvName(f.Name), v, e)
+				shown := fmt.Sprintf("%q", v)
+				if secretFlags[f.Name] {
+					shown = "(a secret, not shown)"
+				}
+				err = fmt.Errorf("config: %s=%s: %w", EnvName(f.Name), shown, e)
 			}
 		}
 	})
-	return err
+	if err != nil {
+		return err
+	}
+	for n := range secretFlags {
+		file := fs.Lookup(n + fileSuffix)
+		if file == nil || file.Value.String() == "" {
+			continue
+		}
+		switch {
+		case cmd[n] && cmd[n+fileSuffix]:
+			return fmt.Errorf("config: --%s and --%s given: give one", n, n+fileSuffix)
+		case env[n] && env[n+fileSuffix]:
+			return fmt.Errorf("config: %s and %s set: set one", EnvName(n), EnvName(n+fileSuffix))
+		}
+		v, err := readSecretFile(n+fileSuffix, file.Value.String())
+		if err != nil {
+			return err
+		}
+		if err := fs.Set(n, v); err != nil {
+			return fmt.Errorf("config: --%s: the value in %s: %w", n+fileSuffix, file.Value.String(), err)
+		}
+	}
+	return nil
 }

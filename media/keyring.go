@@ -48,8 +48,13 @@ func ParseKeyring(spec string) (*Keyring, error) {
 	kr := &Keyring{keys: map[string][]byte{}, macs: map[string]*sync.Pool{}}
 	for _, item := range strings.FieldsFunc(spec, func(r rune) bool { return r == ',' || r == '\n' || r == '\r' }) {
 		kid, b64, ok := strings.Cut(strings.TrimSpace(item), ":")
-		if !ok || !kidRE.MatchString(kid) {
-			return nil, fmt.Errorf("media: key %q: want kid:base64secret with kid of [A-Za-z0-9_-]", kid)
+		if !ok {
+			// Without its ':', the item may be the secret alone: never
+			// quoted in an error, which may reach a log.
+			return nil, fmt.Errorf("media: a key without its id: want kid:base64secret")
+		}
+		if !kidRE.MatchString(kid) {
+			return nil, fmt.Errorf("media: key id %.64q: want kid:base64secret with kid of [A-Za-z0-9_-]", kid)
 		}
 		secret, err := base64.StdEncoding.DecodeString(b64)
 		if err != nil {

@@ -71,6 +71,18 @@ func TestTokenCommand(t *testing.T) {
 	if err != nil || user != "alice" {
 		t.Fatalf("minted token verifies as %q, %v", user, err)
 	}
+	// The secret from a file, as a Docker secret mounts it.
+	file := filepath.Join(t.TempDir(), "tagstream_secret")
+	if err := os.WriteFile(file, []byte(secret+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out.Reset()
+	if err := dispatch(context.Background(), []string{"token", "--user", "bob", "--secret-file", file}, nil, &out); err != nil {
+		t.Fatal(err)
+	}
+	if user, err := token.Verify([]byte(secret), strings.TrimSpace(out.String()), 0); err != nil || user != "bob" {
+		t.Fatalf("token minted with --secret-file verifies as %q, %v", user, err)
+	}
 	// Tokens no API would accept are not minted.
 	for _, args := range [][]string{
 		{"token", "--secret", secret},
