@@ -130,16 +130,18 @@ func TestRankDurationsHaveFloors(t *testing.T) {
 func TestUnknownVariablesAreRefused(t *testing.T) {
 	err := CheckEnv([]string{"PATH=/bin", "TAGSTREAM_BROKER=k1:9092", "TAGSTREAM_PARTITONS=6", "TAGSTREAM_BROKERS=k1:9092",
 		"TAGSTREAM_NO_SKIP=1", "TAGSTREAM_CHAOS_SEEDS=3", "TAGSTREAM_TEST_KAFKA_ROLES=x", "TAGSTREAM_API_PASSWORD=p",
-		"TAGSTREAM_SCHEMATHESIS=/x/st", "TAGSTREAM_CONTRACT_SEED=2", "TAGSTREAM_CHROMIUM=c", "TAGSTREAM_VARNISHD=v"})
+		"TAGSTREAM_SCHEMATHESIS=/x/st", "TAGSTREAM_CONTRACT_SEED=2", "TAGSTREAM_CHROMIUM=c", "TAGSTREAM_VARNISHD=v",
+		"TAGSTREAM_KAFKA_PASSWORD_FILE=/run/secrets/p", "TAGSTREAM_SECRET_FILE=/run/secrets/s", "TAGSTREAM_HTTP_FILE=/x"})
 	if err == nil {
 		t.Fatal("misspelt variables accepted")
 	}
-	for _, want := range []string{"TAGSTREAM_BROKER (did you mean TAGSTREAM_BROKERS?)", "TAGSTREAM_PARTITONS (did you mean TAGSTREAM_PARTITIONS?)"} {
+	// A file form exists for secrets only: TAGSTREAM_HTTP_FILE is no variable.
+	for _, want := range []string{"TAGSTREAM_BROKER (did you mean TAGSTREAM_BROKERS?)", "TAGSTREAM_PARTITONS (did you mean TAGSTREAM_PARTITIONS?)", "TAGSTREAM_HTTP_FILE"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q lacks %q", err, want)
 		}
 	}
-	for _, ok := range []string{"TAGSTREAM_BROKERS ", "NO_SKIP", "CHAOS", "TEST_KAFKA", "API_PASSWORD", "SCHEMATHESIS", "CONTRACT", "CHROMIUM", "VARNISHD"} {
+	for _, ok := range []string{"TAGSTREAM_BROKERS ", "NO_SKIP", "CHAOS", "TEST_KAFKA", "API_PASSWORD", "SCHEMATHESIS", "CONTRACT", "CHROMIUM", "VARNISHD", "PASSWORD_FILE", "SECRET_FILE"} {
 		if strings.Contains(err.Error(), ok) {
 			t.Errorf("error %q names a variable that is read: %s", err, ok)
 		}

@@ -24,6 +24,9 @@ func CheckEnv(environ []string) error {
 	known := map[string]bool{}
 	for name := range defs {
 		known[EnvName(name)] = true
+		if secretFlags[name] {
+			known[EnvName(name+fileSuffix)] = true
+		}
 	}
 	for _, v := range toolVars {
 		known[v] = true

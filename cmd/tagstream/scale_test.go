@@ -8,6 +8,8 @@ import (
 	"math/rand"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -39,7 +41,15 @@ func launch(t *testing.T, name string, args ...string) *command {
 func launchEnv(t *testing.T, name string, env []string, args ...string) *command {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], args...)
-	cmd.Env = append(append(childEnv(), "TAGSTREAM_TEST_AS_COMMAND=1"), env...)
+	inherited := childEnv()
+	for _, kv := range env {
+		// A secret env gives as a file replaces the inherited value
+		// (make test's admin password): both would be refused.
+		if name, _, _ := strings.Cut(kv, "="); strings.HasSuffix(name, "_FILE") {
+			inherited = slices.DeleteFunc(inherited, func(v string) bool { return strings.HasPrefix(v, strings.TrimSuffix(name, "_FILE")+"=") })
+		}
+	}
+	cmd.Env = append(append(inherited, "TAGSTREAM_TEST_AS_COMMAND=1"), env...)
 	out := &bytes.Buffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
@@ -169,8 +179,33 @@ func TestWorkersScaleOnRealKafka(t *testing.T) {
 	}
 
 	w1, w2 := worker("worker-1", "w1"), worker("worker-2", "w2")
-	apiProc := launchEnv(t, "api", apiEnv, append([]string{"api", "--http", httpAddr, "--secret", secret}, common...)...)
+	// The API reads its secrets from files, as compose mounts them: its
+	// command line and environment then hold none.
+	apiEnv, kafkaPassword := secretsToFiles(t, apiEnv)
+	secretFile := filepath.Join(t.TempDir(), "tagstream_secret")
+	if err := os.WriteFile(secretFile, []byte(secret+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	apiProc := launchEnv(t, "api", apiEnv, append([]string{"api", "--http", httpAddr, "--secret-file", secretFile}, common...)...)
 	awaitReady(t, httpAddr, apiProc)
+	// Neither ps nor the environment shows them. (The environment this
+	// test inherits holds make test's role passwords, the api's among
+	// them, as TAGSTREAM_API_PASSWORD for --create-users: so the check is
+	// that the variable the api reads its password from is absent.)
+	cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", apiProc.cmd.Process.Pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	environ, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", apiProc.cmd.Process.Pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(cmdline, []byte(secret)) || bytes.Contains(cmdline, []byte(kafkaPassword)) {
+		t.Errorf("the api's command line holds a secret: %q", cmdline)
+	}
+	if bytes.Contains(environ, []byte(secret)) || bytes.Contains(environ, []byte("TAGSTREAM_KAFKA_PASSWORD=")) {
+		t.Errorf("the api's environment holds its token secret or TAGSTREAM_KAFKA_PASSWORD")
+	}
 
 	g := &loadGen{ns: ns, truth: map[string]int64{}}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -194,7 +229,6 @@ func TestWorkersScaleOnRealKafka(t *testing.T) {
 
 	g0 := ns.Gen(0)
 	var lag int64
-	var err error
 	testenv.Await(t, 2*time.Minute, "no lag", func() bool {
 		lag, err = c.Lag(context.Background(), g0.Extractor(), g0.Counts())
 		return err == nil && lag == 0
@@ -217,4 +251,28 @@ func TestWorkersScaleOnRealKafka(t *testing.T) {
 	if g.sent < 1000 {
 		t.Fatalf("only %d posts were sent: the test did not exercise scaling", g.sent)
 	}
+}
+
+// secretsToFiles moves TAGSTREAM_KAFKA_PASSWORD of env into a file of the
+// test's, named by TAGSTREAM_KAFKA_PASSWORD_FILE, and returns the new
+// environment and the password.
+func secretsToFiles(t *testing.T, env []string) ([]string, string) {
+	t.Helper()
+	var out []string
+	password := ""
+	for _, kv := range env {
+		if v, ok := strings.CutPrefix(kv, "TAGSTREAM_KAFKA_PASSWORD="); ok {
+			password = v
+			continue
+		}
+		out = append(out, kv)
+	}
+	if password == "" {
+		t.Fatal("no TAGSTREAM_KAFKA_PASSWORD to move")
+	}
+	f := filepath.Join(t.TempDir(), "kafka_password")
+	if err := os.WriteFile(f, []byte(password), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return append(out, "TAGSTREAM_KAFKA_PASSWORD_FILE="+f), password
 }
