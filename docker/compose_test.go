@@ -1852,6 +1852,11 @@ func commandFlags(cmd string) []string {
 	for _, m := range regexp.MustCompile(`(?m)^\s+-([a-z0-9-]+)`).FindAllStringSubmatch(string(out), -1) {
 		names = append(names, m[1])
 	}
+	// A secret's --<flag>-file is config.FlagSet's own, added with --<flag>.
+	names = slices.DeleteFunc(names, func(n string) bool {
+		base, ok := strings.CutSuffix(n, "-file")
+		return ok && slices.Contains(names, base)
+	})
 	if len(names) == 0 {
 		panic(fmt.Sprintf("tagstream %s -h lists no flag:\n%s", cmd, out))
 	}
@@ -1860,9 +1865,18 @@ func commandFlags(cmd string) []string {
 }
 
 // checkFlags checks that every TAGSTREAM_* variable of a tagstream service
-// is a flag of its subcommand and holds a value that flag accepts.
+// is a flag of its subcommand and holds a value that flag accepts, and that
+// tagstream accepts the service's environment (config.CheckEnv, which every
+// command runs first).
 func checkFlags(name, cmd string, s types.ServiceConfig) []string {
 	var problems []string
+	var environ []string
+	for _, k := range sortedKeys(envMap(s)) {
+		environ = append(environ, k+"="+env(s, k))
+	}
+	if err := config.CheckEnv(environ); err != nil {
+		problems = append(problems, fmt.Sprintf("%s: tagstream refuses its environment: %v", name, err))
+	}
 	var c config.Config
 	fs := config.FlagSet(cmd, &c, commandFlags(cmd)...)
 	byEnv := map[string]string{}
