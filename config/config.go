@@ -8,6 +8,7 @@ package config
 import (
 	"flag"
 	"fmt"
+	"github.com/gocql/gocql"
 	"io"
 	"net/url"
 	"os"
@@ -168,6 +169,12 @@ type Snapshot struct {
 	// Source is --source: where `tagstream api` reads pages, views or
 	// cassandra.
 	Source string
+	// LocalDC is --cassandra-local-dc: the data centre requests go to
+	// first; empty = every node is local.
+	LocalDC string
+	// Consistency is --cassandra-consistency; zero = snapshot's default,
+	// LOCAL_QUORUM.
+	Consistency gocql.Consistency
 }
 
 // Rank configures the ranking and the trending windows.
@@ -611,6 +618,27 @@ var defs = map[string]func(fs *flag.FlagSet, c *Config, name string){
 	"image-widths": func(fs *flag.FlagSet, c *Config, n string) {
 		fs.Var(ints{&c.Media.ImageWidths}, n, "widths in pixels the image origin resizes to, comma-separated; others get 400 (pages link 640)")
 	},
+	"cassandra-local-dc": func(fs *flag.FlagSet, c *Config, n string) {
+		fs.StringVar(&c.Snapshot.LocalDC, n, c.Snapshot.LocalDC, "the Cassandra data centre this process runs in: requests go to its nodes, "+
+			"the replicas of each key first, and elsewhere only when none answers (gocql's token-aware DC-aware policy; the DC of "+
+			"cassandra-rackdc.properties, e.g. datacenter1) (default empty: every node is local)")
+	},
+	"cassandra-consistency": func(fs *flag.FlagSet, c *Config, n string) {
+		fs.Func(n, "consistency level of every Cassandra read and write: LOCAL_QUORUM, QUORUM, LOCAL_ONE, ONE, EACH_QUORUM or ALL "+
+			"(default LOCAL_QUORUM: a quorum of the local data centre's replicas, --cassandra-local-dc)", func(v string) error {
+			cl, err := gocql.ParseConsistencyWrapper(strings.ToUpper(strings.TrimSpace(v)))
+			if err != nil {
+				return err
+			}
+			switch cl {
+			case gocql.Any, gocql.Two, gocql.Three:
+				// ANY loses reads; TWO and THREE ignore data centres.
+				return fmt.Errorf("%s is not offered: want LOCAL_QUORUM, QUORUM, LOCAL_ONE, ONE, EACH_QUORUM or ALL", cl)
+			}
+			c.Snapshot.Consistency = cl
+			return nil
+		})
+	},
 	"cassandra": func(fs *flag.FlagSet, c *Config, n string) {
 		fs.Var(list{&c.Snapshot.Cassandra}, n, "Cassandra contact points, host:port, comma-separated "+
 			"(default empty: run starts no snapshotter; snapshot and api --source cassandra use 127.0.0.1:9042)")
@@ -714,6 +742,10 @@ func FlagSet(cmd string, c *Config, names ...string) *flag.FlagSet {
 	fs := flag.NewFlagSet("tagstream "+cmd, flag.ContinueOnError)
 	if slices.Contains(names, "log-level") {
 		names = append(names, "log-format")
+	}
+	if slices.Contains(names, "cassandra") {
+		// Whatever talks to Cassandra may run in one of its data centres.
+		names = append(names, "cassandra-local-dc", "cassandra-consistency")
 	}
 	if slices.Contains(names, "brokers") {
 		// Whatever talks to Kafka may need to authenticate.

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/gocql/gocql"
 )
 
 // secretFile writes content to a file of the test's, mode 600 as a
@@ -111,3 +113,22 @@ type failing struct{}
 
 func (failing) String() string     { return "" }
 func (failing) Set(v string) error { return errors.New("refused") }
+
+// The Cassandra driver's data centre and consistency are flags of every
+// command that talks to Cassandra, the levels limited to those that mean
+// something with data centres.
+func TestCassandraDriverFlags(t *testing.T) {
+	c := Defaults()
+	if err := Parse(FlagSet("snapshot", &c, "cassandra"), []string{"--cassandra-local-dc", "eu-west", "--cassandra-consistency", "local_one"}); err != nil {
+		t.Fatal(err)
+	}
+	if c.Snapshot.LocalDC != "eu-west" || c.Snapshot.Consistency != gocql.LocalOne {
+		t.Errorf("--cassandra-local-dc eu-west --cassandra-consistency local_one: %q %v", c.Snapshot.LocalDC, c.Snapshot.Consistency)
+	}
+	for _, bad := range []string{"ANY", "TWO", "THREE", "SERIAL-ish", ""} {
+		c := Defaults()
+		if err := Parse(FlagSet("snapshot", &c, "cassandra"), []string{"--cassandra-consistency", bad}); err == nil {
+			t.Errorf("--cassandra-consistency %q accepted", bad)
+		}
+	}
+}

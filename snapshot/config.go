@@ -61,8 +61,14 @@ type Config struct {
 	// An existing keyspace is never altered.
 	Replication string
 	// Consistency of reads and writes. Default LOCAL_QUORUM (with one
-	// replica, the one replica).
+	// replica, the one replica): a quorum of the local data centre's
+	// replicas, which only means something with LocalDC set.
 	Consistency gocql.Consistency
+	// LocalDC is the data centre this process runs in: requests go to its
+	// nodes first, token-aware (the replicas of a row's key first), and
+	// to other data centres' only when none of its own answers. Default
+	// empty: every node is local, token-aware round robin.
+	LocalDC string
 	// Timeout bounds each CQL request. Default 5 s.
 	Timeout time.Duration
 	// Dialer, if set, makes every connection to Cassandra (gocql's
@@ -197,10 +203,33 @@ func (c Config) WithGen(g topology.Gen) Config {
 	return c
 }
 
+// Retries of a failed request, each on the next host of the policy's
+// plan: every statement tagstream sends is idempotent (a row's whole
+// value, written at a fixed timestamp), so a retry cannot apply twice.
+const (
+	retries  = 2
+	retryMin = 50 * time.Millisecond
+	retryMax = 500 * time.Millisecond
+)
+
+// No speculative execution: gocql 1.7 answers with the first attempt to
+// finish, and a speculative attempt that finds no replica left (one node,
+// or a replication factor of one) finishes at once with an error, turning
+// a read slower than the speculation's delay into a failed one.
+
 // cluster is the gocql configuration shared by the Snapshotter and Reader.
 func (c Config) cluster() *gocql.ClusterConfig {
 	cl := gocql.NewCluster(c.Cassandra...)
 	cl.Consistency = c.Consistency
+	// gocql's default is round robin over every node: neither the replicas
+	// of a key nor the local data centre first.
+	fallback := gocql.RoundRobinHostPolicy()
+	if c.LocalDC != "" {
+		fallback = gocql.DCAwareRoundRobinPolicy(c.LocalDC)
+	}
+	cl.PoolConfig.HostSelectionPolicy = gocql.TokenAwareHostPolicy(fallback)
+	// gocql's default retries nothing.
+	cl.RetryPolicy = &gocql.ExponentialBackoffRetryPolicy{NumRetries: retries, Min: retryMin, Max: retryMax}
 	cl.Timeout = c.Timeout
 	cl.ConnectTimeout = c.Timeout
 	// gocql retries a node it marked down every ReconnectInterval (60 s by

@@ -64,8 +64,12 @@ func setup(t *testing.T, extra ...string) (Config, *producer) {
 	addr := cassandraAddr(t)
 	ks := testKeyspace(t, addr)
 	brokers := testBroker(t, 3, append([]string{"counts", "top", "recent", "partials"}, extra...)...)
+	// The test node's data centre (Cassandra's default, as
+	// services/cassandra.sh leaves it): every test runs token-aware and
+	// DC-aware, as a deployment does.
 	return Config{Cassandra: []string{addr}, Keyspace: ks, Brokers: brokers, CountsTopic: "counts", TopTopic: "top",
-		RecentTopic: "recent", PartialsTopic: "partials", Group: "g-" + ks, Interval: 100 * time.Millisecond}, newProducer(t, brokers)
+		RecentTopic: "recent", PartialsTopic: "partials", Group: "g-" + ks, Interval: 100 * time.Millisecond,
+		LocalDC: "datacenter1"}, newProducer(t, brokers)
 }
 
 // testBroker starts an embedded broker with the given topics.

@@ -440,7 +440,8 @@ func snapshotConfig(c config.Config) snapshot.Config {
 	if len(s.Cassandra) == 0 {
 		s.Cassandra = []string{snapshot.DefaultCassandra}
 	}
-	return snapshot.Config{Cassandra: s.Cassandra, Keyspace: s.Keyspace, Replication: s.Replication, Interval: s.Interval}
+	return snapshot.Config{Cassandra: s.Cassandra, Keyspace: s.Keyspace, Replication: s.Replication, Interval: s.Interval,
+		LocalDC: s.LocalDC, Consistency: s.Consistency}
 }
 
 func ignoreCancel(err error) error {
