@@ -7,6 +7,10 @@ package docker_test
 // checkDockerfile then check what tagstream needs of the deployment. Each
 // check is shown to fail on a broken copy.
 //
+// Secrets are checked as the processes get them: the content of the
+// Compose secret a TAGSTREAM_<FLAG>_FILE variable names (compose-go reads
+// a secret's variable as it loads), never a value in the environment.
+//
 // Kafka's settings are checked by their server.properties names, translated
 // from KAFKA_* variables the way the apache/kafka image does (propertyName):
 // a variable whose name the image maps to another property is a setting the
@@ -71,7 +75,16 @@ const (
 	siteVCL     = "site.vcl"
 	vclDir      = "varnish"
 	edgeWorkdir = "/var/lib/varnish/varnishd"
+	// Where Compose mounts a secret whose target is not an absolute path.
+	secretsDir = "/run/secrets/"
 )
+
+// secretVars are tagstream's variables whose values are secrets (the
+// config package's secret flags, each with a --<flag>-file form): a
+// tagstream service reads each from the file <VAR>_FILE names, a secret it
+// mounts, and holds none in its environment, which `docker inspect` shows.
+var secretVars = []string{"TAGSTREAM_SECRET", "TAGSTREAM_KAFKA_PASSWORD", "TAGSTREAM_S3_SECRET_KEY", "TAGSTREAM_IMAGE_KEYS",
+	"TAGSTREAM_API_PASSWORD", "TAGSTREAM_WORKER_PASSWORD", "TAGSTREAM_RANK_PASSWORD", "TAGSTREAM_READER_PASSWORD"}
 
 // testVars are the variables `up` requires, with the test's values. Each
 // password is distinct, so one handed to the wrong principal shows.
@@ -163,11 +176,11 @@ func TestComposeFile(t *testing.T) {
 		t.Errorf("compose.yaml has %d problem(s):\n  %s", len(problems), strings.Join(problems, "\n  "))
 	}
 	api := p.AllServices()["api"]
-	if got := env(api, "TAGSTREAM_SECRET"); got != testSecret {
-		t.Errorf("api TAGSTREAM_SECRET = %q, want the value interpolated from the environment", got)
+	if got := secretValue(p.Secrets, api, "TAGSTREAM_SECRET"); got != testSecret {
+		t.Errorf("api's TAGSTREAM_SECRET_FILE holds %q, want TAGSTREAM_SECRET's value", got)
 	}
-	if got := env(api, "TAGSTREAM_S3_SECRET_KEY"); got != testS3Secret {
-		t.Errorf("api TAGSTREAM_S3_SECRET_KEY = %q, want the value interpolated from the environment", got)
+	if got := secretValue(p.Secrets, api, "TAGSTREAM_S3_SECRET_KEY"); got != testS3Secret {
+		t.Errorf("api's TAGSTREAM_S3_SECRET_KEY_FILE holds %q, want S3_SECRET_KEY's value", got)
 	}
 	if got, want := env(api, "TAGSTREAM_S3_PUBLIC_ENDPOINT"), "http://127.0.0.1:7070"; got != want {
 		t.Errorf("api TAGSTREAM_S3_PUBLIC_ENDPOINT = %q, want %q by default", got, want)
@@ -188,11 +201,34 @@ func TestComposeFile(t *testing.T) {
 	for name, want := range map[string]string{
 		kafkaInit:     admin,
 		"worker":      testVars["KAFKA_WORKER_PASSWORD"],
+		"rank":        testVars["KAFKA_RANK_PASSWORD"],
 		"api":         testVars["KAFKA_API_PASSWORD"],
 		"snapshotter": testVars["KAFKA_READER_PASSWORD"],
 	} {
-		if got := env(p.AllServices()[name], "TAGSTREAM_KAFKA_PASSWORD"); got != want {
-			t.Errorf("%s TAGSTREAM_KAFKA_PASSWORD = %q, want %q, interpolated from the environment", name, got, want)
+		if got := secretValue(p.Secrets, p.AllServices()[name], "TAGSTREAM_KAFKA_PASSWORD"); got != want {
+			t.Errorf("%s's TAGSTREAM_KAFKA_PASSWORD_FILE holds %q, want %q, from the environment", name, got, want)
+		}
+	}
+	for _, role := range []string{"API", "WORKER", "RANK", "READER"} {
+		key, v := "TAGSTREAM_"+role+"_PASSWORD", "KAFKA_"+role+"_PASSWORD"
+		if got := secretValue(p.Secrets, p.AllServices()[kafkaInit], key); got != testVars[v] {
+			t.Errorf("kafka-init's %s_FILE holds %q, want %s's value", key, got, v)
+		}
+	}
+	grafana := p.AllServices()["grafana"]
+	if got := fileSecret(p.Secrets, grafana, env(grafana, "GF_SECURITY_ADMIN_PASSWORD__FILE")); got != testVars["GRAFANA_ADMIN_PASSWORD"] {
+		t.Errorf("grafana's GF_SECURITY_ADMIN_PASSWORD__FILE holds %q, want GRAFANA_ADMIN_PASSWORD's value", got)
+	}
+	// What `docker inspect` shows of a container (environment, command,
+	// health check, labels) holds no secret, but where a third-party image
+	// reads it only from its environment (docker/README.md, Known limits).
+	inEnvironment := map[string][]string{"KAFKA_ADMIN_PASSWORD": brokerNames, "S3_SECRET_KEY": {"s3", "s3-init"}}
+	for _, name := range sortedNames(p.AllServices()) {
+		shown := inspected(p.AllServices()[name])
+		for _, v := range sortedKeys(testVars) {
+			if strings.Contains(shown, testVars[v]) && !slices.Contains(inEnvironment[v], name) {
+				t.Errorf("docker inspect %s would show %s's value", name, v)
+			}
 		}
 	}
 	// What runs, for the test log.
@@ -272,10 +308,13 @@ func TestComposeS3Port(t *testing.T) {
 }
 
 func TestComposeRequiredVariables(t *testing.T) {
-	// Every use of a secret fails without it: `${VAR:?...}`, never a
-	// default or an empty value. The quick start in the file's header and
-	// the README name every one.
+	// Every use of a secret fails without it: `${VAR:?...}` where its value
+	// is used, `${VAR:+VAR}` as the variable a secret is read from (named
+	// VAR in lower case, which the loader's error then names:
+	// TestComposeSecretFromVariable), never a default or an empty value.
+	// The quick start in the file's header and the README name every one.
 	text := readFile(t, composeFile)
+	p := loadAll(t)
 	var header strings.Builder
 	for _, line := range strings.Split(text, "\n") {
 		if !strings.HasPrefix(line, "#") {
@@ -290,8 +329,15 @@ func TestComposeRequiredVariables(t *testing.T) {
 			t.Errorf("compose.yaml never uses %s", v)
 		}
 		for _, rest := range uses {
-			if !strings.HasPrefix(rest, ":?") {
-				t.Errorf("compose.yaml uses ${%s%s...}, want ${%s:?...}: `up` must refuse to start without it", v, rest[:min(len(rest), 2)], v)
+			switch {
+			case strings.HasPrefix(rest, ":?"):
+			case strings.HasPrefix(rest, ":+"+v+"}"):
+				if got := p.Secrets[strings.ToLower(v)].Environment; got != v {
+					t.Errorf("compose.yaml uses ${%s:+%s}, but not as secret %s's environment (it has %q)", v, v, strings.ToLower(v), got)
+				}
+			default:
+				t.Errorf("compose.yaml uses ${%s%s...}, want ${%s:?...} (or ${%s:+%s} as a secret's environment): `up` must refuse to start without it",
+					v, rest[:min(len(rest), 2)], v, v, v)
 			}
 		}
 		if !strings.Contains(header.String(), v+"=") {
@@ -300,6 +346,62 @@ func TestComposeRequiredVariables(t *testing.T) {
 		if !strings.Contains(readme, v) {
 			t.Errorf("README.md does not mention %s", v)
 		}
+	}
+}
+
+// TestComposeSecretFromVariable pins what compose-go makes of a secret
+// read from a variable, which compose.yaml's `${VAR:+VAR}` relies on: an
+// unset or empty variable named as is loads (Compose would fail only when
+// it creates a container that mounts the secret, and for an empty one
+// writes no file), an empty name does not, and it names the secret; the
+// content is the variable's, and the mode is read as octal.
+func TestComposeSecretFromVariable(t *testing.T) {
+	const compose = `name: secret-test
+services:
+  s:
+    image: busybox:1.37
+    secrets: [{source: pw, mode: 0444}]
+secrets:
+  pw:
+    environment: %s
+`
+	const pw = "test-only-password"
+	for _, tc := range []struct {
+		name, environment string
+		env               map[string]string
+		want              string // in the error; "" if it loads
+	}{
+		{"set", "PW", map[string]string{"PW": pw}, ""},
+		{"unset, named as is", "PW", nil, ""},
+		{"empty, named as is", "PW", map[string]string{"PW": ""}, ""},
+		{"set, ${PW:+PW}", "${PW:+PW}", map[string]string{"PW": pw}, ""},
+		{"unset, ${PW:+PW}", "${PW:+PW}", nil, `secret "pw" must declare either`},
+		{"empty, ${PW:+PW}", "${PW:+PW}", map[string]string{"PW": ""}, `secret "pw" must declare either`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			file := filepath.Join(t.TempDir(), "compose.yaml")
+			if err := os.WriteFile(file, []byte(fmt.Sprintf(compose, tc.environment)), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			p, err := load(t, file, tc.env)
+			switch {
+			case tc.want != "" && err == nil:
+				t.Fatalf("loaded, want an error about %q", tc.want)
+			case tc.want != "" && !strings.Contains(err.Error(), tc.want):
+				t.Fatalf("error %q does not mention %q", err, tc.want)
+			case tc.want != "":
+				t.Logf("refused: %v", err)
+				return
+			case err != nil:
+				t.Fatal(err)
+			}
+			if got, want := p.Secrets["pw"].Content, tc.env["PW"]; got != want {
+				t.Errorf("secret content %q, want %q", got, want)
+			}
+			if m := p.Services["s"].Secrets[0].Mode; m == nil || *m != 0o444 {
+				t.Errorf("mode 0444 read as %v", m)
+			}
+		})
 	}
 }
 
@@ -382,14 +484,20 @@ func TestValidationFails(t *testing.T) {
 			{name: "depends_on a missing service", old: "\n      s3-init:\n        condition:", new: "\n      s3-init-typo:\n        condition:", want: "s3-init-typo"},
 			{name: "bad healthcheck", old: `test: ["CMD", "cqlsh"`, new: `test: ["RUN", "cqlsh"`, want: "healthcheck"},
 		}
-		// Each required variable, unset or empty (${VAR:?...}, not ${VAR?...}).
+		// Each required variable, unset or empty (${VAR:?...}, not
+		// ${VAR?...}). One read only as a secret's variable (${VAR:+VAR}) is
+		// reported by the secret's name, VAR in lower case.
 		for _, v := range sortedKeys(testVars) {
 			unset, empty := testEnv(), testEnv()
 			delete(unset, v)
 			empty[v] = ""
+			want := v
+			if !strings.Contains(original, "${"+v+":?") {
+				want = `secret "` + strings.ToLower(v) + `" must declare`
+			}
 			cases = append(cases,
-				loaderCase{name: "no " + v, env: unset, want: v},
-				loaderCase{name: "empty " + v, env: empty, want: v})
+				loaderCase{name: "no " + v, env: unset, want: want},
+				loaderCase{name: "empty " + v, env: empty, want: want})
 		}
 		for _, tc := range cases {
 			t.Run(tc.name, func(t *testing.T) {
@@ -565,9 +673,6 @@ func TestValidationFails(t *testing.T) {
 			{"api bucket that s3-init does not create", func(s types.Services) {
 				setEnv(s, "api", "TAGSTREAM_S3_BUCKET", "tagstream-snapshots")
 			}, "bucket"},
-			{"api S3 secret that is not the server's", func(s types.Services) {
-				setEnv(s, "api", "TAGSTREAM_S3_SECRET_KEY", "another")
-			}, "TAGSTREAM_S3_SECRET_KEY"},
 			{"api before the bucket exists", func(s types.Services) {
 				a := s["api"]
 				delete(a.DependsOn, "s3-init")
@@ -623,19 +728,19 @@ func TestValidationFails(t *testing.T) {
 				unsetEnv(s, "snapshotter", "TAGSTREAM_KAFKA_USER")
 			}, "snapshotter has no TAGSTREAM_KAFKA_USER"},
 			{"a service that forgets its Kafka password", func(s types.Services) {
-				unsetEnv(s, "worker", "TAGSTREAM_KAFKA_PASSWORD")
+				unsetEnv(s, "worker", "TAGSTREAM_KAFKA_PASSWORD_FILE")
 			}, "worker has no TAGSTREAM_KAFKA_PASSWORD"},
 			{"api as admin", func(s types.Services) {
 				setEnv(s, "api", "TAGSTREAM_KAFKA_USER", "admin")
-				setEnv(s, "api", "TAGSTREAM_KAFKA_PASSWORD", testVars["KAFKA_ADMIN_PASSWORD"])
+				useSecret(s, "api", "TAGSTREAM_KAFKA_PASSWORD", "kafka_admin_password")
 				setEnv(s, "api", "TAGSTREAM_KAFKA_SASL_MECHANISM", plainMechanism)
 			}, "api runs as admin, a superuser"},
 			{"snapshotter as the worker", func(s types.Services) {
 				setEnv(s, "snapshotter", "TAGSTREAM_KAFKA_USER", "worker")
-				setEnv(s, "snapshotter", "TAGSTREAM_KAFKA_PASSWORD", testVars["KAFKA_WORKER_PASSWORD"])
+				useSecret(s, "snapshotter", "TAGSTREAM_KAFKA_PASSWORD", "kafka_worker_password")
 			}, "snapshotter runs as worker"},
 			{"a password that is not the one kafka-init sets", func(s types.Services) {
-				setEnv(s, "api", "TAGSTREAM_KAFKA_PASSWORD", testVars["KAFKA_READER_PASSWORD"])
+				useSecret(s, "api", "TAGSTREAM_KAFKA_PASSWORD", "kafka_reader_password")
 			}, "TAGSTREAM_API_PASSWORD"},
 			{"a mechanism kafka-init creates no credentials for", func(s types.Services) {
 				setEnv(s, "worker", "TAGSTREAM_KAFKA_SASL_MECHANISM", "SCRAM-SHA-256")
@@ -664,7 +769,7 @@ func TestValidationFails(t *testing.T) {
 				setEnv(s, kafkaInit, "TAGSTREAM_KAFKA_SASL_MECHANISM", scramMechanism)
 			}, "kafka-init logs in with SCRAM-SHA-512"},
 			{"kafka-init with another admin password", func(s types.Services) {
-				setEnv(s, kafkaInit, "TAGSTREAM_KAFKA_PASSWORD", "not-the-brokers-one")
+				useSecret(s, kafkaInit, "TAGSTREAM_KAFKA_PASSWORD", "kafka_api_password")
 			}, "kafka-init TAGSTREAM_KAFKA_PASSWORD"},
 			{"api before any worker", func(s types.Services) {
 				a := s["api"]
@@ -757,6 +862,85 @@ func TestValidationFails(t *testing.T) {
 				all := p.AllServices()
 				tc.mutate(all)
 				p.Services, p.DisabledServices = all, nil
+				problems := checkProject(p)
+				for _, pr := range problems {
+					if strings.Contains(pr, tc.want) {
+						t.Logf("reported: %s", pr)
+						return
+					}
+				}
+				t.Fatalf("no problem mentions %q; problems: %q", tc.want, problems)
+			})
+		}
+	})
+
+	// How the services get their secrets: as files of Compose secrets, each
+	// only where a variable names it, readable, and never in a tagstream
+	// service's environment.
+	t.Run("secrets", func(t *testing.T) {
+		for _, tc := range []struct {
+			name   string
+			mutate func(p *types.Project)
+			want   string // in a problem
+		}{
+			{"a Kafka password in the worker's environment", func(p *types.Project) {
+				setEnv(p.Services, "worker", "TAGSTREAM_KAFKA_PASSWORD", testVars["KAFKA_WORKER_PASSWORD"])
+				unsetEnv(p.Services, "worker", "TAGSTREAM_KAFKA_PASSWORD_FILE")
+			}, "worker sets TAGSTREAM_KAFKA_PASSWORD in its environment"},
+			{"a role's password in kafka-init's environment", func(p *types.Project) {
+				setEnv(p.Services, kafkaInit, "TAGSTREAM_RANK_PASSWORD", testVars["KAFKA_RANK_PASSWORD"])
+				unsetEnv(p.Services, kafkaInit, "TAGSTREAM_RANK_PASSWORD_FILE")
+			}, "kafka-init sets TAGSTREAM_RANK_PASSWORD in its environment"},
+			{"image keys set, in the API's environment", func(p *types.Project) {
+				setEnv(p.Services, "api", "TAGSTREAM_IMAGE_KEYS", "k1:c2VjcmV0LWtleS1ieXRlcy0wMTIzNDU2Nzg5YWI=")
+			}, "api sets TAGSTREAM_IMAGE_KEYS in its environment"},
+			{"a variable and its file", func(p *types.Project) {
+				setEnv(p.Services, "api", "TAGSTREAM_S3_SECRET_KEY", "")
+			}, "api sets both TAGSTREAM_S3_SECRET_KEY and TAGSTREAM_S3_SECRET_KEY_FILE"},
+			{"a secret the worker does not need", func(p *types.Project) {
+				mountSecret(p.Services, "worker", "kafka_admin_password")
+			}, "worker mounts secret kafka_admin_password, which none of its variables names"},
+			{"a secret no flag of the subcommand reads", func(p *types.Project) {
+				useSecret(p.Services, "worker", "TAGSTREAM_SECRET", "tagstream_secret")
+			}, "worker sets TAGSTREAM_SECRET_FILE, but `tagstream worker` has no such flag"},
+			{"the admin's password for the rank job", func(p *types.Project) {
+				useSecret(p.Services, "rank", "TAGSTREAM_KAFKA_PASSWORD", "kafka_admin_password")
+			}, "rank TAGSTREAM_KAFKA_PASSWORD is not the password kafka-init sets"},
+			{"a file the service does not mount", func(p *types.Project) {
+				setEnv(p.Services, "rank", "TAGSTREAM_KAFKA_PASSWORD_FILE", secretsDir+"kafka_worker_password")
+			}, "rank TAGSTREAM_KAFKA_PASSWORD_FILE=/run/secrets/kafka_worker_password names no secret rank mounts"},
+			{"grafana without its secret", func(p *types.Project) {
+				g := p.Services["grafana"]
+				g.Secrets = nil
+				p.Services["grafana"] = g
+			}, "grafana GF_SECURITY_ADMIN_PASSWORD__FILE=/run/secrets/grafana_admin_password names no secret grafana mounts"},
+			{"a secret the image's user cannot read", func(p *types.Project) {
+				setSecretMount(p.Services, "api", "tagstream_secret", func(sc *types.ServiceSecretConfig) {
+					m := types.FileMode(0o400)
+					sc.Mode = &m
+				})
+			}, "api secret tagstream_secret has mode 0400"},
+			{"a secret on Compose's default mode", func(p *types.Project) {
+				setSecretMount(p.Services, "worker", "kafka_worker_password", func(sc *types.ServiceSecretConfig) { sc.Mode = nil })
+			}, "worker secret kafka_worker_password has no mode"},
+			{"a secret given to the container's user", func(p *types.Project) {
+				setSecretMount(p.Services, "snapshotter", "kafka_reader_password", func(sc *types.ServiceSecretConfig) { sc.UID = "65532" })
+			}, "snapshotter secret kafka_reader_password sets uid or gid"},
+			{"a read-only tagstream service", func(p *types.Project) {
+				a := p.Services["api"]
+				a.ReadOnly = true
+				p.Services["api"] = a
+			}, "api is read_only and mounts secret"},
+			{"an API secret shorter than 32 bytes", func(p *types.Project) {
+				setSecret(p, "tagstream_secret", "short")
+			}, "api TAGSTREAM_SECRET is shorter than 32 bytes"},
+			{"an API S3 secret that is not the server's", func(p *types.Project) {
+				setSecret(p, "s3_secret_key", "another")
+			}, "api TAGSTREAM_S3_SECRET_KEY is not s3's ROOT_SECRET_ACCESS_KEY"},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				p := loadAll(t) // a fresh copy each time; every service enabled
+				tc.mutate(p)
 				problems := checkProject(p)
 				for _, pr := range problems {
 					if strings.Contains(pr, tc.want) {
@@ -1103,7 +1287,7 @@ func checkProject(p *types.Project) []string {
 	// The API: reachable from outside its container, with its secret from
 	// the environment, and its photos in the compose's S3.
 	api := all["api"]
-	if len(env(api, "TAGSTREAM_SECRET")) < 32 {
+	if len(secretValue(p.Secrets, api, "TAGSTREAM_SECRET")) < 32 {
 		bad("api TAGSTREAM_SECRET is shorter than 32 bytes")
 	}
 	// The edge is the way in: a port of the api's own on the host would be
@@ -1112,12 +1296,158 @@ func checkProject(p *types.Project) []string {
 	for _, port := range api.Ports {
 		bad("api publishes %s:%d on the host: clients must come through the edge", port.Published, port.Target)
 	}
-	problems = append(problems, checkS3(all)...)
+	problems = append(problems, checkS3(all, p.Secrets)...)
 	problems = append(problems, checkEdge(all, readText)...)
 	if len(brokers) > 0 {
-		problems = append(problems, checkPrincipals(all, kafkaProps(all[brokers[0]]))...)
+		problems = append(problems, checkPrincipals(all, p.Secrets, kafkaProps(all[brokers[0]]))...)
+	}
+	user := ""
+	if text, err := readText(dockerfile); err == nil {
+		user = imageUser(text)
+	}
+	problems = append(problems, checkSecrets(p, user)...)
+	return problems
+}
+
+// checkSecrets checks how the services get their secrets: a tagstream
+// service holds none in its environment, which `docker inspect` shows, but
+// reads each from the file its <VAR>_FILE names; every variable naming a
+// file in /run/secrets (every *_FILE of a tagstream service) names a secret
+// the service mounts, and every secret a service mounts is named by one of
+// its variables (no service gets a secret it does not read); and each file
+// Compose writes from a variable is one the process can read, in a
+// container Compose agrees to write it into. user is the tagstream image's
+// USER (uid[:gid]).
+func checkSecrets(p *types.Project, user string) []string {
+	var problems []string
+	bad := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
+	uid, _, _ := strings.Cut(user, ":")
+	all := p.AllServices()
+	for _, name := range sortedNames(all) {
+		s := all[name]
+		_, tagstream := tagstreamCommands[name]
+		if tagstream {
+			for _, key := range secretVars {
+				v, set := s.Environment[key]
+				if !set {
+					continue
+				}
+				if v != nil && *v != "" {
+					bad("%s sets %s in its environment, which `docker inspect` shows: mount a secret and name it in %s_FILE", name, key, key)
+				}
+				if env(s, key+"_FILE") != "" {
+					bad("%s sets both %s and %s_FILE: tagstream refuses both forms at one level", name, key, key)
+				}
+			}
+		}
+		mounts := secretMounts(s)
+		named := map[string]bool{} // mounted files a variable names
+		for _, key := range sortedKeys(envMap(s)) {
+			v := env(s, key)
+			if _, ok := mounts[v]; ok {
+				named[v] = true
+			} else if v != "" && (strings.HasPrefix(v, secretsDir) || (tagstream && strings.HasSuffix(key, "_FILE"))) {
+				bad("%s %s=%s names no secret %s mounts", name, key, v, name)
+			}
+		}
+		for _, target := range slices.Sorted(maps.Keys(mounts)) {
+			sc := mounts[target]
+			if !named[target] {
+				bad("%s mounts secret %s, which none of its variables names: a secret goes only to the services that read it", name, sc.Source)
+			}
+			if def, ok := p.Secrets[sc.Source]; !ok || def.Environment == "" {
+				continue // a `file:` secret is bind-mounted as the host's file is
+			}
+			// Compose writes it into the container, root's unless uid or
+			// gid is set, with the mode given (or its default, which has
+			// changed between versions).
+			if s.ReadOnly {
+				bad("%s is read_only and mounts secret %s from a variable: Compose writes such a secret into the container's root filesystem, and refuses to for a read-only one", name, sc.Source)
+			}
+			who := "a non-root user"
+			if tagstream && uid != "" {
+				who = "uid " + uid
+			}
+			switch {
+			case sc.UID != "" || sc.GID != "":
+				bad("%s secret %s sets uid or gid: Compose then has the engine give the file to the container's user, which this file does not rely on (leave the file root's, readable through its mode)", name, sc.Source)
+			case sc.Mode == nil:
+				bad("%s secret %s has no mode: Compose's default has been 0400, 0440 and 0444, and the file is root's", name, sc.Source)
+			case *sc.Mode&0o004 == 0 && !(tagstream && uid == "0"):
+				bad("%s secret %s has mode %s, which %s cannot read: the file is root's, so the process reads it through the other bits (0444)", name, sc.Source, sc.Mode.String(), who)
+			}
+		}
 	}
 	return problems
+}
+
+// secretMounts returns the secrets s mounts, by the path Compose mounts
+// each at: the target if absolute, else /run/secrets/ and the target (or
+// the secret's name).
+func secretMounts(s types.ServiceConfig) map[string]types.ServiceSecretConfig {
+	m := map[string]types.ServiceSecretConfig{}
+	for _, sc := range s.Secrets {
+		target := sc.Target
+		switch {
+		case target == "":
+			target = secretsDir + sc.Source
+		case !strings.HasPrefix(target, "/"):
+			target = secretsDir + target
+		}
+		m[target] = sc
+	}
+	return m
+}
+
+// secretValue returns what variable key gives s's process: the content of
+// the secret key_FILE names, if it is set, or else key's own value.
+func secretValue(secrets types.Secrets, s types.ServiceConfig, key string) string {
+	if path := env(s, key+"_FILE"); path != "" {
+		return fileSecret(secrets, s, path)
+	}
+	return env(s, key)
+}
+
+// fileSecret returns the content of the secret s mounts at path ("" if it
+// mounts none there): compose-go reads a secret's variable as it loads.
+func fileSecret(secrets types.Secrets, s types.ServiceConfig, path string) string {
+	if sc, ok := secretMounts(s)[path]; ok {
+		return secrets[sc.Source].Content
+	}
+	return ""
+}
+
+// imageUser returns the USER of a Dockerfile's final stage.
+func imageUser(text string) string {
+	user := ""
+	for _, line := range logicalLines(text) {
+		cmd, args, _ := strings.Cut(line, " ")
+		switch strings.ToUpper(cmd) {
+		case "FROM":
+			user = ""
+		case "USER":
+			user = strings.TrimSpace(args)
+		}
+	}
+	return user
+}
+
+// inspected returns what `docker inspect` shows of a service's container
+// that could hold a secret: its environment, command, entrypoint, health
+// check and labels.
+func inspected(s types.ServiceConfig) string {
+	var b strings.Builder
+	for _, k := range sortedKeys(envMap(s)) {
+		b.WriteString(k + "=" + env(s, k) + "\n")
+	}
+	b.WriteString(strings.Join(s.Command, " ") + "\n" + strings.Join(s.Entrypoint, " ") + "\n")
+	if s.HealthCheck != nil {
+		b.WriteString(strings.Join(s.HealthCheck.Test, " ") + "\n")
+	}
+	for _, k := range slices.Sorted(maps.Keys(s.Labels)) {
+		b.WriteString(k + "=" + s.Labels[k] + "\n")
+	}
+	return b.String()
 }
 
 // checkKafkaSecurity checks what every broker needs for SASL and ACLs, as
@@ -1257,8 +1587,9 @@ func checkKafkaSecurity(all types.Services, brokers []string) []string {
 // process that talks to Kafka runs as its role's user, with the password
 // kafka-init sets for it, never as a superuser, after kafka-init has run;
 // and a process that may not create the topics it needs starts after one
-// that may. props are a broker's server.properties.
-func checkPrincipals(all types.Services, props map[string]string) []string {
+// that may. props are a broker's server.properties; passwords are what the
+// processes read (secretValue).
+func checkPrincipals(all types.Services, secrets types.Secrets, props map[string]string) []string {
 	var problems []string
 	bad := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
 	supers := superUsers(props)
@@ -1296,7 +1627,7 @@ func checkPrincipals(all types.Services, props map[string]string) []string {
 		bad("kafka-init runs as %q, not one of super.users %v: it could not create users and ACLs", admin, supers)
 	case mech != plainMechanism:
 		bad("kafka-init logs in with %s: only %s credentials exist before it has run", mech, plainMechanism)
-	case plain[admin] == "" || plain[admin] != env(init, "TAGSTREAM_KAFKA_PASSWORD"):
+	case plain[admin] == "" || plain[admin] != secretValue(secrets, init, "TAGSTREAM_KAFKA_PASSWORD"):
 		bad("kafka-init TAGSTREAM_KAFKA_PASSWORD is not the brokers' PLAIN password of %s (user_%s)", admin, admin)
 	}
 
@@ -1305,13 +1636,13 @@ func checkPrincipals(all types.Services, props map[string]string) []string {
 		if !ok || name == kafkaInit || env(s, "TAGSTREAM_BROKERS") == "" {
 			continue
 		}
-		user, password := env(s, "TAGSTREAM_KAFKA_USER"), env(s, "TAGSTREAM_KAFKA_PASSWORD")
+		user, password := env(s, "TAGSTREAM_KAFKA_USER"), secretValue(secrets, s, "TAGSTREAM_KAFKA_PASSWORD")
 		if user == "" {
 			bad("%s has no TAGSTREAM_KAFKA_USER: it would connect without SASL and be refused", name)
 			continue
 		}
 		if password == "" {
-			bad("%s has no TAGSTREAM_KAFKA_PASSWORD", name)
+			bad("%s has no TAGSTREAM_KAFKA_PASSWORD_FILE naming a secret it mounts (nor TAGSTREAM_KAFKA_PASSWORD)", name)
 		}
 		if slices.Contains(supers, "User:"+user) {
 			bad("%s runs as %s, a superuser: a long-running process gets its role's grants, no more", name, user)
@@ -1333,7 +1664,7 @@ func checkPrincipals(all types.Services, props map[string]string) []string {
 		} else if !slices.Contains(enabled, mech) {
 			bad("%s logs in with %s, which the brokers do not enable", name, mech)
 		}
-		if key := config.EnvName(string(role) + "-password"); password != env(init, key) {
+		if key := config.EnvName(string(role) + "-password"); password != secretValue(secrets, init, key) {
 			bad("%s TAGSTREAM_KAFKA_PASSWORD is not the password kafka-init sets for %s (its %s)", name, user, key)
 		}
 		if d, ok := s.DependsOn[kafkaInit]; !ok || d.Condition != types.ServiceConditionCompletedSuccessfully {
@@ -1449,7 +1780,7 @@ func parseJAAS(text string) (module string, opts map[string]string, err error) {
 // checkS3 checks the api's photo storage: the compose's S3 server, reached
 // inside the network with the server's own credentials, the bucket s3-init
 // creates (and waits for), and a public endpoint on the port s3 publishes.
-func checkS3(all types.Services) []string {
+func checkS3(all types.Services, secrets types.Secrets) []string {
 	var problems []string
 	bad := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
 	api := all["api"]
@@ -1471,7 +1802,7 @@ func checkS3(all types.Services) []string {
 			"TAGSTREAM_S3_ACCESS_KEY": "ROOT_ACCESS_KEY_ID",
 			"TAGSTREAM_S3_SECRET_KEY": "ROOT_SECRET_ACCESS_KEY",
 		} {
-			if env(api, key) == "" || env(api, key) != env(server, serverKey) {
+			if v := secretValue(secrets, api, key); v == "" || v != env(server, serverKey) {
 				bad("api %s is not %s's %s", key, host, serverKey)
 			}
 		}
@@ -2121,6 +2452,42 @@ func setEnv(all types.Services, name, key, value string) {
 	all[name] = s
 }
 
+// mountSecret mounts a secret in a service, at /run/secrets/<source>.
+func mountSecret(all types.Services, name, source string) {
+	s := all[name]
+	m := types.FileMode(0o444)
+	s.Secrets = append(slices.Clone(s.Secrets), types.ServiceSecretConfig{Source: source, Mode: &m})
+	all[name] = s
+}
+
+// useSecret has a service read key from a secret: mounts it (if it is not
+// already) and points key_FILE at it.
+func useSecret(all types.Services, name, key, source string) {
+	if _, ok := secretMounts(all[name])[secretsDir+source]; !ok {
+		mountSecret(all, name, source)
+	}
+	setEnv(all, name, key+"_FILE", secretsDir+source)
+}
+
+// setSecretMount changes how a service mounts a secret.
+func setSecretMount(all types.Services, name, source string, change func(*types.ServiceSecretConfig)) {
+	s := all[name]
+	s.Secrets = slices.Clone(s.Secrets)
+	for i := range s.Secrets {
+		if s.Secrets[i].Source == source {
+			change(&s.Secrets[i])
+		}
+	}
+	all[name] = s
+}
+
+// setSecret changes a secret's content, as if its variable held another value.
+func setSecret(p *types.Project, name, content string) {
+	sc := p.Secrets[name]
+	sc.Content = content
+	p.Secrets[name] = sc
+}
+
 func hasHealthcheck(s types.ServiceConfig) bool {
 	hc := s.HealthCheck
 	return hc != nil && !hc.Disable && len(hc.Test) > 0 && hc.Test[0] != "NONE"
@@ -2154,6 +2521,14 @@ func describe(s types.ServiceConfig) string {
 	}
 	if n := s.GetScale(); n != 1 {
 		what += fmt.Sprintf(" replicas=%d", n)
+	}
+	for i, sc := range s.Secrets {
+		if i == 0 {
+			what += " secrets="
+		} else {
+			what += ","
+		}
+		what += sc.Source
 	}
 	return what
 }
