@@ -8,8 +8,12 @@ package docker_test
 // check is shown to fail on a broken copy.
 //
 // Secrets are checked as the processes get them: the content of the
-// Compose secret a TAGSTREAM_<FLAG>_FILE variable names (compose-go reads
-// a secret's variable as it loads), never a value in the environment.
+// Compose secret a TAGSTREAM_<FLAG>_FILE variable names, never a value in
+// the environment. They are `file:` secrets in docker/secrets/, which
+// compose-go does not read (the engine bind-mounts them): the tests stand
+// in for that directory with the test's values (withSecretFiles), and
+// TestSecretsScript checks the deployment with what docker/secrets.sh
+// writes.
 //
 // Kafka's settings are checked by their server.properties names, translated
 // from KAFKA_* variables the way the apache/kafka image does (propertyName):
@@ -86,8 +90,10 @@ const (
 var secretVars = []string{"TAGSTREAM_SECRET", "TAGSTREAM_KAFKA_PASSWORD", "TAGSTREAM_S3_SECRET_KEY", "TAGSTREAM_IMAGE_KEYS",
 	"TAGSTREAM_API_PASSWORD", "TAGSTREAM_WORKER_PASSWORD", "TAGSTREAM_RANK_PASSWORD", "TAGSTREAM_READER_PASSWORD"}
 
-// testVars are the variables `up` requires, with the test's values. Each
-// password is distinct, so one handed to the wrong principal shows.
+// testVars are the operator's secrets with the test's values, by the
+// variable docker/secrets.sh takes each from (its file in docker/secrets/
+// is the name in lower case, and so is the Compose secret). Each password
+// is distinct, so one handed to the wrong principal shows.
 var testVars = map[string]string{
 	"TAGSTREAM_SECRET":       testSecret,
 	"S3_SECRET_KEY":          testS3Secret,
@@ -98,6 +104,11 @@ var testVars = map[string]string{
 	"KAFKA_READER_PASSWORD":  "test-only-kafka-reader-password",
 	"GRAFANA_ADMIN_PASSWORD": "test-only-grafana-admin-password",
 }
+
+// dotEnvVars are the secrets compose.yaml interpolates, because
+// third-party images take them in their environment: docker/secrets.sh
+// copies them from their files into docker/.env, which Compose reads.
+var dotEnvVars = []string{"KAFKA_ADMIN_PASSWORD", "S3_SECRET_KEY"}
 
 // loginModules are the JAAS login modules of the SASL mechanisms.
 var loginModules = map[string]string{
@@ -133,7 +144,15 @@ var (
 	httpServices = []string{"api", "snapshotter"}
 )
 
-func testEnv() map[string]string { return maps.Clone(testVars) }
+// testEnv is the environment compose.yaml is loaded with: docker/.env's
+// variables, as docker/secrets.sh writes them from testVars.
+func testEnv() map[string]string {
+	env := map[string]string{}
+	for _, v := range dotEnvVars {
+		env[v] = testVars[v]
+	}
+	return env
+}
 
 // load loads a compose file the way `docker compose` does, with only env as
 // the environment (not the test process's, nor a .env file), so the result
@@ -151,15 +170,35 @@ func load(t *testing.T, file string, env map[string]string, profiles ...string) 
 	return opts.LoadProject(context.Background())
 }
 
-// loadAll loads compose.yaml with every profile enabled (the snapshotter too).
+// loadAll loads compose.yaml with every profile enabled (the snapshotter
+// too), its secret files holding the test's values.
 func loadAll(t *testing.T) *types.Project {
 	t.Helper()
 	p, err := load(t, composeFile, testEnv(), "*")
 	if err != nil {
 		t.Fatalf("compose.yaml does not load: %v", err)
 	}
+	withSecretFiles(p, testSecretFile)
 	return p
 }
+
+// withSecretFiles sets each `file:` secret's Content, which compose-go
+// leaves empty (the engine bind-mounts the file), to what read returns for
+// the file's name, as the process would read it (tagstream drops one
+// trailing newline): the checks then see what each process gets.
+func withSecretFiles(p *types.Project, read func(name string) string) {
+	for name, sc := range p.Secrets {
+		if sc.File != "" {
+			sc.Content = strings.TrimSuffix(read(filepath.Base(sc.File)), "\n")
+			p.Secrets[name] = sc
+		}
+	}
+}
+
+// testSecretFile stands in for a file of docker/secrets/ as docker/secrets.sh
+// writes it with testVars exported: the value of the variable named after
+// it in upper case ("" for a name no variable matches).
+func testSecretFile(name string) string { return testVars[strings.ToUpper(name)] }
 
 func readFile(t *testing.T, name string) string {
 	t.Helper()
@@ -190,7 +229,8 @@ func TestComposeFile(t *testing.T) {
 	if got := env(api, "TAGSTREAM_CDN_BASE"); got != "" {
 		t.Errorf("api TAGSTREAM_CDN_BASE = %q by default, want empty: image URLs relative to the page, served through the edge", got)
 	}
-	// The Kafka passwords, interpolated where they belong.
+	// The Kafka passwords where they belong: the admin's interpolated into
+	// the brokers' JAAS setting (from docker/.env), the others in files.
 	admin := testVars["KAFKA_ADMIN_PASSWORD"]
 	for _, b := range brokerNames {
 		jaas := kafkaProps(p.AllServices()[b])["listener.name.sasl_plaintext.plain.sasl.jaas.config"]
@@ -206,7 +246,7 @@ func TestComposeFile(t *testing.T) {
 		"snapshotter": testVars["KAFKA_READER_PASSWORD"],
 	} {
 		if got := secretValue(p.Secrets, p.AllServices()[name], "TAGSTREAM_KAFKA_PASSWORD"); got != want {
-			t.Errorf("%s's TAGSTREAM_KAFKA_PASSWORD_FILE holds %q, want %q, from the environment", name, got, want)
+			t.Errorf("%s's TAGSTREAM_KAFKA_PASSWORD_FILE holds %q, want %q, its role's file", name, got, want)
 		}
 	}
 	for _, role := range []string{"API", "WORKER", "RANK", "READER"} {
@@ -289,6 +329,7 @@ func TestComposeS3Port(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	withSecretFiles(p, testSecretFile)
 	if got, want := env(p.Services["api"], "TAGSTREAM_S3_PUBLIC_ENDPOINT"), "http://127.0.0.1:17070"; got != want {
 		t.Errorf("with S3_PORT=17070, api TAGSTREAM_S3_PUBLIC_ENDPOINT = %q, want %q", got, want)
 	}
@@ -299,6 +340,7 @@ func TestComposeS3Port(t *testing.T) {
 	if p, err = load(t, composeFile, e); err != nil {
 		t.Fatal(err)
 	}
+	withSecretFiles(p, testSecretFile)
 	if got := env(p.Services["api"], "TAGSTREAM_S3_PUBLIC_ENDPOINT"); got != e["S3_PUBLIC_ENDPOINT"] {
 		t.Errorf("with S3_PUBLIC_ENDPOINT set, api TAGSTREAM_S3_PUBLIC_ENDPOINT = %q", got)
 	}
@@ -308,13 +350,13 @@ func TestComposeS3Port(t *testing.T) {
 }
 
 func TestComposeRequiredVariables(t *testing.T) {
-	// Every use of a secret fails without it: `${VAR:?...}` where its value
-	// is used, `${VAR:+VAR}` as the variable a secret is read from (named
-	// VAR in lower case, which the loader's error then names:
-	// TestComposeSecretFromVariable), never a default or an empty value.
-	// The quick start in the file's header and the README name every one.
+	// The secrets compose.yaml interpolates (docker/.env's) are each used
+	// only as `${VAR:?...}`, so `up` refuses to start without them, never
+	// with a default or an empty value; the others are files, and their old
+	// variables are used nowhere. The quick start in the file's header runs
+	// docker/secrets.sh, and the README names every variable (the script
+	// takes an exported one's value).
 	text := readFile(t, composeFile)
-	p := loadAll(t)
 	var header strings.Builder
 	for _, line := range strings.Split(text, "\n") {
 		if !strings.HasPrefix(line, "#") {
@@ -322,26 +364,23 @@ func TestComposeRequiredVariables(t *testing.T) {
 		}
 		header.WriteString(line + "\n")
 	}
+	if !strings.Contains(header.String(), "docker/secrets.sh") {
+		t.Errorf("the quick start in compose.yaml's header does not run docker/secrets.sh")
+	}
 	readme := readFile(t, "README.md")
 	for _, v := range sortedKeys(testVars) {
 		uses := strings.Split(text, "${"+v)[1:]
-		if len(uses) == 0 {
+		if !slices.Contains(dotEnvVars, v) {
+			if len(uses) > 0 {
+				t.Errorf("compose.yaml uses ${%s...}, which docker/.env does not set: the secret is the file secrets/%s", v, strings.ToLower(v))
+			}
+		} else if len(uses) == 0 {
 			t.Errorf("compose.yaml never uses %s", v)
 		}
 		for _, rest := range uses {
-			switch {
-			case strings.HasPrefix(rest, ":?"):
-			case strings.HasPrefix(rest, ":+"+v+"}"):
-				if got := p.Secrets[strings.ToLower(v)].Environment; got != v {
-					t.Errorf("compose.yaml uses ${%s:+%s}, but not as secret %s's environment (it has %q)", v, v, strings.ToLower(v), got)
-				}
-			default:
-				t.Errorf("compose.yaml uses ${%s%s...}, want ${%s:?...} (or ${%s:+%s} as a secret's environment): `up` must refuse to start without it",
-					v, rest[:min(len(rest), 2)], v, v, v)
+			if !strings.HasPrefix(rest, ":?") {
+				t.Errorf("compose.yaml uses ${%s%s...}, want ${%s:?...}: `up` must refuse to start without it", v, rest[:min(len(rest), 2)], v)
 			}
-		}
-		if !strings.Contains(header.String(), v+"=") {
-			t.Errorf("the quick start in compose.yaml's header does not set %s", v)
 		}
 		if !strings.Contains(readme, v) {
 			t.Errorf("README.md does not mention %s", v)
@@ -349,59 +388,314 @@ func TestComposeRequiredVariables(t *testing.T) {
 	}
 }
 
-// TestComposeSecretFromVariable pins what compose-go makes of a secret
-// read from a variable, which compose.yaml's `${VAR:+VAR}` relies on: an
-// unset or empty variable named as is loads (Compose would fail only when
-// it creates a container that mounts the secret, and for an empty one
-// writes no file), an empty name does not, and it names the secret; the
-// content is the variable's, and the mode is read as octal.
-func TestComposeSecretFromVariable(t *testing.T) {
+// TestComposeSecretFromFile pins what compose-go makes of a `file:`
+// secret, which compose.yaml's secrets are and checkSecrets relies on: the
+// path is resolved against the compose file's directory (the project's
+// working directory), the file is not read, and it need not exist, so the
+// file loads before docker/secrets.sh has run (Compose then fails when it
+// creates a container that mounts it). And the .env it reads by default,
+// as `docker compose -f docker/compose.yaml` does without --env-file, is
+// the one next to the compose file, whatever the current directory.
+func TestComposeSecretFromFile(t *testing.T) {
 	const compose = `name: secret-test
 services:
   s:
-    image: busybox:1.37
-    secrets: [{source: pw, mode: 0444}]
+    image: ${IMAGE:?}
+    read_only: true
+    secrets: [pw]
 secrets:
   pw:
-    environment: %s
+    file: ./secrets/pw
 `
-	const pw = "test-only-password"
-	for _, tc := range []struct {
-		name, environment string
-		env               map[string]string
-		want              string // in the error; "" if it loads
-	}{
-		{"set", "PW", map[string]string{"PW": pw}, ""},
-		{"unset, named as is", "PW", nil, ""},
-		{"empty, named as is", "PW", map[string]string{"PW": ""}, ""},
-		{"set, ${PW:+PW}", "${PW:+PW}", map[string]string{"PW": pw}, ""},
-		{"unset, ${PW:+PW}", "${PW:+PW}", nil, `secret "pw" must declare either`},
-		{"empty, ${PW:+PW}", "${PW:+PW}", map[string]string{"PW": ""}, `secret "pw" must declare either`},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			file := filepath.Join(t.TempDir(), "compose.yaml")
-			if err := os.WriteFile(file, []byte(fmt.Sprintf(compose, tc.environment)), 0o600); err != nil {
+	for _, exists := range []bool{false, true} {
+		t.Run(fmt.Sprintf("file exists %v", exists), func(t *testing.T) {
+			dir := t.TempDir()
+			file := filepath.Join(dir, "compose.yaml")
+			if err := os.WriteFile(file, []byte(compose), 0o600); err != nil {
 				t.Fatal(err)
 			}
-			p, err := load(t, file, tc.env)
-			switch {
-			case tc.want != "" && err == nil:
-				t.Fatalf("loaded, want an error about %q", tc.want)
-			case tc.want != "" && !strings.Contains(err.Error(), tc.want):
-				t.Fatalf("error %q does not mention %q", err, tc.want)
-			case tc.want != "":
-				t.Logf("refused: %v", err)
-				return
-			case err != nil:
+			if err := os.WriteFile(filepath.Join(dir, ".env"), []byte("IMAGE=busybox:1.37\n"), 0o600); err != nil {
 				t.Fatal(err)
 			}
-			if got, want := p.Secrets["pw"].Content, tc.env["PW"]; got != want {
-				t.Errorf("secret content %q, want %q", got, want)
+			if exists {
+				if err := os.Mkdir(filepath.Join(dir, "secrets"), 0o700); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(filepath.Join(dir, "secrets", "pw"), []byte("test-only-password"), 0o444); err != nil {
+					t.Fatal(err)
+				}
 			}
-			if m := p.Services["s"].Secrets[0].Mode; m == nil || *m != 0o444 {
-				t.Errorf("mode 0444 read as %v", m)
+			opts, err := cli.NewProjectOptions([]string{file}, cli.WithEnvFiles(), cli.WithDotEnv)
+			if err != nil {
+				t.Fatal(err)
+			}
+			p, err := opts.LoadProject(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := p.Services["s"].Image; got != "busybox:1.37" {
+				t.Errorf("image %q: the .env next to the compose file was not read", got)
+			}
+			sc := p.Secrets["pw"]
+			if want := filepath.Join(p.WorkingDir, "secrets", "pw"); sc.File != want {
+				t.Errorf("secret file %q, want %q", sc.File, want)
+			}
+			if !samePath(p.WorkingDir, dir) {
+				t.Errorf("working directory %q, want the compose file's %q", p.WorkingDir, dir)
+			}
+			if sc.Content != "" || sc.Environment != "" {
+				t.Errorf("content %q, environment %q: want neither", sc.Content, sc.Environment)
 			}
 		})
+	}
+}
+
+// TestSecretsScript runs docker/secrets.sh in a copy of docker/ and loads
+// compose.yaml with what it writes, as `docker compose` would: docker/.env
+// for interpolation, docker/secrets/ for the secrets. The script creates a
+// file for every secret compose.yaml declares, 0444 in a 0700 directory,
+// from an exported variable where there is one; a second run changes
+// nothing; a deleted file is created anew, and docker/.env follows it;
+// an existing docker/.env keeps its other lines; and no value is printed.
+func TestSecretsScript(t *testing.T) {
+	bash, err := exec.LookPath("bash")
+	if err != nil {
+		t.Skip("no bash")
+	}
+	if _, err := exec.LookPath("openssl"); err != nil {
+		t.Skip("no openssl")
+	}
+	script := readFile(t, "secrets.sh")
+	root := t.TempDir()
+	dir := filepath.Join(root, "docker")
+	secrets, dotEnv := filepath.Join(dir, "secrets"), filepath.Join(dir, ".env")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "secrets.sh"), []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// The operator's own settings, and a stale copy of a secret.
+	if err := os.WriteFile(dotEnv, []byte("TAGSTREAM_EDGE_PORT=18080\nS3_SECRET_KEY=stale-s3-key\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var printed strings.Builder // everything the runs print
+	run := func(wantOK bool, env ...string) (stdout, stderr string) {
+		t.Helper()
+		cmd := exec.Command(bash, "docker/secrets.sh")
+		cmd.Dir = root
+		cmd.Env = append([]string{"PATH=" + os.Getenv("PATH")}, env...)
+		var o, e strings.Builder
+		cmd.Stdout, cmd.Stderr = &o, &e
+		err := cmd.Run()
+		printed.WriteString(o.String() + e.String())
+		var names []string
+		for _, kv := range env {
+			k, _, _ := strings.Cut(kv, "=")
+			names = append(names, k)
+		}
+		t.Logf("docker/secrets.sh, with %v exported:\n%s%s", names, o.String(), e.String())
+		if (err == nil) != wantOK {
+			t.Fatalf("docker/secrets.sh: %v, want success %v", err, wantOK)
+		}
+		return o.String(), e.String()
+	}
+	type state struct {
+		fi      os.FileInfo
+		content string
+	}
+	// snapshot returns every file the script manages, by name.
+	snapshot := func() map[string]state {
+		t.Helper()
+		m := map[string]state{}
+		add := func(path string) {
+			fi, err := os.Lstat(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b := ""
+			if !fi.IsDir() {
+				b = readFile(t, path)
+			}
+			rel, _ := filepath.Rel(dir, path)
+			m[rel] = state{fi, b}
+		}
+		add(secrets)
+		add(dotEnv)
+		entries, err := os.ReadDir(secrets)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range entries {
+			add(filepath.Join(secrets, e.Name()))
+		}
+		return m
+	}
+	// same: the same file, unchanged (a directory's entries aside).
+	same := func(a, b state) bool {
+		return a.fi != nil && b.fi != nil && os.SameFile(a.fi, b.fi) && a.fi.Mode() == b.fi.Mode() &&
+			(a.fi.IsDir() || a.fi.ModTime().Equal(b.fi.ModTime())) && a.content == b.content
+	}
+
+	// What compose.yaml needs: a file for each secret, named after it.
+	declared := map[string]bool{}
+	for name, sc := range loadAll(t).Secrets {
+		declared[filepath.Base(sc.File)] = true
+		if filepath.Base(sc.File) != name {
+			t.Errorf("secret %s is the file %s: the script names each file after its secret", name, sc.File)
+		}
+	}
+
+	// First run, with two of the old variables exported.
+	fromVars := []string{"KAFKA_API_PASSWORD", "S3_SECRET_KEY"}
+	var env []string
+	for _, v := range fromVars {
+		env = append(env, v+"="+testVars[v])
+	}
+	stdout, _ := run(true, env...)
+	first := snapshot()
+	if m := first["secrets"].fi.Mode(); !m.IsDir() || m.Perm() != 0o700 {
+		t.Errorf("docker/secrets is %v, want a directory, mode 0700", m)
+	}
+	for name, st := range first {
+		if name == "secrets" || name == ".env" {
+			continue
+		}
+		name = filepath.Base(name)
+		if !declared[name] {
+			t.Errorf("docker/secrets/%s: compose.yaml declares no such secret", name)
+			continue
+		}
+		if m := st.fi.Mode(); !m.IsRegular() || m.Perm() != 0o444 {
+			t.Errorf("docker/secrets/%s is %v, want a file, mode 0444: uid 65532 reads it through the other bits", name, m)
+		}
+		if st.content == "" || strings.ContainsAny(st.content, "\n\r") {
+			t.Errorf("docker/secrets/%s holds %q, want one value without a newline", name, st.content)
+		}
+		if !strings.Contains(stdout, "docker/secrets/"+name) {
+			t.Errorf("the script created docker/secrets/%s without saying so", name)
+		}
+		v := strings.ToUpper(name)
+		switch {
+		case slices.Contains(fromVars, v):
+			if st.content != testVars[v] {
+				t.Errorf("docker/secrets/%s holds %q, want the exported %s's value", name, st.content, v)
+			}
+		case !regexp.MustCompile(`^[0-9a-f]{32,}$`).MatchString(st.content):
+			t.Errorf("docker/secrets/%s holds %q, want at least 16 random bytes in hex", name, st.content)
+		}
+	}
+	for name := range declared {
+		if _, ok := first[filepath.Join("secrets", name)]; !ok {
+			t.Errorf("the script did not create docker/secrets/%s, a secret compose.yaml declares", name)
+		}
+	}
+	if m := first[".env"].fi.Mode(); m.Perm() != 0o600 {
+		t.Errorf("docker/.env has mode %v, want 0600", m)
+	}
+	dotEnvLines := func() map[string]string {
+		t.Helper()
+		m := map[string]string{}
+		for _, line := range strings.Split(readFile(t, dotEnv), "\n") {
+			if k, v, ok := strings.Cut(line, "="); ok && !strings.HasPrefix(line, "#") {
+				if _, dup := m[k]; dup {
+					t.Errorf("docker/.env sets %s twice", k)
+				}
+				m[k] = v
+			}
+		}
+		return m
+	}
+	want := map[string]string{"TAGSTREAM_EDGE_PORT": "18080"}
+	for _, v := range dotEnvVars {
+		want[v] = first[filepath.Join("secrets", strings.ToLower(v))].content
+	}
+	if got := dotEnvLines(); !maps.Equal(got, want) {
+		t.Errorf("docker/.env sets %q, want %q: its own line kept, and the secrets' values", got, want)
+	}
+
+	// compose.yaml with what the script wrote, read as `docker compose` does.
+	check := func() {
+		t.Helper()
+		opts, err := cli.NewProjectOptions([]string{composeFile}, cli.WithEnvFiles(dotEnv), cli.WithDotEnv, cli.WithProfiles([]string{"*"}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := opts.LoadProject(context.Background())
+		if err != nil {
+			t.Fatalf("compose.yaml with the script's docker/.env: %v", err)
+		}
+		withSecretFiles(p, func(name string) string {
+			b, _ := os.ReadFile(filepath.Join(secrets, name))
+			return string(b)
+		})
+		if problems := checkProject(p); len(problems) > 0 {
+			t.Errorf("compose.yaml with the script's files has %d problem(s):\n  %s", len(problems), strings.Join(problems, "\n  "))
+		}
+	}
+	check()
+
+	// Again: nothing changes.
+	stdout, _ = run(true)
+	if strings.Contains(stdout, "created") || strings.Contains(stdout, "wrote") {
+		t.Errorf("the second run says it changed something:\n%s", stdout)
+	}
+	second := snapshot()
+	for name, st := range first {
+		if s, ok := second[name]; !ok || !same(s, st) {
+			t.Errorf("the second run changed docker/%s", name)
+		}
+	}
+
+	// Rotation: a deleted file is created anew, and docker/.env follows.
+	// A variable that differs from an existing file changes nothing, but is
+	// pointed out.
+	admin := filepath.Join("secrets", "kafka_admin_password")
+	if err := os.Remove(filepath.Join(dir, admin)); err != nil {
+		t.Fatal(err)
+	}
+	_, stderr := run(true, "KAFKA_WORKER_PASSWORD=test-only-another-worker-password")
+	if !strings.Contains(stderr, "KAFKA_WORKER_PASSWORD") {
+		t.Errorf("the script does not point out that KAFKA_WORKER_PASSWORD differs from its file:\n%s", stderr)
+	}
+	third := snapshot()
+	for name, st := range second {
+		changed := !same(third[name], st)
+		if should := name == admin || name == ".env"; changed != should {
+			t.Errorf("after docker/%s was deleted, docker/%s changed: %v, want %v", admin, name, changed, should)
+		}
+	}
+	if third[admin].content == second[admin].content {
+		t.Errorf("docker/%s was created with the old value", admin)
+	}
+	if got := dotEnvLines()["KAFKA_ADMIN_PASSWORD"]; got != third[admin].content {
+		t.Errorf("docker/.env's KAFKA_ADMIN_PASSWORD is not the new docker/%s", admin)
+	}
+	check()
+
+	// A value the brokers' JAAS string (and docker/.env) cannot hold is
+	// refused, and nothing is written.
+	if err := os.Remove(filepath.Join(dir, admin)); err != nil {
+		t.Fatal(err)
+	}
+	run(false, `KAFKA_ADMIN_PASSWORD=test-only-"quoted"-password`)
+	if _, err := os.Stat(filepath.Join(dir, admin)); !os.IsNotExist(err) {
+		t.Errorf("docker/%s written from a value with quotes (%v)", admin, err)
+	}
+
+	// No value was ever printed.
+	values := []string{`test-only-"quoted"-password`, "test-only-another-worker-password", "stale-s3-key"}
+	for _, st := range []map[string]state{first, third} {
+		for name, s := range st {
+			if strings.HasPrefix(name, "secrets"+string(filepath.Separator)) {
+				values = append(values, s.content)
+			}
+		}
+	}
+	for _, v := range values {
+		if strings.Contains(printed.String(), v) {
+			t.Errorf("the script printed a secret's value (%d bytes)", len(v))
+		}
 	}
 }
 
@@ -484,17 +778,13 @@ func TestValidationFails(t *testing.T) {
 			{name: "depends_on a missing service", old: "\n      s3-init:\n        condition:", new: "\n      s3-init-typo:\n        condition:", want: "s3-init-typo"},
 			{name: "bad healthcheck", old: `test: ["CMD", "cqlsh"`, new: `test: ["RUN", "cqlsh"`, want: "healthcheck"},
 		}
-		// Each required variable, unset or empty (${VAR:?...}, not
-		// ${VAR?...}). One read only as a secret's variable (${VAR:+VAR}) is
-		// reported by the secret's name, VAR in lower case.
-		for _, v := range sortedKeys(testVars) {
+		// Each variable of docker/.env, unset or empty (${VAR:?...}, not
+		// ${VAR?...}): refused, with the hint to run docker/secrets.sh.
+		for _, v := range dotEnvVars {
 			unset, empty := testEnv(), testEnv()
 			delete(unset, v)
 			empty[v] = ""
-			want := v
-			if !strings.Contains(original, "${"+v+":?") {
-				want = `secret "` + strings.ToLower(v) + `" must declare`
-			}
+			want := v + " is missing a value: run docker/secrets.sh"
 			cases = append(cases,
 				loaderCase{name: "no " + v, env: unset, want: want},
 				loaderCase{name: "empty " + v, env: empty, want: want})
@@ -874,9 +1164,9 @@ func TestValidationFails(t *testing.T) {
 		}
 	})
 
-	// How the services get their secrets: as files of Compose secrets, each
-	// only where a variable names it, readable, and never in a tagstream
-	// service's environment.
+	// How the services get their secrets: as files of Compose secrets from
+	// docker/secrets/, each only where a variable names it, and never in a
+	// tagstream service's environment; the tagstream services read-only.
 	t.Run("secrets", func(t *testing.T) {
 		for _, tc := range []struct {
 			name   string
@@ -914,23 +1204,43 @@ func TestValidationFails(t *testing.T) {
 				g.Secrets = nil
 				p.Services["grafana"] = g
 			}, "grafana GF_SECURITY_ADMIN_PASSWORD__FILE=/run/secrets/grafana_admin_password names no secret grafana mounts"},
-			{"a secret the image's user cannot read", func(p *types.Project) {
+			{"a mode on a file secret", func(p *types.Project) {
 				setSecretMount(p.Services, "api", "tagstream_secret", func(sc *types.ServiceSecretConfig) {
 					m := types.FileMode(0o400)
 					sc.Mode = &m
 				})
-			}, "api secret tagstream_secret has mode 0400"},
-			{"a secret on Compose's default mode", func(p *types.Project) {
-				setSecretMount(p.Services, "worker", "kafka_worker_password", func(sc *types.ServiceSecretConfig) { sc.Mode = nil })
-			}, "worker secret kafka_worker_password has no mode"},
-			{"a secret given to the container's user", func(p *types.Project) {
+			}, "api secret tagstream_secret sets mode, uid or gid"},
+			{"a file secret given to the container's user", func(p *types.Project) {
 				setSecretMount(p.Services, "snapshotter", "kafka_reader_password", func(sc *types.ServiceSecretConfig) { sc.UID = "65532" })
-			}, "snapshotter secret kafka_reader_password sets uid or gid"},
-			{"a read-only tagstream service", func(p *types.Project) {
+			}, "snapshotter secret kafka_reader_password sets mode, uid or gid"},
+			{"a secret from a variable", func(p *types.Project) {
+				setSecretSource(p, "grafana_admin_password", "", "GRAFANA_ADMIN_PASSWORD")
+			}, "secret grafana_admin_password is read from variable GRAFANA_ADMIN_PASSWORD"},
+			{"a secret from a variable in a read-only service", func(p *types.Project) {
+				setSecretSource(p, "kafka_worker_password", "", "KAFKA_WORKER_PASSWORD")
+			}, "worker is read_only and mounts secret kafka_worker_password, from a variable"},
+			{"a secret file outside docker/secrets/", func(p *types.Project) {
+				setSecretSource(p, "tagstream_secret", filepath.Join(p.WorkingDir, "tagstream_secret"), "")
+			}, "secret tagstream_secret is the file tagstream_secret, want ./secrets/tagstream_secret"},
+			{"a secret file of another name", func(p *types.Project) {
+				setSecretSource(p, "kafka_rank_password", filepath.Join(p.WorkingDir, "secrets", "rank_password"), "")
+			}, "secret kafka_rank_password is the file secrets/rank_password, want ./secrets/kafka_rank_password"},
+			{"an external secret", func(p *types.Project) {
+				setSecretSource(p, "s3_secret_key", "", "")
+				sc := p.Secrets["s3_secret_key"]
+				sc.External = true
+				p.Secrets["s3_secret_key"] = sc
+			}, "secret s3_secret_key is not a file"},
+			{"a writable tagstream service", func(p *types.Project) {
 				a := p.Services["api"]
-				a.ReadOnly = true
+				a.ReadOnly = false
 				p.Services["api"] = a
-			}, "api is read_only and mounts secret"},
+			}, "api root file system is writable"},
+			{"a writable one-shot", func(p *types.Project) {
+				k := p.Services[kafkaInit]
+				k.ReadOnly = false
+				p.Services[kafkaInit] = k
+			}, "kafka-init root file system is writable"},
 			{"an API secret shorter than 32 bytes", func(p *types.Project) {
 				setSecret(p, "tagstream_secret", "short")
 			}, "api TAGSTREAM_SECRET is shorter than 32 bytes"},
@@ -1186,6 +1496,10 @@ func checkProject(p *types.Project) []string {
 		if len(s.Command) == 0 || s.Command[0] != tagstreamCommands[name] {
 			bad("%s runs %q, want `tagstream %s`", name, s.Command, tagstreamCommands[name])
 		}
+		// Tables are in memory, the secrets bind mounts: nothing to write.
+		if !s.ReadOnly {
+			bad("%s root file system is writable: want read_only (tagstream writes nothing locally, and its secrets are bind mounts)", name)
+		}
 		for _, b := range brokerNames {
 			if d, ok := s.DependsOn[b]; !ok || d.Condition != types.ServiceConditionHealthy {
 				bad("%s starts before %s is healthy", name, b)
@@ -1285,7 +1599,7 @@ func checkProject(p *types.Project) []string {
 	}
 
 	// The API: reachable from outside its container, with its secret from
-	// the environment, and its photos in the compose's S3.
+	// its file, and its photos in the compose's S3.
 	api := all["api"]
 	if len(secretValue(p.Secrets, api, "TAGSTREAM_SECRET")) < 32 {
 		bad("api TAGSTREAM_SECRET is shorter than 32 bytes")
@@ -1301,27 +1615,38 @@ func checkProject(p *types.Project) []string {
 	if len(brokers) > 0 {
 		problems = append(problems, checkPrincipals(all, p.Secrets, kafkaProps(all[brokers[0]]))...)
 	}
-	user := ""
-	if text, err := readText(dockerfile); err == nil {
-		user = imageUser(text)
-	}
-	problems = append(problems, checkSecrets(p, user)...)
+	problems = append(problems, checkSecrets(p)...)
 	return problems
 }
 
-// checkSecrets checks how the services get their secrets: a tagstream
-// service holds none in its environment, which `docker inspect` shows, but
-// reads each from the file its <VAR>_FILE names; every variable naming a
-// file in /run/secrets (every *_FILE of a tagstream service) names a secret
-// the service mounts, and every secret a service mounts is named by one of
-// its variables (no service gets a secret it does not read); and each file
-// Compose writes from a variable is one the process can read, in a
-// container Compose agrees to write it into. user is the tagstream image's
-// USER (uid[:gid]).
-func checkSecrets(p *types.Project, user string) []string {
+// checkSecrets checks how the services get their secrets: every secret is
+// a file of docker/secrets/ named after it (docker/secrets.sh writes them
+// there), which Compose bind-mounts with the host file's owner and mode,
+// ignoring a service's mode, uid and gid for it; a tagstream service holds
+// none in its environment, which `docker inspect` shows, but reads each
+// from the file its <VAR>_FILE names; every variable naming a file in
+// /run/secrets (every *_FILE of a tagstream service) names a secret the
+// service mounts, and every secret a service mounts is named by one of its
+// variables (no service gets a secret it does not read).
+func checkSecrets(p *types.Project) []string {
 	var problems []string
 	bad := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
-	uid, _, _ := strings.Cut(user, ":")
+	dir := filepath.Join(p.WorkingDir, "secrets")
+	for _, name := range slices.Sorted(maps.Keys(p.Secrets)) {
+		def := p.Secrets[name]
+		switch {
+		case def.Environment != "":
+			bad("secret %s is read from variable %s: the secrets are files of docker/secrets/, which docker/secrets.sh writes", name, def.Environment)
+		case def.File == "":
+			bad("secret %s is not a file: want ./secrets/%s, which docker/secrets.sh writes", name, name)
+		case def.File != filepath.Join(dir, name):
+			rel, err := filepath.Rel(p.WorkingDir, def.File)
+			if err != nil {
+				rel = def.File
+			}
+			bad("secret %s is the file %s, want ./secrets/%s: docker/secrets.sh writes it there, in a directory only its owner may open, which .gitignore keeps out of git", name, rel, name)
+		}
+	}
 	all := p.AllServices()
 	for _, name := range sortedNames(all) {
 		s := all[name]
@@ -1355,26 +1680,16 @@ func checkSecrets(p *types.Project, user string) []string {
 			if !named[target] {
 				bad("%s mounts secret %s, which none of its variables names: a secret goes only to the services that read it", name, sc.Source)
 			}
-			if def, ok := p.Secrets[sc.Source]; !ok || def.Environment == "" {
-				continue // a `file:` secret is bind-mounted as the host's file is
+			if def := p.Secrets[sc.Source]; def.Environment != "" {
+				// Compose writes such a secret into the container's root
+				// file system, and refuses to for a read-only one.
+				if s.ReadOnly {
+					bad("%s is read_only and mounts secret %s, from a variable: Compose refuses to write it into a read-only root file system", name, sc.Source)
+				}
+				continue
 			}
-			// Compose writes it into the container, root's unless uid or
-			// gid is set, with the mode given (or its default, which has
-			// changed between versions).
-			if s.ReadOnly {
-				bad("%s is read_only and mounts secret %s from a variable: Compose writes such a secret into the container's root filesystem, and refuses to for a read-only one", name, sc.Source)
-			}
-			who := "a non-root user"
-			if tagstream && uid != "" {
-				who = "uid " + uid
-			}
-			switch {
-			case sc.UID != "" || sc.GID != "":
-				bad("%s secret %s sets uid or gid: Compose then has the engine give the file to the container's user, which this file does not rely on (leave the file root's, readable through its mode)", name, sc.Source)
-			case sc.Mode == nil:
-				bad("%s secret %s has no mode: Compose's default has been 0400, 0440 and 0444, and the file is root's", name, sc.Source)
-			case *sc.Mode&0o004 == 0 && !(tagstream && uid == "0"):
-				bad("%s secret %s has mode %s, which %s cannot read: the file is root's, so the process reads it through the other bits (0444)", name, sc.Source, sc.Mode.String(), who)
+			if sc.Mode != nil || sc.UID != "" || sc.GID != "" {
+				bad("%s secret %s sets mode, uid or gid, which Compose ignores for a `file:` secret (with a warning): the mount has the host file's owner and mode, 0444 from docker/secrets.sh", name, sc.Source)
 			}
 		}
 	}
@@ -1409,27 +1724,12 @@ func secretValue(secrets types.Secrets, s types.ServiceConfig, key string) strin
 }
 
 // fileSecret returns the content of the secret s mounts at path ("" if it
-// mounts none there): compose-go reads a secret's variable as it loads.
+// mounts none there): its Content, as withSecretFiles set it.
 func fileSecret(secrets types.Secrets, s types.ServiceConfig, path string) string {
 	if sc, ok := secretMounts(s)[path]; ok {
 		return secrets[sc.Source].Content
 	}
 	return ""
-}
-
-// imageUser returns the USER of a Dockerfile's final stage.
-func imageUser(text string) string {
-	user := ""
-	for _, line := range logicalLines(text) {
-		cmd, args, _ := strings.Cut(line, " ")
-		switch strings.ToUpper(cmd) {
-		case "FROM":
-			user = ""
-		case "USER":
-			user = strings.TrimSpace(args)
-		}
-	}
-	return user
 }
 
 // inspected returns what `docker inspect` shows of a service's container
@@ -2455,8 +2755,7 @@ func setEnv(all types.Services, name, key, value string) {
 // mountSecret mounts a secret in a service, at /run/secrets/<source>.
 func mountSecret(all types.Services, name, source string) {
 	s := all[name]
-	m := types.FileMode(0o444)
-	s.Secrets = append(slices.Clone(s.Secrets), types.ServiceSecretConfig{Source: source, Mode: &m})
+	s.Secrets = append(slices.Clone(s.Secrets), types.ServiceSecretConfig{Source: source})
 	all[name] = s
 }
 
@@ -2481,10 +2780,17 @@ func setSecretMount(all types.Services, name, source string, change func(*types.
 	all[name] = s
 }
 
-// setSecret changes a secret's content, as if its variable held another value.
+// setSecret changes a secret's content, as if its file held another value.
 func setSecret(p *types.Project, name, content string) {
 	sc := p.Secrets[name]
 	sc.Content = content
+	p.Secrets[name] = sc
+}
+
+// setSecretSource has a secret read from another file, or from a variable.
+func setSecretSource(p *types.Project, name, file, variable string) {
+	sc := p.Secrets[name]
+	sc.File, sc.Environment = file, variable
 	p.Secrets[name] = sc
 }
 
