@@ -742,7 +742,7 @@ func TestDockerfile(t *testing.T) {
 		t.Errorf("Dockerfile has %d problem(s):\n  %s", len(problems), strings.Join(problems, "\n  "))
 	}
 	ignore := strings.Fields(readFile(t, dockerignore))
-	for _, want := range []string{".git", "bin", "data", ".services"} {
+	for _, want := range []string{".git", "bin", "data", ".services", "docker/secrets"} {
 		if !slices.Contains(ignore, want) {
 			t.Errorf("%s does not exclude %s from the build context", dockerignore, want)
 		}
