@@ -45,6 +45,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/tagstream/tagstream/config"
+	"github.com/tagstream/tagstream/testenv"
 	"github.com/tagstream/tagstream/topology"
 )
 
@@ -460,10 +461,10 @@ secrets:
 func TestSecretsScript(t *testing.T) {
 	bash, err := exec.LookPath("bash")
 	if err != nil {
-		t.Skip("no bash")
+		testenv.Skip(t, "no bash: docker/secrets.sh needs it")
 	}
 	if _, err := exec.LookPath("openssl"); err != nil {
-		t.Skip("no openssl")
+		testenv.Skip(t, "no openssl: docker/secrets.sh needs it (Debian: apt-get install openssl)")
 	}
 	script := readFile(t, "secrets.sh")
 	root := t.TempDir()
