@@ -184,6 +184,16 @@ func call(h http.Handler, method, path, tok, body string, hdr ...string) *httpte
 	return w
 }
 
+// mustSite is the page's document with its defaults.
+func mustSite(t *testing.T) *site.Site {
+	t.Helper()
+	st, err := site.New(site.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
 func mustToken(t *testing.T, user string) string {
 	t.Helper()
 	tok, err := token.Mint(secret, user, time.Hour, 0)
@@ -507,11 +517,7 @@ func TestEveryAnswerSaysNosniff(t *testing.T) {
 // With a site, "/" and "/tags/{tag}" answer the page's document and
 // "/tags?q=" redirects; any other path is still the API's JSON 404.
 func TestSiteRoutes(t *testing.T) {
-	st, err := site.New(site.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	h, _, _ := newServerWith(Config{Site: st})
+	h, _, _ := newServerWith(Config{Site: mustSite(t)})
 	for _, path := range []string{"/", "/tags/sunset", "/tags/%E6%9D%B1%E4%BA%AC"} {
 		w := call(h, "GET", path, "", "")
 		if w.Code != 200 || !strings.HasPrefix(w.Header().Get("Content-Type"), "text/html") || w.Header().Get("Content-Security-Policy") == "" {

@@ -7,8 +7,6 @@ import (
 	"strconv"
 	"testing"
 	"time"
-
-	"github.com/tagstream/tagstream/site"
 )
 
 // Every cacheable response names what it shows in Surrogate-Key, so that
@@ -17,11 +15,7 @@ import (
 // purge its 404), every width of an image, the trending list, the page's
 // document. Nothing else carries a key.
 func TestSurrogateKeys(t *testing.T) {
-	st, err := site.New(site.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	h, _, _ := newServerWith(Config{Site: st})
+	h, _, _ := newServerWith(Config{Site: mustSite(t)})
 	for _, c := range []struct {
 		method, path string
 		code         int

@@ -23,7 +23,6 @@ import (
 	"github.com/getkin/kin-openapi/routers/legacy"
 
 	"github.com/tagstream/tagstream/media"
-	"github.com/tagstream/tagstream/site"
 )
 
 // The contract (openapi.yaml) is held true two ways here:
@@ -226,11 +225,7 @@ func reportConformance(out io.Writer) bool {
 // routes there are.
 func fullServer(t *testing.T) ([]string, Config) {
 	t.Helper()
-	st, err := site.New(site.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := Config{Secret: secret, Site: st, Signer: keyring, CORSOrigins: []string{"https://app.example.com"},
+	cfg := Config{Secret: secret, Site: mustSite(t), Signer: keyring, CORSOrigins: []string{"https://app.example.com"},
 		Uploads: media.NewUploads(store, media.UploadConfig{}), Origin: media.NewOrigin(store, keyring, media.OriginConfig{}),
 		Routes: map[string]http.Handler{"POST /uploads/": http.NotFoundHandler()}}
 	_, patterns := newHandler(cfg, &pages{recovered: true}, &publisher{})
@@ -429,13 +424,4 @@ func TestNoUndocumentedAnswers(t *testing.T) {
 			errorOf(t, w)
 		}
 	}
-}
-
-func mustSite(t *testing.T) *site.Site {
-	t.Helper()
-	st, err := site.New(site.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return st
 }
