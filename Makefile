@@ -2,7 +2,7 @@
 GO      ?= go
 BIN     := bin/tagstream
 
-.PHONY: all build run test vet lint fuzz bench microbench load-bench chaos chaos-soak eo-cost img-bench screenshots prereqs clean services-up services-down
+.PHONY: all build run test vet lint fuzz bench microbench load-bench chaos chaos-soak dr-drill eo-cost img-bench screenshots prereqs clean services-up services-down
 
 all: build
 
@@ -87,6 +87,13 @@ CHAOS_SEEDS     ?= 20
 CHAOS_SEED_FROM ?= 1
 chaos-soak:
 	scripts/chaos.sh $(CHAOS_POSTS) $(CHAOS_SEED_FROM)-$$(( $(CHAOS_SEED_FROM) + $(CHAOS_SEEDS) - 1 ))
+
+## dr-drill: the restore drill (README, Disaster recovery): DR_POSTS posts
+## (default 100,000) and half as many likes backed up from a deployment,
+## restored into an empty broker of its own, rebuilt, every page compared
+DR_POSTS ?= 100000
+dr-drill:
+	scripts/dr-drill.sh $(DR_POSTS)
 
 ## eo-cost: posts/s with and without exactly-once, same workload, one run
 ## (COST_POSTS posts per round, default 100,000; on the real Kafka)

@@ -23,7 +23,7 @@ var layers = map[string]int{
 	// 2: the contract with Kafka and the page model.
 	"topology": 2, "page": 2, "demo": 2, "media/imgbench": 2, "kafka/gokaopts": 2, "bench/harness": 2,
 	// 3: the stages and the read side.
-	"processors": 3, "views": 3, "emitters": 3, "snapshot": 3, "load": 3, "api": 3, "kafka/kafkatest": 3, "deadletters": 3,
+	"processors": 3, "views": 3, "emitters": 3, "snapshot": 3, "load": 3, "api": 3, "kafka/kafkatest": 3, "deadletters": 3, "backup": 3,
 	// 4: what runs stages as a whole.
 	"replay": 4, "chaos": 4, "bench/throughput": 4, "bench/readpath": 4, "bench/recovery": 4,
 	// 5: processes.

@@ -105,6 +105,9 @@ type Config struct {
 	Load Load
 	// DeadLetters holds the flags of `tagstream dead-letters`.
 	DeadLetters DeadLetters
+	// BackupDir is --backup-dir: the folder `tagstream backup` makes and
+	// `tagstream restore` reads.
+	BackupDir string
 	// Media holds the photo flags: storage, signing keys, limits.
 	Media Media
 	// Snapshot holds the Cassandra flags of the snapshotter and of
@@ -488,6 +491,13 @@ var defs = map[string]func(fs *flag.FlagSet, c *Config, name string){
 	"instance-id": func(fs *flag.FlagSet, c *Config, n string) {
 		fs.StringVar(&c.InstanceID, n, c.InstanceID, "this worker's name, unique among workers and stable across its restarts, e.g. the pod name "+
 			"(Kafka's transactional.id suffix and group.instance.id; empty: random id, dynamic membership, slower recovery)")
+	},
+	"backup-dir": func(fs *flag.FlagSet, c *Config, n string) {
+		if fs.Name() == "tagstream restore" {
+			fs.StringVar(&c.BackupDir, n, "", "the folder of a backup made by tagstream backup (required)")
+			return
+		}
+		fs.StringVar(&c.BackupDir, n, "", "the folder to make the backup in: new, or empty (required)")
 	},
 	"from": func(fs *flag.FlagSet, c *Config, n string) {
 		// One variable, TAGSTREAM_FROM, for both commands: each reads

@@ -31,6 +31,13 @@ var helps = map[string]help{
 	"replay": {"rebuild the state from a point of the posts log into a new generation while the current one serves, then switch to it",
 		"in: posts and likes from --from; out: a new generation's topics and tables, progress lines on stdout",
 		"tagstream replay --brokers k1:9092 --from 2026-11-01T00:00:00Z"},
+	"backup": {"copy the source of truth, every committed record of the posts and likes logs, into a new folder: one file per partition and a manifest of their sizes and SHA-256, written last; the deployment keeps running (README, Disaster recovery)",
+		"in: posts and likes; out: --backup-dir/manifest.json, posts-<p>.records, likes-<p>.records; a line of what it copied",
+		"tagstream backup --brokers k1:9092 --backup-dir /backups/tagstream-$(date -u +%Y%m%dT%H%MZ)"},
+	"restore": {"write a backup into the posts and likes of a deployment that has none (a new cluster, or a new --namespace), each record into its partition, in order, with its key, headers and time; " +
+		"the whole backup is checked first, and nothing is written if any file differs from the manifest. Then start the workers, the ranking and the API: they rebuild every table from these logs",
+		"in: --backup-dir; out: records on posts and likes, progress lines",
+		"tagstream restore --brokers new1:9092 --partitions 12 --backup-dir /backups/tagstream-20261130T1900Z"},
 	"purge": {"make the edges in front of the API forget what readers see of a hashtag, an image, or every page (the API purges changes itself; this empties the edge only: delete the posts or the original first for a takedown)",
 		"in: targets #<hashtag>, img:<user_id>/<image_id>, pages, trending or site; out: one line naming the keys purged, or the edges' errors",
 		"tagstream purge --edge-purge http://varnish:6082 --hard '#spam' img:alice/0189f2c4"},

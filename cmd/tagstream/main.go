@@ -15,6 +15,7 @@ import (
 	"syscall"
 
 	"github.com/tagstream/tagstream/api"
+	"github.com/tagstream/tagstream/backup"
 	"github.com/tagstream/tagstream/config"
 	"github.com/tagstream/tagstream/deadletters"
 	"github.com/tagstream/tagstream/edge"
@@ -48,6 +49,8 @@ commands:
   api             the views (or --source cassandra) and the HTTP API, against --brokers
   snapshot        batched snapshots of the hashtag tables into --cassandra
   replay          rebuild the state from --from of the posts log in a new generation, then switch to it
+  backup          copy the source of truth, the posts and likes logs, into --backup-dir
+  restore         write a backup into an empty deployment's posts and likes; its workers rebuild the rest
   hashtags        JSON Lines captions on stdin -> JSON arrays of hashtags
   emit top-posts  JSON Lines top-post documents on stdin -> hashtag-top-posts
   token           mint a bearer token for --user
@@ -197,6 +200,19 @@ func dispatch(ctx context.Context, args []string, in io.Reader, out io.Writer) (
 			o.Rank = &r
 		}
 		_, err = replay.Run(ctx, o)
+		return err
+	case "backup", "restore":
+		fs := config.FlagSet(cmd, &c, "brokers", "partitions", "replication", "backup-dir", "log-level")
+		if err := parse(fs, args, &c); err != nil {
+			return err
+		}
+		o := backup.Options{Cluster: cluster(c), Namespace: namespace(c), Dir: c.BackupDir, Progress: out}
+		var err error
+		if cmd == "backup" {
+			_, err = backup.Take(ctx, o)
+		} else {
+			_, err = backup.Restore(ctx, o)
+		}
 		return err
 	case "acls":
 		fs := config.FlagSet(cmd, &c, "brokers", "create-users", "api-password", "worker-password", "rank-password", "reader-password")
