@@ -184,6 +184,15 @@ func TestRestoreRebuildsADeployment(t *testing.T) {
 
 	var diff []string
 	for tag, w := range want {
+		// The spelling shown is the one processed last, and posts of
+		// different partitions interleave differently in any rebuild (a
+		// replay too): #LDA may come back as #lda. The key, the count and
+		// the lists may not differ.
+		if g, ok := got[tag]; ok {
+			if gh, wh := g["hashtag"].(string), w["hashtag"].(string); strings.EqualFold(gh, wh) {
+				g["hashtag"] = wh
+			}
+		}
 		if !reflect.DeepEqual(got[tag], w) {
 			gj, _ := json.Marshal(got[tag])
 			wj, _ := json.Marshal(w)
