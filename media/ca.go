@@ -14,13 +14,13 @@ import (
 // whole.
 const maxCAFileBytes = 1 << 20
 
-// caConfig is the TLS configuration trusting only the CAs of the PEM file
-// path (nil for an empty path: the system's CAs, as minio-go's default).
-// TLS 1.2 at least, as AWS S3 requires since 2024. Every CERTIFICATE
+// TLSConfig is the TLS configuration of --s3-ca: it trusts only the CAs
+// of the PEM file path (nil for an empty path: the system's CAs, as
+// minio-go's default). TLS 1.2 at least, as AWS S3 requires since 2024. Every CERTIFICATE
 // block must parse, and at least one must be there, so that a key file or
 // a truncated bundle given by mistake stops the start instead of failing
 // every request later with "certificate signed by unknown authority".
-func caConfig(path string) (*tls.Config, error) {
+func TLSConfig(path string) (*tls.Config, error) {
 	if path == "" {
 		return nil, nil
 	}

@@ -60,7 +60,7 @@ func NewS3(ctx context.Context, cfg S3Config) (*S3, error) {
 	if cfg.CAFile != "" && !strings.HasPrefix(cfg.Endpoint, "https://") {
 		return nil, fmt.Errorf("media: s3: a CA file (%s) is set but the endpoint %q is not https://: the connection would not use TLS", cfg.CAFile, cfg.Endpoint)
 	}
-	tlsConf, err := caConfig(cfg.CAFile)
+	tlsConf, err := TLSConfig(cfg.CAFile)
 	if err != nil {
 		return nil, err
 	}
@@ -130,7 +130,11 @@ func (s *S3) CheckBucket(ctx context.Context) error {
 // is not trusted (IsUntrusted): those are mistakes of the configuration,
 // which waiting does not cure.
 func IsUnreachable(err error) bool {
-	return err != nil && minio.ToErrorResponse(err).StatusCode == 0 && !IsUntrusted(err)
+	var answer minio.ErrorResponse
+	if err == nil || errors.Is(err, ErrBucketMissing) || IsUntrusted(err) {
+		return false
+	}
+	return !errors.As(err, &answer) || answer.StatusCode == 0
 }
 
 // IsUntrusted: the server's certificate did not verify (an unknown CA, a

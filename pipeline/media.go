@@ -179,7 +179,10 @@ func openS3(ctx context.Context, c media.S3Config) (media.Storage, error) {
 	if err == nil {
 		return s, nil
 	}
-	if media.IsUntrusted(err) || (!create && !media.IsUnreachable(err)) {
+	if media.IsUntrusted(err) {
+		return nil, fmt.Errorf("%w (is --s3-ca the CA that signed the server's certificate, and the name in --s3-endpoint one it is for?)", err)
+	}
+	if !create && !media.IsUnreachable(err) {
 		return nil, err
 	}
 	slog.Warn("cannot check or create the S3 bucket, or put its CORS rule: uploads fail until S3 answers, "+
