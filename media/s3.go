@@ -120,7 +120,7 @@ func (s *S3) CheckBucket(ctx context.Context) error {
 		return fmt.Errorf("media: s3 bucket %s: %w", s.bucket, err)
 	}
 	if !ok {
-		return fmt.Errorf("%w: %s does not exist; create it with an admin key (tagstream s3-init), the API's may not", ErrBucketMissing, s.bucket)
+		return fmt.Errorf("%w: %s does not exist, and this key may not create it: make it with an admin key (tagstream s3-init) and give this key access to it", ErrBucketMissing, s.bucket)
 	}
 	return nil
 }
