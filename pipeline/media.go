@@ -67,6 +67,9 @@ func (o MediaOptions) Describe() string {
 // storage allows browser uploads from cfg.CORSOrigins, the origins the
 // API allows: a web app that may reserve an upload may post it.
 func withMedia(ctx context.Context, o MediaOptions, cfg api.Config, addr net.Addr) (api.Config, error) {
+	if o.S3.CAFile != "" && o.S3.Endpoint == "" {
+		return cfg, fmt.Errorf("pipeline: --s3-ca %s without --s3-endpoint: there is no S3 server to trust it for", o.S3.CAFile)
+	}
 	keys, err := keyring(o)
 	if err != nil {
 		return cfg, err

@@ -110,3 +110,14 @@ func TestAPIWithTheLimitedS3KeyOverTLS(t *testing.T) {
 		t.Log(err)
 	})
 }
+
+// --s3-ca alone would trust a CA for nothing: refused at start, so the
+// operator learns the endpoint is missing.
+func TestS3CAWithoutEndpoint(t *testing.T) {
+	_, err := withMedia(context.Background(), MediaOptions{S3: media.S3Config{CAFile: "ca.pem"}, KeysDir: t.TempDir()},
+		api.Config{}, &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 8080})
+	if err == nil || !strings.Contains(err.Error(), "without --s3-endpoint") {
+		t.Fatalf("got %v", err)
+	}
+	t.Log(err)
+}
