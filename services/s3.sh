@@ -194,6 +194,12 @@ await_healthy() {
 }
 
 up_plain() {
+  # A gateway started by this script before it had accounts runs without
+  # --iam-dir: it cannot hold the API's account. Restarting it is the
+  # operator's call (tests of other checkouts may be using it).
+  if ours && ! runs_cmd " --iam-dir $IAM "; then
+    die "the S3 gateway at $ENDPOINT (pid $(cat "$(pidfile)")) runs without --iam-dir $IAM, from before the API's account existed; restart it: services/s3.sh down && services/s3.sh up (data is kept)"
+  fi
   if ours; then
     if list_buckets_ok; then
       say "already up at $ENDPOINT (pid $(cat "$(pidfile)"), RSS $(rss))"
