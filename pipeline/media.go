@@ -54,7 +54,14 @@ func (o MediaOptions) Describe() string {
 		if bucket == "" {
 			bucket = "tagstream-images"
 		}
-		return fmt.Sprintf("S3 at %s, bucket %s", o.S3.Endpoint, bucket)
+		d := fmt.Sprintf("S3 at %s, bucket %s", o.S3.Endpoint, bucket)
+		if o.S3.CAFile != "" {
+			d += ", CA " + o.S3.CAFile
+		}
+		if !o.S3.CreateBucket {
+			d += " (made by an admin: not created here)"
+		}
+		return d
 	case o.EmbeddedDir != "":
 		return "embedded (no S3 server) at " + o.EmbeddedDir
 	}
