@@ -145,6 +145,15 @@ type Media struct {
 	S3AccessKey, S3SecretKey, S3Region string
 	// S3Bucket is --s3-bucket: the bucket of the original images.
 	S3Bucket string
+	// S3CA is --s3-ca: a PEM file of the CAs to trust for an https
+	// --s3-endpoint; empty = the system's (the AWS CLI's --ca-bundle).
+	S3CA string
+	// S3CreateBucket is --s3-create-bucket (default true): create the
+	// bucket at start when missing and put its CORS rule. False for a key
+	// limited to the bucket (no s3:CreateBucket, s3:PutBucketCORS): the
+	// bucket is then made by `tagstream s3-init` with an admin key, and a
+	// missing one stops the start.
+	S3CreateBucket bool
 	// ImageKeys is --image-keys: "kid:base64,..." image-URL signing keys;
 	// empty = run generates one into --data, api derives one from --secret.
 	ImageKeys string
@@ -261,7 +270,7 @@ func Defaults() Config {
 		// The defaults of media.NewS3, media.UploadConfig and
 		// media.OriginConfig, spelled out so that -h shows them.
 		Media: Media{
-			S3Region: "us-east-1", S3Bucket: "tagstream-images",
+			S3Region: "us-east-1", S3Bucket: "tagstream-images", S3CreateBucket: true,
 			UploadMaxSize: 20 << 20, ImageWidths: []int{160, 320, 360, 640, 1080},
 			DecodeBudget: 256 << 20, // media.DefaultDecodeBudget
 		},
@@ -612,7 +621,16 @@ var defs = map[string]func(fs *flag.FlagSet, c *Config, name string){
 		fs.StringVar(&c.Media.S3Region, n, c.Media.S3Region, "S3 region, part of every signature")
 	},
 	"s3-bucket": func(fs *flag.FlagSet, c *Config, n string) {
-		fs.StringVar(&c.Media.S3Bucket, n, c.Media.S3Bucket, "S3 bucket of the original images (created at start if missing)")
+		fs.StringVar(&c.Media.S3Bucket, n, c.Media.S3Bucket, "S3 bucket of the original images (created at start if missing, unless --s3-create-bucket=false)")
+	},
+	"s3-ca": func(fs *flag.FlagSet, c *Config, n string) {
+		fs.StringVar(&c.Media.S3CA, n, c.Media.S3CA, "PEM file of the CAs to trust for an https --s3-endpoint, instead of the system's, as the AWS CLI's --ca-bundle "+
+			"(default empty: the system's); refused with an http:// endpoint, which would not use TLS")
+	},
+	"s3-create-bucket": func(fs *flag.FlagSet, c *Config, n string) {
+		fs.BoolVar(&c.Media.S3CreateBucket, n, c.Media.S3CreateBucket, "create --s3-bucket at start when missing and put its CORS rule (--cors-origins); "+
+			"false for a key limited to the bucket (no s3:CreateBucket or s3:PutBucketCORS): then \"tagstream s3-init\" with an admin key makes the bucket, "+
+			"and a missing bucket stops the start")
 	},
 	"image-keys": func(fs *flag.FlagSet, c *Config, n string) {
 		fs.StringVar(&c.Media.ImageKeys, n, c.Media.ImageKeys, "image-URL signing keys, kid:base64secret,... (secrets of 32+ bytes; the first signs, all verify) "+

@@ -68,7 +68,7 @@ func NewLocal(cfg LocalConfig) (*Local, error) {
 	if err := os.MkdirAll(filepath.Join(l.dir, "tmp"), 0o700); err != nil {
 		return nil, fmt.Errorf("media: local store: %w", err)
 	}
-	l.presigner, err = newMinio(cfg.PublicURL, l.accessKey, l.secret, l.region)
+	l.presigner, err = newMinio(cfg.PublicURL, l.accessKey, l.secret, l.region, nil) // presigns only: no connection
 	return l, err
 }
 

@@ -2,6 +2,8 @@ package media
 
 import (
 	"context"
+	"crypto/tls"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -23,7 +25,12 @@ type S3Config struct {
 	SecretKey      string
 	Region         string // default us-east-1
 	Bucket         string // default "tagstream-images"
-	CreateBucket   bool   // create Bucket at start when missing
+	// CAFile is a PEM file of the CAs to trust for an https Endpoint,
+	// instead of the system's (the AWS CLI's --ca-bundle); empty: the
+	// system's. With an http Endpoint it is refused: the operator meant
+	// TLS and would not get it.
+	CAFile       string
+	CreateBucket bool // create Bucket at start when missing
 	// CORSOrigins, with CreateBucket, are put on the bucket at start as its
 	// CORS configuration (bucketCORS), replacing any other: web pages of
 	// these origins may post uploads and read the answer. Empty: the
@@ -34,7 +41,8 @@ type S3Config struct {
 // S3 stores images in an S3 bucket through minio-go.
 type S3 struct {
 	client, public *minio.Client
-	bucket         string
+	bucket, region string
+	corsOrigins    []string
 }
 
 // NewS3 connects to the server (creating the bucket when CreateBucket is
@@ -49,33 +57,91 @@ func NewS3(ctx context.Context, cfg S3Config) (*S3, error) {
 	if cfg.PublicEndpoint == "" {
 		cfg.PublicEndpoint = cfg.Endpoint
 	}
-	client, err := newMinio(cfg.Endpoint, cfg.AccessKey, cfg.SecretKey, cfg.Region)
+	if cfg.CAFile != "" && !strings.HasPrefix(cfg.Endpoint, "https://") {
+		return nil, fmt.Errorf("media: s3: a CA file (%s) is set but the endpoint %q is not https://: the connection would not use TLS", cfg.CAFile, cfg.Endpoint)
+	}
+	tlsConf, err := TLSConfig(cfg.CAFile)
 	if err != nil {
 		return nil, err
 	}
-	public, err := newMinio(cfg.PublicEndpoint, cfg.AccessKey, cfg.SecretKey, cfg.Region)
+	client, err := newMinio(cfg.Endpoint, cfg.AccessKey, cfg.SecretKey, cfg.Region, tlsConf)
+	if err != nil {
+		return nil, err
+	}
+	public, err := newMinio(cfg.PublicEndpoint, cfg.AccessKey, cfg.SecretKey, cfg.Region, tlsConf)
 	if err != nil {
 		return nil, err
 	}
 	if _, err := cors.Parse(cfg.CORSOrigins); err != nil {
 		return nil, fmt.Errorf("media: s3: %w", err)
 	}
-	s := &S3{client: client, public: public, bucket: cfg.Bucket}
+	s := &S3{client: client, public: public, bucket: cfg.Bucket, region: cfg.Region, corsOrigins: cfg.CORSOrigins}
 	if cfg.CreateBucket {
-		ok, err := client.BucketExists(ctx, cfg.Bucket)
-		if err == nil && !ok {
-			err = client.MakeBucket(ctx, cfg.Bucket, minio.MakeBucketOptions{Region: cfg.Region})
-		}
-		if err != nil {
-			return nil, fmt.Errorf("media: create bucket %s: %w", cfg.Bucket, err)
-		}
-		if len(cfg.CORSOrigins) > 0 {
-			if err := client.SetBucketCors(ctx, cfg.Bucket, bucketCORS(cfg.CORSOrigins)); err != nil {
-				return nil, fmt.Errorf("media: put the CORS configuration of bucket %s: %w", cfg.Bucket, err)
-			}
+		if err := s.EnsureBucket(ctx); err != nil {
+			return nil, err
 		}
 	}
 	return s, nil
+}
+
+// EnsureBucket creates the bucket when missing and, with CORS origins,
+// puts its CORS rule: what an admin key does once (tagstream s3-init), or
+// the API at start when its key may (--s3-create-bucket).
+func (s *S3) EnsureBucket(ctx context.Context) error {
+	ok, err := s.client.BucketExists(ctx, s.bucket)
+	if err == nil && !ok {
+		err = s.client.MakeBucket(ctx, s.bucket, minio.MakeBucketOptions{Region: s.region})
+	}
+	if err != nil {
+		return fmt.Errorf("media: create bucket %s: %w", s.bucket, err)
+	}
+	if len(s.corsOrigins) > 0 {
+		if err := s.client.SetBucketCors(ctx, s.bucket, bucketCORS(s.corsOrigins)); err != nil {
+			return fmt.Errorf("media: put the CORS configuration of bucket %s: %w", s.bucket, err)
+		}
+	}
+	return nil
+}
+
+// ErrBucketMissing means the bucket does not exist and this process may
+// not create it (S3Config.CreateBucket false).
+var ErrBucketMissing = errors.New("media: s3 bucket missing")
+
+// CheckBucket proves the bucket exists and the key may use it, for a
+// process that does not create it: a HEAD of the bucket, the one request
+// that needs nothing beyond the object permissions (AWS maps it to
+// s3:ListBucket, which the least-privilege policy of the README grants).
+// A missing bucket is ErrBucketMissing; a refused key or a server that
+// does not answer is returned as it is, for the caller to tell apart
+// with IsUnreachable.
+func (s *S3) CheckBucket(ctx context.Context) error {
+	ok, err := s.client.BucketExists(ctx, s.bucket)
+	if err != nil {
+		return fmt.Errorf("media: s3 bucket %s: %w", s.bucket, err)
+	}
+	if !ok {
+		return fmt.Errorf("%w: %s does not exist, and this key may not create it: make it with an admin key (tagstream s3-init) and give this key access to it", ErrBucketMissing, s.bucket)
+	}
+	return nil
+}
+
+// IsUnreachable tells a server that did not answer (connection refused,
+// timeout) from one that answered with an S3 error or whose certificate
+// is not trusted (IsUntrusted): those are mistakes of the configuration,
+// which waiting does not cure.
+func IsUnreachable(err error) bool {
+	var answer minio.ErrorResponse
+	if err == nil || errors.Is(err, ErrBucketMissing) || IsUntrusted(err) {
+		return false
+	}
+	return !errors.As(err, &answer) || answer.StatusCode == 0
+}
+
+// IsUntrusted: the server's certificate did not verify (an unknown CA, a
+// name it is not for, expired).
+func IsUntrusted(err error) bool {
+	var cert *tls.CertificateVerificationError
+	return errors.As(err, &cert)
 }
 
 // bucketCORS is the bucket's CORS configuration for browser uploads from
@@ -95,16 +161,29 @@ func bucketCORS(origins []string) *s3cors.Config {
 }
 
 // newMinio returns a client for endpoint (a URL) with a fixed region, so
-// presigning needs no request.
-func newMinio(endpoint, accessKey, secretKey, region string) (*minio.Client, error) {
+// presigning needs no request. tlsConf, when not nil, replaces the system's
+// trust for an https endpoint.
+func newMinio(endpoint, accessKey, secretKey, region string, tlsConf *tls.Config) (*minio.Client, error) {
 	u, err := url.Parse(endpoint)
 	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
 		return nil, fmt.Errorf("media: endpoint %q: want http(s)://host[:port]", endpoint)
 	}
+	secure := u.Scheme == "https"
+	var transport http.RoundTripper
+	if secure && tlsConf != nil {
+		// minio's own transport (its timeouts, no gzip decoding), with our trust.
+		tr, err := minio.DefaultTransport(true)
+		if err != nil {
+			return nil, fmt.Errorf("media: s3 transport for %s: %w", endpoint, err)
+		}
+		tr.TLSClientConfig = tlsConf.Clone()
+		transport = tr
+	}
 	c, err := minio.New(u.Host, &minio.Options{
-		Creds:  credentials.NewStaticV4(accessKey, secretKey, ""),
-		Secure: u.Scheme == "https",
-		Region: region,
+		Creds:     credentials.NewStaticV4(accessKey, secretKey, ""),
+		Secure:    secure,
+		Region:    region,
+		Transport: transport,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("media: s3 client for %s: %w", endpoint, err)

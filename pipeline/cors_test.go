@@ -70,7 +70,7 @@ func TestStorageAllowsTheAPIsOrigins(t *testing.T) {
 		for _, origins := range [][]string{{webApp}, nil} {
 			dir := t.TempDir()
 			s3 := media.S3Config{Endpoint: endpoint, AccessKey: os.Getenv("TAGSTREAM_S3_ACCESS_KEY"), SecretKey: os.Getenv("TAGSTREAM_S3_SECRET_KEY"),
-				Region: os.Getenv("TAGSTREAM_S3_REGION"), Bucket: fmt.Sprintf("pipeline-cors-%d", time.Now().UnixNano())}
+				Region: os.Getenv("TAGSTREAM_S3_REGION"), Bucket: fmt.Sprintf("pipeline-cors-%d", time.Now().UnixNano()), CreateBucket: true}
 			cfg, err := withMedia(ctx, MediaOptions{S3: s3, KeysDir: dir}, api.Config{CORSOrigins: origins}, addr)
 			if err != nil {
 				t.Fatal(err)

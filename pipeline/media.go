@@ -54,7 +54,14 @@ func (o MediaOptions) Describe() string {
 		if bucket == "" {
 			bucket = "tagstream-images"
 		}
-		return fmt.Sprintf("S3 at %s, bucket %s", o.S3.Endpoint, bucket)
+		d := fmt.Sprintf("S3 at %s, bucket %s", o.S3.Endpoint, bucket)
+		if o.S3.CAFile != "" {
+			d += ", CA " + o.S3.CAFile
+		}
+		if !o.S3.CreateBucket {
+			d += " (made by an admin: not created here)"
+		}
+		return d
 	case o.EmbeddedDir != "":
 		return "embedded (no S3 server) at " + o.EmbeddedDir
 	}
@@ -67,6 +74,9 @@ func (o MediaOptions) Describe() string {
 // storage allows browser uploads from cfg.CORSOrigins, the origins the
 // API allows: a web app that may reserve an upload may post it.
 func withMedia(ctx context.Context, o MediaOptions, cfg api.Config, addr net.Addr) (api.Config, error) {
+	if o.S3.CAFile != "" && o.S3.Endpoint == "" {
+		return cfg, fmt.Errorf("pipeline: --s3-ca %s without --s3-endpoint: there is no S3 server to trust it for", o.S3.CAFile)
+	}
 	keys, err := keyring(o)
 	if err != nil {
 		return cfg, err
@@ -151,22 +161,48 @@ func keyring(o MediaOptions) (*media.Keyring, error) {
 	return media.ParseKeyring("derived:" + base64.StdEncoding.EncodeToString(h.Sum(nil)))
 }
 
-// openS3 connects to S3 and creates the bucket if missing, with its CORS
-// rule. An S3 server that is down at start must not keep the read API
-// down: then the bucket is assumed to exist (with the rule it had), and
-// uploads answer 503 until the server is back.
+// openS3 connects to S3 and, with c.CreateBucket, creates the bucket if
+// missing, with its CORS rule; without, it checks that the bucket exists
+// (a key limited to the bucket may not create it). An S3 server that is
+// down at start must not keep the read API down: then the bucket is
+// assumed to exist (with the rule it had), and uploads answer 503 until
+// the server is back. An untrusted certificate stops the start, and so do
+// a missing bucket and a refused key without c.CreateBucket: mistakes of
+// the configuration, which no wait repairs. With it, a refusal is only
+// warned of, as before --s3-create-bucket existed.
 func openS3(ctx context.Context, c media.S3Config) (media.Storage, error) {
-	c.CreateBucket = true
-	s, err := media.NewS3(ctx, c)
+	create := c.CreateBucket
+	c.CreateBucket = false
+	s, err := media.NewS3(ctx, c) // no request yet: the configuration's own errors
+	if err != nil {
+		return nil, err
+	}
+	// minio-go retries an unreachable server for minutes; the start waits
+	// this long at most.
+	ctx, cancel := context.WithTimeout(ctx, s3StartTimeout)
+	defer cancel()
+	if create {
+		err = s.EnsureBucket(ctx)
+	} else {
+		err = s.CheckBucket(ctx)
+	}
 	if err == nil {
 		return s, nil
+	}
+	if media.IsUntrusted(err) {
+		return nil, fmt.Errorf("%w (is --s3-ca the CA that signed the server's certificate, and the name in --s3-endpoint one it is for?)", err)
+	}
+	if !create && !media.IsUnreachable(err) {
+		return nil, err
 	}
 	slog.Warn("cannot check or create the S3 bucket, or put its CORS rule: uploads fail until S3 answers, "+
 		"and those of web apps on other origins may until the API restarts",
 		"endpoint", c.Endpoint, "err", err)
-	c.CreateBucket = false
-	return media.NewS3(ctx, c)
+	return s, nil
 }
+
+// s3StartTimeout bounds the bucket check at start.
+const s3StartTimeout = 15 * time.Second
 
 // reachable returns addr with an unspecified host (0.0.0.0, ::) replaced
 // by loopback, so a URL built from it can be fetched on this machine.

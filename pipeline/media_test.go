@@ -38,8 +38,7 @@ func photo(t *testing.T, w, h int) []byte {
 }
 
 // upload reserves an upload as user and posts the file the way a browser
-// does: a multipart form of the reservation's fields, then the file, to its
-// url. It returns the image id.
+// does (postForm). It returns the image id.
 func upload(t *testing.T, base, user string, file []byte) string {
 	t.Helper()
 	resp, b := do(t, http.MethodPost, base+"/v1/uploads", bearer(t, user),
@@ -51,6 +50,14 @@ func upload(t *testing.T, base, user string, file []byte) string {
 	if err := json.Unmarshal(b, &res); err != nil {
 		t.Fatal(err)
 	}
+	postForm(t, http.DefaultClient, res, file)
+	return res.ImageID
+}
+
+// postForm posts a reserved upload as a browser does, with client: a
+// multipart form of the reservation's fields, then the file, to its url.
+func postForm(t *testing.T, client *http.Client, res media.Reservation, file []byte) {
+	t.Helper()
 	var body bytes.Buffer
 	mw := multipart.NewWriter(&body)
 	for k, v := range res.Fields {
@@ -59,7 +66,7 @@ func upload(t *testing.T, base, user string, file []byte) string {
 	fw, _ := mw.CreateFormFile("file", "photo.jpg")
 	fw.Write(file)
 	mw.Close()
-	up, err := http.Post(res.URL, mw.FormDataContentType(), &body)
+	up, err := client.Post(res.URL, mw.FormDataContentType(), &body)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,7 +75,6 @@ func upload(t *testing.T, base, user string, file []byte) string {
 		msg, _ := io.ReadAll(up.Body)
 		t.Fatalf("upload to %s: %d %s", res.URL, up.StatusCode, msg)
 	}
-	return res.ImageID
 }
 
 // `tagstream run` with its embedded storage: a photo uploaded through a

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # services/all.sh up|down|status|env: the real services the tests need, on
 # loopback: Kafka (127.0.0.1:19092), Cassandra (CQL 127.0.0.1:19042) and an
-# S3 server (http://127.0.0.1:19000). `up` starts the three in parallel
+# S3 server (http://127.0.0.1:19000, https://127.0.0.1:19001). `up` starts the three in parallel
 # (Cassandra alone takes a minute or two) and fails if any fails; `env
 # [role]` prints the TAGSTREAM_* variables the integration tests read, as
 # the Kafka principal of that role (default admin).
@@ -43,7 +43,11 @@ export TAGSTREAM_S3_ENDPOINT=http://127.0.0.1:19000
 export TAGSTREAM_S3_ACCESS_KEY=tagstream
 export TAGSTREAM_S3_SECRET_KEY=tagstream-secret-key
 export TAGSTREAM_S3_REGION=us-east-1
+export TAGSTREAM_TEST_S3_TLS_ENDPOINT=https://127.0.0.1:19001
+export TAGSTREAM_TEST_S3_API_ACCESS_KEY=tagstream-api # services/s3.sh's API account: owns tagstream-images only
+export TAGSTREAM_TEST_S3_API_SECRET_KEY=tagstream-api-secret-key
+export TAGSTREAM_TEST_S3_API_BUCKET=tagstream-images
 ENV
-  ;;
+  "$here/tls.sh" env ;;
 *) echo "usage: services/all.sh up|down|status|env [admin|api|worker|rank|reader]" >&2; exit 2 ;;
 esac

@@ -50,6 +50,10 @@ var helps = map[string]help{
 	"acls": {"print each role's Kafka ACLs, or create them (and the roles' SCRAM users) as a superuser",
 		"in: role=user pairs as arguments; out: the ACLs, one per line",
 		"tagstream acls --brokers k1:9092 api=tagstream-api worker=tagstream-worker"},
+	"s3-init": {"create the photos' bucket (--s3-bucket) if missing and put its CORS rule (--cors-origins), with a key that may: " +
+		"for an API whose key is limited to the bucket and runs with --s3-create-bucket=false",
+		"in: flags; out: one line naming the bucket and its CORS rule, or the S3 error",
+		"TAGSTREAM_S3_SECRET_KEY_FILE=/run/secrets/s3-admin tagstream s3-init --s3-endpoint https://s3:9000 --s3-ca /run/secrets/ca.pem --s3-access-key admin --cors-origins https://app.example.com"},
 	"token": {"mint a bearer token for --user",
 		"out: the token (HS256 JWT) on stdout",
 		"TOKEN=$(tagstream token --user alice --ttl 1h)"},

@@ -12,7 +12,9 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
+	"time"
 
 	"github.com/tagstream/tagstream/api"
 	"github.com/tagstream/tagstream/backup"
@@ -34,7 +36,8 @@ import (
 // Flags shared by the commands that serve or store photos, and by those
 // that talk to the Cassandra snapshot.
 var (
-	mediaFlags    = []string{"s3-endpoint", "s3-public-endpoint", "s3-access-key", "s3-secret-key", "s3-region", "s3-bucket", "image-keys", "upload-max-size", "image-widths", "image-decode-budget"}
+	s3Flags       = []string{"s3-endpoint", "s3-access-key", "s3-secret-key", "s3-region", "s3-bucket", "s3-ca"}
+	mediaFlags    = []string{"s3-endpoint", "s3-public-endpoint", "s3-access-key", "s3-secret-key", "s3-region", "s3-bucket", "s3-ca", "s3-create-bucket", "image-keys", "upload-max-size", "image-widths", "image-decode-budget"}
 	snapshotFlags = []string{"cassandra", "keyspace", "keyspace-replication", "snapshot-interval"}
 )
 
@@ -58,6 +61,7 @@ commands:
   load            generate posts and check the counts the API serves
   dead-letters    print the rejected input records, one line each (--follow for new ones)
   dead-letters republish  send chosen dead letters' records back to posts or likes
+  s3-init         create the photos' bucket and put its CORS rule, with an admin key (for an API whose key may not)
   purge           make the edges of --edge-purge forget a hashtag's page, an image, or all pages
 
 Every flag can also be set as TAGSTREAM_<FLAG>; "tagstream <command> -h" says what
@@ -227,6 +231,12 @@ func dispatch(ctx context.Context, args []string, in io.Reader, out io.Writer) (
 			}
 		}
 		return acls(ctx, cluster(c), namespace(c), fs.Args(), passwords, out)
+	case "s3-init":
+		fs := config.FlagSet(cmd, &c, append(s3Flags, "cors-origins", "log-level")...)
+		if err := parse(fs, args, &c); err != nil {
+			return err
+		}
+		return s3Init(ctx, mediaOptions(c).S3, c.CORSOrigins, out)
 	case "token":
 		fs := config.FlagSet(cmd, &c, "user", "ttl", "token-max-ttl", "secret", "data")
 		if err := parse(fs, args, &c); err != nil {
@@ -425,6 +435,28 @@ func purge(ctx context.Context, out io.Writer, e config.Edge, targets []string) 
 	return nil
 }
 
+// s3Init creates the bucket if missing and puts its CORS rule, so that an
+// API given a key limited to the bucket (--s3-create-bucket=false) finds
+// it ready. It needs a key that may create buckets.
+func s3Init(ctx context.Context, c media.S3Config, origins []string, out io.Writer) error {
+	if c.Endpoint == "" {
+		return errors.New("s3-init needs --s3-endpoint")
+	}
+	c.CORSOrigins = origins
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	c.CreateBucket = true
+	if _, err := media.NewS3(ctx, c); err != nil {
+		return err
+	}
+	cors := "left as it was (no --cors-origins)"
+	if len(origins) > 0 {
+		cors = "POST from " + strings.Join(origins, ",")
+	}
+	fmt.Fprintf(out, "bucket %s ready at %s; CORS: %s\n", c.Bucket, c.Endpoint, cors)
+	return nil
+}
+
 // edgeOptions are the purges of --edge-purge; nil without edges.
 func edgeOptions(c config.Config) *pipeline.EdgeOptions {
 	if len(c.Edge.Purge) == 0 {
@@ -441,7 +473,7 @@ func mediaOptions(c config.Config) pipeline.MediaOptions {
 	m := c.Media
 	return pipeline.MediaOptions{
 		S3: media.S3Config{Endpoint: m.S3Endpoint, PublicEndpoint: m.S3PublicEndpoint, AccessKey: m.S3AccessKey,
-			SecretKey: m.S3SecretKey, Region: m.S3Region, Bucket: m.S3Bucket},
+			SecretKey: m.S3SecretKey, Region: m.S3Region, Bucket: m.S3Bucket, CAFile: m.S3CA, CreateBucket: m.S3CreateBucket},
 		Keys:    m.ImageKeys,
 		Uploads: media.UploadConfig{MaxSize: m.UploadMaxSize},
 		Origin:  media.OriginConfig{Widths: m.ImageWidths, DecodeBudget: m.DecodeBudget},
