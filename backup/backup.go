@@ -142,7 +142,7 @@ func (m *Manifest) validate() error {
 
 // ReadManifest reads and checks dir's manifest.
 func ReadManifest(dir string) (*Manifest, error) {
-	f, err := os.Open(filepath.Join(dir, ManifestName))
+	f, err := regular(filepath.Join(dir, ManifestName))
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("backup: %s has no %s: not a backup, or one that did not finish", dir, ManifestName)
 	}

@@ -9,10 +9,13 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -43,7 +46,11 @@ func writeBackup(t *testing.T, parts int, records map[string][][]*kgo.Record) st
 			if err != nil {
 				t.Fatal(err)
 			}
-			top.Partitions = append(top.Partitions, Partition{Partition: int32(p), From: 0, To: int64(len(recs)) + 3,
+			var to int64
+			if len(recs) > 0 {
+				to = recs[len(recs)-1].Offset + 1
+			}
+			top.Partitions = append(top.Partitions, Partition{Partition: int32(p), From: 0, To: to,
 				Records: w.records, File: file, Bytes: n, SHA256: sum})
 		}
 		m.Topics = append(m.Topics, top)
@@ -162,6 +169,35 @@ func TestCorruptBackupsAreRefused(t *testing.T) {
 		{"not a backup file", func(t *testing.T, dir string) {
 			rewrite(t, dir, 0, 1, []byte("PK\x03\x04 a zip file, not a backup at all"))
 		}, "does not start as a tagstream backup file"},
+		{"offsets out of order", func(t *testing.T, dir string) {
+			frame := func(off int64) []byte {
+				f := binary.AppendVarint(nil, off)
+				return append(append(f, 0), 0, 0, 0)
+			}
+			b := []byte(magic)
+			for _, off := range []int64{2, 1} {
+				f := frame(off)
+				b = append(append(b, byte(len(f))), f...)
+			}
+			rewrite(t, dir, 1, 0, b)
+			editManifest(t, dir, func(m *Manifest) { m.Topics[1].Partitions[0].Records, m.Topics[1].Partitions[0].To = 2, 3 })
+		}, "offset 1 after 2"},
+		{"a timestamp before 1970", func(t *testing.T, dir string) {
+			f := binary.AppendVarint(binary.AppendVarint(nil, 0), -5)
+			f = append(f, 0, 0, 0)
+			rewrite(t, dir, 1, 0, append(append([]byte(magic), byte(len(f))), f...))
+			editManifest(t, dir, func(m *Manifest) { m.Topics[1].Partitions[0].Records, m.Topics[1].Partitions[0].To = 1, 1 })
+		}, "before 1970"},
+		{"a FIFO for a file, which would block the open", func(t *testing.T, dir string) {
+			f := filepath.Join(dir, "posts-0.records")
+			must(t, os.Remove(f))
+			must(t, syscall.Mkfifo(f, 0o600))
+		}, "is not a regular file"},
+		{"a symbolic link out of the folder", func(t *testing.T, dir string) {
+			f := filepath.Join(dir, "likes-1.records")
+			must(t, os.Remove(f))
+			must(t, os.Symlink("/etc/passwd", f))
+		}, "is not a regular file"},
 		{"a manifest naming a file outside the folder", func(t *testing.T, dir string) {
 			editManifest(t, dir, func(m *Manifest) { m.Topics[0].Partitions[0].File = "../../etc/passwd" })
 		}, `file name "../../etc/passwd"`},
@@ -198,6 +234,29 @@ func TestCorruptBackupsAreRefused(t *testing.T) {
 				t.Errorf("Verify: %v does not wrap ErrCorrupt", err)
 			}
 		})
+	}
+}
+
+// TestKeepsForever: restore refuses posts or likes that would lose the
+// restored records by time or compaction, naming the setting to change.
+func TestKeepsForever(t *testing.T) {
+	v := func(s string) *string { return &s }
+	ok := []kadm.Config{{Key: "retention.ms", Value: v("-1")}, {Key: "cleanup.policy", Value: v("delete")},
+		{Key: "message.timestamp.type", Value: v("CreateTime")}, {Key: "segment.ms", Value: v("604800000")}}
+	if err := keepsForever("posts", ok); err != nil {
+		t.Fatal(err)
+	}
+	for key, bad := range map[string]string{"retention.ms": "604800000", "cleanup.policy": "compact", "message.timestamp.type": "LogAppendTime"} {
+		cs := slices.Clone(ok)
+		for i := range cs {
+			if cs[i].Key == key {
+				cs[i].Value = v(bad)
+			}
+		}
+		err := keepsForever("posts", cs)
+		if err == nil || !strings.Contains(err.Error(), "posts has "+key+"="+bad) || !strings.Contains(err.Error(), "--add-config") {
+			t.Errorf("%s=%s: %v", key, bad, err)
+		}
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -29,7 +30,7 @@ func TestBackupAndRestoreOnRealKafka(t *testing.T) {
 	defer cancel()
 	src, dst := kafkatest.Namespace(t), kafkatest.Namespace(t)
 	o := Options{Cluster: c, Namespace: src}
-	if err := emptyTopics(ctx, o); err != nil {
+	if err := createTopics(ctx, o); err != nil {
 		t.Fatal(err)
 	}
 
@@ -71,9 +72,17 @@ func TestBackupAndRestoreOnRealKafka(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// Partition 2 of posts gets 4 MiB more, in records of 2 KiB: restore
+	// writes one partition at a time, and its batches must still fit the
+	// broker's 1 MiB max.message.bytes.
+	for i := range 2048 {
+		want = append(want, &kgo.Record{Topic: src.Posts(), Partition: 2, Key: []byte("big"),
+			Value: append(fmt.Appendf(nil, "%06d", i), bytes.Repeat([]byte("x"), 2042)...), Timestamp: base.Add(time.Hour)})
+	}
 	produceTxn(want[:30], kgo.TryCommit)
 	produceTxn([]*kgo.Record{{Topic: src.Posts(), Partition: 1, Key: []byte("aborted"), Value: []byte("never")}}, kgo.TryAbort)
-	produceTxn(want[30:], kgo.TryCommit)
+	produceTxn(want[30:60], kgo.TryCommit)
+	produceTxn(want[60:], kgo.TryCommit)
 
 	dir := filepath.Join(t.TempDir(), "b")
 	var progress bytes.Buffer
@@ -107,7 +116,7 @@ func TestBackupAndRestoreOnRealKafka(t *testing.T) {
 				key, g.Key, g.Value, g.Timestamp, len(g.Headers), w.Key, w.Value, w.Timestamp, len(w.Headers))
 		}
 		for j := range w.Headers {
-			if j < len(g.Headers) && (g.Headers[j].Key != w.Headers[j].Key || !bytes.Equal(g.Headers[j].Value, w.Headers[j].Value)) {
+			if j < len(g.Headers) && (g.Headers[j].Key != w.Headers[j].Key || !sameBytes(g.Headers[j].Value, w.Headers[j].Value)) {
 				t.Errorf("%s: header %d %+v, want %+v", key, j, g.Headers[j], w.Headers[j])
 			}
 		}
@@ -121,9 +130,70 @@ func TestBackupAndRestoreOnRealKafka(t *testing.T) {
 	if _, err := Restore(ctx, o); err == nil || !strings.Contains(err.Error(), "already holds records") {
 		t.Errorf("a second restore into the restored namespace: %v", err)
 	}
+	// A namespace where a worker has run already is refused: its tables
+	// would count the restored posts on top of what they hold.
+	used := kafkatest.Namespace(t)
+	o.Namespace = used
+	if err := c.EnsureTopics(ctx, []kafka.TopicSpec{{Name: used.Gen(0).CountsTable(), Compact: true}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Restore(ctx, o); err == nil || !strings.Contains(err.Error(), used.Gen(0).CountsTable()+" exists") {
+		t.Errorf("a restore into a namespace with a counts table: %v", err)
+	}
 	o.Namespace, o.Cluster.Partitions = kafkatest.Namespace(t), 4
 	if _, err := Restore(ctx, o); err == nil || !strings.Contains(err.Error(), "run with --partitions 3") {
 		t.Errorf("a restore with another partition count: %v", err)
+	}
+}
+
+// TestBackupStuckBehindATransactionFails: a partition whose last stable
+// offset sits on an open transaction, with only aborted records before it,
+// gives the read nothing to see its end by; the backup must fail after
+// Options.Stall with an error that says so, not wait forever.
+func TestBackupStuckBehindATransactionFails(t *testing.T) {
+	c := kafkatest.Cluster(t)
+	c.Partitions = 1
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	ns := kafkatest.Namespace(t)
+	o := Options{Cluster: c, Namespace: ns}
+	if err := createTopics(ctx, o); err != nil {
+		t.Fatal(err)
+	}
+	txn := func(id string) *kgo.Client {
+		cl, err := c.Client(id, kgo.TransactionalID(string(ns)+id), kgo.DefaultProduceTopic(ns.Posts()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(cl.Close)
+		if err := cl.BeginTransaction(); err != nil {
+			t.Fatal(err)
+		}
+		return cl
+	}
+	aborted, open := txn("aborted"), txn("open")
+	if err := aborted.ProduceSync(ctx, &kgo.Record{Value: []byte("a1")}, &kgo.Record{Value: []byte("a2")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	if err := open.ProduceSync(ctx, &kgo.Record{Value: []byte("o1")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	if err := aborted.EndTransaction(ctx, kgo.TryAbort); err != nil {
+		t.Fatal(err)
+	}
+	defer open.EndTransaction(ctx, kgo.TryAbort)
+
+	o.Dir, o.Every, o.Stall = filepath.Join(t.TempDir(), "b"), 200*time.Millisecond, 3*time.Second
+	started := time.Now()
+	_, err := Take(ctx, o)
+	if err == nil || !strings.Contains(err.Error(), "no progress for 3s") {
+		t.Fatalf("backup behind an open transaction: %v, want a stall error", err)
+	}
+	if took := time.Since(started); took > time.Minute {
+		t.Errorf("the stall took %s to report", took)
+	}
+	if left, _ := os.ReadDir(o.Dir); len(left) != 0 {
+		t.Errorf("the failed backup left %d files in its folder", len(left))
 	}
 }
 

@@ -19,12 +19,13 @@ eval "$(services/all.sh env)"
   export KAFKA_PORT=19900
   stop_broker() { services/kafka.sh down >/dev/null 2>&1 || true; }
   stop_broker
-  rm -rf .services/kafka-$KAFKA_PORT/data
+  services=${TAGSTREAM_SERVICES_DIR:-.services}
+  rm -rf "$services/kafka-$KAFKA_PORT/data"
   trap stop_broker EXIT
   trap 'exit 130' INT TERM
   services/kafka.sh up
   export TAGSTREAM_TEST_DR_BROKERS=127.0.0.1:$KAFKA_PORT TAGSTREAM_TEST_DR_POSTS=$posts TAGSTREAM_NO_SKIP=1
-  log=.services/logs/dr-drill.log
+  log=$services/logs/dr-drill.log
   echo "dr-drill: the test's whole output goes to $log"
   rc=0
   go test -count=1 -v -run '^TestRestoreRebuildsADeployment$' -timeout 60m ./cmd/tagstream/ >"$log" 2>&1 || rc=$?

@@ -129,7 +129,8 @@ func TestRestoreRebuildsADeployment(t *testing.T) {
 
 	lo := load.Options{Cluster: admin, Namespace: srcNS, Posts: posts, Seed: 17, Via: "kafka", API: "http://" + src.http,
 		Users: 200, Tags: 60, PerPost: 3, Zipf: 1.2, Likes: posts / 2, Concurrency: 4, Timeout: 10 * time.Minute}
-	ctx := context.Background()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
+	defer cancel()
 	res, err := load.Run(ctx, lo)
 	if err != nil {
 		t.Fatalf("load into the source: %v", err)
@@ -140,7 +141,7 @@ func TestRestoreRebuildsADeployment(t *testing.T) {
 	// Edits and deletes must come back too: delete every 10th of the first
 	// 200 posts, and recaption every 10th from the 5th.
 	deleteSome(t, admin, srcNS, lo)
-	var tags []string
+	tags := []string{"restored"} // the edits' hashtag
 	for i := range lo.Tags {
 		tags = append(tags, load.TagKey(uint64(i)))
 	}
@@ -153,8 +154,8 @@ func TestRestoreRebuildsADeployment(t *testing.T) {
 			}
 		}
 	}
-	if len(want) < 20 || liked == 0 {
-		t.Fatalf("the source serves %d hashtag pages with %d liked top posts: too little to compare", len(want), liked)
+	if len(want) < 20 || liked == 0 || want["restored"] == nil {
+		t.Fatalf("the source serves %d hashtag pages with %d liked top posts (#restored: %v): too little to compare", len(want), liked, want["restored"] != nil)
 	}
 
 	dir := filepath.Join(t.TempDir(), "backup")
