@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # services/all.sh up|down|status|env: the real services the tests need, on
-# loopback: Kafka (127.0.0.1:19092), Cassandra (CQL 127.0.0.1:19042) and an
+# loopback: Kafka (127.0.0.1:19092, and SASL_SSL on 127.0.0.1:19094 with
+# the certificates of services/tls.sh), Cassandra (CQL 127.0.0.1:19042) and an
 # S3 server (http://127.0.0.1:19000). `up` starts the three in parallel
 # (Cassandra alone takes a minute or two) and fails if any fails; `env
 # [role]` prints the TAGSTREAM_* variables the integration tests read, as
@@ -36,7 +37,11 @@ export TAGSTREAM_KAFKA_USER=$role
 export TAGSTREAM_KAFKA_PASSWORD=$role-test-secret # services/kafka.sh's password_of
 export TAGSTREAM_KAFKA_SASL_MECHANISM=SCRAM-SHA-512
 export TAGSTREAM_TEST_KAFKA_ROLES="api:api-test-secret worker:worker-test-secret rank:rank-test-secret reader:reader-test-secret"
+export TAGSTREAM_TEST_KAFKA_TLS_BROKERS=127.0.0.1:19094 # services/kafka.sh's SASL_SSL listener
 ENV
+  # The CA and certificates that listener's TLS chains to (services/tls.sh up,
+  # which kafka.sh runs).
+  "$here/tls.sh" env
   cat <<'ENV'
 export TAGSTREAM_CASSANDRA=127.0.0.1:19042
 export TAGSTREAM_S3_ENDPOINT=http://127.0.0.1:19000
