@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -122,4 +123,20 @@ func kafkaPorts(t *testing.T, pid int) map[string]int {
 		t.Fatal(err)
 	}
 	return ports
+}
+
+// Every command that reaches Kafka reads its TLS files at start: a CA
+// file that is not there stops it before any connection, with the flag
+// named (and none talks plaintext to a cluster it was told is TLS).
+func TestEveryKafkaCommandLoadsItsTLS(t *testing.T) {
+	for _, args := range [][]string{
+		{"worker"}, {"rank"}, {"api", "--secret", strings.Repeat("s", token.MinSecretLen)}, {"snapshot"},
+		{"emit", "top-posts"}, {"replay"}, {"acls"}, {"load"}, {"dead-letters"}, {"dead-letters", "republish"},
+	} {
+		args = append(args, "--brokers", "127.0.0.1:1", "--kafka-ca", "/nonexistent/kafka-ca.pem")
+		err := dispatch(t.Context(), args, strings.NewReader(""), io.Discard)
+		if err == nil || !strings.Contains(err.Error(), "--kafka-ca") || !strings.Contains(err.Error(), "/nonexistent/kafka-ca.pem") {
+			t.Errorf("%v: %v; want an error naming --kafka-ca and its file", args, err)
+		}
+	}
 }
