@@ -125,6 +125,13 @@ resolve_classpath() {
 TLS_DIR=$SERVICES_DIR/tls
 KEYSTORE=$STATE/server-keystore.pem
 
+# tls_listening: something accepts connections on the SASL_SSL port (a
+# broker started from an older config has no such listener).
+tls_listening() {
+  # shellcheck disable=SC2016 # $0/$1 expand in the inner shell, on purpose
+  timeout 2 bash -c 'exec 3<>"/dev/tcp/$0/$1"' "$HOST" "$TLS_PORT" 2>/dev/null
+}
+
 # tls_keystore: make (or keep) the test certificates with services/tls.sh
 # up, then the SASL_SSL listener's PEM key store: Kafka wants the key and
 # its chain in one file (ssl.keystore.location), tls.sh keeps them in two.
@@ -223,6 +230,7 @@ up() {
       # changed gets what is new (ACLs are only ever added).
       apply_acls
       say "already up on $HOST:$PORT (pid $(cat "$(pidfile)"), RSS $(rss)); ACLs applied"
+      tls_listening || say "but without the SASL_SSL listener on $HOST:$TLS_PORT (started before it was added): the TLS tests need services/kafka.sh restart"
       return 0
     fi
     # Another `up` started it and it is still coming up; wait with it.
