@@ -86,8 +86,17 @@ func (t *TLS) Load(service string) error {
 }
 
 // readPEMFile reads path, a file of flag, whole if it is at most
-// maxPEMFileBytes.
+// maxPEMFileBytes. Only a regular file (or a link to one, as Kubernetes
+// mounts secrets): opening a FIFO would block the start for good, and a
+// device has no end.
 func readPEMFile(flag, path string) ([]byte, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %s: %w", flag, err)
+	}
+	if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("config: %s: %s is not a regular file (%s)", flag, path, st.Mode().Type())
+	}
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("config: %s: %w", flag, err)

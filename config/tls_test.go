@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/tagstream/tagstream/testenv"
@@ -81,13 +82,19 @@ func TestKafkaTLSFileErrors(t *testing.T) {
 	_, otherKey, _ := pemFiles(t, "other")
 	keyBody := strings.Split(string(keyPEM), "\n")[1] // the base64 of the key
 	big := write("big.pem", strings.Repeat("A", maxPEMFileBytes+1))
+	fifo := filepath.Join(dir, "fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	for _, c := range []struct {
 		name string
 		args []string
 		want []string // each in the error
 	}{
 		{"missing CA", []string{"--kafka-ca", "/nonexistent/ca.pem"}, []string{"--kafka-ca", "/nonexistent/ca.pem", "no such file"}},
-		{"CA a directory", []string{"--kafka-ca", dir}, []string{"--kafka-ca", dir, "is a directory"}},
+		{"CA a directory", []string{"--kafka-ca", dir}, []string{"--kafka-ca", dir, "not a regular file"}},
+		{"CA a FIFO", []string{"--kafka-ca", fifo}, []string{"--kafka-ca", fifo, "not a regular file"}},
+		{"CA a device", []string{"--kafka-ca", "/dev/zero"}, []string{"--kafka-ca", "/dev/zero", "not a regular file"}},
 		{"CA not PEM", []string{"--kafka-ca", write("ca.txt", "not a certificate\n")}, []string{"--kafka-ca", "ca.txt", "no PEM certificate"}},
 		{"CA empty", []string{"--kafka-ca", write("empty.pem", "")}, []string{"--kafka-ca", "no PEM certificate"}},
 		{"key given as CA", []string{"--kafka-ca", key}, []string{"--kafka-ca", key, `"PRIVATE KEY", not a CERTIFICATE`}},
@@ -100,6 +107,8 @@ func TestKafkaTLSFileErrors(t *testing.T) {
 		{"key of another cert", []string{"--kafka-cert", cert, "--kafka-key", otherKey}, []string{"--kafka-cert", "--kafka-key", "does not match"}},
 		{"cert and key swapped", []string{"--kafka-cert", key, "--kafka-key", cert}, []string{"--kafka-cert", "--kafka-key"}},
 		{"key over the cap", []string{"--kafka-cert", cert, "--kafka-key", big}, []string{"--kafka-key", "over 1048576 bytes"}},
+		{"encrypted key", []string{"--kafka-cert", cert, "--kafka-key", write("enc.pem", "-----BEGIN ENCRYPTED PRIVATE KEY-----\nAAAA\n-----END ENCRYPTED PRIVATE KEY-----\n")},
+			[]string{"--kafka-key", "enc.pem", "private key"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			got, err := kafkaTLS(t, c.args, nil)

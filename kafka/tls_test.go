@@ -94,6 +94,22 @@ func TestSASLSSLProduceConsume(t *testing.T) {
 	}
 }
 
+// AuthOpts alone, what the snapshotter adds to a client of its own
+// options, carry the TLS as well as the principal.
+func TestAuthOptsCarryTLS(t *testing.T) {
+	c := kafkatest.TLS(t, false)
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(c.Brokers...)}, c.AuthOpts()...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := cl.Ping(ctx); err != nil {
+		t.Fatalf("a client of AuthOpts on the SASL_SSL listener: %v", err)
+	}
+}
+
 // connHook calls fn with the TLS state of every connection a client opens.
 type connHook func(tls.ConnectionState)
 
