@@ -51,14 +51,7 @@ func TestTLSScript(t *testing.T) {
 		}
 	}
 
-	caPEM, err := os.ReadFile(filepath.Join(tlsDir, "ca.pem"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(caPEM) {
-		t.Fatal("ca.pem holds no certificate")
-	}
+	pool := caPool(t, tlsDir)
 	server, err := tls.LoadX509KeyPair(filepath.Join(tlsDir, "server.pem"), filepath.Join(tlsDir, "server-key.pem"))
 	if err != nil {
 		t.Fatal(err)
@@ -149,14 +142,7 @@ func TestTLSScriptRunsAtOnce(t *testing.T) {
 		}
 	}
 	tlsDir := filepath.Join(dir, "tls")
-	caPEM, err := os.ReadFile(filepath.Join(tlsDir, "ca.pem"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(caPEM) {
-		t.Fatal("ca.pem holds no certificate")
-	}
+	pool := caPool(t, tlsDir)
 	for _, name := range []string{"server", "client"} {
 		pair, err := tls.LoadX509KeyPair(filepath.Join(tlsDir, name+".pem"), filepath.Join(tlsDir, name+"-key.pem"))
 		if err != nil {
@@ -170,4 +156,18 @@ func TestTLSScriptRunsAtOnce(t *testing.T) {
 			t.Errorf("%s.pem does not chain to ca.pem: %v", name, err)
 		}
 	}
+}
+
+// caPool is the CA of tls.sh's folder dir.
+func caPool(t *testing.T, dir string) *x509.CertPool {
+	t.Helper()
+	caPEM, err := os.ReadFile(filepath.Join(dir, "ca.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(caPEM) {
+		t.Fatal("ca.pem holds no certificate")
+	}
+	return pool
 }
