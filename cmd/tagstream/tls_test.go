@@ -131,7 +131,7 @@ func kafkaPorts(t *testing.T, pid int) map[string]int {
 func TestEveryKafkaCommandLoadsItsTLS(t *testing.T) {
 	for _, args := range [][]string{
 		{"worker"}, {"rank"}, {"api", "--secret", strings.Repeat("s", token.MinSecretLen)}, {"snapshot"},
-		{"emit", "top-posts"}, {"replay"}, {"acls"}, {"load"}, {"dead-letters"}, {"dead-letters", "republish"},
+		{"emit", "top-posts"}, {"replay"}, {"backup"}, {"restore"}, {"acls"}, {"load"}, {"dead-letters"}, {"dead-letters", "republish"},
 	} {
 		args = append(args, "--brokers", "127.0.0.1:1", "--kafka-ca", "/nonexistent/kafka-ca.pem")
 		err := dispatch(t.Context(), args, strings.NewReader(""), io.Discard)
