@@ -32,6 +32,10 @@ type Config struct {
 	// --kafka-password and --kafka-sasl-mechanism: the principal a process
 	// authenticates as.
 	KafkaUser, KafkaPassword, KafkaSASLMechanism string
+	// KafkaTLS is --kafka-tls, --kafka-ca, --kafka-cert and --kafka-key:
+	// every Kafka client's TLS (with --kafka-user, SASL_SSL). Off by
+	// default.
+	KafkaTLS TLS
 	// RolePasswords are --api-password, --worker-password, --rank-password
 	// and --reader-password, by role: `acls --create-users` gives each
 	// role's user SCRAM credentials with them.
@@ -469,6 +473,22 @@ var defs = map[string]func(fs *flag.FlagSet, c *Config, name string){
 		fs.Var(oneOf{&c.KafkaSASLMechanism, []string{"SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"}}, n,
 			"SASL mechanism of --kafka-user: SCRAM-SHA-512, SCRAM-SHA-256 or PLAIN (Kafka's sasl.mechanism)")
 	},
+	"kafka-tls": func(fs *flag.FlagSet, c *Config, n string) {
+		fs.BoolVar(&c.KafkaTLS.On, n, c.KafkaTLS.On, "connect to Kafka over TLS, 1.2 at least (Kafka's security.protocol SSL, or SASL_SSL with --kafka-user); "+
+			"implied by --kafka-ca, --kafka-cert and --kafka-key (default false: plaintext)")
+	},
+	"kafka-ca": func(fs *flag.FlagSet, c *Config, n string) {
+		fs.StringVar(&c.KafkaTLS.CA, n, c.KafkaTLS.CA, "PEM file of the CA certificates the brokers' certificates must chain to "+
+			"(Kafka's ssl.truststore.location; default empty: the system's CAs)")
+	},
+	"kafka-cert": func(fs *flag.FlagSet, c *Config, n string) {
+		fs.StringVar(&c.KafkaTLS.Cert, n, c.KafkaTLS.Cert, "PEM file of this client's certificate chain, for brokers that ask for one (mutual TLS; "+
+			"Kafka's ssl.keystore.location); needs --kafka-key (default empty: none)")
+	},
+	"kafka-key": func(fs *flag.FlagSet, c *Config, n string) {
+		fs.StringVar(&c.KafkaTLS.Key, n, c.KafkaTLS.Key, "PEM file of the unencrypted private key of --kafka-cert (PKCS#8, PKCS#1 or EC; "+
+			"keep it mode 0600, e.g. a Docker secret) (default empty: none)")
+	},
 	"create-users": func(fs *flag.FlagSet, c *Config, n string) {
 		fs.BoolVar(&c.CreateUsers, n, c.CreateUsers, "also give each role=user its SCRAM-SHA-512 credentials, the password from --<role>-password")
 	},
@@ -776,8 +796,8 @@ func FlagSet(cmd string, c *Config, names ...string) *flag.FlagSet {
 		names = append(names, "cassandra-local-dc", "cassandra-consistency")
 	}
 	if slices.Contains(names, "brokers") {
-		// Whatever talks to Kafka may need to authenticate.
-		names = append(names, "namespace", "kafka-user", "kafka-password", "kafka-sasl-mechanism")
+		// Whatever talks to Kafka may need to authenticate, and to do it over TLS.
+		names = append(names, "namespace", "kafka-user", "kafka-password", "kafka-sasl-mechanism", "kafka-tls", "kafka-ca", "kafka-cert", "kafka-key")
 	}
 	for _, n := range names {
 		def, ok := defs[n]

@@ -6,6 +6,7 @@
 package kafka
 
 import (
+	"crypto/tls"
 	"fmt"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -33,6 +34,26 @@ type Cluster struct {
 	ClientID string
 	// SASL is the principal every client authenticates as (zero: none).
 	SASL SASL
+	// TLS, when set, is the client side of every connection to the
+	// brokers: Kafka's security.protocol SSL, or SASL_SSL with SASL. The
+	// clients clone it and name the broker dialled as its server unless
+	// ServerName is set. Default nil: plaintext (PLAINTEXT or
+	// SASL_PLAINTEXT).
+	TLS *tls.Config
+}
+
+// Protocol is Kafka's security.protocol of c's clients: PLAINTEXT, SSL,
+// SASL_PLAINTEXT or SASL_SSL.
+func (c Cluster) Protocol() string {
+	switch {
+	case c.SASL.Enabled() && c.TLS != nil:
+		return "SASL_SSL"
+	case c.SASL.Enabled():
+		return "SASL_PLAINTEXT"
+	case c.TLS != nil:
+		return "SSL"
+	}
+	return "PLAINTEXT"
 }
 
 // ClientID is the Kafka client.id of a client of role: ClientID (default
@@ -94,15 +115,23 @@ func (c Cluster) Opts(role string) []kgo.Opt {
 	return append(opts, c.AuthOpts()...)
 }
 
-// AuthOpts are the franz-go options that authenticate as c's principal,
-// for a client built with options of its own (the snapshotter's).
+// AuthOpts are the franz-go options that connect as c's principal, over
+// TLS if c has it, for a client built with options of its own (the
+// snapshotter's).
 func (c Cluster) AuthOpts() []kgo.Opt {
+	var opts []kgo.Opt
+	if c.TLS != nil {
+		// franz-go clones it at every dial and sets ServerName to the
+		// broker's host; the handshake is part of the dial, within its
+		// 10 s timeout.
+		opts = append(opts, kgo.DialTLSConfig(c.TLS))
+	}
 	if c.SASL.Enabled() {
 		if o, err := c.SASL.kgo(); err == nil { // Validate reports the error
-			return []kgo.Opt{o}
+			opts = append(opts, o)
 		}
 	}
-	return nil
+	return opts
 }
 
 // PartitionCount is the partition count of every topic: Partitions, or 12.

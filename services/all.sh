@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # services/all.sh up|down|status|env: the real services the tests need, on
-# loopback: Kafka (127.0.0.1:19092), Cassandra (CQL 127.0.0.1:19042) and an
+# loopback: Kafka (127.0.0.1:19092, and SASL_SSL on 127.0.0.1:19094 with
+# the certificates of services/tls.sh), Cassandra (CQL 127.0.0.1:19042) and an
 # S3 server (http://127.0.0.1:19000, https://127.0.0.1:19001). `up` starts the three in parallel
 # (Cassandra alone takes a minute or two) and fails if any fails; `env
 # [role]` prints the TAGSTREAM_* variables the integration tests read, as
@@ -36,6 +37,7 @@ export TAGSTREAM_KAFKA_USER=$role
 export TAGSTREAM_KAFKA_PASSWORD=$role-test-secret # services/kafka.sh's password_of
 export TAGSTREAM_KAFKA_SASL_MECHANISM=SCRAM-SHA-512
 export TAGSTREAM_TEST_KAFKA_ROLES="api:api-test-secret worker:worker-test-secret rank:rank-test-secret reader:reader-test-secret"
+export TAGSTREAM_TEST_KAFKA_TLS_BROKERS=127.0.0.1:19094 # services/kafka.sh's SASL_SSL listener
 ENV
   cat <<'ENV'
 export TAGSTREAM_CASSANDRA=127.0.0.1:19042
@@ -48,6 +50,8 @@ export TAGSTREAM_TEST_S3_API_ACCESS_KEY=tagstream-api # services/s3.sh's API acc
 export TAGSTREAM_TEST_S3_API_SECRET_KEY=tagstream-api-secret-key
 export TAGSTREAM_TEST_S3_API_BUCKET=tagstream-images
 ENV
+  # The CA and certificates the TLS listeners (Kafka's SASL_SSL, S3's https)
+  # chain to: services/tls.sh up, which kafka.sh and s3.sh run.
   "$here/tls.sh" env ;;
 *) echo "usage: services/all.sh up|down|status|env [admin|api|worker|rank|reader]" >&2; exit 2 ;;
 esac

@@ -4,7 +4,10 @@
 # A real Apache Kafka 4.x node on loopback for integration tests and local
 # runs: one JVM that is both KRaft controller and broker (node 1), clients on
 # 127.0.0.1:19092 with SASL/SCRAM-SHA-512 and ACLs (the principals below),
-# controller on 127.0.0.1:19093. The jars come from Maven
+# controller on 127.0.0.1:19093, and the same clients over TLS (SASL_SSL) on
+# 127.0.0.1:19094, with the server certificate of services/tls.sh up (which
+# this script runs) and client certificates of its CA accepted but not
+# required. Health is checked on 19092. The jars come from Maven
 # Central through services/kafka/pom.xml into ~/.m2, so only the first run
 # downloads; data is kept in $SERVICES_DIR/kafka/data across restarts.
 #
@@ -16,10 +19,13 @@ set -euo pipefail
 
 # KAFKA_PORT picks another instance (a test that restarts its own broker
 # runs one beside the shared one): clients on KAFKA_PORT, the controller
-# on KAFKA_PORT+1, state and log under kafka-<port>. Default 19092, the
-# instance every other test shares.
+# on KAFKA_PORT+1, SASL_SSL clients on KAFKA_PORT+2, state and log under
+# kafka-<port>. Default 19092, the instance every other test shares; the
+# others in use are 19192 (make chaos) and 19292 (make bench), so steps of
+# 100 keep their three ports apart.
 PORT=${KAFKA_PORT:-19092}
 CONTROLLER_PORT=$((PORT + 1))
+TLS_PORT=$((PORT + 2))
 SERVICE=kafka
 [[ $PORT == 19092 ]] || SERVICE=kafka-$PORT
 # shellcheck source-path=SCRIPTDIR source=lib.sh
@@ -114,6 +120,29 @@ resolve_classpath() {
   CP=$(<"$cpfile")
 }
 
+# --- TLS --------------------------------------------------------------------
+
+TLS_DIR=$SERVICES_DIR/tls
+KEYSTORE=$STATE/server-keystore.pem
+
+# tls_listening: something accepts connections on the SASL_SSL port (a
+# broker started from an older config has no such listener).
+tls_listening() {
+  # shellcheck disable=SC2016 # $0/$1 expand in the inner shell, on purpose
+  timeout 2 bash -c 'exec 3<>"/dev/tcp/$0/$1"' "$HOST" "$TLS_PORT" 2>/dev/null
+}
+
+# tls_keystore: make (or keep) the test certificates with services/tls.sh
+# up, then the SASL_SSL listener's PEM key store: Kafka wants the key and
+# its chain in one file (ssl.keystore.location), tls.sh keeps them in two.
+# Made again on every start, so a certificate tls.sh renewed is served.
+tls_keystore() {
+  TAGSTREAM_SERVICES_DIR=$SERVICES_DIR "$ROOT/services/tls.sh" up 2>>"$LOG" ||
+    die "services/tls.sh up failed: no certificate for the SASL_SSL listener"
+  (umask 077 && cat "$TLS_DIR/server-key.pem" "$TLS_DIR/server.pem" >"$KEYSTORE.tmp")
+  mv "$KEYSTORE.tmp" "$KEYSTORE"
+}
+
 # --- start/stop -------------------------------------------------------------
 
 need_java17() {
@@ -201,6 +230,7 @@ up() {
       # changed gets what is new (ACLs are only ever added).
       apply_acls
       say "already up on $HOST:$PORT (pid $(cat "$(pidfile)"), RSS $(rss)); ACLs applied"
+      tls_listening || say "but without the SASL_SSL listener on $HOST:$TLS_PORT (started before it was added): the TLS tests need services/kafka.sh restart"
       return 0
     fi
     # Another `up` started it and it is still coming up; wait with it.
@@ -215,7 +245,7 @@ up() {
   # started with --kafka-listen 127.0.0.1:19092, ...): never talk to a broker
   # whose data we do not own, so fail rather than report it healthy.
   local port who
-  for port in "$PORT" "$CONTROLLER_PORT"; do
+  for port in "$PORT" "$CONTROLLER_PORT" "$TLS_PORT"; do
     who=$(listener_of "$port")
     if [[ -n $who ]]; then
       say "$HOST:$port is taken by a process that is not this checkout's Kafka: $who"
@@ -226,9 +256,11 @@ up() {
 
   need_java17
   resolve_classpath
+  tls_keystore
   # Rendered on every start so edits of the template take effect.
   sed -e "s|@DATA_DIR@|$DATA|g" -e "s|@ADMIN_PASSWORD@|$(password_of admin)|g" \
-    -e "s|@PORT@|$PORT|g" -e "s|@CONTROLLER_PORT@|$CONTROLLER_PORT|g" "$CONF_DIR/server.properties" >"$PROPS.tmp"
+    -e "s|@PORT@|$PORT|g" -e "s|@CONTROLLER_PORT@|$CONTROLLER_PORT|g" -e "s|@TLS_PORT@|$TLS_PORT|g" \
+    -e "s|@KEYSTORE@|$KEYSTORE|g" -e "s|@TRUSTSTORE@|$TLS_DIR/ca.pem|g" "$CONF_DIR/server.properties" >"$PROPS.tmp"
   mv "$PROPS.tmp" "$PROPS"
   format_storage
   cds_flags
@@ -253,7 +285,7 @@ up() {
   wait_for "$START_TIMEOUT" api_versions_ok
   apply_acls
   trap - EXIT
-  say "up on $HOST:$PORT in $((SECONDS - t0))s (pid $(cat "$(pidfile)"), RSS $(rss), data $DATA; SASL/SCRAM-SHA-512, ACLs)"
+  say "up on $HOST:$PORT and SASL_SSL $HOST:$TLS_PORT in $((SECONDS - t0))s (pid $(cat "$(pidfile)"), RSS $(rss), data $DATA; SASL/SCRAM-SHA-512, ACLs)"
 }
 
 down() {

@@ -113,6 +113,17 @@ EXT
   say "made $dir/$name.pem for $*"
 }
 
+# lock: one making of certificates at a time. services/all.sh up starts the
+# services in parallel, and each TLS service runs `tls.sh up`: two runs
+# that both found no CA would each make one, and a certificate could end up
+# signed by the CA the other wrote over. fd 8: the service scripts hold
+# their own lock on fd 9, which this script inherits.
+lock() { exec 8>"$SERVICES_DIR/tls.lock"; flock 8; }
+
+case ${1:-} in
+up|ca|cert) lock ;;
+esac
+
 case ${1:-} in
 up)
   cert "$TEST_DIR" server localhost 127.0.0.1 127.0.0.2

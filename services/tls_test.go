@@ -3,6 +3,7 @@ package services_test
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
@@ -50,14 +51,7 @@ func TestTLSScript(t *testing.T) {
 		}
 	}
 
-	caPEM, err := os.ReadFile(filepath.Join(tlsDir, "ca.pem"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(caPEM) {
-		t.Fatal("ca.pem holds no certificate")
-	}
+	pool := caPool(t, tlsDir)
 	server, err := tls.LoadX509KeyPair(filepath.Join(tlsDir, "server.pem"), filepath.Join(tlsDir, "server-key.pem"))
 	if err != nil {
 		t.Fatal(err)
@@ -119,4 +113,61 @@ func TestTLSScript(t *testing.T) {
 	if string(first) != string(second) {
 		t.Error("a second tls.sh up made the server certificate again; it should keep a current one")
 	}
+}
+
+// Runs of tls.sh up at once (services/all.sh up starts every TLS service
+// in parallel, and each runs it) all succeed and leave one CA that signed
+// both certificates: without its lock, 14 of 20 such runs failed, each
+// reading a key or certificate another run was writing.
+func TestTLSScriptRunsAtOnce(t *testing.T) {
+	if _, err := exec.LookPath("openssl"); err != nil {
+		testenv.Skip(t, "openssl (Debian: openssl) is needed by services/tls.sh")
+	}
+	dir := t.TempDir()
+	errs := make(chan error, 4)
+	for range cap(errs) {
+		go func() {
+			cmd := exec.Command("bash", "tls.sh", "up")
+			cmd.Env = append(os.Environ(), "TAGSTREAM_SERVICES_DIR="+dir)
+			out, err := cmd.CombinedOutput()
+			if err != nil {
+				err = fmt.Errorf("%w\n%s", err, out)
+			}
+			errs <- err
+		}()
+	}
+	for range cap(errs) {
+		if err := <-errs; err != nil {
+			t.Errorf("tls.sh up beside others: %v", err)
+		}
+	}
+	tlsDir := filepath.Join(dir, "tls")
+	pool := caPool(t, tlsDir)
+	for _, name := range []string{"server", "client"} {
+		pair, err := tls.LoadX509KeyPair(filepath.Join(tlsDir, name+".pem"), filepath.Join(tlsDir, name+"-key.pem"))
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		leaf, err := x509.ParseCertificate(pair.Certificate[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := leaf.Verify(x509.VerifyOptions{Roots: pool, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}}); err != nil {
+			t.Errorf("%s.pem does not chain to ca.pem: %v", name, err)
+		}
+	}
+}
+
+// caPool is the CA of tls.sh's folder dir.
+func caPool(t *testing.T, dir string) *x509.CertPool {
+	t.Helper()
+	caPEM, err := os.ReadFile(filepath.Join(dir, "ca.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(caPEM) {
+		t.Fatal("ca.pem holds no certificate")
+	}
+	return pool
 }

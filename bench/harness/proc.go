@@ -16,6 +16,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/tagstream/tagstream/config"
 	"github.com/tagstream/tagstream/kafka"
 )
 
@@ -102,6 +103,23 @@ func Env(c kafka.Cluster) []string {
 	}
 	return []string{"TAGSTREAM_KAFKA_USER=" + c.SASL.User, "TAGSTREAM_KAFKA_PASSWORD=" + c.SASL.Password,
 		"TAGSTREAM_KAFKA_SASL_MECHANISM=" + c.SASL.Mechanism}
+}
+
+// ClusterFromEnv is the cluster at brokers as the environment's
+// principal, over TLS if the environment asks for it: TAGSTREAM_KAFKA_USER,
+// _PASSWORD (or _PASSWORD_FILE), _SASL_MECHANISM, _TLS, _CA, _CERT and
+// _KEY, read by package config as tagstream's own commands read them. The
+// processes a benchmark starts inherit the same variables.
+func ClusterFromEnv(brokers []string, partitions int) (kafka.Cluster, error) {
+	c := config.Defaults()
+	if err := config.Parse(config.FlagSet("bench", &c, "brokers"), nil); err != nil {
+		return kafka.Cluster{}, err
+	}
+	if err := c.KafkaTLS.Load("kafka"); err != nil {
+		return kafka.Cluster{}, err
+	}
+	return kafka.Cluster{Brokers: brokers, Partitions: partitions, TLS: c.KafkaTLS.Config,
+		SASL: kafka.SASL{User: c.KafkaUser, Password: c.KafkaPassword, Mechanism: c.KafkaSASLMechanism}}, nil
 }
 
 // clockTicks is Linux's USER_HZ, the unit of /proc/<pid>/stat's times: 100

@@ -12,7 +12,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/tagstream/tagstream/kafka"
+	"github.com/tagstream/tagstream/bench/harness"
 )
 
 // Markdown is the result as a table, one row per measurement, and the
@@ -56,8 +56,8 @@ func group(n int64) string {
 
 // Command is `bench recovery [flags]`: flags to Options, Run, the table
 // on stdout and recovery-<time>.{json,md} and recovery-latest.{json,md}
-// under --out. The Kafka principal comes from TAGSTREAM_KAFKA_USER,
-// _PASSWORD and _SASL_MECHANISM, as tagstream's own commands read it.
+// under --out. The Kafka principal and TLS come from the environment
+// (harness.ClusterFromEnv), as tagstream's own commands read them.
 func Command(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("recovery", flag.ContinueOnError)
 	brokers := fs.String("brokers", "127.0.0.1:9092", "Kafka bootstrap servers")
@@ -93,10 +93,10 @@ func Command(ctx context.Context, args []string) error {
 		}
 		defer os.RemoveAll(dir)
 	}
-	c := kafka.Cluster{Brokers: strings.Split(*brokers, ","), Partitions: *partitions, SASL: kafka.SASL{
-		User: os.Getenv("TAGSTREAM_KAFKA_USER"), Password: os.Getenv("TAGSTREAM_KAFKA_PASSWORD"),
-		Mechanism: os.Getenv("TAGSTREAM_KAFKA_SASL_MECHANISM"),
-	}}
+	c, err := harness.ClusterFromEnv(strings.Split(*brokers, ","), *partitions)
+	if err != nil {
+		return err
+	}
 	res, err := Run(ctx, Options{Cluster: c, Tagstream: *tagstream, Tables: sizes, Posts: *posts, Seed: *seed,
 		NoReplay: *noReplay, Dir: dir, Timeout: *timeout, Log: os.Stderr})
 	if res != nil && len(res.Rows) > 0 {

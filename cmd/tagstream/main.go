@@ -188,6 +188,9 @@ func dispatch(ctx context.Context, args []string, in io.Reader, out io.Writer) (
 		if err := config.Parse(withHelp(fs), args[1:]); err != nil {
 			return err
 		}
+		if err := c.KafkaTLS.Load("kafka"); err != nil {
+			return err
+		}
 		return ignoreCancel(emitTopPosts(ctx, cluster(c), namespace(c), in, os.Stderr))
 	case "replay":
 		fs := config.FlagSet(cmd, &c, "brokers", "partitions", "replication", "from", "log-level", "rank", "rank-interval", "rank-half-life")
@@ -321,6 +324,9 @@ func parse(fs *flag.FlagSet, args []string, c *config.Config) error {
 	if err := config.Parse(withHelp(fs), args); err != nil {
 		return err
 	}
+	if err := c.KafkaTLS.Load("kafka"); err != nil {
+		return err
+	}
 	if err := topology.Namespace(c.Namespace).Valid(); err != nil {
 		return fmt.Errorf("--namespace: %w", err)
 	}
@@ -385,8 +391,13 @@ func closeAll() {
 }
 
 func cluster(c config.Config) kafka.Cluster {
+	if c.KafkaTLS.Enabled() && c.KafkaTLS.Config == nil {
+		// A command that skipped KafkaTLS.Load would talk plaintext to
+		// a cluster it was told to reach over TLS.
+		panic("tagstream: --kafka-tls given but never loaded")
+	}
 	return kafka.Cluster{Brokers: c.Brokers, Partitions: c.Partitions, Replication: c.Replication, StateDir: c.StateDir,
-		SASL: kafka.SASL{Mechanism: c.KafkaSASLMechanism, User: c.KafkaUser, Password: c.KafkaPassword}}
+		SASL: kafka.SASL{Mechanism: c.KafkaSASLMechanism, User: c.KafkaUser, Password: c.KafkaPassword}, TLS: c.KafkaTLS.Config}
 }
 
 func deadLetterSelection(c config.Config) (deadletters.Selection, error) {

@@ -1,5 +1,5 @@
 // Package gokaopts configures goka's processors, views and emitters, which
-// run on sarama, for a kafka.Cluster: the same brokers, principal and
+// run on sarama, for a kafka.Cluster: the same brokers, principal, TLS and
 // partitioner as tagstream's franz-go clients, acks=all and idempotent
 // producers whose promises complete in order, read_committed consumers,
 // and tagstream's table storage.
@@ -58,6 +58,13 @@ func Sarama(c kafka.Cluster, role string) *sarama.Config {
 	if c.SASL.Enabled() {
 		// Validate refuses a bad mechanism before any client is made.
 		_ = setSASL(cfg, c.SASL)
+	}
+	if c.TLS != nil {
+		// sarama names the broker it dials as the server unless
+		// ServerName is set, as franz-go does; a clone, because sarama
+		// and goka keep configurations of their own.
+		cfg.Net.TLS.Enable = true
+		cfg.Net.TLS.Config = c.TLS.Clone()
 	}
 	return cfg
 }

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tagstream/tagstream/config"
 	"github.com/tagstream/tagstream/kafka"
 	"github.com/tagstream/tagstream/testenv"
 	"github.com/tagstream/tagstream/topology"
@@ -63,6 +64,49 @@ func As(t testing.TB, role topology.Role) kafka.Cluster {
 func EnvOf(c kafka.Cluster) []string {
 	return []string{"TAGSTREAM_KAFKA_USER=" + c.SASL.User, "TAGSTREAM_KAFKA_PASSWORD=" + c.SASL.Password,
 		"TAGSTREAM_KAFKA_SASL_MECHANISM=" + c.SASL.Mechanism}
+}
+
+// TLSBrokersEnv names the variable holding the real cluster's SASL_SSL
+// listener, the same brokers as Env's over TLS (services/all.sh env:
+// 127.0.0.1:19094).
+const TLSBrokersEnv = "TAGSTREAM_TEST_KAFKA_TLS_BROKERS"
+
+// TLSFiles returns the test certificates (services/tls.sh env) as
+// --kafka-ca and, with clientCert, --kafka-cert and --kafka-key would
+// name them; it skips the test (fails it under make test) when they are
+// not set.
+func TLSFiles(t testing.TB, clientCert bool) config.TLS {
+	t.Helper()
+	f := config.TLS{On: true, CA: testenv.Get(t, "TAGSTREAM_TEST_TLS_CA", "the test CA (services/tls.sh up; services/all.sh env)")}
+	if clientCert {
+		f.Cert = testenv.Get(t, "TAGSTREAM_TEST_TLS_CLIENT_CERT", "the test client certificate (services/tls.sh up)")
+		f.Key = testenv.Get(t, "TAGSTREAM_TEST_TLS_CLIENT_KEY", "the test client key (services/tls.sh up)")
+	}
+	return f
+}
+
+// TLS returns Cluster on its SASL_SSL listener, with the TLS that
+// tagstream's --kafka-ca (and with clientCert --kafka-cert and
+// --kafka-key) make of the test certificates: SASL_SSL, as a deployment
+// with TLS runs. It skips the test (fails it under make test) when the
+// listener or the certificates are not set.
+func TLS(t testing.TB, clientCert bool) kafka.Cluster {
+	t.Helper()
+	c := Cluster(t)
+	c.Brokers = strings.Split(testenv.Get(t, TLSBrokersEnv, "the real cluster's SASL_SSL listener (services/kafka.sh serves it on 127.0.0.1:19094)"), ",")
+	f := TLSFiles(t, clientCert)
+	if err := f.Load("kafka"); err != nil {
+		t.Fatal(err)
+	}
+	c.TLS = f.Config
+	return c
+}
+
+// TLSEnvOf returns the TAGSTREAM_* settings that make a tagstream process
+// reach brokers over f's TLS, beside EnvOf's principal.
+func TLSEnvOf(brokers []string, f config.TLS) []string {
+	return []string{"TAGSTREAM_BROKERS=" + strings.Join(brokers, ","), fmt.Sprintf("TAGSTREAM_KAFKA_TLS=%t", f.On),
+		"TAGSTREAM_KAFKA_CA=" + f.CA, "TAGSTREAM_KAFKA_CERT=" + f.Cert, "TAGSTREAM_KAFKA_KEY=" + f.Key}
 }
 
 // Namespace returns a namespace of the test's own on the real cluster

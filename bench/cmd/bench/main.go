@@ -1,8 +1,8 @@
 // Command bench runs `make bench`'s pipeline comparison (bench pipeline)
 // and its recovery and replay measurements (bench recovery), and is the
-// stateless limit's process (bench limit). The Kafka principal
-// comes from TAGSTREAM_KAFKA_USER, _PASSWORD and _SASL_MECHANISM, as
-// tagstream's own commands read it.
+// stateless limit's process (bench limit). The Kafka principal and TLS
+// come from TAGSTREAM_KAFKA_USER, _PASSWORD, _SASL_MECHANISM, _TLS, _CA,
+// _CERT and _KEY, as tagstream's own commands read them.
 package main
 
 import (
@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/tagstream/tagstream/bench/chart"
+	"github.com/tagstream/tagstream/bench/harness"
 	"github.com/tagstream/tagstream/bench/recovery"
 	"github.com/tagstream/tagstream/bench/throughput"
 	"github.com/tagstream/tagstream/broker"
@@ -52,11 +53,8 @@ func main() {
 	}
 }
 
-func cluster(brokers string, partitions int) kafka.Cluster {
-	return kafka.Cluster{Brokers: strings.Split(brokers, ","), Partitions: partitions, SASL: kafka.SASL{
-		User: os.Getenv("TAGSTREAM_KAFKA_USER"), Password: os.Getenv("TAGSTREAM_KAFKA_PASSWORD"),
-		Mechanism: os.Getenv("TAGSTREAM_KAFKA_SASL_MECHANISM"),
-	}}
+func cluster(brokers string, partitions int) (kafka.Cluster, error) {
+	return harness.ClusterFromEnv(strings.Split(brokers, ","), partitions)
 }
 
 func limit(ctx context.Context, args []string) error {
@@ -66,7 +64,11 @@ func limit(ctx context.Context, args []string) error {
 	in := fs.String("in", "posts", "topic read")
 	out := fs.String("out", "bench-out", "topic written")
 	fs.Parse(args)
-	return throughput.Limit(ctx, cluster(*brokers, 0), *group, *in, *out)
+	cl, err := cluster(*brokers, 0)
+	if err != nil {
+		return err
+	}
+	return throughput.Limit(ctx, cl, *group, *in, *out)
 }
 
 // passthrough is the in-process pass-through of bench embedded: an
@@ -175,7 +177,10 @@ func pipeline(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	cl := cluster(*brokers, c.partitions)
+	cl, err := cluster(*brokers, c.partitions)
+	if err != nil {
+		return err
+	}
 	all := throughput.Standard(throughput.Binaries{Tagstream: c.tagstream, KStreams: *kstreams, Limit: []string{self},
 		WorkerArgs: strings.Fields(*workerArgs)}, cl)
 	chosen := all
