@@ -37,7 +37,7 @@ var helps = map[string]help{
 	"restore": {"write a backup into the posts and likes of a deployment that has none (a new cluster, or a new --namespace), each record into its partition, in order, with its key, headers and time; " +
 		"the whole backup is checked first, and nothing is written if any file differs from the manifest. Then start the workers, the ranking and the API: they rebuild every table from these logs",
 		"in: --backup-dir; out: records on posts and likes, progress lines",
-		"tagstream restore --brokers new1:9092 --partitions 12 --backup-dir /backups/tagstream-20261130T1900Z"},
+		"tagstream restore --brokers new1:9092 --partitions 12 --replication 3 --backup-dir /backups/tagstream-20261130T1900Z"},
 	"purge": {"make the edges in front of the API forget what readers see of a hashtag, an image, or every page (the API purges changes itself; this empties the edge only: delete the posts or the original first for a takedown)",
 		"in: targets #<hashtag>, img:<user_id>/<image_id>, pages, trending or site; out: one line naming the keys purged, or the edges' errors",
 		"tagstream purge --edge-purge http://varnish:6082 --hard '#spam' img:alice/0189f2c4"},
