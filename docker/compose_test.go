@@ -38,6 +38,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/compose-spec/compose-go/v2/cli"
 	"github.com/compose-spec/compose-go/v2/types"
@@ -130,7 +131,7 @@ var imageOwnVars = []string{"KAFKA_VERSION", "KAFKA_HEAP_OPTS", "KAFKA_LOG4J_OPT
 var (
 	brokerNames   = []string{"kafka-1", "kafka-2", "kafka-3"}
 	stateful      = []string{"kafka-1", "kafka-2", "kafka-3", "cassandra", "s3"}
-	healthChecked = []string{"kafka-1", "kafka-2", "kafka-3", "cassandra", "s3", "api", "snapshotter", "varnish"}
+	healthChecked = []string{"kafka-1", "kafka-2", "kafka-3", "cassandra", "s3", "worker", "rank", "api", "snapshotter", "varnish"}
 	// tagstream's processes and their subcommands: the long-running ones and
 	// kafka-init, the one-shot that creates the Kafka principals.
 	tagstreamCommands = map[string]string{"worker": "worker", "rank": "rank", "api": "api", "snapshotter": "snapshot", kafkaInit: "acls"}
@@ -143,6 +144,25 @@ var (
 	topicUsers = []string{"worker", "rank", "api"}
 	// The tagstream processes serving HTTP (/healthz, /readyz, /metrics).
 	httpServices = []string{"api", "snapshotter"}
+	// The tagstream processes serving only /metrics and /healthz, on
+	// TAGSTREAM_METRICS.
+	metricsServices = []string{"worker", "rank"}
+	// How long each service must be given to stop (stop_grace_period)
+	// beyond graceFloor: a Kafka broker's controlled shutdown (leaderships
+	// moved, logs closed cleanly) and Cassandra's drain (memtables
+	// flushed). Killed sooner, they recover logs or replay the commit log
+	// on the next start.
+	graceMin = map[string]time.Duration{"kafka-1": 120 * time.Second, "kafka-2": 120 * time.Second, "kafka-3": 120 * time.Second,
+		"cassandra": 180 * time.Second}
+	// graceFloor is the least any stateful or long-running tagstream service
+	// gets: the tagstream processes' own stop takes up to 15 s (a 10 s
+	// last snapshot flush, a 5 s transaction abort or HTTP drain, then
+	// their Kafka client's close), and Docker's default is 10 s.
+	graceFloor = 30 * time.Second
+	// addedCaps are the capabilities a service may add back after
+	// cap_drop: [ALL]; none needs any (each image runs as a user of its
+	// own, or as root over files root owns, on ports above 1024).
+	addedCaps = map[string][]string{}
 )
 
 // testEnv is the environment compose.yaml is loaded with: docker/.env's
@@ -317,6 +337,21 @@ func TestComposeDefaultProfile(t *testing.T) {
 		}
 		if http == "" || !found {
 			t.Errorf("with TAGSTREAM_EDGE_PORT=%q, varnish does not publish host port %s to its http listener %q: %v", port, want, http, edge.Ports)
+		}
+	}
+}
+
+// TestComposeScaledAPI: `docker compose up --scale api=N` is a deployment
+// the file supports: the edge spreads requests over every replica
+// (site.vcl's dynamic director), and no replica holds a host port.
+func TestComposeScaledAPI(t *testing.T) {
+	for _, n := range []int{1, 2, 5} {
+		p := loadAll(t)
+		api := p.Services["api"]
+		api.SetScale(n)
+		p.Services["api"] = api
+		if problems := checkProject(p); len(problems) > 0 {
+			t.Errorf("with --scale api=%d: %s", n, strings.Join(problems, "; "))
 		}
 	}
 }
@@ -927,18 +962,10 @@ func TestValidationFails(t *testing.T) {
 				setEnv(s, "snapshotter", "TAGSTREAM_HTTP", "127.0.0.1:8081")
 			}, "snapshotter TAGSTREAM_HTTP"},
 			{"snapshotter probed on the api's port", func(s types.Services) {
-				c := s["snapshotter"]
-				hc := *c.HealthCheck
-				hc.Test = types.HealthCheckTest{"CMD", healthprobe, "http://127.0.0.1:8080/readyz"}
-				c.HealthCheck = &hc
-				s["snapshotter"] = c
+				setHealthcheck(s, "snapshotter", "CMD", healthprobe, "http://127.0.0.1:8080/readyz")
 			}, "snapshotter healthcheck"},
 			{"snapshotter probed through a shell", func(s types.Services) {
-				c := s["snapshotter"]
-				hc := *c.HealthCheck
-				hc.Test = types.HealthCheckTest{"CMD-SHELL", "wget -q -O- http://127.0.0.1:8081/readyz"}
-				c.HealthCheck = &hc
-				s["snapshotter"] = c
+				setHealthcheck(s, "snapshotter", "CMD-SHELL", "wget -q -O- http://127.0.0.1:8081/readyz")
 			}, healthprobe},
 			{"cassandra that is not a service", func(s types.Services) {
 				setEnv(s, "snapshotter", "TAGSTREAM_CASSANDRA", "cassandra-2:9042")
@@ -1111,13 +1138,13 @@ func TestValidationFails(t *testing.T) {
 				delete(v.DependsOn, "api")
 				s["varnish"] = v
 			}, "depends_on api"},
-			{"edge not restarted with the api", func(s types.Services) {
+			{"edge restarted with the api", func(s types.Services) {
 				v := s["varnish"]
 				d := v.DependsOn["api"]
-				d.Restart = false
+				d.Restart = true
 				v.DependsOn["api"] = d
 				s["varnish"] = v
-			}, "restart: true"},
+			}, "empties its cache"},
 			{"edge unpublished", func(s types.Services) { v := s["varnish"]; v.Ports = nil; s["varnish"] = v }, "publishes none of its listeners"},
 			{"purge listener published", func(s types.Services) {
 				v := s["varnish"]
@@ -1137,7 +1164,34 @@ func TestValidationFails(t *testing.T) {
 			{"image URLs on the api's service name", func(s types.Services) {
 				setEnv(s, "api", "TAGSTREAM_CDN_BASE", "http://api:8080")
 			}, "TAGSTREAM_CDN_BASE"},
-			{"two api replicas behind the static backend", func(s types.Services) { a := s["api"]; a.SetScale(2); s["api"] = a }, "api runs 2 replicas"},
+			// Stopping: time for a clean stop, and Cassandra drained.
+			{"a broker killed after 10 s", func(s types.Services) { k := s["kafka-2"]; k.StopGracePeriod = nil; s["kafka-2"] = k }, "kafka-2 has no stop_grace_period"},
+			{"cassandra given a minute", func(s types.Services) { setGrace(s, "cassandra", time.Minute) }, "cassandra stop_grace_period 1m0s is below 3m0s"},
+			{"a snapshotter cut during its last flush", func(s types.Services) { setGrace(s, "snapshotter", 10*time.Second) }, "snapshotter stop_grace_period 10s is below 30s"},
+			{"a volume killed after 10 s", func(s types.Services) { c := s["prometheus"]; c.StopGracePeriod = nil; s["prometheus"] = c }, "prometheus has no stop_grace_period"},
+			{"cassandra behind a shell", func(s types.Services) {
+				c := s["cassandra"]
+				c.Entrypoint = types.ShellCommand{"sh", "-c", "docker-entrypoint.sh cassandra -f"}
+				s["cassandra"] = c
+			}, "the SIGTERM must reach the JVM"},
+			{"cassandra stopped with SIGKILL", func(s types.Services) { c := s["cassandra"]; c.StopSignal = "SIGKILL"; s["cassandra"] = c }, "not on SIGKILL"},
+			{"cassandra in the background", func(s types.Services) {
+				c := s["cassandra"]
+				c.Command = types.ShellCommand{"cassandra"}
+				s["cassandra"] = c
+			}, "want the image's, cassandra -f"},
+			// Privileges.
+			{"a broker with its capabilities", func(s types.Services) { k := s["kafka-1"]; k.CapDrop = nil; s["kafka-1"] = k }, "kafka-1 keeps its capabilities"},
+			{"a capability added back", func(s types.Services) { c := s["s3"]; c.CapAdd = []string{"SYS_ADMIN"}; s["s3"] = c }, "s3 adds capability SYS_ADMIN"},
+			{"no no-new-privileges", func(s types.Services) { c := s["grafana"]; c.SecurityOpt = nil; s["grafana"] = c }, "grafana lacks security_opt no-new-privileges:true"},
+			{"a privileged one-shot", func(s types.Services) { c := s["s3-init"]; c.Privileged = true; s["s3-init"] = c }, "s3-init is privileged"},
+			{"cassandra as root", func(s types.Services) { c := s["cassandra"]; c.User = ""; s["cassandra"] = c }, "cassandra starts as root"},
+			// Workers: a healthcheck on their metrics listener.
+			{"worker without a healthcheck", func(s types.Services) { c := s["worker"]; c.HealthCheck = nil; s["worker"] = c }, "worker has no healthcheck"},
+			{"rank probed where it serves nothing", func(s types.Services) { setHealthcheck(s, "rank", "CMD", healthprobe, "http://127.0.0.1:9464/readyz") }, "rank healthcheck asks http://127.0.0.1:9464/readyz, want http://127.0.0.1:9464/healthz"},
+			{"worker metrics on loopback", func(s types.Services) {
+				setEnv(s, "worker", "TAGSTREAM_METRICS", "127.0.0.1:9464")
+			}, "worker TAGSTREAM_METRICS"},
 			{"api on another port than the edge's backend", func(s types.Services) {
 				setEnv(s, "api", "TAGSTREAM_HTTP", "0.0.0.0:9090")
 			}, `the api listens on "9090"`},
@@ -1269,10 +1323,16 @@ func TestValidationFails(t *testing.T) {
 		for _, tc := range []struct {
 			name, old, new, want string
 		}{
-			{"another host", `.host = "api";`, `.host = "api-1";`, `is host "api-1", not the api service`},
-			{"another port", `.port = "8080";`, `.port = "8081";`, `is port 8081, the api listens on "8080"`},
-			{"host commented out", `.host = "api";`, `# .host = "api";`, "has no .host and .port"},
+			{"another host", `apis.backend("api")`, `apis.backend("api-1")`, `resolves host "api-1", not the api service`},
+			{"another port", `port = "8080",`, `port = "8081",`, `director apis is port 8081, the api listens on "8080"`},
+			{"no port", `port = "8080",`, ``, `director apis has no port`},
+			{"no backend hint", `set req.backend_hint = apis.backend("api");`, ``, "never sets req.backend_hint"},
+			{"backend hint commented out", `set req.backend_hint = apis.backend("api");`, `# set req.backend_hint = apis.backend("api");`, "never sets req.backend_hint"},
+			{"no import", "import dynamic;", "", "does not import dynamic"},
 			{"probed where the api serves nothing", `.url = "/readyz";`, `.url = "/";`, "/healthz or /readyz"},
+			{"not probed", "probe = api_ready,", "", "is not probed"},
+			{"resolved once an hour", "ttl = 5s,", "", "resolves the api every 1h0m0s"},
+			{"a static backend", "backend default none;", "backend default { .host = \"api\"; .port = \"8080\"; .probe = { .url = \"/readyz\"; }\n}", "api runs 3 replicas, but site.vcl backend default is the static host"},
 			{"no purgers", "acl purgers {", "acl editors {", "acl purgers"},
 			{"PURGE on every listener", `req.method == "PURGE" && local.socket != "purge"`, `req.method == "PURGE" && false`, "does not keep PURGE to a listener of its own"},
 			{"PURGE on a listener varnishd does not open", `local.socket != "purge"`, `local.socket != "purges"`, `listener "purges", which varnish does not open`},
@@ -1282,7 +1342,11 @@ func TestValidationFails(t *testing.T) {
 					t.Fatalf("%s has %d occurrences of %q, the mutation needs exactly 1", siteVCL, n, tc.old)
 				}
 				broken := strings.Replace(good, tc.old, tc.new, 1)
-				problems := checkEdge(loadAll(t).AllServices(), func(file string) (string, error) {
+				all := loadAll(t).AllServices()
+				api := all["api"]
+				api.SetScale(3) // docker compose up --scale api=3
+				all["api"] = api
+				problems := checkEdge(all, func(file string) (string, error) {
 					if !samePath(file, filepath.Join(vclDir, siteVCL)) {
 						return "", fmt.Errorf("read %s, not docker/%s/%s", file, vclDir, siteVCL)
 					}
@@ -1552,20 +1616,29 @@ func checkProject(p *types.Project) []string {
 	}
 
 	// The HTTP processes: reachable from outside their container, and
-	// checked on /readyz through the probe binary on the port they listen on.
+	// checked through the probe binary on the port they listen on: /readyz
+	// of the API's listener, or /healthz of the metrics listener of those
+	// without one.
+	probed := map[string][2]string{} // service -> variable, path
 	for _, name := range httpServices {
-		s := all[name]
-		host, port, _ := net.SplitHostPort(env(s, "TAGSTREAM_HTTP"))
+		probed[name] = [2]string{"TAGSTREAM_HTTP", "/readyz"}
+	}
+	for _, name := range metricsServices {
+		probed[name] = [2]string{"TAGSTREAM_METRICS", "/healthz"}
+	}
+	for _, name := range slices.Sorted(maps.Keys(probed)) {
+		s, key, route := all[name], probed[name][0], probed[name][1]
+		host, port, _ := net.SplitHostPort(env(s, key))
 		if (host != "0.0.0.0" && host != "") || port == "" {
-			bad("%s TAGSTREAM_HTTP=%q listens inside the container only", name, env(s, "TAGSTREAM_HTTP"))
+			bad("%s %s=%q listens inside the container only", name, key, env(s, key))
 		}
 		if !hasHealthcheck(s) {
 			continue
 		}
 		if hc := s.HealthCheck.Test; len(hc) != 3 || hc[0] != "CMD" || hc[1] != healthprobe {
 			bad("%s healthcheck %q does not run %s, the image has no shell", name, hc, healthprobe)
-		} else if want := "http://127.0.0.1:" + port + "/readyz"; hc[2] != want {
-			bad("%s healthcheck asks %s, want %s (its TAGSTREAM_HTTP)", name, hc[2], want)
+		} else if want := "http://127.0.0.1:" + port + route; hc[2] != want {
+			bad("%s healthcheck asks %s, want %s (its %s)", name, hc[2], want, key)
 		}
 	}
 
@@ -1613,6 +1686,8 @@ func checkProject(p *types.Project) []string {
 	}
 	problems = append(problems, checkS3(all, p.Secrets)...)
 	problems = append(problems, checkEdge(all, readText)...)
+	problems = append(problems, checkStop(all, readText)...)
+	problems = append(problems, checkHardening(all)...)
 	if len(brokers) > 0 {
 		problems = append(problems, checkPrincipals(all, p.Secrets, kafkaProps(all[brokers[0]]))...)
 	}
@@ -2235,10 +2310,11 @@ func checkEdge(all types.Services, readSite func(file string) (string, error)) [
 			bad("%s healthcheck %q asks varnishadm of another working directory than %s", name, hc, workdir)
 		}
 	}
-	// The backend is resolved when the VCL loads: after the api is
-	// healthy, and again when compose recreates the api.
-	if d, ok := edge.DependsOn["api"]; !ok || d.Condition != types.ServiceConditionHealthy || !d.Restart {
-		bad("%s does not wait for the api to be healthy and restart with it (depends_on api: service_healthy, restart: true)", name)
+	// The first lookup of the api must find it: the edge starts after
+	// the api is healthy.
+	dep, waits := edge.DependsOn["api"]
+	if !waits || dep.Condition != types.ServiceConditionHealthy {
+		bad("%s does not wait for the api to be healthy (depends_on api: service_healthy)", name)
 	}
 
 	listeners := edgeListeners(cmd)
@@ -2261,8 +2337,19 @@ func checkEdge(all types.Services, readSite func(file string) (string, error)) [
 			bad("%s: %v", siteVCL, err)
 		} else {
 			var siteProblems []string
-			purgeSocket, siteProblems = checkSite(text, all)
+			var dynamic bool
+			purgeSocket, dynamic, siteProblems = checkSite(text, all)
 			problems = append(problems, siteProblems...)
+			// A static backend is resolved once, when the VCL loads: the
+			// edge must restart when compose recreates the api. The
+			// dynamic director follows the api's addresses itself, and a
+			// restart would only empty the cache at every api update.
+			switch {
+			case waits && dynamic && dep.Restart:
+				bad("%s restarts with the api (depends_on api: restart: true), which empties its cache at every api update: %s's dynamic director follows the api's addresses", name, siteVCL)
+			case waits && !dynamic && !dep.Restart:
+				bad("%s's static backend is resolved once: it must restart with the api (depends_on api: restart: true)", name)
+			}
 		}
 	}
 	switch {
@@ -2322,21 +2409,40 @@ var (
 	vclProbeURL  = regexp.MustCompile(`\.url\s*=\s*"([^"]*)"\s*;`)
 	vclPurgers   = regexp.MustCompile(`\bacl\s+purgers\s*\{`)
 	vclPurgeSock = regexp.MustCompile(`req\.method\s*==\s*"PURGE"\s*&&\s*local\.socket\s*!=\s*"([^"]+)"`)
+	// vmod_dynamic: its import, a director (name, arguments), the
+	// arguments checked, a named probe, and the backend hint.
+	vclImportDynamic = regexp.MustCompile(`(?m)^\s*import\s+dynamic\s*;`)
+	vclDirector      = regexp.MustCompile(`(?s)\bnew\s+([A-Za-z_]\w*)\s*=\s*dynamic\.director\s*\((.*?)\)\s*;`)
+	vclArgPort       = regexp.MustCompile(`\bport\s*=\s*"([^"]*)"`)
+	vclArgProbe      = regexp.MustCompile(`\bprobe\s*=\s*([A-Za-z_]\w*)`)
+	vclArgTTL        = regexp.MustCompile(`\bttl\s*=\s*([0-9]+(?:ms|s|m|h))\b`)
+	vclProbe         = regexp.MustCompile(`(?s)\bprobe\s+([A-Za-z_]\w*)\s*\{(.*?)\n\}`)
+	vclBackendHint   = regexp.MustCompile(`set\s+req\.backend_hint\s*=\s*([A-Za-z_]\w*)\.backend\(\s*"([^"]*)"\s*\)\s*;`)
 )
 
-// checkSite checks docker/varnish/site.vcl against the compose file: each
-// backend is the api service on the port it listens on (TAGSTREAM_HTTP),
-// probed on a health route it serves; a static backend is one address, so
-// one api replica; the purgers ACL exists. It returns the listener that
-// site.vcl keeps PURGE to ("" if none).
-func checkSite(text string, all types.Services) (purgeSocket string, problems []string) {
+// checkSite checks docker/varnish/site.vcl against the compose file.
+// Its backends are either static ones, each the api service on the port
+// it listens on (TAGSTREAM_HTTP), probed on a health route it serves, and
+// then only for one api replica (Varnish resolves a static host once, to
+// one address); or a vmod_dynamic director, imported, on the api's port,
+// with such a probe and a short ttl, that vcl_recv makes every request's
+// backend for host "api": it resolves the name again every ttl and
+// round-robins over every replica's address. The purgers ACL exists. It
+// returns the listener that site.vcl keeps PURGE to ("" if none) and
+// whether the backends are the dynamic director's.
+func checkSite(text string, all types.Services) (purgeSocket string, dynamic bool, problems []string) {
 	bad := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
 	text = vclComment.ReplaceAllString(text, "$1")
 	api := all["api"]
 	_, apiPort, _ := net.SplitHostPort(env(api, "TAGSTREAM_HTTP"))
+	probeURL := func(body string) bool {
+		u := vclProbeURL.FindStringSubmatch(body)
+		return u != nil && (u[1] == "/healthz" || u[1] == "/readyz")
+	}
 	backends := vclBackend.FindAllStringSubmatch(text, -1)
-	if len(backends) == 0 {
-		bad("%s declares no backend", siteVCL)
+	directors := vclDirector.FindAllStringSubmatch(text, -1)
+	if len(backends) == 0 && len(directors) == 0 {
+		bad("%s declares no backend and no dynamic director", siteVCL)
 	}
 	for _, b := range backends {
 		name, body := b[1], b[2]
@@ -2349,7 +2455,7 @@ func checkSite(text string, all types.Services) (purgeSocket string, problems []
 		case port[1] != apiPort:
 			bad("%s backend %s is port %s, the api listens on %q (TAGSTREAM_HTTP)", siteVCL, name, port[1], apiPort)
 		}
-		if u := vclProbeURL.FindStringSubmatch(body); u == nil || (u[1] != "/healthz" && u[1] != "/readyz") {
+		if !probeURL(body) {
 			bad("%s backend %s is not probed on /healthz or /readyz: the edge would not know when to serve stale pages", siteVCL, name)
 		}
 		// Varnish refuses a backend host that resolves to more than one
@@ -2359,13 +2465,167 @@ func checkSite(text string, all types.Services) (purgeSocket string, problems []
 			bad("api runs %d replicas, but %s backend %s is the static host %q, which Varnish resolves to one address only (and refuses to load when it resolves to more)", n, siteVCL, name, host[1])
 		}
 	}
+	probes := map[string]string{} // name -> body
+	for _, m := range vclProbe.FindAllStringSubmatch(text, -1) {
+		probes[m[1]] = m[2]
+	}
+	names := map[string]bool{}
+	for _, d := range directors {
+		name, args := d[1], d[2]
+		names[name] = true
+		if !vclImportDynamic.MatchString(text) {
+			bad("%s uses dynamic.director but does not import dynamic", siteVCL)
+		}
+		if port := vclArgPort.FindStringSubmatch(args); port == nil {
+			bad("%s director %s has no port: vmod_dynamic's default is 80, the api listens on %q (TAGSTREAM_HTTP)", siteVCL, name, apiPort)
+		} else if port[1] != apiPort {
+			bad("%s director %s is port %s, the api listens on %q (TAGSTREAM_HTTP)", siteVCL, name, port[1], apiPort)
+		}
+		if p := vclArgProbe.FindStringSubmatch(args); p == nil || !probeURL(probes[p[1]]) {
+			bad("%s director %s is not probed on /healthz or /readyz (a probe declared in %s): a replica that stops answering would keep its share of requests", siteVCL, name, siteVCL)
+		}
+		// vmod_dynamic's default ttl is an hour: a new replica would wait
+		// that long for traffic.
+		ttl := time.Hour
+		if m := vclArgTTL.FindStringSubmatch(args); m != nil {
+			if d, err := time.ParseDuration(m[1]); err == nil {
+				ttl = d
+			}
+		}
+		if ttl > 30*time.Second {
+			bad("%s director %s resolves the api every %s: a new or removed replica would be noticed that late, want a ttl of 30s at most", siteVCL, name, ttl)
+		}
+	}
+	if len(directors) > 0 {
+		hint := vclBackendHint.FindStringSubmatch(text)
+		switch {
+		case hint == nil:
+			bad("%s never sets req.backend_hint to its director's backend: requests would go to the default backend", siteVCL)
+		case !names[hint[1]]:
+			bad("%s sets req.backend_hint to %s.backend(...), which is no dynamic director", siteVCL, hint[1])
+		case hint[2] != "api":
+			bad("%s resolves host %q, not the api service", siteVCL, hint[2])
+		default:
+			dynamic = true
+		}
+	}
 	if !vclPurgers.MatchString(text) {
 		bad("%s has no acl purgers, which %s requires", siteVCL, edgeVCL)
 	}
 	if m := vclPurgeSock.FindStringSubmatch(text); m != nil {
 		purgeSocket = m[1]
 	}
-	return purgeSocket, problems
+	return purgeSocket, dynamic, problems
+}
+
+// cassandraEntrypoint is the script compose.yaml may run as the
+// Cassandra service's entrypoint (docker/cassandra/entrypoint.sh): it must
+// end by exec'ing the image's, so that the JVM still gets the SIGTERM.
+var (
+	cassandraEntrypoint  = filepath.Join("cassandra", "entrypoint.sh")
+	execsImageEntrypoint = regexp.MustCompile(`(?m)^\s*exec\s+docker-entrypoint\.sh\s+"\$@"\s*$`)
+	shellComment         = regexp.MustCompile(`(?m)^\s*#.*$`)
+)
+
+// checkStop checks how long each service is given to stop: every service
+// with a named volume and every long-running tagstream process at least
+// graceFloor, the brokers and Cassandra what graceMin says. And Cassandra
+// drains when stopped: Cassandra 5.0's shutdown hook drains the node on
+// SIGTERM (StorageService.drain(true): memtables flushed, commit log
+// segments recycled), so the signal must reach its JVM: the image's stop
+// signal (SIGTERM), `cassandra -f` (the launcher execs the JVM in the
+// foreground), and the image's entrypoint, or docker/cassandra/entrypoint.sh
+// mounted read-only and exec'ing it. read reads that script.
+func checkStop(all types.Services, read func(file string) (string, error)) []string {
+	var problems []string
+	bad := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
+	for _, name := range sortedNames(all) {
+		s := all[name]
+		_, tagstream := tagstreamCommands[name]
+		longRunning := tagstream && s.Restart != types.RestartPolicyNo
+		if !hasNamedVolume(s) && !longRunning && graceMin[name] == 0 {
+			continue
+		}
+		want := max(graceFloor, graceMin[name])
+		switch {
+		case s.StopGracePeriod == nil:
+			bad("%s has no stop_grace_period: Docker kills it 10 s after the SIGTERM, want at least %s", name, want)
+		case time.Duration(*s.StopGracePeriod) < want:
+			bad("%s stop_grace_period %s is below %s", name, time.Duration(*s.StopGracePeriod), want)
+		}
+	}
+	script, _ := filepath.Abs(cassandraEntrypoint)
+	for _, name := range sortedNames(all) {
+		s := all[name]
+		if !strings.HasPrefix(s.Image, cassandraImage) {
+			continue
+		}
+		if sig := strings.TrimPrefix(strings.ToUpper(s.StopSignal), "SIG"); sig != "" && sig != "TERM" {
+			bad("%s stop_signal %s: Cassandra drains on SIGTERM (its shutdown hook), not on SIG%s", name, s.StopSignal, sig)
+		}
+		if len(s.Command) > 0 && !slices.Equal(s.Command, []string{"cassandra", "-f"}) {
+			bad("%s command %q: want the image's, cassandra -f (in the foreground, the launcher execs the JVM, which gets the SIGTERM)", name, s.Command)
+		}
+		if len(s.Entrypoint) == 0 {
+			continue
+		}
+		var target, source string
+		for _, v := range s.Volumes {
+			if v.Type == types.VolumeTypeBind && samePath(v.Source, script) {
+				target, source = v.Target, v.Source
+				if !v.ReadOnly {
+					bad("%s mounts docker/%s writable", name, cassandraEntrypoint)
+				}
+			}
+		}
+		if target == "" || len(s.Entrypoint) != 1 || s.Entrypoint[0] != target {
+			bad("%s entrypoint %q is neither the image's nor docker/%s: the SIGTERM must reach the JVM, whose shutdown hook drains the node", name, s.Entrypoint, cassandraEntrypoint)
+			continue
+		}
+		text, err := read(source)
+		if err != nil {
+			bad("%s: %v", cassandraEntrypoint, err)
+			continue
+		}
+		if !execsImageEntrypoint.MatchString(shellComment.ReplaceAllString(text, "")) {
+			bad("docker/%s does not end with `exec docker-entrypoint.sh \"$@\"`: the SIGTERM would stop at the script, and the node would not drain", cassandraEntrypoint)
+		}
+	}
+	return problems
+}
+
+// checkHardening checks every container's privileges: no capability but
+// those addedCaps allows (none), no-new-privileges, never privileged; and
+// Cassandra, whose entrypoint would step down from root through gosu
+// (chown, setuid, setgid: capabilities it no longer has), started as its
+// own user.
+func checkHardening(all types.Services) []string {
+	var problems []string
+	bad := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
+	for _, name := range sortedNames(all) {
+		s := all[name]
+		if !slices.Contains(s.CapDrop, "ALL") {
+			bad("%s keeps its capabilities: want cap_drop: [ALL] (and cap_add for any it needs, with why)", name)
+		}
+		for _, c := range s.CapAdd {
+			if !slices.Contains(addedCaps[name], strings.TrimPrefix(strings.ToUpper(c), "CAP_")) {
+				bad("%s adds capability %s back, which it does not need (addedCaps)", name, c)
+			}
+		}
+		if !slices.Contains(s.SecurityOpt, "no-new-privileges:true") {
+			bad("%s lacks security_opt no-new-privileges:true", name)
+		}
+		if s.Privileged {
+			bad("%s is privileged", name)
+		}
+		if strings.HasPrefix(s.Image, cassandraImage) {
+			user, _, _ := strings.Cut(s.User, ":")
+			if user == "" || user == "0" || user == "root" {
+				bad("%s starts as root (user %q): the image's entrypoint would chown and step down through gosu, which needs CHOWN, SETUID and SETGID; start it as the image's cassandra user (999:999)", name, s.User)
+			}
+		}
+	}
+	return problems
 }
 
 // varnishdArgs are a varnishd command line's options, by flag (-a, -p and
@@ -2750,6 +3010,23 @@ func setEnv(all types.Services, name, key, value string) {
 	}
 	e[key] = &value
 	s.Environment = e
+	all[name] = s
+}
+
+// setGrace sets a service's stop_grace_period.
+func setGrace(all types.Services, name string, d time.Duration) {
+	s := all[name]
+	g := types.Duration(d)
+	s.StopGracePeriod = &g
+	all[name] = s
+}
+
+// setHealthcheck replaces a service's healthcheck command.
+func setHealthcheck(all types.Services, name string, test ...string) {
+	s := all[name]
+	hc := *s.HealthCheck
+	hc.Test = test
+	s.HealthCheck = &hc
 	all[name] = s
 }
 
