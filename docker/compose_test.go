@@ -1489,6 +1489,29 @@ func TestValidationFails(t *testing.T) {
 		}
 	})
 
+	t.Run("cassandra/entrypoint.sh", func(t *testing.T) {
+		good := readFile(t, cassandraEntrypoint)
+		for _, tc := range []struct{ name, old, new string }{
+			{"the image's entrypoint as a child", `exec docker-entrypoint.sh "$@"`, `docker-entrypoint.sh "$@"`},
+			{"the image's entrypoint commented out", `exec docker-entrypoint.sh "$@"`, `# exec docker-entrypoint.sh "$@"`},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				if n := strings.Count(good, tc.old); n != 1 {
+					t.Fatalf("%s has %d occurrences of %q, the mutation needs exactly 1", cassandraEntrypoint, n, tc.old)
+				}
+				broken := strings.Replace(good, tc.old, tc.new, 1)
+				problems := checkStop(loadAll(t).AllServices(), func(file string) (string, error) { return broken, nil })
+				for _, pr := range problems {
+					if strings.Contains(pr, "does not end with `exec docker-entrypoint.sh") {
+						t.Logf("reported: %s", pr)
+						return
+					}
+				}
+				t.Fatalf("no problem says the script does not exec the image's entrypoint; problems: %q", problems)
+			})
+		}
+	})
+
 	t.Run("dockerfile", func(t *testing.T) {
 		good := readFile(t, dockerfile)
 		for _, tc := range []struct {
