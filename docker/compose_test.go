@@ -104,7 +104,7 @@ var secretVars = []string{"TAGSTREAM_SECRET", "TAGSTREAM_KAFKA_PASSWORD", "TAGST
 // TLS). Until the binary has one, checkFlags leaves its variable alone
 // instead of reporting it unknown; once it has, it is checked as any other.
 var agreedFlags = []string{"kafka-tls", "kafka-ca", "kafka-cert", "kafka-key", "cassandra-user", "cassandra-password",
-	"cassandra-tls", "cassandra-ca", "cassandra-cert", "cassandra-key", "s3-ca"}
+	"cassandra-tls", "cassandra-ca", "cassandra-cert", "cassandra-key", "s3-ca", "cassandra-local-dc"}
 
 // testVars are the operator's secrets with the test's values, by the
 // variable docker/secrets.sh takes each from (its file in docker/secrets/
@@ -1073,6 +1073,9 @@ func TestValidationFails(t *testing.T) {
 			{"Cassandra trusted against another CA", func(s types.Services) {
 				setEnv(s, cassandraInit, "TAGSTREAM_CASSANDRA_CA", "/etc/ssl/certs/ca-certificates.crt")
 			}, "cassandra-init TAGSTREAM_CASSANDRA_CA"},
+			{"a local data centre with no node", func(s types.Services) {
+				setEnv(s, "snapshotter", "TAGSTREAM_CASSANDRA_LOCAL_DC", "datacenter1")
+			}, "snapshotter TAGSTREAM_CASSANDRA_LOCAL_DC=\"datacenter1\""},
 			{"the schema made as the superuser", func(s types.Services) {
 				setEnv(s, cassandraInit, "TAGSTREAM_CASSANDRA_USER", "admin")
 			}, "cassandra-init TAGSTREAM_CASSANDRA_USER"},
@@ -1905,6 +1908,9 @@ func checkCassandra(all types.Services, secrets types.Secrets) []string {
 		}
 		if got := secretValue(secrets, s, "TAGSTREAM_CASSANDRA_PASSWORD"); got == "" || got != password {
 			bad("%s TAGSTREAM_CASSANDRA_PASSWORD is not the password cassandra-roles sets for %s (its CQL_TAGSTREAM_PASSWORD_FILE)", name, cassandraRole)
+		}
+		if dc := env(s, "TAGSTREAM_CASSANDRA_LOCAL_DC"); dc != "" && !slices.Contains(slices.Collect(maps.Values(nodes)), dc) {
+			bad("%s TAGSTREAM_CASSANDRA_LOCAL_DC=%q is no Cassandra node's data centre (CASSANDRA_DC): every request would go to a remote one, and LOCAL_QUORUM would find no replica", name, dc)
 		}
 		if r := env(s, "TAGSTREAM_KEYSPACE_REPLICATION"); r != "" {
 			for _, pr := range checkReplication(r, nodes) {
