@@ -38,6 +38,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/compose-spec/compose-go/v2/cli"
 	"github.com/compose-spec/compose-go/v2/types"
@@ -63,6 +64,12 @@ const (
 	brokerPort     = "9092"
 	controllerPort = "9093"
 	kafkaInit      = "kafka-init"
+	// The one-shots that make Cassandra's roles (cqlsh, in the cassandra
+	// image) and its schema (`tagstream snapshot --init-schema`).
+	cassandraRoles = "cassandra-roles"
+	cassandraInit  = "cassandra-init"
+	// The compose CA's certificate, the secret every TLS client trusts.
+	caSecret = "tls_ca_pem"
 	// What the application principals use: the credentials `tagstream acls
 	// --create-users` creates.
 	scramMechanism = "SCRAM-SHA-512"
@@ -89,7 +96,15 @@ const (
 // tagstream service reads each from the file <VAR>_FILE names, a secret it
 // mounts, and holds none in its environment, which `docker inspect` shows.
 var secretVars = []string{"TAGSTREAM_SECRET", "TAGSTREAM_KAFKA_PASSWORD", "TAGSTREAM_S3_SECRET_KEY", "TAGSTREAM_IMAGE_KEYS",
-	"TAGSTREAM_API_PASSWORD", "TAGSTREAM_WORKER_PASSWORD", "TAGSTREAM_RANK_PASSWORD", "TAGSTREAM_READER_PASSWORD"}
+	"TAGSTREAM_API_PASSWORD", "TAGSTREAM_WORKER_PASSWORD", "TAGSTREAM_RANK_PASSWORD", "TAGSTREAM_READER_PASSWORD",
+	"TAGSTREAM_CASSANDRA_PASSWORD"}
+
+// agreedFlags are the TLS and authentication flags of issue 17, built in
+// parallel with this file under these agreed names (docker/README.md,
+// TLS). Until the binary has one, checkFlags leaves its variable alone
+// instead of reporting it unknown; once it has, it is checked as any other.
+var agreedFlags = []string{"kafka-tls", "kafka-ca", "kafka-cert", "kafka-key", "cassandra-user", "cassandra-password",
+	"cassandra-tls", "cassandra-ca", "cassandra-cert", "cassandra-key", "s3-ca", "cassandra-local-dc"}
 
 // testVars are the operator's secrets with the test's values, by the
 // variable docker/secrets.sh takes each from (its file in docker/secrets/
@@ -104,6 +119,11 @@ var testVars = map[string]string{
 	"KAFKA_RANK_PASSWORD":    "test-only-kafka-rank-password",
 	"KAFKA_READER_PASSWORD":  "test-only-kafka-reader-password",
 	"GRAFANA_ADMIN_PASSWORD": "test-only-grafana-admin-password",
+	// Cassandra's superuser and the application's role (cassandra-roles),
+	// and the API's S3 account (s3-init).
+	"CASSANDRA_ADMIN_PASSWORD":     "test-only-cassandra-admin-password",
+	"CASSANDRA_TAGSTREAM_PASSWORD": "test-only-cassandra-tagstream-password",
+	"S3_API_SECRET_KEY":            "test-only-s3-api-secret-key",
 }
 
 // dotEnvVars are the secrets compose.yaml interpolates, because
@@ -130,10 +150,13 @@ var imageOwnVars = []string{"KAFKA_VERSION", "KAFKA_HEAP_OPTS", "KAFKA_LOG4J_OPT
 var (
 	brokerNames   = []string{"kafka-1", "kafka-2", "kafka-3"}
 	stateful      = []string{"kafka-1", "kafka-2", "kafka-3", "cassandra", "s3"}
-	healthChecked = []string{"kafka-1", "kafka-2", "kafka-3", "cassandra", "s3", "api", "snapshotter", "varnish"}
+	healthChecked = []string{"kafka-1", "kafka-2", "kafka-3", "cassandra", "s3", "worker", "rank", "api", "snapshotter", "varnish"}
 	// tagstream's processes and their subcommands: the long-running ones and
 	// kafka-init, the one-shot that creates the Kafka principals.
-	tagstreamCommands = map[string]string{"worker": "worker", "rank": "rank", "api": "api", "snapshotter": "snapshot", kafkaInit: "acls"}
+	tagstreamCommands = map[string]string{"worker": "worker", "rank": "rank", "api": "api", "snapshotter": "snapshot", kafkaInit: "acls",
+		cassandraInit: "snapshot"}
+	// The tagstream processes that never talk to Kafka.
+	kafkaFree = []string{cassandraInit}
 	// The role each long-running tagstream process runs as
 	// (processors/acls.go): the principal kafka-init gives that role.
 	serviceRoles = map[string]topology.Role{"worker": topology.RoleWorker, "rank": topology.RoleRank, "api": topology.RoleAPI, "snapshotter": topology.RoleReader}
@@ -143,6 +166,25 @@ var (
 	topicUsers = []string{"worker", "rank", "api"}
 	// The tagstream processes serving HTTP (/healthz, /readyz, /metrics).
 	httpServices = []string{"api", "snapshotter"}
+	// The tagstream processes serving only /metrics and /healthz, on
+	// TAGSTREAM_METRICS.
+	metricsServices = []string{"worker", "rank"}
+	// How long each service must be given to stop (stop_grace_period)
+	// beyond graceFloor: a Kafka broker's controlled shutdown (leaderships
+	// moved, logs closed cleanly) and Cassandra's drain (memtables
+	// flushed). Killed sooner, they recover logs or replay the commit log
+	// on the next start.
+	graceMin = map[string]time.Duration{"kafka-1": 120 * time.Second, "kafka-2": 120 * time.Second, "kafka-3": 120 * time.Second,
+		"cassandra": 180 * time.Second}
+	// graceFloor is the least any stateful or long-running tagstream service
+	// gets: the tagstream processes' own stop takes up to 15 s (a 10 s
+	// last snapshot flush, a 5 s transaction abort or HTTP drain, then
+	// their Kafka client's close), and Docker's default is 10 s.
+	graceFloor = 30 * time.Second
+	// addedCaps are the capabilities a service may add back after
+	// cap_drop: [ALL]; none needs any (each image runs as a user of its
+	// own, or as root over files root owns, on ports above 1024).
+	addedCaps = map[string][]string{}
 )
 
 // testEnv is the environment compose.yaml is loaded with: docker/.env's
@@ -219,10 +261,10 @@ func TestComposeFile(t *testing.T) {
 	if got := secretValue(p.Secrets, api, "TAGSTREAM_SECRET"); got != testSecret {
 		t.Errorf("api's TAGSTREAM_SECRET_FILE holds %q, want TAGSTREAM_SECRET's value", got)
 	}
-	if got := secretValue(p.Secrets, api, "TAGSTREAM_S3_SECRET_KEY"); got != testS3Secret {
-		t.Errorf("api's TAGSTREAM_S3_SECRET_KEY_FILE holds %q, want S3_SECRET_KEY's value", got)
+	if got := secretValue(p.Secrets, api, "TAGSTREAM_S3_SECRET_KEY"); got != testVars["S3_API_SECRET_KEY"] {
+		t.Errorf("api's TAGSTREAM_S3_SECRET_KEY_FILE holds %q, want S3_API_SECRET_KEY's value (its account's, not root's)", got)
 	}
-	if got, want := env(api, "TAGSTREAM_S3_PUBLIC_ENDPOINT"), "http://127.0.0.1:7070"; got != want {
+	if got, want := env(api, "TAGSTREAM_S3_PUBLIC_ENDPOINT"), "https://127.0.0.1:7070"; got != want {
 		t.Errorf("api TAGSTREAM_S3_PUBLIC_ENDPOINT = %q, want %q by default", got, want)
 	}
 	// Relative image URLs (/img/...): the browser asks the origin of the
@@ -234,7 +276,7 @@ func TestComposeFile(t *testing.T) {
 	// the brokers' JAAS setting (from docker/.env), the others in files.
 	admin := testVars["KAFKA_ADMIN_PASSWORD"]
 	for _, b := range brokerNames {
-		jaas := kafkaProps(p.AllServices()[b])["listener.name.sasl_plaintext.plain.sasl.jaas.config"]
+		jaas := kafkaProps(p.AllServices()[b])["listener.name.sasl_ssl.plain.sasl.jaas.config"]
 		if !strings.Contains(jaas, `password="`+admin+`"`) || !strings.Contains(jaas, `user_admin="`+admin+`"`) {
 			t.Errorf("%s PLAIN JAAS config %q does not hold KAFKA_ADMIN_PASSWORD as the admin's password", b, jaas)
 		}
@@ -255,6 +297,21 @@ func TestComposeFile(t *testing.T) {
 		if got := secretValue(p.Secrets, p.AllServices()[kafkaInit], key); got != testVars[v] {
 			t.Errorf("kafka-init's %s_FILE holds %q, want %s's value", key, got, v)
 		}
+	}
+	// Cassandra's passwords: the application's role, as cassandra-roles
+	// sets it and the snapshot's processes log in with it, and the
+	// superuser's, which only cassandra-roles holds.
+	roles := p.AllServices()[cassandraRoles]
+	for name, key := range map[string]string{cassandraInit: "TAGSTREAM_CASSANDRA_PASSWORD", "snapshotter": "TAGSTREAM_CASSANDRA_PASSWORD"} {
+		if got := secretValue(p.Secrets, p.AllServices()[name], key); got != testVars["CASSANDRA_TAGSTREAM_PASSWORD"] {
+			t.Errorf("%s's %s_FILE holds %q, want CASSANDRA_TAGSTREAM_PASSWORD's value", name, key, got)
+		}
+	}
+	if got := fileSecret(p.Secrets, roles, env(roles, "CQL_TAGSTREAM_PASSWORD_FILE")); got != testVars["CASSANDRA_TAGSTREAM_PASSWORD"] {
+		t.Errorf("cassandra-roles CQL_TAGSTREAM_PASSWORD_FILE holds %q, want CASSANDRA_TAGSTREAM_PASSWORD's value", got)
+	}
+	if got := fileSecret(p.Secrets, roles, env(roles, "CQL_ADMIN_PASSWORD_FILE")); got != testVars["CASSANDRA_ADMIN_PASSWORD"] {
+		t.Errorf("cassandra-roles CQL_ADMIN_PASSWORD_FILE holds %q, want CASSANDRA_ADMIN_PASSWORD's value", got)
 	}
 	grafana := p.AllServices()["grafana"]
 	if got := fileSecret(p.Secrets, grafana, env(grafana, "GF_SECURITY_ADMIN_PASSWORD__FILE")); got != testVars["GRAFANA_ADMIN_PASSWORD"] {
@@ -321,6 +378,21 @@ func TestComposeDefaultProfile(t *testing.T) {
 	}
 }
 
+// TestComposeScaledAPI: `docker compose up --scale api=N` is a deployment
+// the file supports: the edge spreads requests over every replica
+// (site.vcl's dynamic director), and no replica holds a host port.
+func TestComposeScaledAPI(t *testing.T) {
+	for _, n := range []int{1, 2, 5} {
+		p := loadAll(t)
+		api := p.Services["api"]
+		api.SetScale(n)
+		p.Services["api"] = api
+		if problems := checkProject(p); len(problems) > 0 {
+			t.Errorf("with --scale api=%d: %s", n, strings.Join(problems, "; "))
+		}
+	}
+}
+
 func TestComposeS3Port(t *testing.T) {
 	// The address browsers post uploads to follows the port s3 is published
 	// on, unless S3_PUBLIC_ENDPOINT says otherwise (behind a proxy, say).
@@ -331,7 +403,7 @@ func TestComposeS3Port(t *testing.T) {
 		t.Fatal(err)
 	}
 	withSecretFiles(p, testSecretFile)
-	if got, want := env(p.Services["api"], "TAGSTREAM_S3_PUBLIC_ENDPOINT"), "http://127.0.0.1:17070"; got != want {
+	if got, want := env(p.Services["api"], "TAGSTREAM_S3_PUBLIC_ENDPOINT"), "https://127.0.0.1:17070"; got != want {
 		t.Errorf("with S3_PORT=17070, api TAGSTREAM_S3_PUBLIC_ENDPOINT = %q, want %q", got, want)
 	}
 	if problems := checkProject(p); len(problems) > 0 {
@@ -476,6 +548,16 @@ func TestSecretsScript(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "secrets.sh"), []byte(script), 0o755); err != nil {
 		t.Fatal(err)
 	}
+	// The certificates come from the repository's services/tls.sh.
+	if err := os.Mkdir(filepath.Join(root, "services"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"tls.sh", "lib.sh"} {
+		if err := os.WriteFile(filepath.Join(root, "services", f), []byte(readFile(t, filepath.Join("..", "services", f))), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	servicesDir := t.TempDir()
 	// The operator's own settings, and a stale copy of a secret.
 	if err := os.WriteFile(dotEnv, []byte("TAGSTREAM_EDGE_PORT=18080\nS3_SECRET_KEY=stale-s3-key\n"), 0o644); err != nil {
 		t.Fatal(err)
@@ -485,7 +567,7 @@ func TestSecretsScript(t *testing.T) {
 		t.Helper()
 		cmd := exec.Command(bash, "docker/secrets.sh")
 		cmd.Dir = root
-		cmd.Env = append([]string{"PATH=" + os.Getenv("PATH")}, env...)
+		cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "TAGSTREAM_SERVICES_DIR=" + servicesDir}, env...)
 		var o, e strings.Builder
 		cmd.Stdout, cmd.Stderr = &o, &e
 		err := cmd.Run()
@@ -530,6 +612,11 @@ func TestSecretsScript(t *testing.T) {
 		for _, e := range entries {
 			add(filepath.Join(secrets, e.Name()))
 		}
+		// The certificates, one level down.
+		entries, _ = os.ReadDir(filepath.Join(secrets, "tls"))
+		for _, e := range entries {
+			add(filepath.Join(secrets, "tls", e.Name()))
+		}
 		return m
 	}
 	// same: the same file, unchanged (a directory's entries aside).
@@ -538,11 +625,20 @@ func TestSecretsScript(t *testing.T) {
 			(a.fi.IsDir() || a.fi.ModTime().Equal(b.fi.ModTime())) && a.content == b.content
 	}
 
-	// What compose.yaml needs: a file for each secret, named after it.
-	declared := map[string]bool{}
+	// What compose.yaml needs: a file for each secret, named after it
+	// (a certificate's, in tls/, after the file services/tls.sh names).
+	declared := map[string]bool{} // file, relative to docker/secrets
 	for name, sc := range loadAll(t).Secrets {
-		declared[filepath.Base(sc.File)] = true
-		if filepath.Base(sc.File) != name {
+		base := filepath.Base(sc.File)
+		if filepath.Base(filepath.Dir(sc.File)) == "tls" {
+			declared[filepath.Join("tls", base)] = true
+			if tlsSecretName(base) != name {
+				t.Errorf("secret %s is the file tls/%s: want the name %s", name, base, tlsSecretName(base))
+			}
+			continue
+		}
+		declared[base] = true
+		if base != name {
 			t.Errorf("secret %s is the file %s: the script names each file after its secret", name, sc.File)
 		}
 	}
@@ -562,7 +658,23 @@ func TestSecretsScript(t *testing.T) {
 		if name == "secrets" || name == ".env" {
 			continue
 		}
-		name = filepath.Base(name)
+		name, _ = filepath.Rel("secrets", name)
+		if name == "tls" || filepath.Dir(name) == "tls" {
+			// The certificates (services/tls.sh makes each in three
+			// forms, of which compose.yaml mounts some): 0444, the CA's
+			// key 0600 in a 0700 directory, mounted by none.
+			want := os.FileMode(0o444)
+			switch name {
+			case "tls":
+				want = os.ModeDir | 0o700
+			case filepath.Join("tls", "ca-key.pem"):
+				want = 0o600
+			}
+			if m := st.fi.Mode(); m&(os.ModeDir|os.ModePerm) != want {
+				t.Errorf("docker/secrets/%s is %v, want %v", name, m, want)
+			}
+			continue
+		}
 		if !declared[name] {
 			t.Errorf("docker/secrets/%s: compose.yaml declares no such secret", name)
 			continue
@@ -688,7 +800,7 @@ func TestSecretsScript(t *testing.T) {
 	values := []string{`test-only-"quoted"-password`, "test-only-another-worker-password", "stale-s3-key"}
 	for _, st := range []map[string]state{first, third} {
 		for name, s := range st {
-			if strings.HasPrefix(name, "secrets"+string(filepath.Separator)) {
+			if strings.HasPrefix(name, "secrets"+string(filepath.Separator)) && !s.fi.IsDir() && !strings.HasSuffix(name, ".pem") && !strings.HasSuffix(name, ".p12") {
 				values = append(values, s.content)
 			}
 		}
@@ -724,10 +836,10 @@ func TestKafkaPropertyNames(t *testing.T) {
 	// The apache/kafka image's mapping, on the names this file uses.
 	for variable, property := range map[string]string{
 		"KAFKA_NODE_ID": "node.id",
-		"KAFKA_LISTENER_NAME_SASL__PLAINTEXT_PLAIN_SASL_JAAS_CONFIG":             "listener.name.sasl_plaintext.plain.sasl.jaas.config",
-		"KAFKA_LISTENER_NAME_SASL__PLAINTEXT_SCRAM___SHA___512_SASL_JAAS_CONFIG": "listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config",
-		"KAFKA_SASL_MECHANISM_INTER_BROKER_PROTOCOL":                             "sasl.mechanism.inter.broker.protocol",
-		"KAFKA_ALLOW_EVERYONE_IF_NO_ACL_FOUND":                                   "allow.everyone.if.no.acl.found",
+		"KAFKA_LISTENER_NAME_SASL__SSL_PLAIN_SASL_JAAS_CONFIG":             "listener.name.sasl_ssl.plain.sasl.jaas.config",
+		"KAFKA_LISTENER_NAME_SASL__SSL_SCRAM___SHA___512_SASL_JAAS_CONFIG": "listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config",
+		"KAFKA_SASL_MECHANISM_INTER_BROKER_PROTOCOL":                       "sasl.mechanism.inter.broker.protocol",
+		"KAFKA_ALLOW_EVERYONE_IF_NO_ACL_FOUND":                             "allow.everyone.if.no.acl.found",
 	} {
 		if got := propertyName(variable); got != property {
 			t.Errorf("propertyName(%s) = %s, want %s", variable, got, property)
@@ -777,7 +889,7 @@ func TestValidationFails(t *testing.T) {
 			{name: "unknown key", old: "\n  api:\n", new: "\n  api:\n    restart_policy: always\n", want: "restart_policy"},
 			{name: "undeclared volume", old: "\n  s3-data:\n", new: "\n", want: "undefined volume s3-data"},
 			{name: "depends_on a missing service", old: "\n      s3-init:\n        condition:", new: "\n      s3-init-typo:\n        condition:", want: "s3-init-typo"},
-			{name: "bad healthcheck", old: `test: ["CMD", "cqlsh"`, new: `test: ["RUN", "cqlsh"`, want: "healthcheck"},
+			{name: "bad healthcheck", old: `test: ["CMD-SHELL", "nodetool`, new: `test: ["RUN", "nodetool`, want: "healthcheck"},
 		}
 		// Each variable of docker/.env, unset or empty (${VAR:?...}, not
 		// ${VAR?...}): refused, with the hint to run docker/secrets.sh.
@@ -898,11 +1010,7 @@ func TestValidationFails(t *testing.T) {
 				w.DependsOn["s3-init"] = types.ServiceDependency{Condition: types.ServiceConditionHealthy, Required: true}
 				s["worker"] = w
 			}, "s3-init"},
-			{"starts before Kafka is healthy", func(s types.Services) {
-				w := s["worker"]
-				delete(w.DependsOn, "kafka-2")
-				s["worker"] = w
-			}, "kafka-2"},
+			{"starts before Kafka is healthy", func(s types.Services) { dropDependency(s, "worker", "kafka-2") }, "kafka-2"},
 			{"no memory limit", func(s types.Services) {
 				c := s["cassandra"]
 				c.Deploy.Resources.Limits = nil
@@ -927,27 +1035,15 @@ func TestValidationFails(t *testing.T) {
 				setEnv(s, "snapshotter", "TAGSTREAM_HTTP", "127.0.0.1:8081")
 			}, "snapshotter TAGSTREAM_HTTP"},
 			{"snapshotter probed on the api's port", func(s types.Services) {
-				c := s["snapshotter"]
-				hc := *c.HealthCheck
-				hc.Test = types.HealthCheckTest{"CMD", healthprobe, "http://127.0.0.1:8080/readyz"}
-				c.HealthCheck = &hc
-				s["snapshotter"] = c
+				setHealthcheck(s, "snapshotter", "CMD", healthprobe, "http://127.0.0.1:8080/readyz")
 			}, "snapshotter healthcheck"},
 			{"snapshotter probed through a shell", func(s types.Services) {
-				c := s["snapshotter"]
-				hc := *c.HealthCheck
-				hc.Test = types.HealthCheckTest{"CMD-SHELL", "wget -q -O- http://127.0.0.1:8081/readyz"}
-				c.HealthCheck = &hc
-				s["snapshotter"] = c
+				setHealthcheck(s, "snapshotter", "CMD-SHELL", "wget -q -O- http://127.0.0.1:8081/readyz")
 			}, healthprobe},
 			{"cassandra that is not a service", func(s types.Services) {
 				setEnv(s, "snapshotter", "TAGSTREAM_CASSANDRA", "cassandra-2:9042")
 			}, "cassandra-2"},
-			{"snapshotter before Cassandra is healthy", func(s types.Services) {
-				c := s["snapshotter"]
-				delete(c.DependsOn, "cassandra")
-				s["snapshotter"] = c
-			}, "before cassandra is healthy"},
+			{"snapshotter before Cassandra is healthy", func(s types.Services) { dropDependency(s, "snapshotter", "cassandra") }, "before cassandra is healthy"},
 			{"keyspace replicated beyond the Cassandra nodes", func(s types.Services) {
 				setEnv(s, "snapshotter", "TAGSTREAM_KEYSPACE_REPLICATION", "{'class': 'SimpleStrategy', 'replication_factor': 3}")
 			}, "TAGSTREAM_KEYSPACE_REPLICATION"},
@@ -956,7 +1052,7 @@ func TestValidationFails(t *testing.T) {
 			}, "dc2"},
 			{"api without S3", func(s types.Services) { unsetEnv(s, "api", "TAGSTREAM_S3_ENDPOINT") }, "TAGSTREAM_S3_ENDPOINT"},
 			{"api S3 that is not a service", func(s types.Services) {
-				setEnv(s, "api", "TAGSTREAM_S3_ENDPOINT", "http://minio:9000")
+				setEnv(s, "api", "TAGSTREAM_S3_ENDPOINT", "https://minio:9000")
 			}, "minio"},
 			{"uploads to a port s3 does not publish", func(s types.Services) {
 				setEnv(s, "api", "TAGSTREAM_S3_PUBLIC_ENDPOINT", "http://127.0.0.1:9999")
@@ -964,16 +1060,70 @@ func TestValidationFails(t *testing.T) {
 			{"api bucket that s3-init does not create", func(s types.Services) {
 				setEnv(s, "api", "TAGSTREAM_S3_BUCKET", "tagstream-snapshots")
 			}, "bucket"},
-			{"api before the bucket exists", func(s types.Services) {
-				a := s["api"]
-				delete(a.DependsOn, "s3-init")
-				s["api"] = a
-			}, "s3-init"},
+			{"S3 over http", func(s types.Services) { setEnv(s, "api", "TAGSTREAM_S3_ENDPOINT", "http://s3:7070") }, "is not https"},
+			{"S3 without its certificate", func(s types.Services) { unsetEnv(s, "s3", "VGW_CERT") }, "s3 VGW_CERT"},
+			{"S3 trusted against the system's CAs", func(s types.Services) { unsetEnv(s, "api", "TAGSTREAM_S3_CA") }, "api TAGSTREAM_S3_CA"},
+			{"uploads over http", func(s types.Services) {
+				setEnv(s, "api", "TAGSTREAM_S3_PUBLIC_ENDPOINT", "http://127.0.0.1:7070")
+			}, "serves https only"},
+			{"s3-init trusting nothing", func(s types.Services) { unsetEnv(s, "s3-init", "SSL_CERT_FILE") }, "s3-init SSL_CERT_FILE"},
+			{"s3-init over http", func(s types.Services) { setEnv(s, "s3-init", "ADMIN_ENDPOINT_URL", "http://s3:7070") }, "s3-init ADMIN_ENDPOINT_URL"},
+			// Cassandra: TLS, the application's role, the schema first.
+			{"Cassandra without TLS", func(s types.Services) { setEnv(s, "snapshotter", "TAGSTREAM_CASSANDRA_TLS", "false") }, "snapshotter TAGSTREAM_CASSANDRA_TLS"},
+			{"Cassandra trusted against another CA", func(s types.Services) {
+				setEnv(s, cassandraInit, "TAGSTREAM_CASSANDRA_CA", "/etc/ssl/certs/ca-certificates.crt")
+			}, "cassandra-init TAGSTREAM_CASSANDRA_CA"},
+			{"a local data centre with no node", func(s types.Services) {
+				setEnv(s, "snapshotter", "TAGSTREAM_CASSANDRA_LOCAL_DC", "datacenter1")
+			}, "snapshotter TAGSTREAM_CASSANDRA_LOCAL_DC=\"datacenter1\""},
+			{"the schema made as the superuser", func(s types.Services) {
+				setEnv(s, cassandraInit, "TAGSTREAM_CASSANDRA_USER", "admin")
+			}, "cassandra-init TAGSTREAM_CASSANDRA_USER"},
+			{"the schema made by the snapshotter", func(s types.Services) { dropDependency(s, "snapshotter", cassandraInit) }, "before cassandra-init"},
+			{"the schema before the role", func(s types.Services) { dropDependency(s, cassandraInit, cassandraRoles) }, "before cassandra-roles"},
+			{"cassandra-init that only runs a snapshotter", func(s types.Services) {
+				c := s[cassandraInit]
+				c.Command = types.ShellCommand{"snapshot"}
+				s[cassandraInit] = c
+			}, "--init-schema"},
+			{"cassandra-init with brokers", func(s types.Services) {
+				setEnv(s, cassandraInit, "TAGSTREAM_BROKERS", "kafka-1:9092")
+			}, "cassandra-init names brokers"},
+			{"the roles before the node is healthy", func(s types.Services) { dropDependency(s, cassandraRoles, "cassandra") }, "cassandra-roles starts before cassandra is healthy"},
+			{"cassandra without its certificate", func(s types.Services) { unsetEnv(s, "cassandra", "CASSANDRA_KEYSTORE") }, "cassandra CASSANDRA_KEYSTORE"},
+			{"api before the bucket exists", func(s types.Services) { dropDependency(s, "api", "s3-init") }, "s3-init"},
 
 			// Kafka: SASL on every broker, ACLs, each process as its role.
 			{"a PLAINTEXT client listener", func(s types.Services) {
-				setEnv(s, "kafka-2", "KAFKA_LISTENER_SECURITY_PROTOCOL_MAP", "CONTROLLER:PLAINTEXT,SASL_PLAINTEXT:PLAINTEXT")
-			}, "kafka-2 client listener SASL_PLAINTEXT is PLAINTEXT"},
+				setEnv(s, "kafka-2", "KAFKA_LISTENER_SECURITY_PROTOCOL_MAP", "CONTROLLER:SSL,SASL_SSL:PLAINTEXT")
+			}, "kafka-2 client listener SASL_SSL is PLAINTEXT"},
+			{"a SASL client listener without TLS", func(s types.Services) {
+				setBrokersEnv(s, "KAFKA_LISTENER_SECURITY_PROTOCOL_MAP", "CONTROLLER:SSL,SASL_SSL:SASL_PLAINTEXT")
+			}, "kafka-1 client listener SASL_SSL is SASL_PLAINTEXT: want SASL_SSL"},
+			{"a PLAINTEXT controller listener", func(s types.Services) {
+				setEnv(s, "kafka-3", "KAFKA_LISTENER_SECURITY_PROTOCOL_MAP", "CONTROLLER:PLAINTEXT,SASL_SSL:SASL_SSL")
+			}, "kafka-3 controller listener CONTROLLER is PLAINTEXT"},
+			{"controllers without client certificates", func(s types.Services) { setBrokersEnv(s, "KAFKA_LISTENER_NAME_CONTROLLER_SSL_CLIENT_AUTH", "") }, "listener.name.controller.ssl.client.auth"},
+			{"a broker with another's certificate", func(s types.Services) {
+				k := s["kafka-2"]
+				k.Secrets = slices.Clone(k.Secrets)
+				for i := range k.Secrets {
+					if k.Secrets[i].Source == "tls_kafka_2_p12" {
+						k.Secrets[i].Source = "tls_kafka_1_p12"
+					}
+				}
+				s["kafka-2"] = k
+			}, "kafka-2 key store /etc/kafka/secrets/kafka.p12 is secret \"tls_kafka_1_p12\", want tls_kafka_2_p12"},
+			{"a PEM key store", func(s types.Services) { setBrokersEnv(s, "KAFKA_SSL_KEYSTORE_TYPE", "PEM") }, "ssl.keystore.type"},
+			{"no trust store", func(s types.Services) { setBrokersEnv(s, "KAFKA_SSL_TRUSTSTORE_LOCATION", "") }, "is not the compose CA"},
+			{"no host name checks between brokers", func(s types.Services) { setEnv(s, "kafka-2", "KAFKA_SSL_ENDPOINT_IDENTIFICATION_ALGORITHM", "") }, "kafka-2 ssl.endpoint.identification.algorithm"},
+			{"a broker's certificate not a superuser", func(s types.Services) {
+				setBrokersEnv(s, "KAFKA_SUPER_USERS", "User:admin;User:CN=kafka-1,O=tagstream;User:CN=kafka-3,O=tagstream")
+			}, "super.users lacks User:CN=kafka-2,O=tagstream"},
+			{"a client without TLS", func(s types.Services) { setEnv(s, "worker", "TAGSTREAM_KAFKA_TLS", "false") }, "worker TAGSTREAM_KAFKA_TLS=\"false\""},
+			{"a client trusting another CA", func(s types.Services) {
+				setEnv(s, "snapshotter", "TAGSTREAM_KAFKA_CA", "/etc/ssl/certs/ca-certificates.crt")
+			}, "snapshotter TAGSTREAM_KAFKA_CA"},
 			{"advertising the old PLAINTEXT listener", func(s types.Services) {
 				setEnv(s, "kafka-3", "KAFKA_ADVERTISED_LISTENERS", "PLAINTEXT://kafka-3:9092")
 			}, "kafka-3 advertises"},
@@ -983,27 +1133,25 @@ func TestValidationFails(t *testing.T) {
 			{"everyone allowed without ACLs", func(s types.Services) {
 				setEnv(s, "kafka-1", "KAFKA_ALLOW_EVERYONE_IF_NO_ACL_FOUND", "true")
 			}, "allow.everyone.if.no.acl.found"},
-			{"ANONYMOUS not a superuser", func(s types.Services) {
+			{"ANONYMOUS a superuser", func(s types.Services) {
 				for _, b := range brokerNames {
-					setEnv(s, b, "KAFKA_SUPER_USERS", "User:admin")
+					setEnv(s, b, "KAFKA_SUPER_USERS", env(s[b], "KAFKA_SUPER_USERS")+";"+anonymous)
 				}
-			}, anonymous},
+			}, "super.users holds User:ANONYMOUS"},
 			{"a setting the image maps to another property", func(s types.Services) {
 				for _, b := range brokerNames {
 					k := s[b]
-					v := env(k, "KAFKA_LISTENER_NAME_SASL__PLAINTEXT_SCRAM___SHA___512_SASL_JAAS_CONFIG")
-					unsetEnv(s, b, "KAFKA_LISTENER_NAME_SASL__PLAINTEXT_SCRAM___SHA___512_SASL_JAAS_CONFIG")
-					setEnv(s, b, "KAFKA_LISTENER_NAME_SASL_PLAINTEXT_SCRAM_SHA_512_SASL_JAAS_CONFIG", v)
+					v := env(k, "KAFKA_LISTENER_NAME_SASL__SSL_SCRAM___SHA___512_SASL_JAAS_CONFIG")
+					unsetEnv(s, b, "KAFKA_LISTENER_NAME_SASL__SSL_SCRAM___SHA___512_SASL_JAAS_CONFIG")
+					setEnv(s, b, "KAFKA_LISTENER_NAME_SASL_SSL_SCRAM_SHA_512_SASL_JAAS_CONFIG", v)
 				}
-			}, "listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config"},
+			}, "listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config"},
 			{"SCRAM between brokers", func(s types.Services) {
-				for _, b := range brokerNames {
-					setEnv(s, b, "KAFKA_SASL_MECHANISM_INTER_BROKER_PROTOCOL", "SCRAM-SHA-512")
-				}
+				setBrokersEnv(s, "KAFKA_SASL_MECHANISM_INTER_BROKER_PROTOCOL", "SCRAM-SHA-512")
 			}, "sasl.mechanism.inter.broker.protocol"},
 			{"brokers that refuse their own login", func(s types.Services) {
 				for _, b := range brokerNames {
-					setEnv(s, b, "KAFKA_LISTENER_NAME_SASL__PLAINTEXT_PLAIN_SASL_JAAS_CONFIG",
+					setEnv(s, b, "KAFKA_LISTENER_NAME_SASL__SSL_PLAIN_SASL_JAAS_CONFIG",
 						`org.apache.kafka.common.security.plain.PlainLoginModule required username="admin" password="a-password-here" user_admin="another-one";`)
 				}
 			}, "user_admin"},
@@ -1036,11 +1184,7 @@ func TestValidationFails(t *testing.T) {
 			{"a mechanism kafka-init creates no credentials for", func(s types.Services) {
 				setEnv(s, "worker", "TAGSTREAM_KAFKA_SASL_MECHANISM", "SCRAM-SHA-256")
 			}, "SCRAM-SHA-256"},
-			{"worker before its user exists", func(s types.Services) {
-				w := s["worker"]
-				delete(w.DependsOn, kafkaInit)
-				s["worker"] = w
-			}, "worker starts before kafka-init"},
+			{"worker before its user exists", func(s types.Services) { dropDependency(s, "worker", kafkaInit) }, "worker starts before kafka-init"},
 			{"kafka-init that restarts", func(s types.Services) {
 				k := s[kafkaInit]
 				k.Restart = types.RestartPolicyUnlessStopped
@@ -1062,11 +1206,7 @@ func TestValidationFails(t *testing.T) {
 			{"kafka-init with another admin password", func(s types.Services) {
 				useSecret(s, kafkaInit, "TAGSTREAM_KAFKA_PASSWORD", "kafka_api_password")
 			}, "kafka-init TAGSTREAM_KAFKA_PASSWORD"},
-			{"api before any worker", func(s types.Services) {
-				a := s["api"]
-				delete(a.DependsOn, "worker")
-				s["api"] = a
-			}, "api may not create topics"},
+			{"api before any worker", func(s types.Services) { dropDependency(s, "api", "worker") }, "api may not create topics"},
 			// The edge: the way in, running tagstream.vcl, purged by the api.
 			{"api published on the host", func(s types.Services) {
 				a := s["api"]
@@ -1106,18 +1246,14 @@ func TestValidationFails(t *testing.T) {
 			}, "/tmp"},
 			{"edge with a writable root", func(s types.Services) { v := s["varnish"]; v.ReadOnly = false; s["varnish"] = v }, "read_only"},
 			{"edge with capabilities", func(s types.Services) { v := s["varnish"]; v.CapDrop = nil; s["varnish"] = v }, "cap_drop"},
-			{"edge before the api is healthy", func(s types.Services) {
-				v := s["varnish"]
-				delete(v.DependsOn, "api")
-				s["varnish"] = v
-			}, "depends_on api"},
-			{"edge not restarted with the api", func(s types.Services) {
+			{"edge before the api is healthy", func(s types.Services) { dropDependency(s, "varnish", "api") }, "depends_on api"},
+			{"edge restarted with the api", func(s types.Services) {
 				v := s["varnish"]
 				d := v.DependsOn["api"]
-				d.Restart = false
+				d.Restart = true
 				v.DependsOn["api"] = d
 				s["varnish"] = v
-			}, "restart: true"},
+			}, "empties its cache"},
 			{"edge unpublished", func(s types.Services) { v := s["varnish"]; v.Ports = nil; s["varnish"] = v }, "publishes none of its listeners"},
 			{"purge listener published", func(s types.Services) {
 				v := s["varnish"]
@@ -1137,7 +1273,34 @@ func TestValidationFails(t *testing.T) {
 			{"image URLs on the api's service name", func(s types.Services) {
 				setEnv(s, "api", "TAGSTREAM_CDN_BASE", "http://api:8080")
 			}, "TAGSTREAM_CDN_BASE"},
-			{"two api replicas behind the static backend", func(s types.Services) { a := s["api"]; a.SetScale(2); s["api"] = a }, "api runs 2 replicas"},
+			// Stopping: time for a clean stop, and Cassandra drained.
+			{"a broker killed after 10 s", func(s types.Services) { k := s["kafka-2"]; k.StopGracePeriod = nil; s["kafka-2"] = k }, "kafka-2 has no stop_grace_period"},
+			{"cassandra given a minute", func(s types.Services) { setGrace(s, "cassandra", time.Minute) }, "cassandra stop_grace_period 1m0s is below 3m0s"},
+			{"a snapshotter cut during its last flush", func(s types.Services) { setGrace(s, "snapshotter", 10*time.Second) }, "snapshotter stop_grace_period 10s is below 30s"},
+			{"a volume killed after 10 s", func(s types.Services) { c := s["prometheus"]; c.StopGracePeriod = nil; s["prometheus"] = c }, "prometheus has no stop_grace_period"},
+			{"cassandra behind a shell", func(s types.Services) {
+				c := s["cassandra"]
+				c.Entrypoint = types.ShellCommand{"sh", "-c", "docker-entrypoint.sh cassandra -f"}
+				s["cassandra"] = c
+			}, "the SIGTERM must reach the JVM"},
+			{"cassandra stopped with SIGKILL", func(s types.Services) { c := s["cassandra"]; c.StopSignal = "SIGKILL"; s["cassandra"] = c }, "not on SIGKILL"},
+			{"cassandra in the background", func(s types.Services) {
+				c := s["cassandra"]
+				c.Command = types.ShellCommand{"cassandra"}
+				s["cassandra"] = c
+			}, "want the image's, cassandra -f"},
+			// Privileges.
+			{"a broker with its capabilities", func(s types.Services) { k := s["kafka-1"]; k.CapDrop = nil; s["kafka-1"] = k }, "kafka-1 keeps its capabilities"},
+			{"a capability added back", func(s types.Services) { c := s["s3"]; c.CapAdd = []string{"SYS_ADMIN"}; s["s3"] = c }, "s3 adds capability SYS_ADMIN"},
+			{"no no-new-privileges", func(s types.Services) { c := s["grafana"]; c.SecurityOpt = nil; s["grafana"] = c }, "grafana lacks security_opt no-new-privileges:true"},
+			{"a privileged one-shot", func(s types.Services) { c := s["s3-init"]; c.Privileged = true; s["s3-init"] = c }, "s3-init is privileged"},
+			{"cassandra as root", func(s types.Services) { c := s["cassandra"]; c.User = ""; s["cassandra"] = c }, "cassandra starts as root"},
+			// Workers: a healthcheck on their metrics listener.
+			{"worker without a healthcheck", func(s types.Services) { c := s["worker"]; c.HealthCheck = nil; s["worker"] = c }, "worker has no healthcheck"},
+			{"rank probed where it serves nothing", func(s types.Services) { setHealthcheck(s, "rank", "CMD", healthprobe, "http://127.0.0.1:9464/readyz") }, "rank healthcheck asks http://127.0.0.1:9464/readyz, want http://127.0.0.1:9464/healthz"},
+			{"worker metrics on loopback", func(s types.Services) {
+				setEnv(s, "worker", "TAGSTREAM_METRICS", "127.0.0.1:9464")
+			}, "worker TAGSTREAM_METRICS"},
 			{"api on another port than the edge's backend", func(s types.Services) {
 				setEnv(s, "api", "TAGSTREAM_HTTP", "0.0.0.0:9090")
 			}, `the api listens on "9090"`},
@@ -1245,9 +1408,29 @@ func TestValidationFails(t *testing.T) {
 			{"an API secret shorter than 32 bytes", func(p *types.Project) {
 				setSecret(p, "tagstream_secret", "short")
 			}, "api TAGSTREAM_SECRET is shorter than 32 bytes"},
-			{"an API S3 secret that is not the server's", func(p *types.Project) {
-				setSecret(p, "s3_secret_key", "another")
-			}, "api TAGSTREAM_S3_SECRET_KEY is not s3's ROOT_SECRET_ACCESS_KEY"},
+			{"the API with S3's root key", func(p *types.Project) {
+				useSecret(p.Services, "api", "TAGSTREAM_S3_SECRET_KEY", "s3_secret_key")
+				unsetSecretMount(p.Services, "api", "s3_api_secret_key")
+			}, "api holds s3's root key"},
+			{"the API with S3's root access key", func(p *types.Project) {
+				setEnv(p.Services, "api", "TAGSTREAM_S3_ACCESS_KEY", "tagstream")
+			}, "api holds s3's root key"},
+			{"the API with another account's secret", func(p *types.Project) {
+				useSecret(p.Services, "api", "TAGSTREAM_S3_SECRET_KEY", "kafka_api_password")
+				unsetSecretMount(p.Services, "api", "s3_api_secret_key")
+			}, "is not the account s3-init makes"},
+			{"the snapshotter with another Cassandra password", func(p *types.Project) {
+				useSecret(p.Services, "snapshotter", "TAGSTREAM_CASSANDRA_PASSWORD", "cassandra_admin_password")
+				unsetSecretMount(p.Services, "snapshotter", "cassandra_tagstream_password")
+			}, "snapshotter TAGSTREAM_CASSANDRA_PASSWORD is not the password cassandra-roles sets"},
+			{"a TLS secret under another name", func(p *types.Project) {
+				sc := p.Secrets["tls_s3_pem"]
+				p.Secrets["s3_cert"] = sc
+				delete(p.Secrets, "tls_s3_pem")
+			}, "secret s3_cert is the file secrets/tls/s3.pem: name it tls_s3_pem"},
+			{"the CA's key as a secret", func(p *types.Project) {
+				p.Secrets["tls_ca_key_pem"] = types.SecretConfig{Name: "tls_ca_key_pem", File: filepath.Join(p.WorkingDir, "secrets", "tls", "ca-key.pem")}
+			}, "secret tls_ca_key_pem is the CA's key"},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
 				p := loadAll(t) // a fresh copy each time; every service enabled
@@ -1269,10 +1452,16 @@ func TestValidationFails(t *testing.T) {
 		for _, tc := range []struct {
 			name, old, new, want string
 		}{
-			{"another host", `.host = "api";`, `.host = "api-1";`, `is host "api-1", not the api service`},
-			{"another port", `.port = "8080";`, `.port = "8081";`, `is port 8081, the api listens on "8080"`},
-			{"host commented out", `.host = "api";`, `# .host = "api";`, "has no .host and .port"},
+			{"another host", `apis.backend("api")`, `apis.backend("api-1")`, `resolves host "api-1", not the api service`},
+			{"another port", `port = "8080",`, `port = "8081",`, `director apis is port 8081, the api listens on "8080"`},
+			{"no port", `port = "8080",`, ``, `director apis has no port`},
+			{"no backend hint", `set req.backend_hint = apis.backend("api");`, ``, "never sets req.backend_hint"},
+			{"backend hint commented out", `set req.backend_hint = apis.backend("api");`, `# set req.backend_hint = apis.backend("api");`, "never sets req.backend_hint"},
+			{"no import", "import dynamic;", "", "does not import dynamic"},
 			{"probed where the api serves nothing", `.url = "/readyz";`, `.url = "/";`, "/healthz or /readyz"},
+			{"not probed", "probe = api_ready,", "", "is not probed"},
+			{"resolved once an hour", "ttl = 5s,", "", "resolves the api every 1h0m0s"},
+			{"a static backend", "backend default none;", "backend default { .host = \"api\"; .port = \"8080\"; .probe = { .url = \"/readyz\"; }\n}", "api runs 3 replicas, but site.vcl backend default is the static host"},
 			{"no purgers", "acl purgers {", "acl editors {", "acl purgers"},
 			{"PURGE on every listener", `req.method == "PURGE" && local.socket != "purge"`, `req.method == "PURGE" && false`, "does not keep PURGE to a listener of its own"},
 			{"PURGE on a listener varnishd does not open", `local.socket != "purge"`, `local.socket != "purges"`, `listener "purges", which varnish does not open`},
@@ -1282,7 +1471,11 @@ func TestValidationFails(t *testing.T) {
 					t.Fatalf("%s has %d occurrences of %q, the mutation needs exactly 1", siteVCL, n, tc.old)
 				}
 				broken := strings.Replace(good, tc.old, tc.new, 1)
-				problems := checkEdge(loadAll(t).AllServices(), func(file string) (string, error) {
+				all := loadAll(t).AllServices()
+				api := all["api"]
+				api.SetScale(3) // docker compose up --scale api=3
+				all["api"] = api
+				problems := checkEdge(all, func(file string) (string, error) {
 					if !samePath(file, filepath.Join(vclDir, siteVCL)) {
 						return "", fmt.Errorf("read %s, not docker/%s/%s", file, vclDir, siteVCL)
 					}
@@ -1295,6 +1488,29 @@ func TestValidationFails(t *testing.T) {
 					}
 				}
 				t.Fatalf("no problem mentions %q; problems: %q", tc.want, problems)
+			})
+		}
+	})
+
+	t.Run("cassandra/entrypoint.sh", func(t *testing.T) {
+		good := readFile(t, cassandraEntrypoint)
+		for _, tc := range []struct{ name, old, new string }{
+			{"the image's entrypoint as a child", `exec docker-entrypoint.sh "$@"`, `docker-entrypoint.sh "$@"`},
+			{"the image's entrypoint commented out", `exec docker-entrypoint.sh "$@"`, `# exec docker-entrypoint.sh "$@"`},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				if n := strings.Count(good, tc.old); n != 1 {
+					t.Fatalf("%s has %d occurrences of %q, the mutation needs exactly 1", cassandraEntrypoint, n, tc.old)
+				}
+				broken := strings.Replace(good, tc.old, tc.new, 1)
+				problems := checkStop(loadAll(t).AllServices(), func(file string) (string, error) { return broken, nil })
+				for _, pr := range problems {
+					if strings.Contains(pr, "does not end with `exec docker-entrypoint.sh") {
+						t.Logf("reported: %s", pr)
+						return
+					}
+				}
+				t.Fatalf("no problem says the script does not exec the image's entrypoint; problems: %q", problems)
 			})
 		}
 	})
@@ -1367,7 +1583,7 @@ func checkProject(p *types.Project) []string {
 			}
 		}
 		if s.Restart == types.RestartPolicyNo {
-			if len(s.Command) == 0 {
+			if len(s.Command) == 0 && len(s.Entrypoint) == 0 {
 				bad("%s does not restart, but is not a one-shot job with a command", name)
 			}
 		} else if s.Restart != types.RestartPolicyUnlessStopped && s.Restart != types.RestartPolicyAlways {
@@ -1501,10 +1717,24 @@ func checkProject(p *types.Project) []string {
 		if !s.ReadOnly {
 			bad("%s root file system is writable: want read_only (tagstream writes nothing locally, and its secrets are bind mounts)", name)
 		}
+		problems = append(problems, checkFlags(name, tagstreamCommands[name], s)...)
+		if slices.Contains(kafkaFree, name) {
+			if env(s, "TAGSTREAM_BROKERS") != "" {
+				bad("%s names brokers, but does not talk to Kafka", name)
+			}
+			continue
+		}
 		for _, b := range brokerNames {
 			if d, ok := s.DependsOn[b]; !ok || d.Condition != types.ServiceConditionHealthy {
 				bad("%s starts before %s is healthy", name, b)
 			}
+		}
+		// TLS to the brokers, checked against the compose CA.
+		if env(s, "TAGSTREAM_KAFKA_TLS") != "true" {
+			bad("%s TAGSTREAM_KAFKA_TLS=%q: the brokers take only TLS (SASL_SSL), want true", name, env(s, "TAGSTREAM_KAFKA_TLS"))
+		}
+		if sc, ok := secretMounts(s)[env(s, "TAGSTREAM_KAFKA_CA")]; !ok || sc.Source != caSecret {
+			bad("%s TAGSTREAM_KAFKA_CA=%q is not the compose CA (secret %s) it mounts: the brokers' certificates would not verify", name, env(s, "TAGSTREAM_KAFKA_CA"), caSecret)
 		}
 		listed := map[string]bool{}
 		for _, addr := range strings.Split(env(s, "TAGSTREAM_BROKERS"), ",") {
@@ -1529,7 +1759,6 @@ func checkProject(p *types.Project) []string {
 				}
 			}
 		}
-		problems = append(problems, checkFlags(name, tagstreamCommands[name], s)...)
 	}
 	worker := all["worker"]
 	partitions, err1 := strconv.Atoi(env(worker, "TAGSTREAM_PARTITIONS"))
@@ -1552,52 +1781,33 @@ func checkProject(p *types.Project) []string {
 	}
 
 	// The HTTP processes: reachable from outside their container, and
-	// checked on /readyz through the probe binary on the port they listen on.
+	// checked through the probe binary on the port they listen on: /readyz
+	// of the API's listener, or /healthz of the metrics listener of those
+	// without one.
+	probed := map[string][2]string{} // service -> variable, path
 	for _, name := range httpServices {
-		s := all[name]
-		host, port, _ := net.SplitHostPort(env(s, "TAGSTREAM_HTTP"))
+		probed[name] = [2]string{"TAGSTREAM_HTTP", "/readyz"}
+	}
+	for _, name := range metricsServices {
+		probed[name] = [2]string{"TAGSTREAM_METRICS", "/healthz"}
+	}
+	for _, name := range slices.Sorted(maps.Keys(probed)) {
+		s, key, route := all[name], probed[name][0], probed[name][1]
+		host, port, _ := net.SplitHostPort(env(s, key))
 		if (host != "0.0.0.0" && host != "") || port == "" {
-			bad("%s TAGSTREAM_HTTP=%q listens inside the container only", name, env(s, "TAGSTREAM_HTTP"))
+			bad("%s %s=%q listens inside the container only", name, key, env(s, key))
 		}
 		if !hasHealthcheck(s) {
 			continue
 		}
 		if hc := s.HealthCheck.Test; len(hc) != 3 || hc[0] != "CMD" || hc[1] != healthprobe {
 			bad("%s healthcheck %q does not run %s, the image has no shell", name, hc, healthprobe)
-		} else if want := "http://127.0.0.1:" + port + "/readyz"; hc[2] != want {
-			bad("%s healthcheck asks %s, want %s (its TAGSTREAM_HTTP)", name, hc[2], want)
+		} else if want := "http://127.0.0.1:" + port + route; hc[2] != want {
+			bad("%s healthcheck asks %s, want %s (its %s)", name, hc[2], want, key)
 		}
 	}
 
-	// The snapshotter writes to the compose's Cassandra, after it is
-	// healthy, into a keyspace its nodes can replicate.
-	snap := all["snapshotter"]
-	cassandras := map[string]string{} // service -> data center
-	for _, name := range names {
-		if strings.HasPrefix(all[name].Image, cassandraImage) {
-			cassandras[name] = env(all[name], "CASSANDRA_DC")
-		}
-	}
-	for _, addr := range strings.Split(env(snap, "TAGSTREAM_CASSANDRA"), ",") {
-		host, port, err := net.SplitHostPort(strings.TrimSpace(addr))
-		switch {
-		case err != nil:
-			bad("snapshotter TAGSTREAM_CASSANDRA entry %q: %v", addr, err)
-		case !mapHas(cassandras, host):
-			bad("snapshotter TAGSTREAM_CASSANDRA names %s, which is not a Cassandra service", host)
-		case port != cassandraPort:
-			bad("snapshotter TAGSTREAM_CASSANDRA names %s on port %s, Cassandra listens on %s", host, port, cassandraPort)
-		default:
-			if d, ok := snap.DependsOn[host]; !ok || d.Condition != types.ServiceConditionHealthy {
-				bad("snapshotter starts before %s is healthy", host)
-			}
-		}
-	}
-	if r := env(snap, "TAGSTREAM_KEYSPACE_REPLICATION"); r != "" {
-		for _, pr := range checkReplication(r, cassandras) {
-			bad("snapshotter TAGSTREAM_KEYSPACE_REPLICATION=%q: %s", r, pr)
-		}
-	}
+	problems = append(problems, checkCassandra(all, p.Secrets)...)
 
 	// The API: reachable from outside its container, with its secret from
 	// its file, and its photos in the compose's S3.
@@ -1613,10 +1823,111 @@ func checkProject(p *types.Project) []string {
 	}
 	problems = append(problems, checkS3(all, p.Secrets)...)
 	problems = append(problems, checkEdge(all, readText)...)
+	problems = append(problems, checkStop(all, readText)...)
+	problems = append(problems, checkHardening(all)...)
 	if len(brokers) > 0 {
 		problems = append(problems, checkPrincipals(all, p.Secrets, kafkaProps(all[brokers[0]]))...)
 	}
 	problems = append(problems, checkSecrets(p)...)
+	return problems
+}
+
+// cassandraRole is the application's Cassandra role, which
+// cassandra-roles makes and the snapshot's processes log in as.
+const cassandraRole = "tagstream"
+
+// checkCassandra checks the way to Cassandra: the node serves TLS (its key
+// store and password mounted, named for docker/cassandra/entrypoint.sh);
+// cassandra-roles, a one-shot after the node is healthy, logs in over TLS
+// against the compose CA and sets the application role's password; and
+// every tagstream process reading Cassandra (the snapshotter, and
+// cassandra-init, the one-shot making the schema after cassandra-roles)
+// names the node on 9042, over TLS against the compose CA, as that role
+// with that password, into a keyspace the nodes can replicate, the
+// snapshotter only once cassandra-init has run.
+func checkCassandra(all types.Services, secrets types.Secrets) []string {
+	var problems []string
+	bad := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
+	nodes := map[string]string{} // service -> data center
+	for _, name := range sortedNames(all) {
+		s := all[name]
+		if !strings.HasPrefix(s.Image, cassandraImage) || s.Restart == types.RestartPolicyNo {
+			continue
+		}
+		nodes[name] = env(s, "CASSANDRA_DC")
+		mounts := secretMounts(s)
+		if mounts[env(s, "CASSANDRA_KEYSTORE")].Source != tlsSecretName(name+".p12") {
+			bad("%s CASSANDRA_KEYSTORE=%q is not its own certificate (secret %s): it would not serve TLS", name, env(s, "CASSANDRA_KEYSTORE"), tlsSecretName(name+".p12"))
+		}
+		if mounts[env(s, "CASSANDRA_KEYSTORE_PASSWORD_FILE")].Source != "tls_p12_password" {
+			bad("%s CASSANDRA_KEYSTORE_PASSWORD_FILE=%q is not the key stores' password (secret tls_p12_password)", name, env(s, "CASSANDRA_KEYSTORE_PASSWORD_FILE"))
+		}
+	}
+	roles, ok := all[cassandraRoles]
+	if !ok {
+		return append(problems, "no cassandra-roles service makes Cassandra's roles: with PasswordAuthenticator nothing but the default superuser could log in")
+	}
+	if !mapHas(nodes, env(roles, "CQL_HOST")) {
+		bad("cassandra-roles CQL_HOST=%q is not a Cassandra node", env(roles, "CQL_HOST"))
+	} else if d, ok := roles.DependsOn[env(roles, "CQL_HOST")]; !ok || d.Condition != types.ServiceConditionHealthy {
+		bad("cassandra-roles starts before %s is healthy", env(roles, "CQL_HOST"))
+	}
+	if secretMounts(roles)[env(roles, "CQL_CA")].Source != caSecret {
+		bad("cassandra-roles CQL_CA=%q is not the compose CA (secret %s)", env(roles, "CQL_CA"), caSecret)
+	}
+	password := fileSecret(secrets, roles, env(roles, "CQL_TAGSTREAM_PASSWORD_FILE"))
+	for _, name := range []string{cassandraInit, "snapshotter"} {
+		s, ok := all[name]
+		if !ok {
+			bad("no %s service", name)
+			continue
+		}
+		for _, addr := range strings.Split(env(s, "TAGSTREAM_CASSANDRA"), ",") {
+			host, port, err := net.SplitHostPort(strings.TrimSpace(addr))
+			switch {
+			case err != nil:
+				bad("%s TAGSTREAM_CASSANDRA entry %q: %v", name, addr, err)
+			case !mapHas(nodes, host):
+				bad("%s TAGSTREAM_CASSANDRA names %s, which is not a Cassandra service", name, host)
+			case port != cassandraPort:
+				bad("%s TAGSTREAM_CASSANDRA names %s on port %s, Cassandra listens on %s", name, host, port, cassandraPort)
+			case name == "snapshotter":
+				if d, ok := s.DependsOn[host]; !ok || d.Condition != types.ServiceConditionHealthy {
+					bad("snapshotter starts before %s is healthy", host)
+				}
+			}
+		}
+		if env(s, "TAGSTREAM_CASSANDRA_TLS") != "true" {
+			bad("%s TAGSTREAM_CASSANDRA_TLS=%q: Cassandra takes only TLS clients, want true", name, env(s, "TAGSTREAM_CASSANDRA_TLS"))
+		}
+		if secretMounts(s)[env(s, "TAGSTREAM_CASSANDRA_CA")].Source != caSecret {
+			bad("%s TAGSTREAM_CASSANDRA_CA=%q is not the compose CA (secret %s) it mounts", name, env(s, "TAGSTREAM_CASSANDRA_CA"), caSecret)
+		}
+		if user := env(s, "TAGSTREAM_CASSANDRA_USER"); user != cassandraRole {
+			bad("%s TAGSTREAM_CASSANDRA_USER=%q: want %s, the role cassandra-roles makes (and the keyspace's owner)", name, user, cassandraRole)
+		}
+		if got := secretValue(secrets, s, "TAGSTREAM_CASSANDRA_PASSWORD"); got == "" || got != password {
+			bad("%s TAGSTREAM_CASSANDRA_PASSWORD is not the password cassandra-roles sets for %s (its CQL_TAGSTREAM_PASSWORD_FILE)", name, cassandraRole)
+		}
+		if dc := env(s, "TAGSTREAM_CASSANDRA_LOCAL_DC"); dc != "" && !slices.Contains(slices.Collect(maps.Values(nodes)), dc) {
+			bad("%s TAGSTREAM_CASSANDRA_LOCAL_DC=%q is no Cassandra node's data centre (CASSANDRA_DC): every request would go to a remote one, and LOCAL_QUORUM would find no replica", name, dc)
+		}
+		if r := env(s, "TAGSTREAM_KEYSPACE_REPLICATION"); r != "" {
+			for _, pr := range checkReplication(r, nodes) {
+				bad("%s TAGSTREAM_KEYSPACE_REPLICATION=%q: %s", name, r, pr)
+			}
+		}
+	}
+	init := all[cassandraInit]
+	if !slices.Contains(init.Command, "--init-schema") {
+		bad("cassandra-init runs %q, want `tagstream snapshot --init-schema`", init.Command)
+	}
+	if d, ok := init.DependsOn[cassandraRoles]; !ok || d.Condition != types.ServiceConditionCompletedSuccessfully {
+		bad("cassandra-init starts before cassandra-roles has made its role")
+	}
+	if d, ok := all["snapshotter"].DependsOn[cassandraInit]; !ok || d.Condition != types.ServiceConditionCompletedSuccessfully {
+		bad("snapshotter starts before cassandra-init has made the schema: it no longer makes it itself")
+	}
 	return problems
 }
 
@@ -1640,6 +1951,15 @@ func checkSecrets(p *types.Project) []string {
 			bad("secret %s is read from variable %s: the secrets are files of docker/secrets/, which docker/secrets.sh writes", name, def.Environment)
 		case def.File == "":
 			bad("secret %s is not a file: want ./secrets/%s, which docker/secrets.sh writes", name, name)
+		case filepath.Dir(def.File) == filepath.Join(dir, "tls"):
+			// The certificates: services/tls.sh names the files, the
+			// secret is tls_ and the file's name with '-' and '.' as '_'.
+			if want := tlsSecretName(filepath.Base(def.File)); name != want {
+				bad("secret %s is the file secrets/tls/%s: name it %s", name, filepath.Base(def.File), want)
+			}
+			if filepath.Base(def.File) == "ca-key.pem" {
+				bad("secret %s is the CA's key, which signs every certificate: no container may hold it", name)
+			}
 		case def.File != filepath.Join(dir, name):
 			rel, err := filepath.Rel(p.WorkingDir, def.File)
 			if err != nil {
@@ -1670,6 +1990,11 @@ func checkSecrets(p *types.Project) []string {
 		named := map[string]bool{} // mounted files a variable names
 		for _, key := range sortedKeys(envMap(s)) {
 			v := env(s, key)
+			if strings.HasPrefix(s.Image, kafkaImage) && kafkaSecretFileVar.MatchString(key) {
+				// The image's start script looks for these names
+				// under its secrets directory.
+				v = path.Join(kafkaSecretsDir, v)
+			}
 			if _, ok := mounts[v]; ok {
 				named[v] = true
 			} else if v != "" && (strings.HasPrefix(v, secretsDir) || (tagstream && strings.HasSuffix(key, "_FILE"))) {
@@ -1695,6 +2020,17 @@ func checkSecrets(p *types.Project) []string {
 		}
 	}
 	return problems
+}
+
+// kafkaSecretsDir is where the apache/kafka image's start script looks for
+// the files its KAFKA_SSL_*_FILENAME and *_CREDENTIALS variables name.
+const kafkaSecretsDir = "/etc/kafka/secrets"
+
+var kafkaSecretFileVar = regexp.MustCompile(`^KAFKA_SSL_\w+_(FILENAME|CREDENTIALS)$`)
+
+// tlsSecretName is the Compose secret of a file of docker/secrets/tls/.
+func tlsSecretName(file string) string {
+	return "tls_" + strings.NewReplacer("-", "_", ".", "_").Replace(file)
 }
 
 // secretMounts returns the secrets s mounts, by the path Compose mounts
@@ -1788,8 +2124,13 @@ func checkKafkaSecurity(all types.Services, brokers []string) []string {
 				if port != controllerPort {
 					bad("%s controller listener %s is on port %s, the quorum uses %s", name, lname, port, controllerPort)
 				}
-				if protocols[lname] == "PLAINTEXT" && !slices.Contains(superUsers(props), anonymous) {
-					bad("%s controller listener %s is PLAINTEXT, so the brokers reach the controllers as %s, which super.users must hold", name, lname, anonymous)
+				// SCRAM cannot guard it (its credentials live in the
+				// log the controllers serve): client certificates do.
+				if protocols[lname] != "SSL" {
+					bad("%s controller listener %s is %s: want SSL with client certificates, or anything in the network is a superuser there", name, lname, protocols[lname])
+				}
+				if auth := props["listener.name."+strings.ToLower(lname)+".ssl.client.auth"]; auth != "required" {
+					bad("%s controller listener %s has listener.name.%s.ssl.client.auth=%q: want required, only the brokers' certificates get in", name, lname, strings.ToLower(lname), auth)
 				}
 			case client != "":
 				bad("%s has a second client listener %s: clients and brokers use %s only", name, lname, client)
@@ -1797,6 +2138,8 @@ func checkKafkaSecurity(all types.Services, brokers []string) []string {
 				client = lname
 				if !strings.HasPrefix(protocols[lname], "SASL_") {
 					bad("%s client listener %s is %s: any client would be ANONYMOUS", name, lname, protocols[lname])
+				} else if protocols[lname] != "SASL_SSL" {
+					bad("%s client listener %s is %s: want SASL_SSL, records and the admin's PLAIN password would cross the network in the clear", name, lname, protocols[lname])
 				}
 				if port != brokerPort {
 					bad("%s client listener %s is on port %s, tagstream uses %s", name, lname, port, brokerPort)
@@ -1842,6 +2185,7 @@ func checkKafkaSecurity(all types.Services, brokers []string) []string {
 				bad("%s super.users=%q lacks User:%s, the brokers' own principal", name, props["super.users"], login)
 			}
 		}
+		problems = append(problems, checkBrokerTLS(name, s, props, brokers)...)
 		if got := props["authorizer.class.name"]; got != standardAuthorizer {
 			bad("%s authorizer.class.name=%q, want %s: without it no ACL is enforced", name, got, standardAuthorizer)
 		}
@@ -1854,6 +2198,7 @@ func checkKafkaSecurity(all types.Services, brokers []string) []string {
 		if hasHealthcheck(s) {
 			hc := strings.Join(s.HealthCheck.Test, " ")
 			for _, want := range []string{"--bootstrap-server localhost:" + brokerPort, "--command-config", "security.protocol=" + protocols[client],
+				"ssl.truststore.location=" + props["ssl.truststore.location"],
 				"sasl.mechanism=" + plainMechanism, envName("listener.name." + strings.ToLower(client) + ".plain.sasl.jaas.config")} {
 				if !strings.Contains(hc, want) {
 					bad("%s healthcheck %q does not log in (no %s)", name, hc, want)
@@ -1878,6 +2223,46 @@ func checkKafkaSecurity(all types.Services, brokers []string) []string {
 				bad("%s sets %s, which %s does not: only node id and advertised listener may differ", name, k, brokers[0])
 			}
 		}
+	}
+	return problems
+}
+
+// checkBrokerTLS checks a broker's certificates: its own key store
+// (tls_<broker>_p12, which docker/secrets.sh makes for the broker's name,
+// with the subject CN=<broker>,O=tagstream) and the password file where
+// the image's start script looks, the compose CA as its trust store, every
+// broker's certificate principal a superuser (the controllers know the
+// brokers by it) and ANONYMOUS none (no listener is PLAINTEXT).
+func checkBrokerTLS(name string, s types.ServiceConfig, props map[string]string, brokers []string) []string {
+	var problems []string
+	bad := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
+	mounts := secretMounts(s)
+	mounted := func(file string) string { return mounts[path.Join(kafkaSecretsDir, file)].Source }
+	if got, want := mounted(props["ssl.keystore.filename"]), tlsSecretName(name+".p12"); props["ssl.keystore.filename"] == "" || got != want {
+		bad("%s key store %s/%s is secret %q, want %s: its own certificate, for its name", name, kafkaSecretsDir, props["ssl.keystore.filename"], got, want)
+	}
+	if props["ssl.keystore.type"] != "PKCS12" {
+		bad("%s ssl.keystore.type=%q: want PKCS12 (the image always sets ssl.key.password, and the PEM keys are not encrypted)", name, props["ssl.keystore.type"])
+	}
+	for _, key := range []string{"ssl.keystore.credentials", "ssl.key.credentials"} {
+		if got := mounted(props[key]); props[key] == "" || got != "tls_p12_password" {
+			bad("%s %s (%s) is %s/%s, secret %q: want tls_p12_password", name, key, envName(key), kafkaSecretsDir, props[key], got)
+		}
+	}
+	if props["ssl.truststore.type"] != "PEM" || mounts[props["ssl.truststore.location"]].Source != caSecret {
+		bad("%s ssl.truststore.location=%q (type %q) is not the compose CA (secret %s, PEM)", name, props["ssl.truststore.location"], props["ssl.truststore.type"], caSecret)
+	}
+	if v, ok := props["ssl.endpoint.identification.algorithm"]; ok && v != "https" {
+		bad("%s ssl.endpoint.identification.algorithm=%q: the brokers would not check each other's names", name, v)
+	}
+	supers := superUsers(props)
+	for _, b := range brokers {
+		if p := "User:CN=" + b + ",O=tagstream"; !slices.Contains(supers, p) {
+			bad("%s super.users lacks %s, the principal of %s's certificate on the controller listener", name, p, b)
+		}
+	}
+	if slices.Contains(supers, anonymous) {
+		bad("%s super.users holds %s: no listener is PLAINTEXT, and a connection without a certificate must get nothing", name, anonymous)
 	}
 	return problems
 }
@@ -2078,9 +2463,12 @@ func parseJAAS(text string) (module string, opts map[string]string, err error) {
 	return module, opts, nil
 }
 
-// checkS3 checks the api's photo storage: the compose's S3 server, reached
-// inside the network with the server's own credentials, the bucket s3-init
-// creates (and waits for), and a public endpoint on the port s3 publishes.
+// checkS3 checks the api's photo storage: the compose's S3 server, over
+// https (its certificate and key mounted), reached inside the network and
+// checked against the compose CA, with the account s3-init makes for it
+// (never the server's root key), the bucket s3-init gives that account
+// (and waits for), and a public endpoint on the port s3 publishes, https
+// too.
 func checkS3(all types.Services, secrets types.Secrets) []string {
 	var problems []string
 	bad := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
@@ -2089,48 +2477,77 @@ func checkS3(all types.Services, secrets types.Secrets) []string {
 	if endpoint == "" {
 		return []string{"api has no TAGSTREAM_S3_ENDPOINT: it would answer uploads with 503"}
 	}
-	host, port, ok := urlHostPort(endpoint)
+	init, hasInit := all["s3-init"]
+	if !hasInit {
+		bad("no s3-init service makes the api's account and bucket")
+	}
+	scheme, host, port, ok := schemeHostPort(endpoint)
 	server, isService := all[host]
 	switch {
 	case !ok:
-		bad("api TAGSTREAM_S3_ENDPOINT=%q is not http://host:port", endpoint)
+		bad("api TAGSTREAM_S3_ENDPOINT=%q is not https://host:port", endpoint)
+	case scheme != "https":
+		bad("api TAGSTREAM_S3_ENDPOINT=%q is not https: the photos and the key's signatures would cross the network in the clear", endpoint)
 	case !isService || !strings.HasPrefix(server.Image, s3Image):
 		bad("api TAGSTREAM_S3_ENDPOINT names %s, which is not the S3 service", host)
 	case !slices.Contains(server.Command, ":"+port):
 		bad("api TAGSTREAM_S3_ENDPOINT uses port %s, %s listens on %q", port, host, server.Command)
 	default:
-		for key, serverKey := range map[string]string{
-			"TAGSTREAM_S3_ACCESS_KEY": "ROOT_ACCESS_KEY_ID",
-			"TAGSTREAM_S3_SECRET_KEY": "ROOT_SECRET_ACCESS_KEY",
-		} {
-			if v := secretValue(secrets, api, key); v == "" || v != env(server, serverKey) {
-				bad("api %s is not %s's %s", key, host, serverKey)
+		for _, v := range []string{"VGW_CERT", "VGW_KEY"} {
+			if _, mounted := secretMounts(server)[env(server, v)]; !mounted {
+				bad("%s %s=%q names no secret it mounts: it would not serve https", host, v, env(server, v))
 			}
 		}
-		// Browsers post to the public endpoint: a port s3 publishes.
+		if sc, mounted := secretMounts(api)[env(api, "TAGSTREAM_S3_CA")]; !mounted || sc.Source != caSecret {
+			bad("api TAGSTREAM_S3_CA=%q is not the compose CA (secret %s) it mounts: %s's certificate would not verify", env(api, "TAGSTREAM_S3_CA"), caSecret, host)
+		}
+		// The api's key is the account s3-init makes, never root's.
+		access, secret := env(api, "TAGSTREAM_S3_ACCESS_KEY"), secretValue(secrets, api, "TAGSTREAM_S3_SECRET_KEY")
+		switch {
+		case access == "" || secret == "":
+			bad("api has no S3 access key and secret")
+		case access == env(server, "ROOT_ACCESS_KEY_ID") || secret == env(server, "ROOT_SECRET_ACCESS_KEY"):
+			bad("api holds %s's root key: give it the account s3-init makes, limited to its bucket", host)
+		case hasInit && (access != env(init, "API_ACCESS_KEY") || secret != fileSecret(secrets, init, env(init, "API_SECRET_KEY_FILE"))):
+			bad("api's S3 key (%s) is not the account s3-init makes (%s, the secret its API_SECRET_KEY_FILE names)", access, env(init, "API_ACCESS_KEY"))
+		}
+		if hasInit {
+			if u := env(init, "ADMIN_ENDPOINT_URL"); u != "https://"+host+":"+port {
+				bad("s3-init ADMIN_ENDPOINT_URL=%q, want https://%s:%s", u, host, port)
+			}
+			if sc, mounted := secretMounts(init)[env(init, "SSL_CERT_FILE")]; !mounted || sc.Source != caSecret {
+				bad("s3-init SSL_CERT_FILE=%q is not the compose CA (secret %s) it mounts", env(init, "SSL_CERT_FILE"), caSecret)
+			}
+			if env(init, "ADMIN_ACCESS_KEY_ID") != env(server, "ROOT_ACCESS_KEY_ID") || env(init, "ADMIN_SECRET_ACCESS_KEY") != env(server, "ROOT_SECRET_ACCESS_KEY") {
+				bad("s3-init does not log in as %s's root, the only account that may make others", host)
+			}
+		}
+		// Browsers post to the public endpoint: a port s3 publishes, https.
 		if public := env(api, "TAGSTREAM_S3_PUBLIC_ENDPOINT"); public != "" {
-			_, pport, ok := urlHostPort(public)
+			pscheme, _, pport, ok := schemeHostPort(public)
 			published := false
 			for _, p := range server.Ports {
 				published = published || (strconv.Itoa(int(p.Target)) == port && p.Published == pport)
 			}
-			// Another scheme or host (a proxy, a real domain) is the operator's call.
-			if ok && strings.Contains(public, "://127.0.0.1:") && !published {
-				bad("api TAGSTREAM_S3_PUBLIC_ENDPOINT=%q: %s publishes no port %s to its port %s", public, host, pport, port)
+			// Another host (a proxy, a real domain) is the operator's call.
+			if ok && strings.Contains(public, "://127.0.0.1:") {
+				if !published {
+					bad("api TAGSTREAM_S3_PUBLIC_ENDPOINT=%q: %s publishes no port %s to its port %s", public, host, pport, port)
+				}
+				if pscheme != "https" {
+					bad("api TAGSTREAM_S3_PUBLIC_ENDPOINT=%q: %s serves https only", public, host)
+				}
 			}
 		} else {
 			bad("api has no TAGSTREAM_S3_PUBLIC_ENDPOINT: browsers would be sent to %s, a name only the compose network resolves", endpoint)
 		}
 	}
-	// The bucket is the one s3-init creates, and the api waits for it.
-	bucket := env(api, "TAGSTREAM_S3_BUCKET")
-	init, ok := all["s3-init"]
-	if !ok {
-		bad("no s3-init service creates the api's bucket")
+	if !hasInit {
 		return problems
 	}
-	if bucket == "" || !strings.Contains(strings.Join(init.Command, " "), `--bucket "`+bucket+`"`) {
-		bad("api TAGSTREAM_S3_BUCKET=%q is not the bucket s3-init creates (%q)", bucket, init.Command)
+	// The bucket is the one s3-init gives the account, and the api waits.
+	if bucket := env(api, "TAGSTREAM_S3_BUCKET"); bucket == "" || bucket != env(init, "BUCKET") {
+		bad("api TAGSTREAM_S3_BUCKET=%q is not the bucket s3-init creates (%q)", bucket, env(init, "BUCKET"))
 	}
 	if d, ok := api.DependsOn["s3-init"]; !ok || d.Condition != types.ServiceConditionCompletedSuccessfully {
 		bad("api does not wait for s3-init to have created its bucket")
@@ -2235,10 +2652,11 @@ func checkEdge(all types.Services, readSite func(file string) (string, error)) [
 			bad("%s healthcheck %q asks varnishadm of another working directory than %s", name, hc, workdir)
 		}
 	}
-	// The backend is resolved when the VCL loads: after the api is
-	// healthy, and again when compose recreates the api.
-	if d, ok := edge.DependsOn["api"]; !ok || d.Condition != types.ServiceConditionHealthy || !d.Restart {
-		bad("%s does not wait for the api to be healthy and restart with it (depends_on api: service_healthy, restart: true)", name)
+	// The first lookup of the api must find it: the edge starts after
+	// the api is healthy.
+	dep, waits := edge.DependsOn["api"]
+	if !waits || dep.Condition != types.ServiceConditionHealthy {
+		bad("%s does not wait for the api to be healthy (depends_on api: service_healthy)", name)
 	}
 
 	listeners := edgeListeners(cmd)
@@ -2261,8 +2679,19 @@ func checkEdge(all types.Services, readSite func(file string) (string, error)) [
 			bad("%s: %v", siteVCL, err)
 		} else {
 			var siteProblems []string
-			purgeSocket, siteProblems = checkSite(text, all)
+			var dynamic bool
+			purgeSocket, dynamic, siteProblems = checkSite(text, all)
 			problems = append(problems, siteProblems...)
+			// A static backend is resolved once, when the VCL loads: the
+			// edge must restart when compose recreates the api. The
+			// dynamic director follows the api's addresses itself, and a
+			// restart would only empty the cache at every api update.
+			switch {
+			case waits && dynamic && dep.Restart:
+				bad("%s restarts with the api (depends_on api: restart: true), which empties its cache at every api update: %s's dynamic director follows the api's addresses", name, siteVCL)
+			case waits && !dynamic && !dep.Restart:
+				bad("%s's static backend is resolved once: it must restart with the api (depends_on api: restart: true)", name)
+			}
 		}
 	}
 	switch {
@@ -2322,21 +2751,40 @@ var (
 	vclProbeURL  = regexp.MustCompile(`\.url\s*=\s*"([^"]*)"\s*;`)
 	vclPurgers   = regexp.MustCompile(`\bacl\s+purgers\s*\{`)
 	vclPurgeSock = regexp.MustCompile(`req\.method\s*==\s*"PURGE"\s*&&\s*local\.socket\s*!=\s*"([^"]+)"`)
+	// vmod_dynamic: its import, a director (name, arguments), the
+	// arguments checked, a named probe, and the backend hint.
+	vclImportDynamic = regexp.MustCompile(`(?m)^\s*import\s+dynamic\s*;`)
+	vclDirector      = regexp.MustCompile(`(?s)\bnew\s+([A-Za-z_]\w*)\s*=\s*dynamic\.director\s*\((.*?)\)\s*;`)
+	vclArgPort       = regexp.MustCompile(`\bport\s*=\s*"([^"]*)"`)
+	vclArgProbe      = regexp.MustCompile(`\bprobe\s*=\s*([A-Za-z_]\w*)`)
+	vclArgTTL        = regexp.MustCompile(`\bttl\s*=\s*([0-9]+(?:ms|s|m|h))\b`)
+	vclProbe         = regexp.MustCompile(`(?s)\bprobe\s+([A-Za-z_]\w*)\s*\{(.*?)\n\}`)
+	vclBackendHint   = regexp.MustCompile(`set\s+req\.backend_hint\s*=\s*([A-Za-z_]\w*)\.backend\(\s*"([^"]*)"\s*\)\s*;`)
 )
 
-// checkSite checks docker/varnish/site.vcl against the compose file: each
-// backend is the api service on the port it listens on (TAGSTREAM_HTTP),
-// probed on a health route it serves; a static backend is one address, so
-// one api replica; the purgers ACL exists. It returns the listener that
-// site.vcl keeps PURGE to ("" if none).
-func checkSite(text string, all types.Services) (purgeSocket string, problems []string) {
+// checkSite checks docker/varnish/site.vcl against the compose file.
+// Its backends are either static ones, each the api service on the port
+// it listens on (TAGSTREAM_HTTP), probed on a health route it serves, and
+// then only for one api replica (Varnish resolves a static host once, to
+// one address); or a vmod_dynamic director, imported, on the api's port,
+// with such a probe and a short ttl, that vcl_recv makes every request's
+// backend for host "api": it resolves the name again every ttl and
+// round-robins over every replica's address. The purgers ACL exists. It
+// returns the listener that site.vcl keeps PURGE to ("" if none) and
+// whether the backends are the dynamic director's.
+func checkSite(text string, all types.Services) (purgeSocket string, dynamic bool, problems []string) {
 	bad := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
 	text = vclComment.ReplaceAllString(text, "$1")
 	api := all["api"]
 	_, apiPort, _ := net.SplitHostPort(env(api, "TAGSTREAM_HTTP"))
+	probeURL := func(body string) bool {
+		u := vclProbeURL.FindStringSubmatch(body)
+		return u != nil && (u[1] == "/healthz" || u[1] == "/readyz")
+	}
 	backends := vclBackend.FindAllStringSubmatch(text, -1)
-	if len(backends) == 0 {
-		bad("%s declares no backend", siteVCL)
+	directors := vclDirector.FindAllStringSubmatch(text, -1)
+	if len(backends) == 0 && len(directors) == 0 {
+		bad("%s declares no backend and no dynamic director", siteVCL)
 	}
 	for _, b := range backends {
 		name, body := b[1], b[2]
@@ -2349,7 +2797,7 @@ func checkSite(text string, all types.Services) (purgeSocket string, problems []
 		case port[1] != apiPort:
 			bad("%s backend %s is port %s, the api listens on %q (TAGSTREAM_HTTP)", siteVCL, name, port[1], apiPort)
 		}
-		if u := vclProbeURL.FindStringSubmatch(body); u == nil || (u[1] != "/healthz" && u[1] != "/readyz") {
+		if !probeURL(body) {
 			bad("%s backend %s is not probed on /healthz or /readyz: the edge would not know when to serve stale pages", siteVCL, name)
 		}
 		// Varnish refuses a backend host that resolves to more than one
@@ -2359,13 +2807,173 @@ func checkSite(text string, all types.Services) (purgeSocket string, problems []
 			bad("api runs %d replicas, but %s backend %s is the static host %q, which Varnish resolves to one address only (and refuses to load when it resolves to more)", n, siteVCL, name, host[1])
 		}
 	}
+	probes := map[string]string{} // name -> body
+	for _, m := range vclProbe.FindAllStringSubmatch(text, -1) {
+		probes[m[1]] = m[2]
+	}
+	names := map[string]bool{}
+	for _, d := range directors {
+		name, args := d[1], d[2]
+		names[name] = true
+		if !vclImportDynamic.MatchString(text) {
+			bad("%s uses dynamic.director but does not import dynamic", siteVCL)
+		}
+		if port := vclArgPort.FindStringSubmatch(args); port == nil {
+			bad("%s director %s has no port: vmod_dynamic's default is 80, the api listens on %q (TAGSTREAM_HTTP)", siteVCL, name, apiPort)
+		} else if port[1] != apiPort {
+			bad("%s director %s is port %s, the api listens on %q (TAGSTREAM_HTTP)", siteVCL, name, port[1], apiPort)
+		}
+		if p := vclArgProbe.FindStringSubmatch(args); p == nil || !probeURL(probes[p[1]]) {
+			bad("%s director %s is not probed on /healthz or /readyz (a probe declared in %s): a replica that stops answering would keep its share of requests", siteVCL, name, siteVCL)
+		}
+		// vmod_dynamic's default ttl is an hour: a new replica would wait
+		// that long for traffic.
+		ttl := time.Hour
+		if m := vclArgTTL.FindStringSubmatch(args); m != nil {
+			if d, err := time.ParseDuration(m[1]); err == nil {
+				ttl = d
+			}
+		}
+		if ttl > 30*time.Second {
+			bad("%s director %s resolves the api every %s: a new or removed replica would be noticed that late, want a ttl of 30s at most", siteVCL, name, ttl)
+		}
+	}
+	if len(directors) > 0 {
+		hint := vclBackendHint.FindStringSubmatch(text)
+		switch {
+		case hint == nil:
+			bad("%s never sets req.backend_hint to its director's backend: requests would go to the default backend", siteVCL)
+		case !names[hint[1]]:
+			bad("%s sets req.backend_hint to %s.backend(...), which is no dynamic director", siteVCL, hint[1])
+		case hint[2] != "api":
+			bad("%s resolves host %q, not the api service", siteVCL, hint[2])
+		default:
+			dynamic = true
+		}
+	}
 	if !vclPurgers.MatchString(text) {
 		bad("%s has no acl purgers, which %s requires", siteVCL, edgeVCL)
 	}
 	if m := vclPurgeSock.FindStringSubmatch(text); m != nil {
 		purgeSocket = m[1]
 	}
-	return purgeSocket, problems
+	return purgeSocket, dynamic, problems
+}
+
+// cassandraEntrypoint is the script compose.yaml may run as the
+// Cassandra service's entrypoint (docker/cassandra/entrypoint.sh): it must
+// end by exec'ing the image's, so that the JVM still gets the SIGTERM.
+var (
+	cassandraEntrypoint  = filepath.Join("cassandra", "entrypoint.sh")
+	execsImageEntrypoint = regexp.MustCompile(`(?m)^\s*exec\s+docker-entrypoint\.sh\s+"\$@"\s*$`)
+	shellComment         = regexp.MustCompile(`(?m)^\s*#.*$`)
+)
+
+// checkStop checks how long each service is given to stop: every service
+// with a named volume and every long-running tagstream process at least
+// graceFloor, the brokers and Cassandra what graceMin says. And Cassandra
+// drains when stopped: Cassandra 5.0's shutdown hook drains the node on
+// SIGTERM (StorageService.drain(true): memtables flushed, commit log
+// segments recycled), so the signal must reach its JVM: the image's stop
+// signal (SIGTERM), `cassandra -f` (the launcher execs the JVM in the
+// foreground), and the image's entrypoint, or docker/cassandra/entrypoint.sh
+// mounted read-only and exec'ing it. read reads that script.
+func checkStop(all types.Services, read func(file string) (string, error)) []string {
+	var problems []string
+	bad := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
+	for _, name := range sortedNames(all) {
+		s := all[name]
+		_, tagstream := tagstreamCommands[name]
+		longRunning := tagstream && s.Restart != types.RestartPolicyNo
+		if !hasNamedVolume(s) && !longRunning && graceMin[name] == 0 {
+			continue
+		}
+		want := max(graceFloor, graceMin[name])
+		switch {
+		case s.StopGracePeriod == nil:
+			bad("%s has no stop_grace_period: Docker kills it 10 s after the SIGTERM, want at least %s", name, want)
+		case time.Duration(*s.StopGracePeriod) < want:
+			bad("%s stop_grace_period %s is below %s", name, time.Duration(*s.StopGracePeriod), want)
+		}
+	}
+	script, _ := filepath.Abs(cassandraEntrypoint)
+	for _, name := range sortedNames(all) {
+		s := all[name]
+		if !strings.HasPrefix(s.Image, cassandraImage) || s.Restart == types.RestartPolicyNo {
+			continue // not a node: a one-shot of the image's cqlsh
+		}
+		if sig := strings.TrimPrefix(strings.ToUpper(s.StopSignal), "SIG"); sig != "" && sig != "TERM" {
+			bad("%s stop_signal %s: Cassandra drains on SIGTERM (its shutdown hook), not on SIG%s", name, s.StopSignal, sig)
+		}
+		if len(s.Command) > 0 && !slices.Equal(s.Command, []string{"cassandra", "-f"}) {
+			bad("%s command %q: want the image's, cassandra -f (in the foreground, the launcher execs the JVM, which gets the SIGTERM)", name, s.Command)
+		}
+		if len(s.Entrypoint) == 0 {
+			continue
+		}
+		// The script, mounted itself or with its directory.
+		var target, source string
+		for _, v := range s.Volumes {
+			if v.Type != types.VolumeTypeBind {
+				continue
+			}
+			rel, err := filepath.Rel(v.Source, script)
+			if err != nil || strings.HasPrefix(rel, "..") {
+				continue
+			}
+			target, source = path.Join(v.Target, filepath.ToSlash(rel)), script
+			if !v.ReadOnly {
+				bad("%s mounts docker/%s writable", name, cassandraEntrypoint)
+			}
+		}
+		if target == "" || len(s.Entrypoint) != 1 || s.Entrypoint[0] != target {
+			bad("%s entrypoint %q is neither the image's nor docker/%s: the SIGTERM must reach the JVM, whose shutdown hook drains the node", name, s.Entrypoint, cassandraEntrypoint)
+			continue
+		}
+		text, err := read(source)
+		if err != nil {
+			bad("%s: %v", cassandraEntrypoint, err)
+			continue
+		}
+		if !execsImageEntrypoint.MatchString(shellComment.ReplaceAllString(text, "")) {
+			bad("docker/%s does not end with `exec docker-entrypoint.sh \"$@\"`: the SIGTERM would stop at the script, and the node would not drain", cassandraEntrypoint)
+		}
+	}
+	return problems
+}
+
+// checkHardening checks every container's privileges: no capability but
+// those addedCaps allows (none), no-new-privileges, never privileged; and
+// Cassandra, whose entrypoint would step down from root through gosu
+// (chown, setuid, setgid: capabilities it no longer has), started as its
+// own user.
+func checkHardening(all types.Services) []string {
+	var problems []string
+	bad := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
+	for _, name := range sortedNames(all) {
+		s := all[name]
+		if !slices.Contains(s.CapDrop, "ALL") {
+			bad("%s keeps its capabilities: want cap_drop: [ALL] (and cap_add for any it needs, with why)", name)
+		}
+		for _, c := range s.CapAdd {
+			if !slices.Contains(addedCaps[name], strings.TrimPrefix(strings.ToUpper(c), "CAP_")) {
+				bad("%s adds capability %s back, which it does not need (addedCaps)", name, c)
+			}
+		}
+		if !slices.Contains(s.SecurityOpt, "no-new-privileges:true") {
+			bad("%s lacks security_opt no-new-privileges:true", name)
+		}
+		if s.Privileged {
+			bad("%s is privileged", name)
+		}
+		if strings.HasPrefix(s.Image, cassandraImage) {
+			user, _, _ := strings.Cut(s.User, ":")
+			if user == "" || user == "0" || user == "root" {
+				bad("%s starts as root (user %q): the image's entrypoint would chown and step down through gosu, which needs CHOWN, SETUID and SETGID; start it as the image's cassandra user (999:999)", name, s.User)
+			}
+		}
+	}
+	return problems
 }
 
 // varnishdArgs are a varnishd command line's options, by flag (-a, -p and
@@ -2502,19 +3110,29 @@ func commandFlags(cmd string) []string {
 // command runs first).
 func checkFlags(name, cmd string, s types.ServiceConfig) []string {
 	var problems []string
-	var environ []string
-	for _, k := range sortedKeys(envMap(s)) {
-		environ = append(environ, k+"="+env(s, k))
-	}
-	if err := config.CheckEnv(environ); err != nil {
-		problems = append(problems, fmt.Sprintf("%s: tagstream refuses its environment: %v", name, err))
-	}
 	var c config.Config
 	fs := config.FlagSet(cmd, &c, commandFlags(cmd)...)
 	byEnv := map[string]string{}
 	fs.VisitAll(func(f *flag.Flag) { byEnv[config.EnvName(f.Name)] = f.Name })
+	// An agreed flag this binary does not have yet (agreedFlags).
+	pending := func(key string) bool {
+		if _, known := byEnv[key]; known {
+			return false
+		}
+		f := strings.ToLower(strings.ReplaceAll(strings.TrimPrefix(key, "TAGSTREAM_"), "_", "-"))
+		return slices.Contains(agreedFlags, strings.TrimSuffix(f, "-file"))
+	}
+	var environ []string
+	for _, k := range sortedKeys(envMap(s)) {
+		if !pending(k) {
+			environ = append(environ, k+"="+env(s, k))
+		}
+	}
+	if err := config.CheckEnv(environ); err != nil {
+		problems = append(problems, fmt.Sprintf("%s: tagstream refuses its environment: %v", name, err))
+	}
 	for _, key := range sortedKeys(envMap(s)) {
-		if !strings.HasPrefix(key, "TAGSTREAM_") {
+		if !strings.HasPrefix(key, "TAGSTREAM_") || pending(key) {
 			continue
 		}
 		flagName, ok := byEnv[key]
@@ -2577,12 +3195,18 @@ func checkReplication(r string, nodes map[string]string) []string {
 }
 
 func urlHostPort(u string) (host, port string, ok bool) {
-	rest, found := strings.CutPrefix(u, "http://")
-	if !found {
-		return "", "", false
+	scheme, host, port, ok := schemeHostPort(u)
+	return host, port, ok && scheme == "http"
+}
+
+// schemeHostPort splits an http:// or https:// URL with a port.
+func schemeHostPort(u string) (scheme, host, port string, ok bool) {
+	scheme, rest, found := strings.Cut(u, "://")
+	if !found || (scheme != "http" && scheme != "https") {
+		return "", "", "", false
 	}
 	host, port, err := net.SplitHostPort(strings.TrimSuffix(rest, "/"))
-	return host, port, err == nil
+	return scheme, host, port, err == nil
 }
 
 func envMap(s types.ServiceConfig) map[string]string {
@@ -2753,6 +3377,43 @@ func setEnv(all types.Services, name, key, value string) {
 	all[name] = s
 }
 
+// setBrokersEnv sets a variable on every broker; "" unsets it.
+func setBrokersEnv(all types.Services, key, value string) {
+	for _, b := range brokerNames {
+		if value == "" {
+			unsetEnv(all, b, key)
+		} else {
+			setEnv(all, b, key, value)
+		}
+	}
+}
+
+// dropDependency removes a service's depends_on entry.
+func dropDependency(all types.Services, name, dep string) {
+	s := all[name]
+	d := maps.Clone(s.DependsOn)
+	delete(d, dep)
+	s.DependsOn = d
+	all[name] = s
+}
+
+// setGrace sets a service's stop_grace_period.
+func setGrace(all types.Services, name string, d time.Duration) {
+	s := all[name]
+	g := types.Duration(d)
+	s.StopGracePeriod = &g
+	all[name] = s
+}
+
+// setHealthcheck replaces a service's healthcheck command.
+func setHealthcheck(all types.Services, name string, test ...string) {
+	s := all[name]
+	hc := *s.HealthCheck
+	hc.Test = test
+	s.HealthCheck = &hc
+	all[name] = s
+}
+
 // mountSecret mounts a secret in a service, at /run/secrets/<source>.
 func mountSecret(all types.Services, name, source string) {
 	s := all[name]
@@ -2767,6 +3428,13 @@ func useSecret(all types.Services, name, key, source string) {
 		mountSecret(all, name, source)
 	}
 	setEnv(all, name, key+"_FILE", secretsDir+source)
+}
+
+// unsetSecretMount unmounts a secret from a service.
+func unsetSecretMount(all types.Services, name, source string) {
+	s := all[name]
+	s.Secrets = slices.DeleteFunc(slices.Clone(s.Secrets), func(sc types.ServiceSecretConfig) bool { return sc.Source == source })
+	all[name] = s
 }
 
 // setSecretMount changes how a service mounts a secret.
@@ -2903,8 +3571,8 @@ func TestPrometheusScrapesEveryProcess(t *testing.T) {
 		}
 	}
 	for name, cmd := range tagstreamCommands {
-		if cmd == "acls" {
-			continue
+		if p.AllServices()[name].Restart == types.RestartPolicyNo {
+			continue // a one-shot: kafka-init, cassandra-init
 		}
 		addr := env(p.AllServices()[name], "TAGSTREAM_HTTP")
 		if cmd == "worker" || cmd == "rank" {

@@ -31,6 +31,18 @@
 # Compose cannot put a file's content there. Any other line of an existing
 # docker/.env is kept.
 #
+# docker/secrets/tls/ gets a throwaway CA and a certificate for every
+# service that serves TLS, each for its service name (and localhost, for
+# the service's own health check), made by services/tls.sh (in the
+# repository: this script must be run from a checkout): NAME.pem (the
+# certificate and the CA's), NAME-key.pem, NAME.p12 (both, for Java key
+# stores, password in p12-password), ca.pem, and ca-key.pem, which signs
+# them and which no container mounts. Kept while valid (services/tls.sh
+# makes one again when it expires within a day or its names change); to
+# make a new CA, delete the directory. What containers mount is 0444, as
+# above; ca-key.pem stays 0600. Never for production: use your own CA's
+# certificates under the same names.
+#
 # Prints what it creates or changes, by name, never a value; and no value
 # is ever on a command line (printf is the shell's own). bash 3.2 will do.
 set -euo pipefail
@@ -48,7 +60,20 @@ secrets=(
   kafka_rank_password:KAFKA_RANK_PASSWORD:24
   kafka_reader_password:KAFKA_READER_PASSWORD:24
   grafana_admin_password:GRAFANA_ADMIN_PASSWORD:16
+  cassandra_admin_password:CASSANDRA_ADMIN_PASSWORD:24
+  cassandra_tagstream_password:CASSANDRA_TAGSTREAM_PASSWORD:24
+  s3_api_secret_key:S3_API_SECRET_KEY:24
 )
+# The certificates (services/tls.sh cert DIR NAME SAN...): each service
+# that serves TLS, by the names its clients reach it by.
+certs=(
+  "kafka-1 kafka-1 localhost"
+  "kafka-2 kafka-2 localhost"
+  "kafka-3 kafka-3 localhost"
+  "cassandra cassandra localhost 127.0.0.1"
+  "s3 s3 localhost 127.0.0.1"
+)
+
 # The ones compose.yaml interpolates from docker/.env (file:VARIABLE), and
 # what such a value may hold: it goes into docker/.env and the brokers'
 # quoted JAAS string as is.
@@ -56,6 +81,7 @@ env_secrets=(kafka_admin_password:KAFKA_ADMIN_PASSWORD s3_secret_key:S3_SECRET_K
 env_safe='^[A-Za-z0-9._+/=-]+$'
 
 dir=secrets
+tls_dir=$dir/tls
 env_file=.env
 env_marker='# KAFKA_ADMIN_PASSWORD and S3_SECRET_KEY: docker/secrets.sh copies them from docker/secrets/'
 changed=0
@@ -153,6 +179,46 @@ else
 fi
 tmp=
 
+# The certificates. services/tls.sh writes keys 0600; the containers' users
+# (Kafka's, Cassandra's, the gateway's) read them through the other bits, as
+# the secrets above, so they are 0444 here, made writable again only while
+# services/tls.sh may replace them.
+tls_sh=../services/tls.sh
+[[ -x $tls_sh ]] || die "services/tls.sh not found: run docker/secrets.sh from a checkout of the repository"
+mounted=(ca.pem p12-password)
+for entry in "${certs[@]}"; do
+  read -r name _ <<<"$entry"
+  mounted+=("$name.pem" "$name-key.pem" "$name.p12")
+done
+# tls_state: the directory's files and their checksums (what changed).
+tls_state() {
+  [[ -d $tls_dir ]] || return 0
+  local f
+  for f in "$tls_dir"/*; do
+    [[ -f $f ]] && printf '%s %s\n' "$f" "$(cksum <"$f")"
+  done
+  return 0
+}
+before=$(tls_state)
+if [[ -d $tls_dir ]]; then
+  for f in "${mounted[@]}"; do
+    [[ ! -e $tls_dir/$f ]] || chmod u+w -- "$tls_dir/$f"
+  done
+fi
+for entry in "${certs[@]}"; do
+  # shellcheck disable=SC2086 # the SANs are words
+  "$tls_sh" cert "$tls_dir" $entry 2>/dev/null ||
+    die "services/tls.sh cert $tls_dir $entry failed (run it by hand to see why)"
+done
+for f in "${mounted[@]}"; do
+  chmod 0444 -- "$tls_dir/$f"
+done
+after=$(tls_state)
+if [[ $before != "$after" ]]; then
+  say "made certificates in docker/$tls_dir/ (services/tls.sh; the CA's key stays there, 0600)"
+  changed=1
+fi
+
 if [[ $changed == 0 ]]; then
-  say "docker/$dir/ and docker/$env_file are complete; nothing changed"
+  say "docker/$dir/ (certificates included) and docker/$env_file are complete; nothing changed"
 fi
