@@ -150,6 +150,11 @@ func (c Cluster) Delete(ctx context.Context, topics, groups []string) error {
 	if err := deleteGroups(ctx, adm, groups); err != nil {
 		return err
 	}
+	// Metadata for no topic names is metadata for every topic: the check
+	// below would wait for the whole cluster's topics to go.
+	if len(topics) == 0 {
+		return nil
+	}
 	if _, err := adm.DeleteTopics(ctx, topics...); err != nil {
 		return fmt.Errorf("kafka: delete topics: %w", err)
 	}

@@ -115,3 +115,22 @@ func TestDeleteLeavesNoGroupOfStoppedStaticMembers(t *testing.T) {
 		t.Fatalf("a new member of the deleted group started at offset %d, not 0", first)
 	}
 }
+
+// Deleting a namespace that never got a topic (a test that failed before
+// creating one) must end at once: Kafka answers a metadata request for no
+// topic names with every topic of the cluster, and Delete used to wait,
+// until its context ended, for all of them to go.
+func TestDeleteOfNoTopicsEnds(t *testing.T) {
+	c := kafkatest.Cluster(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := c.EnsureTopics(ctx, []kafka.TopicSpec{{Name: fmt.Sprintf("delete-none-%d", rand.Uint64()), Retention: time.Hour}}); err != nil {
+		t.Fatal(err) // so that the cluster holds at least one topic
+	}
+	if err := c.Delete(ctx, nil, nil); err != nil {
+		t.Fatalf("Delete of no topics and no groups: %v", err)
+	}
+	if err := c.DeletePrefixed(ctx, fmt.Sprintf("no-such-namespace-%d.", rand.Uint64())); err != nil {
+		t.Fatalf("DeletePrefixed of a prefix no topic has: %v", err)
+	}
+}
