@@ -1,6 +1,8 @@
 package snapshot
 
 import (
+	"crypto/tls"
+	"errors"
 	"fmt"
 	"log/slog"
 	"regexp"
@@ -22,9 +24,10 @@ const (
 	DefaultBroker = "127.0.0.1:9092"
 	// DefaultKeyspace holds the snapshot tables.
 	DefaultKeyspace = "tagstream"
-	// DefaultReplication is a single copy: right for one node; use
-	// NetworkTopologyStrategy with 3 per data centre in production.
-	DefaultReplication = "{'class': 'SimpleStrategy', 'replication_factor': 1}"
+	// DefaultReplication is a single copy, in ParseReplication's short
+	// form: right for one node; use NetworkTopologyStrategy:dc1=3 (3 per
+	// data centre) in production.
+	DefaultReplication = "SimpleStrategy:1"
 	// DefaultInterval is how often dirty rows are written: the staleness a
 	// Cassandra reader accepts, and the window in which repeated changes of
 	// one hashtag collapse into one row write.
@@ -54,11 +57,14 @@ const MaxGeneration = 1<<16 - 1
 type Config struct {
 	// Cassandra are the contact points, host:port. Default DefaultCassandra.
 	Cassandra []string
-	// Keyspace holds the tables; created if missing. Default "tagstream".
+	// Keyspace holds the tables, which InitSchema creates. Default
+	// "tagstream".
 	Keyspace string
-	// Replication is the CQL replication map of a created keyspace.
-	// Default DefaultReplication (SimpleStrategy, replication_factor 1).
-	// An existing keyspace is never altered.
+	// Replication is the replication of the keyspace InitSchema creates,
+	// in a form ParseReplication takes (SimpleStrategy:N,
+	// NetworkTopologyStrategy:dc1=N,..., or the CQL map). Default
+	// DefaultReplication (SimpleStrategy, replication_factor 1). An
+	// existing keyspace is never altered.
 	Replication string
 	// Consistency of reads and writes. Default LOCAL_QUORUM (with one
 	// replica, the one replica): a quorum of the local data centre's
@@ -74,6 +80,34 @@ type Config struct {
 	// Dialer, if set, makes every connection to Cassandra (gocql's
 	// ClusterConfig.Dialer): a tunnel, or a test's fault injection.
 	Dialer gocql.Dialer
+
+	// User and Password log in to a Cassandra with
+	// authenticator: PasswordAuthenticator (cassandra.yaml). Default
+	// empty: no login, which only a Cassandra with AllowAllAuthenticator
+	// (its default) lets in. A Password without a User is an error.
+	User, Password string
+	// TLS encrypts every connection (Cassandra's
+	// client_encryption_options), verifying the node's certificate and
+	// that it names the address dialled. Default false; implied by CA,
+	// Cert or Key.
+	TLS bool
+	// CA is a PEM file of the certificate authorities a node's
+	// certificate must chain to. Default empty: the system's.
+	CA string
+	// Cert and Key are PEM files of a client certificate and its key,
+	// both or neither, for a Cassandra with require_client_auth: true
+	// (mutual TLS). Default empty: no client certificate.
+	Cert, Key string
+
+	// CreateSchema makes a Snapshotter create the schema itself when it
+	// connects, as InitSchema does, rather than fail on a missing one.
+	// Default false: the schema is an operator's step (`tagstream
+	// snapshot --init-schema`), and a process that runs DDL on every start
+	// races its replicas' DDL into schema disagreements. `tagstream run`
+	// sets it: it is the one-process setup that needs no steps.
+	CreateSchema bool
+	// tls is what TLS, CA, Cert and Key make, read by withDefaults.
+	tls *tls.Config
 
 	// Brokers are the Kafka seed brokers. Default DefaultBroker.
 	Brokers []string
@@ -127,6 +161,17 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.Replication == "" {
 		c.Replication = DefaultReplication
+	}
+	repl, err := ParseReplication(c.Replication)
+	if err != nil {
+		return c, err
+	}
+	c.Replication = repl
+	if c.Password != "" && c.User == "" {
+		return c, errors.New("snapshot: a Cassandra password without a user: name the role to log in as")
+	}
+	if c.tls, err = loadTLS(c.TLS, c.CA, c.Cert, c.Key); err != nil {
+		return c, err
 	}
 	if c.Consistency == 0 {
 		c.Consistency = gocql.LocalQuorum
@@ -237,6 +282,19 @@ func (c Config) cluster() *gocql.ClusterConfig {
 	cl.ReconnectInterval = time.Second
 	if c.Dialer != nil {
 		cl.Dialer = c.Dialer
+	}
+	if c.User != "" {
+		cl.Authenticator = gocql.PasswordAuthenticator{
+			Username: c.User, Password: c.Password,
+			// gocql's default list names a dozen vendors' authenticators;
+			// a node asking for another one is not ours to answer.
+			AllowedAuthenticators: allowedAuthenticators,
+		}
+	}
+	if c.tls != nil {
+		// EnableHostVerification: gocql's SslOptions skip verification
+		// unless it is set, whatever the tls.Config says.
+		cl.SslOpts = &gocql.SslOptions{Config: c.tls, EnableHostVerification: true}
 	}
 	return cl
 }

@@ -44,10 +44,9 @@ type Reader struct {
 }
 
 // NewReader connects to Cassandra with cfg's Cassandra fields (Cassandra,
-// Keyspace, Consistency, Timeout). It fails if no node answers now; gocql
-// reconnects by itself after that. The keyspace need not exist yet: Get
-// fails until a Snapshotter has created it (or, in a keyspace of an
-// earlier version, brought it up to date).
+// Keyspace, Consistency, Timeout, the login and TLS). It fails if no node
+// answers now (gocql reconnects by itself after that), and with
+// ErrNoSchema if the keyspace lacks the schema InitSchema makes.
 func NewReader(cfg Config) (*Reader, error) {
 	cfg, err := cfg.withDefaults()
 	if err != nil {
@@ -56,6 +55,12 @@ func NewReader(cfg Config) (*Reader, error) {
 	sess, err := cfg.cluster().CreateSession()
 	if err != nil {
 		return nil, fmt.Errorf("snapshot: connect to %v: %w", cfg.Cassandra, err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), cfg.Timeout)
+	defer cancel()
+	if err := checkSchema(ctx, sess, cfg.Keyspace); err != nil {
+		sess.Close()
+		return nil, err
 	}
 	return &Reader{sess: sess, stmt: newStatements(cfg.Keyspace)}, nil
 }

@@ -106,7 +106,7 @@ func dispatch(ctx context.Context, args []string, in io.Reader, out io.Writer) (
 		}
 		var snap *snapshot.Config
 		if len(c.Snapshot.Cassandra) > 0 {
-			s := snapshotConfig(c)
+			s := snapshotConfig(c) // pipeline.Embedded creates its schema
 			snap = &s
 		}
 		var rank *processors.RankOptions
@@ -155,11 +155,14 @@ func dispatch(ctx context.Context, args []string, in io.Reader, out io.Writer) (
 	case "snapshot":
 		// Its own port, so it can run next to an API on the defaults.
 		c.HTTP = "127.0.0.1:8081"
-		fs := config.FlagSet(cmd, &c, append([]string{"brokers", "http", "pprof", "log-level"}, snapshotFlags...)...)
+		fs := config.FlagSet(cmd, &c, append([]string{"brokers", "http", "pprof", "log-level", "init-schema"}, snapshotFlags...)...)
 		if err := parse(fs, args, &c); err != nil {
 			return err
 		}
 		s := snapshotConfig(c)
+		if c.Snapshot.InitSchema {
+			return initSchema(ctx, out, s)
+		}
 		s.Brokers = c.Brokers
 		return ignoreCancel(pipeline.Snapshot(ctx, pipeline.SnapshotOptions{Namespace: namespace(c),
 			Snapshot: s, HTTP: c.HTTP, Cluster: cluster(c),
@@ -500,7 +503,24 @@ func snapshotConfig(c config.Config) snapshot.Config {
 		s.Cassandra = []string{snapshot.DefaultCassandra}
 	}
 	return snapshot.Config{Cassandra: s.Cassandra, Keyspace: s.Keyspace, Replication: s.Replication, Interval: s.Interval,
-		LocalDC: s.LocalDC, Consistency: s.Consistency}
+		LocalDC: s.LocalDC, Consistency: s.Consistency,
+		User: s.User, Password: s.Password, TLS: s.TLS, CA: s.CA, Cert: s.Cert, Key: s.Key}
+}
+
+// initSchemaTimeout bounds `snapshot --init-schema`: a dozen DDL
+// statements, each followed by gocql's wait for the nodes to agree on the
+// schema (up to a minute on a loaded cluster).
+const initSchemaTimeout = 3 * time.Minute
+
+// initSchema is `tagstream snapshot --init-schema`.
+func initSchema(ctx context.Context, out io.Writer, s snapshot.Config) error {
+	ctx, cancel := context.WithTimeout(ctx, initSchemaTimeout)
+	defer cancel()
+	if err := snapshot.InitSchema(ctx, s); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "tagstream snapshot: schema of keyspace %s ready on Cassandra %v\n", s.Keyspace, s.Cassandra)
+	return nil
 }
 
 func ignoreCancel(err error) error {
