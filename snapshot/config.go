@@ -249,8 +249,11 @@ func (c Config) WithGen(g topology.Gen) Config {
 }
 
 // Retries of a failed request, each on the next host of the policy's
-// plan: every statement tagstream sends is idempotent (a row's whole
-// value, written at a fixed timestamp), so a retry cannot apply twice.
+// plan: every statement tagstream sends is idempotent (a read, or a row's
+// whole value written at a fixed timestamp), so a retry cannot apply
+// twice. gocql retries only statements marked Idempotent(true): every one
+// is, reads included, or a read sent to a node that just died fails
+// instead of moving on (make cassandra-cluster found the flush's ping).
 const (
 	retries  = 2
 	retryMin = 50 * time.Millisecond

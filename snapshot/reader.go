@@ -150,7 +150,7 @@ func (r *Reader) Trending(ctx context.Context) (page.Trending, error) {
 
 // Ping returns nil if Cassandra answers a query: the Reader's /readyz.
 func (r *Reader) Ping(ctx context.Context) error {
-	if err := r.sess.Query(r.stmt.ping).WithContext(ctx).Exec(); err != nil {
+	if err := r.sess.Query(r.stmt.ping).WithContext(ctx).Idempotent(true).Exec(); err != nil {
 		return fmt.Errorf("snapshot: ping Cassandra: %w", err)
 	}
 	return nil

@@ -148,7 +148,7 @@ func checkSchema(ctx context.Context, sess *gocql.Session, ks string) error {
 		have[table][col] = true
 	}
 	var table, col string
-	iter := sess.Query(`SELECT table_name, column_name FROM system_schema.columns WHERE keyspace_name = ?`, ks).WithContext(ctx).Iter()
+	iter := sess.Query(`SELECT table_name, column_name FROM system_schema.columns WHERE keyspace_name = ?`, ks).WithContext(ctx).Idempotent(true).Iter()
 	for iter.Scan(&table, &col) {
 		add(table, col)
 	}
@@ -156,7 +156,7 @@ func checkSchema(ctx context.Context, sess *gocql.Session, ks string) error {
 		return fmt.Errorf("snapshot: read the schema of keyspace %s: %w", ks, err)
 	}
 	var fields []string
-	iter = sess.Query(`SELECT type_name, field_names FROM system_schema.types WHERE keyspace_name = ?`, ks).WithContext(ctx).Iter()
+	iter = sess.Query(`SELECT type_name, field_names FROM system_schema.types WHERE keyspace_name = ?`, ks).WithContext(ctx).Idempotent(true).Iter()
 	for iter.Scan(&table, &fields) {
 		for _, f := range fields {
 			add("type "+table, f)

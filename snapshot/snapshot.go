@@ -414,7 +414,7 @@ func (s *Snapshotter) open(ctx context.Context) (*gocql.Session, error) {
 		sess.Close()
 		return nil, err
 	}
-	iter := sess.Query(s.stmt.generations).WithContext(ctx).Iter()
+	iter := sess.Query(s.stmt.generations).WithContext(ctx).Idempotent(true).Iter()
 	var g, newest int
 	for iter.Scan(&g) {
 		newest = max(newest, g)
@@ -458,7 +458,7 @@ func (s *Snapshotter) startOffsets(ctx context.Context, offsets map[string]map[i
 func (s *Snapshotter) loadOffsets(ctx context.Context, topic string) (map[int32]int64, error) {
 	return retry(ctx, s, "read stored offsets", func() (map[int32]int64, error) {
 		out := map[int32]int64{}
-		iter := s.session.Load().Query(s.stmt.offsets, s.cfg.Generation, topic).WithContext(ctx).Iter()
+		iter := s.session.Load().Query(s.stmt.offsets, s.cfg.Generation, topic).WithContext(ctx).Idempotent(true).Iter()
 		var p int32
 		var next int64
 		for iter.Scan(&p, &next) {
@@ -660,7 +660,7 @@ func (s *Snapshotter) flush(ctx context.Context) (err error) {
 	nRows, nPartials = len(b.rows), len(b.partials)
 	if len(b.rows) == 0 && len(b.partials) == 0 && len(b.offsets) == 0 {
 		// Nothing to write; still tell /readyz whether Cassandra answers.
-		if err := sess.Query(s.stmt.ping).WithContext(ctx).Exec(); err != nil {
+		if err := sess.Query(s.stmt.ping).WithContext(ctx).Idempotent(true).Exec(); err != nil {
 			return fmt.Errorf("snapshot: ping Cassandra: %w", err)
 		}
 		return nil
