@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"regexp"
+	"strings"
 	"time"
 
 	"github.com/gocql/gocql"
@@ -300,4 +301,13 @@ func (c Config) cluster() *gocql.ClusterConfig {
 		cl.SslOpts = &gocql.SslOptions{Config: c.tls, EnableHostVerification: true}
 	}
 	return cl
+}
+
+// connectError is the error of a session that could not be created,
+// with a hint when the cause is the one setting the operator left out.
+func (c Config) connectError(err error) error {
+	if c.User == "" && strings.Contains(err.Error(), "authentication required") {
+		return fmt.Errorf("snapshot: connect to %v: %w (the nodes require a login: set --cassandra-user and --cassandra-password-file)", c.Cassandra, err)
+	}
+	return fmt.Errorf("snapshot: connect to %v: %w", c.Cassandra, err)
 }

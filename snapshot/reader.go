@@ -54,7 +54,7 @@ func NewReader(cfg Config) (*Reader, error) {
 	}
 	sess, err := cfg.cluster().CreateSession()
 	if err != nil {
-		return nil, fmt.Errorf("snapshot: connect to %v: %w", cfg.Cassandra, err)
+		return nil, cfg.connectError(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), cfg.Timeout)
 	defer cancel()

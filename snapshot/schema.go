@@ -109,7 +109,7 @@ func InitSchema(ctx context.Context, cfg Config) error {
 	}
 	sess, err := cfg.cluster().CreateSession()
 	if err != nil {
-		return fmt.Errorf("snapshot: connect to %v: %w", cfg.Cassandra, err)
+		return cfg.connectError(err)
 	}
 	defer sess.Close()
 	return createSchema(ctx, sess, cfg)

@@ -245,7 +245,7 @@ func TestTLSAndLoginRefused(t *testing.T) {
 		{"wrong password", func(c *Config) { c.Password = wrongPassword }, []string{"Provided username " + c.User + " and/or password are incorrect"}},
 		{"wrong password over TLS", func(c *Config) { c.Password, c.CA, c.Cert, c.Key = wrongPassword, ca, cert, key },
 			[]string{"Provided username " + c.User + " and/or password are incorrect"}},
-		{"no password", func(c *Config) { c.User, c.Password = "", "" }, []string{"authentication required"}},
+		{"no login", func(c *Config) { c.User, c.Password = "", "" }, []string{"authentication required (using \"org.apache.cassandra.auth.PasswordAuthenticator\") (the nodes require a login: set --cassandra-user"}},
 		{"wrong CA", func(c *Config) { c.CA, c.Cert, c.Key = wrongCA, cert, key }, []string{"certificate signed by unknown authority"}},
 		{"no client certificate", func(c *Config) { c.CA = ca }, []string{"certificate required", "bad certificate", "handshake failure", "EOF", "connection reset"}},
 	} {

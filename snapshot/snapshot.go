@@ -404,7 +404,7 @@ func (s *Snapshotter) retryPolicy() backoff.Policy {
 func (s *Snapshotter) open(ctx context.Context) (*gocql.Session, error) {
 	sess, err := s.cfg.cluster().CreateSession()
 	if err != nil {
-		return nil, fmt.Errorf("snapshot: connect to %v: %w", s.cfg.Cassandra, err)
+		return nil, s.cfg.connectError(err)
 	}
 	check := checkSchema
 	if s.cfg.CreateSchema {
