@@ -194,15 +194,11 @@ type Snapshot struct {
 	// User and Password are --cassandra-user and --cassandra-password:
 	// the role to log in as (PasswordAuthenticator); empty = no login.
 	User, Password string
-	// TLS is --cassandra-tls: encrypt the connections, verifying the
-	// nodes' certificates; implied by CA, Cert or Key.
-	TLS bool
-	// CA is --cassandra-ca: PEM file of the CAs to trust; empty = the
-	// system's.
-	CA string
-	// Cert and Key are --cassandra-cert and --cassandra-key: PEM client
-	// certificate and key for mutual TLS, both or neither.
-	Cert, Key string
+	// TLS is --cassandra-tls, --cassandra-ca, --cassandra-cert and
+	// --cassandra-key: encrypt the connections (Cassandra's
+	// client_encryption_options), verifying the nodes' certificates. Off
+	// by default; any of the files turns it on.
+	TLS TLS
 	// InitSchema is --init-schema of `snapshot`: create the keyspace and
 	// tables, then exit.
 	InitSchema bool
@@ -710,17 +706,17 @@ var defs = map[string]func(fs *flag.FlagSet, c *Config, name string){
 		fs.StringVar(&c.Snapshot.Password, n, c.Snapshot.Password, "password of --cassandra-user (prefer --cassandra-password-file: flags show in ps, variables in docker inspect)")
 	},
 	"cassandra-tls": func(fs *flag.FlagSet, c *Config, n string) {
-		fs.BoolVar(&c.Snapshot.TLS, n, c.Snapshot.TLS, "connect to Cassandra over TLS (its client_encryption_options), verifying each node's certificate "+
+		fs.BoolVar(&c.Snapshot.TLS.On, n, c.Snapshot.TLS.On, "connect to Cassandra over TLS (its client_encryption_options), verifying each node's certificate "+
 			"and that it names the node's address; implied by --cassandra-ca, --cassandra-cert and --cassandra-key")
 	},
 	"cassandra-ca": func(fs *flag.FlagSet, c *Config, n string) {
-		fs.StringVar(&c.Snapshot.CA, n, c.Snapshot.CA, "PEM file of the CAs a Cassandra node's certificate must chain to (default empty: the system's)")
+		fs.StringVar(&c.Snapshot.TLS.CA, n, c.Snapshot.TLS.CA, "PEM file of the CAs a Cassandra node's certificate must chain to (default empty: the system's)")
 	},
 	"cassandra-cert": func(fs *flag.FlagSet, c *Config, n string) {
-		fs.StringVar(&c.Snapshot.Cert, n, c.Snapshot.Cert, "PEM client certificate presented to Cassandra, for require_client_auth: true (mutual TLS); needs --cassandra-key")
+		fs.StringVar(&c.Snapshot.TLS.Cert, n, c.Snapshot.TLS.Cert, "PEM client certificate presented to Cassandra, for require_client_auth: true (mutual TLS); needs --cassandra-key")
 	},
 	"cassandra-key": func(fs *flag.FlagSet, c *Config, n string) {
-		fs.StringVar(&c.Snapshot.Key, n, c.Snapshot.Key, "PEM private key of --cassandra-cert")
+		fs.StringVar(&c.Snapshot.TLS.Key, n, c.Snapshot.TLS.Key, "PEM private key of --cassandra-cert")
 	},
 	"init-schema": func(fs *flag.FlagSet, c *Config, n string) {
 		fs.BoolVar(&c.Snapshot.InitSchema, n, c.Snapshot.InitSchema, "create the keyspace (--keyspace-replication), its types and tables, or bring an older "+

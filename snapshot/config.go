@@ -87,18 +87,13 @@ type Config struct {
 	// empty: no login, which only a Cassandra with AllowAllAuthenticator
 	// (its default) lets in. A Password without a User is an error.
 	User, Password string
-	// TLS encrypts every connection (Cassandra's
-	// client_encryption_options), verifying the node's certificate and
-	// that it names the address dialled. Default false; implied by CA,
-	// Cert or Key.
-	TLS bool
-	// CA is a PEM file of the certificate authorities a node's
-	// certificate must chain to. Default empty: the system's.
-	CA string
-	// Cert and Key are PEM files of a client certificate and its key,
-	// both or neither, for a Cassandra with require_client_auth: true
-	// (mutual TLS). Default empty: no client certificate.
-	Cert, Key string
+	// TLS, if set, encrypts every connection (Cassandra's
+	// client_encryption_options) with this client configuration (its
+	// CAs, its client certificate for require_client_auth: true; the
+	// --cassandra-* files config.TLS loads), verifying each node's
+	// certificate and that it names the address dialled. Default nil:
+	// plaintext.
+	TLS *tls.Config
 
 	// CreateSchema makes a Snapshotter create the schema itself when it
 	// connects, as InitSchema does, rather than fail on a missing one.
@@ -107,8 +102,6 @@ type Config struct {
 	// races its replicas' DDL into schema disagreements. `tagstream run`
 	// sets it: it is the one-process setup that needs no steps.
 	CreateSchema bool
-	// tls is what TLS, CA, Cert and Key make, read by withDefaults.
-	tls *tls.Config
 
 	// Brokers are the Kafka seed brokers. Default DefaultBroker.
 	Brokers []string
@@ -170,9 +163,6 @@ func (c Config) withDefaults() (Config, error) {
 	c.Replication = repl
 	if c.Password != "" && c.User == "" {
 		return c, errors.New("snapshot: a Cassandra password without a user: name the role to log in as")
-	}
-	if c.tls, err = loadTLS(c.TLS, c.CA, c.Cert, c.Key); err != nil {
-		return c, err
 	}
 	if c.Consistency == 0 {
 		c.Consistency = gocql.LocalQuorum
@@ -295,10 +285,10 @@ func (c Config) cluster() *gocql.ClusterConfig {
 			AllowedAuthenticators: allowedAuthenticators,
 		}
 	}
-	if c.tls != nil {
+	if c.TLS != nil {
 		// EnableHostVerification: gocql's SslOptions skip verification
 		// unless it is set, whatever the tls.Config says.
-		cl.SslOpts = &gocql.SslOptions{Config: c.tls, EnableHostVerification: true}
+		cl.SslOpts = &gocql.SslOptions{Config: c.TLS, EnableHostVerification: true}
 	}
 	return cl
 }

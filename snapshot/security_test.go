@@ -2,23 +2,18 @@ package snapshot
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
+	"crypto/tls"
 	"errors"
-	"math/big"
 	"net"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/gocql/gocql"
+
+	"github.com/tagstream/tagstream/config"
 	"github.com/tagstream/tagstream/testenv"
 )
 
@@ -66,89 +61,39 @@ func TestParseReplication(t *testing.T) {
 	}
 }
 
-// Login and TLS settings that cannot work fail at New, naming the file
-// and what is wrong with it, and never quoting the password.
-func TestLoginAndTLSSettingsChecked(t *testing.T) {
-	dir := t.TempDir()
-	write := func(name, content string) string {
-		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
-	caPEM, certPEM, keyPEM := selfSigned(t)
-	ca, cert, key := write("ca.pem", caPEM), write("cert.pem", certPEM), write("key.pem", keyPEM)
-	notPEM := write("not.pem", "hello")
-	big := write("big.pem", strings.Repeat("A", maxPEMBytes+1))
+// A password without its user fails at New without quoting it; a TLS
+// configuration (what config.TLS loads from the --cassandra-* files) turns
+// on TLS with the nodes' certificates verified, and none turns on none.
+func TestLoginAndTLSSettings(t *testing.T) {
 	const pw = "hunter2-secret"
-	for _, c := range []struct {
-		cfg  Config
-		want string
-	}{
-		{Config{Password: pw}, "password without a user"},
-		{Config{CA: filepath.Join(dir, "missing.pem")}, "CA file: open " + filepath.Join(dir, "missing.pem")},
-		{Config{CA: notPEM}, "holds no PEM certificate"},
-		{Config{CA: big}, "is over 1048576 bytes"},
-		{Config{Cert: cert}, "both its certificate and its key"},
-		{Config{Key: key}, "both its certificate and its key"},
-		{Config{Cert: cert, Key: notPEM}, "client certificate " + cert + " and key " + notPEM},
-		{Config{Cert: key, Key: key}, "client certificate " + key},
-		{Config{Replication: "SimpleStrategy:0"}, "replication"},
-	} {
-		c.cfg.User = cmpOr(c.cfg.User, "")
-		_, err := New(c.cfg)
-		if err == nil || !strings.Contains(err.Error(), c.want) {
-			t.Errorf("New(%+v): %v, want an error saying %q", c.cfg, err, c.want)
-		} else if strings.Contains(err.Error(), pw) || strings.Contains(err.Error(), "PRIVATE KEY") {
-			t.Errorf("New(%+v): error quotes a secret: %v", c.cfg, err)
-		}
+	if _, err := New(Config{Password: pw}); err == nil || !strings.Contains(err.Error(), "password without a user") ||
+		strings.Contains(err.Error(), pw) {
+		t.Errorf("a password without a user: %v", err)
 	}
-	// Good files, with TLS implied by any of them.
-	for _, cfg := range []Config{{CA: ca}, {Cert: cert, Key: key}, {TLS: true}} {
-		c, err := cfg.withDefaults()
-		if err != nil || c.tls == nil {
-			t.Errorf("%+v: TLS config %v, %v", cfg, c.tls, err)
-			continue
-		}
-		if cl := c.cluster(); cl.SslOpts == nil || !cl.SslOpts.EnableHostVerification {
-			t.Errorf("%+v: SslOpts %+v: want host verification", cfg, cl.SslOpts)
-		}
+	c, err := Config{TLS: &tls.Config{MinVersion: tls.VersionTLS12}, User: "u", Password: pw}.withDefaults()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl := c.cluster()
+	if cl.SslOpts == nil || !cl.SslOpts.EnableHostVerification || cl.SslOpts.Config != c.TLS {
+		t.Errorf("SslOpts %+v: want the configuration, hosts verified", cl.SslOpts)
+	}
+	if a, ok := cl.Authenticator.(gocql.PasswordAuthenticator); !ok || a.Username != "u" || !slices.Equal(a.AllowedAuthenticators, allowedAuthenticators) {
+		t.Errorf("authenticator %#v", cl.Authenticator)
 	}
 	if c, _ := (Config{}).withDefaults(); c.cluster().SslOpts != nil || c.cluster().Authenticator != nil {
 		t.Error("no TLS and no login asked, some configured")
 	}
 }
 
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
-}
-
-// selfSigned returns a throwaway CA certificate (which also serves as a
-// client certificate no node trusts) and its key, PEM.
-func selfSigned(t *testing.T) (ca, cert, key string) {
+// clientTLS loads TLS files as tagstream's --cassandra-* flags do.
+func clientTLS(t *testing.T, ca, cert, key string) *tls.Config {
 	t.Helper()
-	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
+	c := config.TLS{CA: ca, Cert: cert, Key: key}
+	if err := c.Load("cassandra"); err != nil {
 		t.Fatal(err)
 	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "not the test CA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), IsCA: true, BasicConstraintsValid: true,
-		KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
-		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &k.PublicKey, k)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kder, err := x509.MarshalPKCS8PrivateKey(k)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))
-	return c, c, string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder}))
+	return c.Config
 }
 
 // tlsFiles are services/tls.sh's test CA and client certificate, or a
@@ -204,7 +149,7 @@ func TestTLSAndLogin(t *testing.T) {
 	if cfg.User == "" {
 		testenv.Skip(t, "set TAGSTREAM_CASSANDRA_USER and TAGSTREAM_CASSANDRA_PASSWORD (services/all.sh env) to log in")
 	}
-	cfg.CA, cfg.Cert, cfg.Key = ca, cert, key
+	cfg.TLS = clientTLS(t, ca, cert, key)
 	d := &firstBytes{}
 	cfg.Dialer = d
 	initSchema(t, cfg)
@@ -229,11 +174,7 @@ func TestTLSAndLoginRefused(t *testing.T) {
 	if c.User == "" {
 		testenv.Skip(t, "set TAGSTREAM_CASSANDRA_USER and TAGSTREAM_CASSANDRA_PASSWORD (services/all.sh env) to log in")
 	}
-	otherCA, _, _ := selfSigned(t)
-	wrongCA := filepath.Join(t.TempDir(), "other-ca.pem")
-	if err := os.WriteFile(wrongCA, []byte(otherCA), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	wrongCA := testenv.OtherCA(t)
 	const wrongPassword = "not-the-password-42"
 	base := Config{Cassandra: []string{c.Addr}, User: c.User, Password: c.Password, Timeout: 5 * time.Second,
 		Keyspace: "no_such_keyspace_for_login_tests"}
@@ -243,11 +184,11 @@ func TestTLSAndLoginRefused(t *testing.T) {
 		want []string // any of
 	}{
 		{"wrong password", func(c *Config) { c.Password = wrongPassword }, []string{"Provided username " + c.User + " and/or password are incorrect"}},
-		{"wrong password over TLS", func(c *Config) { c.Password, c.CA, c.Cert, c.Key = wrongPassword, ca, cert, key },
+		{"wrong password over TLS", func(c *Config) { c.Password, c.TLS = wrongPassword, clientTLS(t, ca, cert, key) },
 			[]string{"Provided username " + c.User + " and/or password are incorrect"}},
 		{"no login", func(c *Config) { c.User, c.Password = "", "" }, []string{"authentication required (using \"org.apache.cassandra.auth.PasswordAuthenticator\") (the nodes require a login: set --cassandra-user"}},
-		{"wrong CA", func(c *Config) { c.CA, c.Cert, c.Key = wrongCA, cert, key }, []string{"certificate signed by unknown authority"}},
-		{"no client certificate", func(c *Config) { c.CA = ca }, []string{"certificate required", "bad certificate", "handshake failure", "EOF", "connection reset"}},
+		{"wrong CA", func(c *Config) { c.TLS = clientTLS(t, wrongCA, cert, key) }, []string{"certificate signed by unknown authority"}},
+		{"no client certificate", func(c *Config) { c.TLS = clientTLS(t, ca, "", "") }, []string{"certificate required", "bad certificate", "handshake failure", "EOF", "connection reset"}},
 	} {
 		cfg := base
 		tc.edit(&cfg)

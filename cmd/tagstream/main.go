@@ -330,6 +330,9 @@ func parse(fs *flag.FlagSet, args []string, c *config.Config) error {
 	if err := c.KafkaTLS.Load("kafka"); err != nil {
 		return err
 	}
+	if err := c.Snapshot.TLS.Load("cassandra"); err != nil {
+		return err
+	}
 	if err := topology.Namespace(c.Namespace).Valid(); err != nil {
 		return fmt.Errorf("--namespace: %w", err)
 	}
@@ -502,9 +505,13 @@ func snapshotConfig(c config.Config) snapshot.Config {
 	if len(s.Cassandra) == 0 {
 		s.Cassandra = []string{snapshot.DefaultCassandra}
 	}
+	if s.TLS.Enabled() && s.TLS.Config == nil {
+		// As cluster's: never plaintext to a Cassandra told to be TLS.
+		panic("tagstream: --cassandra-tls given but never loaded")
+	}
 	return snapshot.Config{Cassandra: s.Cassandra, Keyspace: s.Keyspace, Replication: s.Replication, Interval: s.Interval,
 		LocalDC: s.LocalDC, Consistency: s.Consistency,
-		User: s.User, Password: s.Password, TLS: s.TLS, CA: s.CA, Cert: s.Cert, Key: s.Key}
+		User: s.User, Password: s.Password, TLS: s.TLS.Config}
 }
 
 // initSchemaTimeout bounds `snapshot --init-schema`: a dozen DDL
