@@ -177,8 +177,8 @@ type Snapshot struct {
 	Cassandra []string
 	// Keyspace is --keyspace.
 	Keyspace string
-	// Replication is --keyspace-replication: the CQL replication map of a
-	// keyspace the snapshotter creates.
+	// Replication is --keyspace-replication: the replication of the
+	// keyspace --init-schema creates (snapshot.ParseReplication's forms).
 	Replication string
 	// Interval is --snapshot-interval: how often changed rows are written.
 	Interval time.Duration
@@ -191,6 +191,17 @@ type Snapshot struct {
 	// Consistency is --cassandra-consistency; zero = snapshot's default,
 	// LOCAL_QUORUM.
 	Consistency gocql.Consistency
+	// User and Password are --cassandra-user and --cassandra-password:
+	// the role to log in as (PasswordAuthenticator); empty = no login.
+	User, Password string
+	// TLS is --cassandra-tls, --cassandra-ca, --cassandra-cert and
+	// --cassandra-key: encrypt the connections (Cassandra's
+	// client_encryption_options), verifying the nodes' certificates. Off
+	// by default; any of the files turns it on.
+	TLS TLS
+	// InitSchema is --init-schema of `snapshot`: create the keyspace and
+	// tables, then exit.
+	InitSchema bool
 }
 
 // Rank configures the ranking and the trending windows.
@@ -280,7 +291,7 @@ func Defaults() Config {
 		},
 		// snapshot.DefaultKeyspace, DefaultReplication and DefaultInterval.
 		Snapshot: Snapshot{
-			Keyspace: "tagstream", Replication: "{'class': 'SimpleStrategy', 'replication_factor': 1}",
+			Keyspace: "tagstream", Replication: "SimpleStrategy:1",
 			Interval: 5 * time.Second, Source: "views",
 		},
 	}
@@ -687,6 +698,30 @@ var defs = map[string]func(fs *flag.FlagSet, c *Config, name string){
 			return nil
 		})
 	},
+	"cassandra-user": func(fs *flag.FlagSet, c *Config, n string) {
+		fs.StringVar(&c.Snapshot.User, n, c.Snapshot.User, "Cassandra role to log in as (authenticator: PasswordAuthenticator in cassandra.yaml) "+
+			"(default empty: no login, which only AllowAllAuthenticator lets in)")
+	},
+	"cassandra-password": func(fs *flag.FlagSet, c *Config, n string) {
+		fs.StringVar(&c.Snapshot.Password, n, c.Snapshot.Password, "password of --cassandra-user (prefer --cassandra-password-file: flags show in ps, variables in docker inspect)")
+	},
+	"cassandra-tls": func(fs *flag.FlagSet, c *Config, n string) {
+		fs.BoolVar(&c.Snapshot.TLS.On, n, c.Snapshot.TLS.On, "connect to Cassandra over TLS (its client_encryption_options), verifying each node's certificate "+
+			"and that it names the node's address; implied by --cassandra-ca, --cassandra-cert and --cassandra-key")
+	},
+	"cassandra-ca": func(fs *flag.FlagSet, c *Config, n string) {
+		fs.StringVar(&c.Snapshot.TLS.CA, n, c.Snapshot.TLS.CA, "PEM file of the CAs a Cassandra node's certificate must chain to (default empty: the system's)")
+	},
+	"cassandra-cert": func(fs *flag.FlagSet, c *Config, n string) {
+		fs.StringVar(&c.Snapshot.TLS.Cert, n, c.Snapshot.TLS.Cert, "PEM client certificate presented to Cassandra, for require_client_auth: true (mutual TLS); needs --cassandra-key")
+	},
+	"cassandra-key": func(fs *flag.FlagSet, c *Config, n string) {
+		fs.StringVar(&c.Snapshot.TLS.Key, n, c.Snapshot.TLS.Key, "PEM private key of --cassandra-cert")
+	},
+	"init-schema": func(fs *flag.FlagSet, c *Config, n string) {
+		fs.BoolVar(&c.Snapshot.InitSchema, n, c.Snapshot.InitSchema, "create the keyspace (--keyspace-replication), its types and tables, or bring an older "+
+			"version's up to date, then exit: run it once before the snapshotters and APIs, which only check the schema is there (idempotent)")
+	},
 	"cassandra": func(fs *flag.FlagSet, c *Config, n string) {
 		fs.Var(list{&c.Snapshot.Cassandra}, n, "Cassandra contact points, host:port, comma-separated "+
 			"(default empty: run starts no snapshotter; snapshot and api --source cassandra use 127.0.0.1:9042)")
@@ -695,8 +730,9 @@ var defs = map[string]func(fs *flag.FlagSet, c *Config, name string){
 		fs.StringVar(&c.Snapshot.Keyspace, n, c.Snapshot.Keyspace, "Cassandra keyspace of the hashtag snapshot")
 	},
 	"keyspace-replication": func(fs *flag.FlagSet, c *Config, n string) {
-		fs.StringVar(&c.Snapshot.Replication, n, c.Snapshot.Replication, "CQL replication map of the keyspace when the snapshotter creates it "+
-			"(an existing keyspace is never altered; production: {'class': 'NetworkTopologyStrategy', 'dc1': 3})")
+		fs.StringVar(&c.Snapshot.Replication, n, c.Snapshot.Replication, "replication of the keyspace --init-schema creates: SimpleStrategy:N, "+
+			"NetworkTopologyStrategy:dc1=N,dc2=N (each data centre's replicas), or the CQL map itself "+
+			"(an existing keyspace is never altered; production: NetworkTopologyStrategy:dc1=3)")
 	},
 	"snapshot-interval": func(fs *flag.FlagSet, c *Config, n string) {
 		fs.DurationVar(&c.Snapshot.Interval, n, c.Snapshot.Interval, "how often the snapshotter writes the hashtags changed since its last write to Cassandra")
@@ -792,8 +828,10 @@ func FlagSet(cmd string, c *Config, names ...string) *flag.FlagSet {
 		names = append(names, "log-format")
 	}
 	if slices.Contains(names, "cassandra") {
-		// Whatever talks to Cassandra may run in one of its data centres.
-		names = append(names, "cassandra-local-dc", "cassandra-consistency")
+		// Whatever talks to Cassandra may run in one of its data centres,
+		// and may have to log in and speak TLS.
+		names = append(names, "cassandra-local-dc", "cassandra-consistency", "cassandra-user", "cassandra-password",
+			"cassandra-tls", "cassandra-ca", "cassandra-cert", "cassandra-key")
 	}
 	if slices.Contains(names, "brokers") {
 		// Whatever talks to Kafka may need to authenticate, and to do it over TLS.
@@ -821,6 +859,7 @@ func FlagSet(cmd string, c *Config, names ...string) *flag.FlagSet {
 var secretFlags = map[string]bool{
 	"secret": true, "kafka-password": true, "s3-secret-key": true, "image-keys": true,
 	"api-password": true, "worker-password": true, "rank-password": true, "reader-password": true,
+	"cassandra-password": true,
 }
 
 const fileSuffix = "-file"

@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gocql/gocql"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/tagstream/tagstream/api"
@@ -23,13 +22,14 @@ import (
 	"github.com/tagstream/tagstream/topology"
 )
 
-// testKeyspace names a keyspace of the test's own on the real Cassandra
-// and drops it at the end.
-func testKeyspace(t *testing.T, addr string) string {
+// testCassandra is the real Cassandra, logged in, with a keyspace of the
+// test's own (no schema yet) that is dropped at the end.
+func testCassandra(t *testing.T) snapshot.Config {
 	t.Helper()
+	c := testenv.GetCassandra(t)
 	ks := fmt.Sprintf("pipetest_%d", time.Now().UnixNano())
 	t.Cleanup(func() {
-		cl := gocql.NewCluster(addr)
+		cl := c.NewCluster()
 		cl.Timeout = 30 * time.Second
 		s, err := cl.CreateSession()
 		if err != nil {
@@ -41,7 +41,17 @@ func testKeyspace(t *testing.T, addr string) string {
 			t.Logf("drop keyspace %s: %v", ks, err)
 		}
 	})
-	return ks
+	return snapshot.Config{Cassandra: []string{c.Addr}, User: c.User, Password: c.Password, Keyspace: ks}
+}
+
+// initSchema is `tagstream snapshot --init-schema` on cfg.
+func initSchema(t *testing.T, cfg snapshot.Config) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if err := snapshot.InitSchema(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // The snapshot serves what the views serve: `tagstream run --cassandra`
@@ -54,10 +64,10 @@ func testKeyspace(t *testing.T, addr string) string {
 func TestAPISourceCassandra(t *testing.T) { eachBackend(t, testAPISourceCassandra) }
 
 func testAPISourceCassandra(t *testing.T, be backend) {
-	addr := testenv.Get(t, "TAGSTREAM_CASSANDRA", "a real Cassandra (services/cassandra.sh up starts one on 127.0.0.1:19042)")
-	ks := testKeyspace(t, addr)
+	cass := testCassandra(t)
 	dir := t.TempDir()
-	snap := snapshot.Config{Cassandra: []string{addr}, Keyspace: ks, Interval: 200 * time.Millisecond}
+	snap := cass
+	snap.Interval = 200 * time.Millisecond
 	var n node
 	var apiCluster kafka.Cluster // the cassandra API's Kafka: it still takes posts
 	var snapReady string         // the /readyz that reports the snapshotter
@@ -69,6 +79,7 @@ func testAPISourceCassandra(t *testing.T, be backend) {
 		n = be.start(t, dir, 3, be.namespace(t))
 		reader := kafkatest.As(t, topology.RoleReader)
 		reader.Partitions = 3
+		initSchema(t, snap) // the operator's step: a snapshotter only checks
 		snapReady = "http://" + startSnapshotProcess(t, SnapshotOptions{Snapshot: snap, Cluster: reader, Namespace: n.ns}) + "/readyz"
 		apiCluster = kafkatest.As(t, topology.RoleAPI)
 		apiCluster.Partitions = 3
@@ -134,7 +145,7 @@ func testAPISourceCassandra(t *testing.T, be backend) {
 	go func() {
 		done <- ignoreCanceled(API(ctx, APIOptions{Cluster: apiCluster, Namespace: n.ns,
 			HTTP: "127.0.0.1:0", API: api.Config{Secret: testSecret}, Media: MediaOptions{KeysDir: dir},
-			Source: SourceCassandra, Snapshot: snapshot.Config{Cassandra: []string{addr}, Keyspace: ks},
+			Source: SourceCassandra, Snapshot: cass,
 			Listening: func(a string) { ready <- [2]string{n.kafka, a} }}))
 	}()
 	c := awaitNode(t, ready, done, cancel)
@@ -227,12 +238,11 @@ func startSnapshotProcess(t *testing.T, o SnapshotOptions) string {
 // stays 200 but names the snapshotter as failing, and once the connections
 // are let through again the snapshot row converges to the view's count.
 func TestCassandraOutageKeepsServing(t *testing.T) {
-	addr := testenv.Get(t, "TAGSTREAM_CASSANDRA", "a real Cassandra (services/cassandra.sh up starts one on 127.0.0.1:19042)")
 	faults := &testenv.Faults{}
-	ks := testKeyspace(t, addr)
-	n := startEmbeddedWith(t, EmbeddedOptions{Data: t.TempDir(), Cluster: kafka.Cluster{Partitions: 3},
-		Snapshot: &snapshot.Config{Cassandra: []string{addr}, Keyspace: ks, Interval: 200 * time.Millisecond,
-			Timeout: time.Second, RetryMax: 2 * time.Second, Dialer: faults}})
+	cass := testCassandra(t)
+	snap := cass
+	snap.Interval, snap.Timeout, snap.RetryMax, snap.Dialer = 200*time.Millisecond, time.Second, 2*time.Second, faults
+	n := startEmbeddedWith(t, EmbeddedOptions{Data: t.TempDir(), Cluster: kafka.Cluster{Partitions: 3}, Snapshot: &snap})
 	base := "http://" + n.http
 	post := func(i int) {
 		t.Helper()
@@ -241,10 +251,14 @@ func TestCassandraOutageKeepsServing(t *testing.T) {
 			t.Fatalf("post: %d %s", resp.StatusCode, b)
 		}
 	}
-	reader, err := snapshot.NewReader(snapshot.Config{Cassandra: []string{addr}, Keyspace: ks})
-	if err != nil {
-		t.Fatal(err)
-	}
+	// The embedded snapshotter creates the schema (run needs no steps);
+	// a reader needs it there.
+	var reader *snapshot.Reader
+	testenv.Await(t, time.Minute, "the embedded snapshotter's schema", func() bool {
+		var err error
+		reader, err = snapshot.NewReader(cass)
+		return err == nil
+	})
 	defer reader.Close()
 	snapshotCount := func() int64 {
 		p, err := reader.Page(context.Background(), "outage")
@@ -300,10 +314,11 @@ func TestCassandraOutageKeepsServing(t *testing.T) {
 // the new generation: the row keeps converging to the view, now written
 // with generation 1 in its cells' timestamps, which win over generation 0.
 func TestSnapshotFollowsReplay(t *testing.T) {
-	addr := testenv.Get(t, "TAGSTREAM_CASSANDRA", "a real Cassandra (services/cassandra.sh up starts one on 127.0.0.1:19042)")
-	ks := testKeyspace(t, addr)
-	n := startEmbeddedWith(t, EmbeddedOptions{Data: t.TempDir(), Cluster: kafka.Cluster{Partitions: 3},
-		Snapshot: &snapshot.Config{Cassandra: []string{addr}, Keyspace: ks, Interval: 200 * time.Millisecond}})
+	cass := testCassandra(t)
+	ks := cass.Keyspace
+	snap := cass
+	snap.Interval = 200 * time.Millisecond
+	n := startEmbeddedWith(t, EmbeddedOptions{Data: t.TempDir(), Cluster: kafka.Cluster{Partitions: 3}, Snapshot: &snap})
 	base := "http://" + n.http
 	post := func(i int) {
 		t.Helper()
@@ -312,7 +327,7 @@ func TestSnapshotFollowsReplay(t *testing.T) {
 			t.Fatalf("post: %d %s", resp.StatusCode, b)
 		}
 	}
-	cl := gocql.NewCluster(addr)
+	cl := testenv.GetCassandra(t).NewCluster()
 	cl.Timeout = 10 * time.Second
 	s, err := cl.CreateSession()
 	if err != nil {
@@ -354,4 +369,18 @@ func TestSnapshotFollowsReplay(t *testing.T) {
 	post(3)
 	awaitCount(t, n.http, "regen", 4)
 	awaitRow(4, 1)
+}
+
+// An API replica started before `snapshot --init-schema` stays up, not
+// ready, its /readyz naming the step to run; once the schema is there it
+// becomes ready without a restart.
+func TestAPISourceCassandraWaitsForInitSchema(t *testing.T) {
+	snap := testCassandra(t)
+	addr, _ := startCassandraAPI(t, snap)
+	awaitNotReady(t, addr, "tagstream snapshot --init-schema")
+	initSchema(t, snap)
+	testenv.Await(t, time.Minute, "readyz 200 after --init-schema", func() bool {
+		resp, _ := do(t, http.MethodGet, addr+"/readyz", "", "")
+		return resp.StatusCode == http.StatusOK
+	})
 }

@@ -262,7 +262,8 @@ type EmbeddedOptions struct {
 	// in Data.
 	Media MediaOptions
 	// Snapshot, if set, runs a snapshotter into its Cassandra, following
-	// the embedded broker (its Brokers are ignored).
+	// the embedded broker (its Brokers are ignored), which creates the
+	// schema if it is missing (CreateSchema is set).
 	Snapshot *snapshot.Config
 	// MaxConnections bounds the open HTTP connections (0: no bound).
 	MaxConnections int
@@ -343,6 +344,10 @@ func Embedded(ctx context.Context, o EmbeddedOptions) error {
 	if o.Snapshot != nil {
 		cfg := *o.Snapshot
 		cfg.Brokers = c.Brokers
+		// run is the one setup that needs no steps: its snapshotter
+		// creates the schema, which `snapshot --init-schema` does for
+		// every other deployment.
+		cfg.CreateSchema = true
 		if cfg.Metrics == nil {
 			cfg.Metrics = metrics.Default
 		}

@@ -58,38 +58,9 @@ func TestSnapshotProcessReportsCassandraDown(t *testing.T) {
 // A stateless API whose Cassandra is down starts anyway and answers 503
 // until it is back, instead of exiting.
 func TestAPISourceCassandraStartsWhileCassandraIsDown(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	ready := make(chan [2]string, 1)
-	done := make(chan error, 1)
-	b, err := broker.Start(t.TempDir(), "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
-	go func() {
-		done <- ignoreCanceled(API(ctx, APIOptions{Cluster: kafka.Cluster{Brokers: []string{b.Addr()}, Partitions: 3},
-			HTTP: "127.0.0.1:0", API: api.Config{Secret: testSecret}, Source: SourceCassandra, Media: MediaOptions{KeysDir: t.TempDir()},
-			// Nothing listens on port 1: every connection is refused.
-			Snapshot:  snapshot.Config{Cassandra: []string{"127.0.0.1:1"}, Timeout: 200 * time.Millisecond},
-			Listening: func(a string) { ready <- [2]string{b.Addr(), a} }}))
-	}()
-	var addr string
-	select {
-	case a := <-ready:
-		addr = "http://" + a[1]
-	case err := <-done:
-		cancel()
-		t.Fatalf("the API exited at start: %v", err)
-	}
-	defer func() { cancel(); <-done }()
-	// Once a first connection attempt has failed, readyz says why.
-	var last string
-	testenv.Await(t, 30*time.Second, "readyz naming the failed connection", func() bool {
-		resp, body := do(t, http.MethodGet, addr+"/readyz", "", "")
-		last = fmt.Sprintf("%d %s", resp.StatusCode, body)
-		return resp.StatusCode == http.StatusServiceUnavailable && strings.Contains(string(body), "cassandra")
-	})
-	t.Logf("readyz with Cassandra down: %s", last)
+	// Nothing listens on port 1: every connection is refused.
+	addr, done := startCassandraAPI(t, snapshot.Config{Cassandra: []string{"127.0.0.1:1"}, Timeout: 200 * time.Millisecond})
+	awaitNotReady(t, addr, "cassandra")
 	if resp, body := do(t, http.MethodGet, addr+"/v1/hashtags/x", "", ""); resp.StatusCode != http.StatusServiceUnavailable {
 		t.Errorf("page with Cassandra down: %d %s", resp.StatusCode, body)
 	}
@@ -98,4 +69,44 @@ func TestAPISourceCassandraStartsWhileCassandraIsDown(t *testing.T) {
 		t.Fatalf("the API exited: %v", err)
 	default:
 	}
+}
+
+// startCassandraAPI starts `api --source cassandra` on an embedded broker
+// and returns its base URL and the channel of its end.
+func startCassandraAPI(t *testing.T, snap snapshot.Config) (string, chan error) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan [2]string, 1)
+	done := make(chan error, 1)
+	b, err := broker.Start(t.TempDir(), "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	go func() {
+		done <- ignoreCanceled(API(ctx, APIOptions{Cluster: kafka.Cluster{Brokers: []string{b.Addr()}, Partitions: 3},
+			HTTP: "127.0.0.1:0", API: api.Config{Secret: testSecret}, Source: SourceCassandra, Media: MediaOptions{KeysDir: t.TempDir()},
+			Snapshot: snap, Listening: func(a string) { ready <- [2]string{b.Addr(), a} }}))
+	}()
+	select {
+	case a := <-ready:
+		t.Cleanup(func() { cancel(); <-done })
+		return "http://" + a[1], done
+	case err := <-done:
+		cancel()
+		t.Fatalf("the API exited at start: %v", err)
+	}
+	return "", nil
+}
+
+// awaitNotReady waits until the API's /readyz answers 503 saying why.
+func awaitNotReady(t *testing.T, addr, why string) {
+	t.Helper()
+	var last string
+	testenv.Await(t, 30*time.Second, "readyz saying "+why, func() bool {
+		resp, body := do(t, http.MethodGet, addr+"/readyz", "", "")
+		last = fmt.Sprintf("%d %s", resp.StatusCode, body)
+		return resp.StatusCode == http.StatusServiceUnavailable && strings.Contains(string(body), why)
+	})
+	t.Logf("readyz: %s", last)
 }

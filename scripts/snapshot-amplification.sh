@@ -14,6 +14,9 @@ interval=${2:-5s}
 source scripts/own-services.sh
 own_services cassandra >/dev/null
 make -s build
+# the test role services/cassandra.sh creates (and nothing else of the
+# tests' environment: the embedded broker takes no login)
+eval "$(services/all.sh env | grep '^export TAGSTREAM_CASSANDRA_')"
 data=$(mktemp -d)
 ks=amplification_$(date +%s)
 http=127.0.0.1:28082 kafka=127.0.0.1:29093

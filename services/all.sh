@@ -5,7 +5,10 @@
 # S3 server (http://127.0.0.1:19000, https://127.0.0.1:19001). `up` starts the three in parallel
 # (Cassandra alone takes a minute or two) and fails if any fails; `env
 # [role]` prints the TAGSTREAM_* variables the integration tests read, as
-# the Kafka principal of that role (default admin).
+# the Kafka principal of that role (default admin), with the Cassandra
+# role services/cassandra.sh creates and the test certificates of
+# services/tls.sh (TAGSTREAM_TEST_TLS_*). Cassandra serves TLS on its CQL
+# port beside plaintext.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 names=(kafka cassandra s3)
@@ -41,6 +44,8 @@ export TAGSTREAM_TEST_KAFKA_TLS_BROKERS=127.0.0.1:19094 # services/kafka.sh's SA
 ENV
   cat <<'ENV'
 export TAGSTREAM_CASSANDRA=127.0.0.1:19042
+export TAGSTREAM_CASSANDRA_USER=tagstream
+export TAGSTREAM_CASSANDRA_PASSWORD=tagstream-test-secret # services/cassandra.sh's ROLE_PASSWORD
 export TAGSTREAM_S3_ENDPOINT=http://127.0.0.1:19000
 export TAGSTREAM_S3_ACCESS_KEY=tagstream
 export TAGSTREAM_S3_SECRET_KEY=tagstream-secret-key
@@ -50,8 +55,9 @@ export TAGSTREAM_TEST_S3_API_ACCESS_KEY=tagstream-api # services/s3.sh's API acc
 export TAGSTREAM_TEST_S3_API_SECRET_KEY=tagstream-api-secret-key
 export TAGSTREAM_TEST_S3_API_BUCKET=tagstream-images
 ENV
-  # The CA and certificates the TLS listeners (Kafka's SASL_SSL, S3's https)
-  # chain to: services/tls.sh up, which kafka.sh and s3.sh run.
+  # The CA and certificates the TLS listeners (Kafka's SASL_SSL, S3's https,
+  # Cassandra's CQL port) chain to: services/tls.sh up, which kafka.sh,
+  # s3.sh and cassandra.sh run.
   "$here/tls.sh" env ;;
 *) echo "usage: services/all.sh up|down|status|env [admin|api|worker|rank|reader]" >&2; exit 2 ;;
 esac

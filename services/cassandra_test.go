@@ -13,8 +13,9 @@ import (
 )
 
 func TestCassandraAcceptsCQL(t *testing.T) {
-	addr := testenv.Get(t, "TAGSTREAM_CASSANDRA", "a real Cassandra (make services-up starts one on 127.0.0.1:19042)")
-	cluster := gocql.NewCluster(addr)
+	c := testenv.GetCassandra(t)
+	addr := c.Addr
+	cluster := c.NewCluster()
 	cluster.Timeout = 10 * time.Second
 	cluster.ConnectTimeout = 10 * time.Second
 	s, err := cluster.CreateSession()

@@ -1,9 +1,12 @@
 package snapshot
 
 import (
+	"crypto/tls"
+	"errors"
 	"fmt"
 	"log/slog"
 	"regexp"
+	"strings"
 	"time"
 
 	"github.com/gocql/gocql"
@@ -22,9 +25,10 @@ const (
 	DefaultBroker = "127.0.0.1:9092"
 	// DefaultKeyspace holds the snapshot tables.
 	DefaultKeyspace = "tagstream"
-	// DefaultReplication is a single copy: right for one node; use
-	// NetworkTopologyStrategy with 3 per data centre in production.
-	DefaultReplication = "{'class': 'SimpleStrategy', 'replication_factor': 1}"
+	// DefaultReplication is a single copy, in ParseReplication's short
+	// form: right for one node; use NetworkTopologyStrategy:dc1=3 (3 per
+	// data centre) in production.
+	DefaultReplication = "SimpleStrategy:1"
 	// DefaultInterval is how often dirty rows are written: the staleness a
 	// Cassandra reader accepts, and the window in which repeated changes of
 	// one hashtag collapse into one row write.
@@ -54,11 +58,14 @@ const MaxGeneration = 1<<16 - 1
 type Config struct {
 	// Cassandra are the contact points, host:port. Default DefaultCassandra.
 	Cassandra []string
-	// Keyspace holds the tables; created if missing. Default "tagstream".
+	// Keyspace holds the tables, which InitSchema creates. Default
+	// "tagstream".
 	Keyspace string
-	// Replication is the CQL replication map of a created keyspace.
-	// Default DefaultReplication (SimpleStrategy, replication_factor 1).
-	// An existing keyspace is never altered.
+	// Replication is the replication of the keyspace InitSchema creates,
+	// in a form ParseReplication takes (SimpleStrategy:N,
+	// NetworkTopologyStrategy:dc1=N,..., or the CQL map). Default
+	// DefaultReplication (SimpleStrategy, replication_factor 1). An
+	// existing keyspace is never altered.
 	Replication string
 	// Consistency of reads and writes. Default LOCAL_QUORUM (with one
 	// replica, the one replica): a quorum of the local data centre's
@@ -74,6 +81,27 @@ type Config struct {
 	// Dialer, if set, makes every connection to Cassandra (gocql's
 	// ClusterConfig.Dialer): a tunnel, or a test's fault injection.
 	Dialer gocql.Dialer
+
+	// User and Password log in to a Cassandra with
+	// authenticator: PasswordAuthenticator (cassandra.yaml). Default
+	// empty: no login, which only a Cassandra with AllowAllAuthenticator
+	// (its default) lets in. A Password without a User is an error.
+	User, Password string
+	// TLS, if set, encrypts every connection (Cassandra's
+	// client_encryption_options) with this client configuration (its
+	// CAs, its client certificate for require_client_auth: true; the
+	// --cassandra-* files config.TLS loads), verifying each node's
+	// certificate and that it names the address dialled. Default nil:
+	// plaintext.
+	TLS *tls.Config
+
+	// CreateSchema makes a Snapshotter create the schema itself when it
+	// connects, as InitSchema does, rather than fail on a missing one.
+	// Default false: the schema is an operator's step (`tagstream
+	// snapshot --init-schema`), and a process that runs DDL on every start
+	// races its replicas' DDL into schema disagreements. `tagstream run`
+	// sets it: it is the one-process setup that needs no steps.
+	CreateSchema bool
 
 	// Brokers are the Kafka seed brokers. Default DefaultBroker.
 	Brokers []string
@@ -127,6 +155,14 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.Replication == "" {
 		c.Replication = DefaultReplication
+	}
+	repl, err := ParseReplication(c.Replication)
+	if err != nil {
+		return c, err
+	}
+	c.Replication = repl
+	if c.Password != "" && c.User == "" {
+		return c, errors.New("snapshot: a Cassandra password without a user: name the role to log in as")
 	}
 	if c.Consistency == 0 {
 		c.Consistency = gocql.LocalQuorum
@@ -204,8 +240,11 @@ func (c Config) WithGen(g topology.Gen) Config {
 }
 
 // Retries of a failed request, each on the next host of the policy's
-// plan: every statement tagstream sends is idempotent (a row's whole
-// value, written at a fixed timestamp), so a retry cannot apply twice.
+// plan: every statement tagstream sends is idempotent (a read, or a row's
+// whole value written at a fixed timestamp), so a retry cannot apply
+// twice. gocql retries only statements marked Idempotent(true): every one
+// is, reads included, or a read sent to a node that just died fails
+// instead of moving on (make cassandra-cluster found the flush's ping).
 const (
 	retries  = 2
 	retryMin = 50 * time.Millisecond
@@ -238,5 +277,27 @@ func (c Config) cluster() *gocql.ClusterConfig {
 	if c.Dialer != nil {
 		cl.Dialer = c.Dialer
 	}
+	if c.User != "" {
+		cl.Authenticator = gocql.PasswordAuthenticator{
+			Username: c.User, Password: c.Password,
+			// gocql's default list names a dozen vendors' authenticators;
+			// a node asking for another one is not ours to answer.
+			AllowedAuthenticators: allowedAuthenticators,
+		}
+	}
+	if c.TLS != nil {
+		// EnableHostVerification: gocql's SslOptions skip verification
+		// unless it is set, whatever the tls.Config says.
+		cl.SslOpts = &gocql.SslOptions{Config: c.TLS, EnableHostVerification: true}
+	}
 	return cl
+}
+
+// connectError is the error of a session that could not be created,
+// with a hint when the cause is the one setting the operator left out.
+func (c Config) connectError(err error) error {
+	if c.User == "" && strings.Contains(err.Error(), "authentication required") {
+		return fmt.Errorf("snapshot: connect to %v: %w (the nodes require a login: set --cassandra-user and --cassandra-password-file)", c.Cassandra, err)
+	}
+	return fmt.Errorf("snapshot: connect to %v: %w", c.Cassandra, err)
 }

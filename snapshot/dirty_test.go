@@ -29,7 +29,7 @@ func TestWriteTimestampOrdersGenerationsFirst(t *testing.T) {
 }
 
 func TestSchemaStatements(t *testing.T) {
-	st := SchemaStatements("ks1", DefaultReplication)
+	st := SchemaStatements("ks1", "{'class': 'SimpleStrategy', 'replication_factor': 1}")
 	// keyspace, 2 types, 3 tables, and the 4 ALTERs of an upgrade.
 	if len(st) != 10 {
 		t.Fatalf("%d statements, want 10: %q", len(st), st)
@@ -38,7 +38,7 @@ func TestSchemaStatements(t *testing.T) {
 		if !strings.Contains(s, "ks1.") && !strings.HasPrefix(s, "CREATE KEYSPACE IF NOT EXISTS ks1") {
 			t.Fatalf("statement without keyspace: %s", s)
 		}
-		// Run at every start, on new and old keyspaces alike.
+		// Run by every --init-schema, on new and old keyspaces alike.
 		if !strings.Contains(s, "IF NOT EXISTS") {
 			t.Fatalf("statement not idempotent: %s", s)
 		}
@@ -53,6 +53,7 @@ func TestConfigRejectsBadValues(t *testing.T) {
 		{CountsTopic: "same", TopTopic: "same"},
 		{TopTopic: "same", RecentTopic: "same"},
 		{CountsTopic: "same", PartialsTopic: "same"},
+		{Replication: "{'class': 'SimpleStrategy', 'replication_factor': 1}; DROP KEYSPACE x"},
 	} {
 		if _, err := New(c); err == nil {
 			t.Errorf("New(%+v) accepted", c)

@@ -44,10 +44,9 @@ type Reader struct {
 }
 
 // NewReader connects to Cassandra with cfg's Cassandra fields (Cassandra,
-// Keyspace, Consistency, Timeout). It fails if no node answers now; gocql
-// reconnects by itself after that. The keyspace need not exist yet: Get
-// fails until a Snapshotter has created it (or, in a keyspace of an
-// earlier version, brought it up to date).
+// Keyspace, Consistency, Timeout, the login and TLS). It fails if no node
+// answers now (gocql reconnects by itself after that), and with
+// ErrNoSchema if the keyspace lacks the schema InitSchema makes.
 func NewReader(cfg Config) (*Reader, error) {
 	cfg, err := cfg.withDefaults()
 	if err != nil {
@@ -55,7 +54,13 @@ func NewReader(cfg Config) (*Reader, error) {
 	}
 	sess, err := cfg.cluster().CreateSession()
 	if err != nil {
-		return nil, fmt.Errorf("snapshot: connect to %v: %w", cfg.Cassandra, err)
+		return nil, cfg.connectError(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), cfg.Timeout)
+	defer cancel()
+	if err := checkSchema(ctx, sess, cfg.Keyspace); err != nil {
+		sess.Close()
+		return nil, err
 	}
 	return &Reader{sess: sess, stmt: newStatements(cfg.Keyspace)}, nil
 }
@@ -145,7 +150,7 @@ func (r *Reader) Trending(ctx context.Context) (page.Trending, error) {
 
 // Ping returns nil if Cassandra answers a query: the Reader's /readyz.
 func (r *Reader) Ping(ctx context.Context) error {
-	if err := r.sess.Query(r.stmt.ping).WithContext(ctx).Exec(); err != nil {
+	if err := r.sess.Query(r.stmt.ping).WithContext(ctx).Idempotent(true).Exec(); err != nil {
 		return fmt.Errorf("snapshot: ping Cassandra: %w", err)
 	}
 	return nil

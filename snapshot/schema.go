@@ -1,12 +1,18 @@
 package snapshot
 
 import (
+	"context"
+	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
+
+	"github.com/gocql/gocql"
 )
 
-// Schema is the CQL the Snapshotter runs at start, each statement
-// idempotent. {keyspace} and {replication} stand for Config.Keyspace and
+// Schema is the CQL InitSchema runs (`tagstream snapshot --init-schema`),
+// each statement idempotent. {keyspace} and {replication} stand for Config.Keyspace and
 // Config.Replication. The package documentation describes every column.
 //
 // The CREATE statements make the current schema in a new keyspace; the
@@ -83,6 +89,103 @@ func SchemaStatements(keyspace, replication string) []string {
 		}
 	}
 	return out
+}
+
+// ErrNoSchema is the error of a Snapshotter or Reader whose keyspace lacks
+// a table, a column or a type of Schema: InitSchema has not been run on
+// it, or was run by an older version.
+var ErrNoSchema = errors.New("snapshot: the keyspace lacks the snapshot's schema")
+
+// InitSchema creates cfg's keyspace (with cfg.Replication), its types and
+// tables, or brings a keyspace an earlier version made up to date in
+// place, and returns once Cassandra's nodes agree on the schema (gocql
+// waits for agreement after each statement). Running it again changes
+// nothing: every statement is IF NOT EXISTS. An existing keyspace's
+// replication is never altered. ctx bounds the whole.
+func InitSchema(ctx context.Context, cfg Config) error {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return err
+	}
+	sess, err := cfg.cluster().CreateSession()
+	if err != nil {
+		return cfg.connectError(err)
+	}
+	defer sess.Close()
+	return createSchema(ctx, sess, cfg)
+}
+
+func createSchema(ctx context.Context, sess *gocql.Session, cfg Config) error {
+	for _, q := range SchemaStatements(cfg.Keyspace, cfg.Replication) {
+		if err := sess.Query(q).WithContext(ctx).Exec(); err != nil {
+			return fmt.Errorf("snapshot: create schema: %s: %w", q, err)
+		}
+	}
+	return nil
+}
+
+// schemaColumns are the columns of each table and the fields of each type
+// of Schema, what checkSchema requires (TestSchemaColumns holds it to
+// Schema).
+var schemaColumns = map[string][]string{
+	"hashtags": {"hashtag", "display", "post_count", "updated_at", "top_posts", "computed_at",
+		"top_updated_at", "recent_posts", "recent_updated_at"},
+	"trending_partials":   {"partition", "partitions", "computed_at", "computed_at_nanos", "expires_at", "hashtags"},
+	"changelog_offsets":   {"generation", "topic", "partition", "next_offset", "flushed_at"},
+	"type post_summary":   {"post_id", "user_id", "image_id", "caption", "created_at", "like_count"},
+	"type trending_entry": {"hashtag", "key", "posts"},
+}
+
+// checkSchema returns nil if keyspace ks has every table, column and type
+// of Schema, else an ErrNoSchema saying what is missing and what to run.
+// It only reads system_schema: no DDL.
+func checkSchema(ctx context.Context, sess *gocql.Session, ks string) error {
+	have := map[string]map[string]bool{}
+	add := func(table, col string) {
+		if have[table] == nil {
+			have[table] = map[string]bool{}
+		}
+		have[table][col] = true
+	}
+	var table, col string
+	iter := sess.Query(`SELECT table_name, column_name FROM system_schema.columns WHERE keyspace_name = ?`, ks).WithContext(ctx).Idempotent(true).Iter()
+	for iter.Scan(&table, &col) {
+		add(table, col)
+	}
+	if err := iter.Close(); err != nil {
+		return fmt.Errorf("snapshot: read the schema of keyspace %s: %w", ks, err)
+	}
+	var fields []string
+	iter = sess.Query(`SELECT type_name, field_names FROM system_schema.types WHERE keyspace_name = ?`, ks).WithContext(ctx).Idempotent(true).Iter()
+	for iter.Scan(&table, &fields) {
+		for _, f := range fields {
+			add("type "+table, f)
+		}
+	}
+	if err := iter.Close(); err != nil {
+		return fmt.Errorf("snapshot: read the types of keyspace %s: %w", ks, err)
+	}
+	var missing []string
+	for _, t := range slices.Sorted(maps.Keys(schemaColumns)) {
+		if have[t] == nil {
+			missing = append(missing, t)
+			continue
+		}
+		for _, c := range schemaColumns[t] {
+			if !have[t][c] {
+				missing = append(missing, t+"."+c)
+			}
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	what := "lacks " + strings.Join(missing, ", ")
+	if len(have) == 0 {
+		what = "does not exist or is empty"
+	}
+	return fmt.Errorf("%w: keyspace %s %s: run `tagstream snapshot --init-schema` with the same --cassandra and --keyspace "+
+		"(it creates the keyspace and tables, or brings an older version's up to date, then exits)", ErrNoSchema, ks, what)
 }
 
 // offsetBits is the width of the offset part of a write timestamp; the

@@ -33,9 +33,10 @@
 //
 // # Schema
 //
-// Schema (created if missing, and brought up to date in place in a
-// keyspace an earlier version created) holds three tables in
-// Config.Keyspace:
+// Schema (created by InitSchema, `tagstream snapshot --init-schema`, which
+// also brings a keyspace an earlier version created up to date in place;
+// a Snapshotter and a Reader only check it is there) holds three tables
+// in Config.Keyspace:
 //
 //	hashtags (hashtag text PRIMARY KEY,
 //	          display text, post_count bigint, updated_at timestamp,
@@ -318,11 +319,12 @@ func (s *Snapshotter) Stats() Stats {
 	return st
 }
 
-// Run connects to Cassandra (waiting while it is unreachable), creates the
-// schema, then follows the changelogs and flushes every Interval until ctx
-// ends. It then makes a last flush (bounded by DefaultShutdownFlush) and
-// returns nil; it returns an error only if it cannot run at all (a bad
-// Kafka configuration, ErrOldGeneration).
+// Run connects to Cassandra (waiting while it is unreachable), checks the
+// schema (creates it with Config.CreateSchema), then follows the
+// changelogs and flushes every Interval until ctx ends. It then makes a
+// last flush (bounded by DefaultShutdownFlush) and returns nil; it returns
+// an error only if it cannot run at all (a bad Kafka configuration,
+// ErrOldGeneration, ErrNoSchema).
 func (s *Snapshotter) Run(ctx context.Context) error {
 	sess, err := s.connect(ctx)
 	if err != nil {
@@ -366,7 +368,7 @@ func (s *Snapshotter) Run(ctx context.Context) error {
 	return nil
 }
 
-// connect opens a session and creates the schema, retrying with backoff.
+// connect opens a session and checks the schema, retrying with backoff.
 func (s *Snapshotter) connect(ctx context.Context) (*gocql.Session, error) {
 	return retry(ctx, s, "connect to Cassandra", func() (*gocql.Session, error) { return s.open(ctx) })
 }
@@ -383,13 +385,13 @@ func retry[T any](ctx context.Context, s *Snapshotter, what string, fn func() (T
 		switch {
 		case err == nil:
 			return nil
-		case errors.Is(err, ErrOldGeneration):
+		case errors.Is(err, ErrOldGeneration), errors.Is(err, ErrNoSchema):
 			return backoff.Permanent(err)
 		}
 		s.log.Warn(what+" failed; retrying", "err", err)
 		return err
 	})
-	if err != nil && !errors.Is(err, ErrOldGeneration) && ctx.Err() != nil {
+	if err != nil && !errors.Is(err, ErrOldGeneration) && !errors.Is(err, ErrNoSchema) && ctx.Err() != nil {
 		err = ctx.Err()
 	}
 	return v, err
@@ -402,15 +404,17 @@ func (s *Snapshotter) retryPolicy() backoff.Policy {
 func (s *Snapshotter) open(ctx context.Context) (*gocql.Session, error) {
 	sess, err := s.cfg.cluster().CreateSession()
 	if err != nil {
-		return nil, fmt.Errorf("snapshot: connect to %v: %w", s.cfg.Cassandra, err)
+		return nil, s.cfg.connectError(err)
 	}
-	for _, q := range SchemaStatements(s.cfg.Keyspace, s.cfg.Replication) {
-		if err := sess.Query(q).WithContext(ctx).Exec(); err != nil {
-			sess.Close()
-			return nil, fmt.Errorf("snapshot: create schema: %s: %w", q, err)
-		}
+	check := checkSchema
+	if s.cfg.CreateSchema {
+		check = func(ctx context.Context, sess *gocql.Session, _ string) error { return createSchema(ctx, sess, s.cfg) }
 	}
-	iter := sess.Query(s.stmt.generations).WithContext(ctx).Iter()
+	if err := check(ctx, sess, s.cfg.Keyspace); err != nil {
+		sess.Close()
+		return nil, err
+	}
+	iter := sess.Query(s.stmt.generations).WithContext(ctx).Idempotent(true).Iter()
 	var g, newest int
 	for iter.Scan(&g) {
 		newest = max(newest, g)
@@ -454,7 +458,7 @@ func (s *Snapshotter) startOffsets(ctx context.Context, offsets map[string]map[i
 func (s *Snapshotter) loadOffsets(ctx context.Context, topic string) (map[int32]int64, error) {
 	return retry(ctx, s, "read stored offsets", func() (map[int32]int64, error) {
 		out := map[int32]int64{}
-		iter := s.session.Load().Query(s.stmt.offsets, s.cfg.Generation, topic).WithContext(ctx).Iter()
+		iter := s.session.Load().Query(s.stmt.offsets, s.cfg.Generation, topic).WithContext(ctx).Idempotent(true).Iter()
 		var p int32
 		var next int64
 		for iter.Scan(&p, &next) {
@@ -656,7 +660,7 @@ func (s *Snapshotter) flush(ctx context.Context) (err error) {
 	nRows, nPartials = len(b.rows), len(b.partials)
 	if len(b.rows) == 0 && len(b.partials) == 0 && len(b.offsets) == 0 {
 		// Nothing to write; still tell /readyz whether Cassandra answers.
-		if err := sess.Query(s.stmt.ping).WithContext(ctx).Exec(); err != nil {
+		if err := sess.Query(s.stmt.ping).WithContext(ctx).Idempotent(true).Exec(); err != nil {
 			return fmt.Errorf("snapshot: ping Cassandra: %w", err)
 		}
 		return nil

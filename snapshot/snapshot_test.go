@@ -21,18 +21,15 @@ import (
 	"github.com/tagstream/tagstream/testenv"
 )
 
-// cassandraAddr is the real Cassandra of the tests, or a skip.
-func cassandraAddr(t *testing.T) string {
-	t.Helper()
-	return testenv.Get(t, "TAGSTREAM_CASSANDRA", "a real Cassandra (services/cassandra.sh up starts one on 127.0.0.1:19042)")
-}
-
 var keyspaceSeq atomic.Int64
 
-// testSession opens a session of the test's own.
+// testSession opens a session of the test's own on the test Cassandra at
+// addr, logged in as the tests' role.
 func testSession(t *testing.T, addr string) *gocql.Session {
 	t.Helper()
-	cl := gocql.NewCluster(addr)
+	c := testenv.GetCassandra(t)
+	c.Addr = addr
+	cl := c.NewCluster()
 	cl.Timeout = 30 * time.Second
 	cl.ConnectTimeout = 10 * time.Second
 	s, err := cl.CreateSession()
@@ -56,20 +53,39 @@ func testKeyspace(t *testing.T, addr string) string {
 	return ks
 }
 
-// setup gives a test its own keyspace and embedded broker with 3-partition
-// topics counts, top, recent and partials (plus extra), a producer, and a
-// Config using them.
+// setup gives a test its own keyspace, its schema made by InitSchema (the
+// operator's --init-schema), and embedded broker with 3-partition topics
+// counts, top, recent and partials (plus extra), a producer, and a Config
+// using them.
 func setup(t *testing.T, extra ...string) (Config, *producer) {
 	t.Helper()
-	addr := cassandraAddr(t)
-	ks := testKeyspace(t, addr)
+	cfg, p := setupBare(t, extra...)
+	initSchema(t, cfg)
+	return cfg, p
+}
+
+// setupBare is setup with an empty keyspace name: no schema.
+func setupBare(t *testing.T, extra ...string) (Config, *producer) {
+	t.Helper()
+	c := testenv.GetCassandra(t)
+	ks := testKeyspace(t, c.Addr)
 	brokers := testBroker(t, 3, append([]string{"counts", "top", "recent", "partials"}, extra...)...)
 	// The test node's data centre (Cassandra's default, as
 	// services/cassandra.sh leaves it): every test runs token-aware and
 	// DC-aware, as a deployment does.
-	return Config{Cassandra: []string{addr}, Keyspace: ks, Brokers: brokers, CountsTopic: "counts", TopTopic: "top",
-		RecentTopic: "recent", PartialsTopic: "partials", Group: "g-" + ks, Interval: 100 * time.Millisecond,
-		LocalDC: "datacenter1"}, newProducer(t, brokers)
+	return Config{Cassandra: []string{c.Addr}, User: c.User, Password: c.Password, Keyspace: ks, Brokers: brokers,
+		CountsTopic: "counts", TopTopic: "top", RecentTopic: "recent", PartialsTopic: "partials", Group: "g-" + ks,
+		Interval: 100 * time.Millisecond, LocalDC: "datacenter1"}, newProducer(t, brokers)
+}
+
+// initSchema runs InitSchema on cfg's keyspace.
+func initSchema(t *testing.T, cfg Config) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if err := InitSchema(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // testBroker starts an embedded broker with the given topics.

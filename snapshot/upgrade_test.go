@@ -56,19 +56,20 @@ type previousPostUDT struct {
 	CreatedAt time.Time `cql:"created_at"`
 }
 
-// A keyspace the previous version created and filled is upgraded in place
-// by a new Snapshotter: its rows stay as they are (not rewritten, their
-// posts with no like count reading as 0 likes), it resumes at the offsets
-// the previous version stored, the new columns and table fill, a Reader
-// that started before the upgrade serves once it is done, and the schema
-// is then exactly that of a new keyspace.
+// A keyspace the previous version created and filled is refused by a new
+// Snapshotter and Reader (ErrNoSchema, naming what is missing), then
+// upgraded in place by InitSchema (--init-schema): its rows stay as they
+// are (not rewritten, their posts with no like count reading as 0 likes),
+// the snapshotter resumes at the offsets the previous version stored, the
+// new columns and table fill, and the schema is then exactly that of a
+// new keyspace.
 func TestSchemaUpgradesPreviousKeyspace(t *testing.T) {
-	cfg, p := setup(t)
+	cfg, p := setupBare(t)
 	addr, ks := cfg.Cassandra[0], cfg.Keyspace
 	sess := testSession(t, addr)
 	defer sess.Close()
 	for _, q := range strings.Split(previousSchema, ";") {
-		q = strings.NewReplacer("{keyspace}", ks, "{replication}", DefaultReplication).Replace(strings.TrimSpace(q))
+		q = strings.NewReplacer("{keyspace}", ks, "{replication}", cqlReplication(t)).Replace(strings.TrimSpace(q))
 		if q == "" {
 			continue
 		}
@@ -111,14 +112,29 @@ func TestSchemaUpgradesPreviousKeyspace(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// An API replica of the new version that starts first cannot read the
-	// previous schema: an error, not a missing hashtag.
+	// An API replica or a snapshotter of the new version that starts
+	// before --init-schema refuses the previous schema, saying what is
+	// missing and what to run.
+	for _, what := range []string{"reader", "snapshotter"} {
+		var err error
+		if what == "reader" {
+			_, err = NewReader(cfg)
+		} else {
+			var s *Snapshotter
+			if s, err = New(cfg); err == nil {
+				err = s.Run(context.Background())
+			}
+		}
+		if !errors.Is(err, ErrNoSchema) || !strings.Contains(err.Error(), "hashtags.recent_posts") ||
+			!strings.Contains(err.Error(), "type post_summary.like_count") || !strings.Contains(err.Error(), "--init-schema") {
+			t.Fatalf("%s on the previous schema: %v, want ErrNoSchema naming the missing columns and --init-schema", what, err)
+		}
+	}
+	initSchema(t, cfg)
+	initSchema(t, cfg) // again: nothing to do
 	r := newReader(t, cfg)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if _, err := r.Get(ctx, "old"); err == nil || errors.Is(err, ErrNotFound) {
-		t.Fatalf("read of the previous schema: %v, want an error naming the missing columns", err)
-	}
 
 	// New records of every served topic, for "old" and a new hashtag.
 	rc := recent(now, "o2", "o1")
@@ -159,7 +175,7 @@ func TestSchemaUpgradesPreviousKeyspace(t *testing.T) {
 
 	// Upgraded, the keyspace has the schema a new one gets.
 	fresh := testKeyspace(t, addr)
-	for _, q := range SchemaStatements(fresh, DefaultReplication) {
+	for _, q := range SchemaStatements(fresh, cqlReplication(t)) {
 		if err := sess.Query(q).Exec(); err != nil {
 			t.Fatalf("%s: %v", q, err)
 		}
@@ -196,4 +212,57 @@ func schemaOf(t *testing.T, s *gocql.Session, ks string) []string {
 		t.Fatalf("keyspace %s has no schema", ks)
 	}
 	return out
+}
+
+// What a Snapshotter and a Reader check is exactly what InitSchema makes:
+// every table and type of a new keyspace, each with all its columns or
+// fields, and nothing more; a keyspace that does not exist gets
+// ErrNoSchema saying so and naming --init-schema.
+func TestSchemaCheckIsSchema(t *testing.T) {
+	cfg, _ := setup(t)
+	sess := testSession(t, cfg.Cassandra[0])
+	defer sess.Close()
+	var got []string
+	for _, line := range schemaOf(t, sess, cfg.Keyspace) {
+		f := strings.Fields(line) // column table.col kind type | type name [fields] [types]
+		if f[0] == "column" {
+			got = append(got, f[1])
+			continue
+		}
+		for _, field := range strings.Fields(strings.Trim(line[strings.Index(line, "["):strings.Index(line, "]")+1], "[]")) {
+			got = append(got, "type "+f[1]+"."+field)
+		}
+	}
+	var want []string
+	for table, cols := range schemaColumns {
+		for _, c := range cols {
+			want = append(want, table+"."+c)
+		}
+	}
+	slices.Sort(got)
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Fatalf("InitSchema makes\n%s\nthe check requires\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := checkSchema(ctx, sess, cfg.Keyspace); err != nil {
+		t.Fatal(err)
+	}
+	missing := cfg
+	missing.Keyspace = "no_such_keyspace_" + fmt.Sprint(time.Now().UnixNano())
+	if _, err := NewReader(missing); !errors.Is(err, ErrNoSchema) || !strings.Contains(err.Error(), "does not exist") ||
+		!strings.Contains(err.Error(), "tagstream snapshot --init-schema") {
+		t.Fatalf("reader of a missing keyspace: %v", err)
+	}
+}
+
+// cqlReplication is DefaultReplication as a CQL map.
+func cqlReplication(t *testing.T) string {
+	t.Helper()
+	r, err := ParseReplication(DefaultReplication)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
 }

@@ -106,7 +106,7 @@ func dispatch(ctx context.Context, args []string, in io.Reader, out io.Writer) (
 		}
 		var snap *snapshot.Config
 		if len(c.Snapshot.Cassandra) > 0 {
-			s := snapshotConfig(c)
+			s := snapshotConfig(c) // pipeline.Embedded creates its schema
 			snap = &s
 		}
 		var rank *processors.RankOptions
@@ -155,11 +155,14 @@ func dispatch(ctx context.Context, args []string, in io.Reader, out io.Writer) (
 	case "snapshot":
 		// Its own port, so it can run next to an API on the defaults.
 		c.HTTP = "127.0.0.1:8081"
-		fs := config.FlagSet(cmd, &c, append([]string{"brokers", "http", "pprof", "log-level"}, snapshotFlags...)...)
+		fs := config.FlagSet(cmd, &c, append([]string{"brokers", "http", "pprof", "log-level", "init-schema"}, snapshotFlags...)...)
 		if err := parse(fs, args, &c); err != nil {
 			return err
 		}
 		s := snapshotConfig(c)
+		if c.Snapshot.InitSchema {
+			return initSchema(ctx, out, s)
+		}
 		s.Brokers = c.Brokers
 		return ignoreCancel(pipeline.Snapshot(ctx, pipeline.SnapshotOptions{Namespace: namespace(c),
 			Snapshot: s, HTTP: c.HTTP, Cluster: cluster(c),
@@ -325,6 +328,9 @@ func parse(fs *flag.FlagSet, args []string, c *config.Config) error {
 		return err
 	}
 	if err := c.KafkaTLS.Load("kafka"); err != nil {
+		return err
+	}
+	if err := c.Snapshot.TLS.Load("cassandra"); err != nil {
 		return err
 	}
 	if err := topology.Namespace(c.Namespace).Valid(); err != nil {
@@ -499,8 +505,29 @@ func snapshotConfig(c config.Config) snapshot.Config {
 	if len(s.Cassandra) == 0 {
 		s.Cassandra = []string{snapshot.DefaultCassandra}
 	}
+	if s.TLS.Enabled() && s.TLS.Config == nil {
+		// As cluster's: never plaintext to a Cassandra told to be TLS.
+		panic("tagstream: --cassandra-tls given but never loaded")
+	}
 	return snapshot.Config{Cassandra: s.Cassandra, Keyspace: s.Keyspace, Replication: s.Replication, Interval: s.Interval,
-		LocalDC: s.LocalDC, Consistency: s.Consistency}
+		LocalDC: s.LocalDC, Consistency: s.Consistency,
+		User: s.User, Password: s.Password, TLS: s.TLS.Config}
+}
+
+// initSchemaTimeout bounds `snapshot --init-schema`: a dozen DDL
+// statements, each followed by gocql's wait for the nodes to agree on the
+// schema (up to a minute on a loaded cluster).
+const initSchemaTimeout = 3 * time.Minute
+
+// initSchema is `tagstream snapshot --init-schema`.
+func initSchema(ctx context.Context, out io.Writer, s snapshot.Config) error {
+	ctx, cancel := context.WithTimeout(ctx, initSchemaTimeout)
+	defer cancel()
+	if err := snapshot.InitSchema(ctx, s); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "tagstream snapshot: schema of keyspace %s ready on Cassandra %v\n", s.Keyspace, s.Cassandra)
+	return nil
 }
 
 func ignoreCancel(err error) error {

@@ -61,14 +61,15 @@ func launchEnv(t *testing.T, name string, env []string, args ...string) *command
 }
 
 // childEnv is the environment without the test variables that are also
-// flags (TAGSTREAM_CASSANDRA is --cassandra, TAGSTREAM_S3_* are --s3-*):
+// flags (TAGSTREAM_CASSANDRA* are --cassandra and its login, TAGSTREAM_S3_*
+// are --s3-*):
 // under make test they are set, and every `tagstream run` would otherwise
 // start a snapshotter into one shared keyspace and store photos in S3,
 // which these tests are not about.
 func childEnv() []string {
 	var env []string
 	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "TAGSTREAM_CASSANDRA=") && !strings.HasPrefix(kv, "TAGSTREAM_S3_") {
+		if !strings.HasPrefix(kv, "TAGSTREAM_CASSANDRA") && !strings.HasPrefix(kv, "TAGSTREAM_S3_") {
 			env = append(env, kv)
 		}
 	}

@@ -140,3 +140,19 @@ func TestEveryKafkaCommandLoadsItsTLS(t *testing.T) {
 		}
 	}
 }
+
+// Every command that reaches Cassandra reads its TLS files at start, as
+// the Kafka ones do: a CA file that is not there stops it with the flag
+// named, before any connection.
+func TestEveryCassandraCommandLoadsItsTLS(t *testing.T) {
+	for _, args := range [][]string{
+		{"run", "--data", t.TempDir()}, {"api", "--secret", strings.Repeat("s", token.MinSecretLen), "--source", "cassandra"},
+		{"snapshot"}, {"snapshot", "--init-schema"},
+	} {
+		args = append(args, "--cassandra", "127.0.0.1:1", "--cassandra-ca", "/nonexistent/cassandra-ca.pem")
+		err := dispatch(t.Context(), args, strings.NewReader(""), io.Discard)
+		if err == nil || !strings.Contains(err.Error(), "--cassandra-ca") || !strings.Contains(err.Error(), "/nonexistent/cassandra-ca.pem") {
+			t.Errorf("%v: %v; want an error naming --cassandra-ca and its file", args, err)
+		}
+	}
+}

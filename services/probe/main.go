@@ -1,13 +1,16 @@
 // Command probe checks that a local service answers its own protocol, not just
 // that its port is open. It is the health check of the services/*.sh scripts:
 //
-//	probe cql [-timeout 5s] [-keyspace KS] [-e STATEMENT]... HOST:PORT
+//	probe cql [-timeout 5s] [-keyspace KS] [-user U -password-file F] [-e STATEMENT]... HOST:PORT
 //
 // With no -e it opens a real CQL session, runs
 // `SELECT release_version FROM system.local`, prints the version and exits 0.
 // Each -e runs that statement instead, in order, printing any rows it returns
 // (one line a row, col=value), which makes it a tiny non-interactive cqlsh.
-// Any failure prints the error and exits 1; bad usage exits 2.
+// With -user it logs in as that role (Cassandra's PasswordAuthenticator),
+// its password read from -password-file, never from the command line,
+// which every process listing shows. Any failure prints the error and
+// exits 1; bad usage exits 2.
 //
 // Each service is a subcommand word, so others (s3, kafka, ...) can be added to
 // the probes table below.
@@ -80,6 +83,8 @@ func cqlProbe(args []string) error {
 	fs := flag.NewFlagSet("cql", flag.ContinueOnError)
 	timeout := fs.Duration("timeout", 5*time.Second, "connect and per-statement timeout")
 	keyspace := fs.String("keyspace", "", "keyspace of the session")
+	user := fs.String("user", "", "role to log in as (PasswordAuthenticator); empty: no login")
+	passwordFile := fs.String("password-file", "", "file holding -user's password (one trailing newline dropped)")
 	var stmts stringList
 	fs.Var(&stmts, "e", "CQL statement to run instead of the health query (repeatable, run in order)")
 	fs.Usage = func() {
@@ -113,6 +118,13 @@ func cqlProbe(args []string) error {
 	cluster.DisableInitialHostLookup = true // one node; don't chase peers
 	cluster.Keyspace = *keyspace
 	cluster.Logger = log.New(io.Discard, "", 0)
+	if *user != "" {
+		b, err := os.ReadFile(*passwordFile)
+		if err != nil {
+			return fmt.Errorf("-password-file: %w", err)
+		}
+		cluster.Authenticator = gocql.PasswordAuthenticator{Username: *user, Password: strings.TrimSuffix(string(b), "\n")}
+	}
 	session, err := cluster.CreateSession()
 	if err != nil {
 		return fmt.Errorf("connect %s: %w", fs.Arg(0), err)
