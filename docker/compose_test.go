@@ -99,13 +99,6 @@ var secretVars = []string{"TAGSTREAM_SECRET", "TAGSTREAM_KAFKA_PASSWORD", "TAGST
 	"TAGSTREAM_API_PASSWORD", "TAGSTREAM_WORKER_PASSWORD", "TAGSTREAM_RANK_PASSWORD", "TAGSTREAM_READER_PASSWORD",
 	"TAGSTREAM_CASSANDRA_PASSWORD"}
 
-// agreedFlags are the TLS and authentication flags of issue 17, built in
-// parallel with this file under these agreed names (docker/README.md,
-// TLS). Until the binary has one, checkFlags leaves its variable alone
-// instead of reporting it unknown; once it has, it is checked as any other.
-var agreedFlags = []string{"kafka-tls", "kafka-ca", "kafka-cert", "kafka-key", "cassandra-user", "cassandra-password",
-	"cassandra-tls", "cassandra-ca", "cassandra-cert", "cassandra-key", "s3-ca", "cassandra-local-dc"}
-
 // testVars are the operator's secrets with the test's values, by the
 // variable docker/secrets.sh takes each from (its file in docker/secrets/
 // is the name in lower case, and so is the Compose secret). Each password
@@ -3114,25 +3107,15 @@ func checkFlags(name, cmd string, s types.ServiceConfig) []string {
 	fs := config.FlagSet(cmd, &c, commandFlags(cmd)...)
 	byEnv := map[string]string{}
 	fs.VisitAll(func(f *flag.Flag) { byEnv[config.EnvName(f.Name)] = f.Name })
-	// An agreed flag this binary does not have yet (agreedFlags).
-	pending := func(key string) bool {
-		if _, known := byEnv[key]; known {
-			return false
-		}
-		f := strings.ToLower(strings.ReplaceAll(strings.TrimPrefix(key, "TAGSTREAM_"), "_", "-"))
-		return slices.Contains(agreedFlags, strings.TrimSuffix(f, "-file"))
-	}
 	var environ []string
 	for _, k := range sortedKeys(envMap(s)) {
-		if !pending(k) {
-			environ = append(environ, k+"="+env(s, k))
-		}
+		environ = append(environ, k+"="+env(s, k))
 	}
 	if err := config.CheckEnv(environ); err != nil {
 		problems = append(problems, fmt.Sprintf("%s: tagstream refuses its environment: %v", name, err))
 	}
 	for _, key := range sortedKeys(envMap(s)) {
-		if !strings.HasPrefix(key, "TAGSTREAM_") || pending(key) {
+		if !strings.HasPrefix(key, "TAGSTREAM_") {
 			continue
 		}
 		flagName, ok := byEnv[key]
