@@ -66,6 +66,15 @@ type Options struct {
 	// RestartBroker, if set, is run once RestartAt of the load is
 	// produced: a command that stops the broker and starts it again.
 	RestartBroker []string
+	// Nodes, if set, replaces RestartBroker on a three-node cluster: from
+	// RestartAt of the load on, its rounds SIGKILL the broker leading the
+	// most partitions, then the active controller (NodeChaos).
+	Nodes *NodeChaos
+	// RandomIDs is how many of the Workers run without --instance-id, as
+	// the compose file's replicas do: a random id at every start, so each
+	// restart is a new member of the groups and a new transactional id
+	// (default 0: every worker has a fixed id).
+	RandomIDs int
 	// Dir receives the run's folder: the verdict, the journal, the
 	// processes' logs and the end state (report.go lists the files).
 	Dir string
@@ -153,6 +162,8 @@ type Result struct {
 	Mix                                             Mix
 	Creates, Edits, Deletes, Poison, Likes, Unlikes int
 	Kills, Crashes, BrokerRestarts                  int
+	// NodeKills counts the SIGKILLs of cluster nodes by round (NodeChaos).
+	NodeKills map[string]int
 	// Hashtags is the number of hashtags in the truth; Differ of those
 	// whose served count is not the truth, Drift the sum of |served-truth|.
 	Hashtags, Differ int
@@ -176,11 +187,24 @@ type Result struct {
 }
 
 func (r *Result) String() string {
-	return fmt.Sprintf("chaos seed %d: %d creates, %d edits, %d deletes, %d poison records, %d likes, %d unlikes; %d SIGKILLs, %d crashes, %d broker restarts; "+
+	return fmt.Sprintf("chaos seed %d: %d creates, %d edits, %d deletes, %d poison records, %d likes, %d unlikes; %d SIGKILLs, %d crashes, %d broker restarts%s; "+
 		"load %s, settled after %s; %d hashtags checked: %d differ, total drift %d %v; %d pages' lists checked: %d lists differ %v; %s",
-		r.Seed, r.Creates, r.Edits, r.Deletes, r.Poison, r.Likes, r.Unlikes, r.Kills, r.Crashes, r.BrokerRestarts,
+		r.Seed, r.Creates, r.Edits, r.Deletes, r.Poison, r.Likes, r.Unlikes, r.Kills, r.Crashes, r.BrokerRestarts, r.nodeKills(),
 		r.Load.Round(time.Second), r.Settled.Round(time.Second), r.Hashtags, r.Differ, r.Drift, r.Examples,
 		r.Lists, r.ListsDiffer, r.ListExamples, r.Bound)
+}
+
+// nodeKills is ", node SIGKILLs: leader 1, controller 1" on a cluster run,
+// else empty.
+func (r *Result) nodeKills() string {
+	if len(r.NodeKills) == 0 {
+		return ""
+	}
+	var parts []string
+	for _, round := range NodeRounds {
+		parts = append(parts, fmt.Sprintf("%s %d", round, r.NodeKills[round]))
+	}
+	return ", node SIGKILLs: " + strings.Join(parts, ", ")
 }
 
 // Run runs the chaos experiment. It returns a *Failure whose kind says why
@@ -200,7 +224,7 @@ func Run(ctx context.Context, o Options) (res *Result, err error) {
 		return nil, fail(KindHarness, err, "journal")
 	}
 	defer j.close()
-	res = &Result{Seed: o.Seed, Mix: o.Mix, Dir: o.Dir}
+	res = &Result{Seed: o.Seed, Mix: o.Mix, Dir: o.Dir, NodeKills: map[string]int{}}
 	rep := &report{o: o, j: j}
 	var procs *supervisor
 	defer func() {
@@ -213,7 +237,8 @@ func Run(ctx context.Context, o Options) (res *Result, err error) {
 		rep.write(res, err)
 		fmt.Fprintf(o.Out, "chaos: seed %d: %s\nchaos: run folder %s\n", o.Seed, res.Verdict, o.Dir)
 	}()
-	j.event("seed %d, %d posts at %d/s, %d workers, %d partitions; mix %+v", o.Seed, o.Posts, o.Rate, o.Workers, o.Cluster.Partitions, o.Mix)
+	j.event("seed %d, %d posts at %d/s, %d workers (%d with random ids), %d partitions, replication %d; mix %+v",
+		o.Seed, o.Posts, o.Rate, o.Workers, o.RandomIDs, o.Cluster.Partitions, o.Cluster.ReplicationFactor(), o.Mix)
 
 	c := o.Cluster
 	prep, cancel := context.WithTimeout(ctx, 2*time.Minute)
@@ -225,7 +250,8 @@ func Run(ctx context.Context, o Options) (res *Result, err error) {
 	if err := c.EnsureTopics(prep, g0.Topics()); err != nil {
 		return res, fail(KindService, err, "create the topics")
 	}
-	common := []string{"--brokers", strings.Join(c.Brokers, ","), "--partitions", fmt.Sprint(c.Partitions), "--log-level", "info",
+	common := []string{"--brokers", strings.Join(c.Brokers, ","), "--partitions", fmt.Sprint(c.Partitions),
+		"--replication", fmt.Sprint(c.ReplicationFactor()), "--log-level", "info",
 		"--namespace", string(o.Namespace)}
 	httpAddr, err := testenv.FreeAddr()
 	if err != nil {
@@ -244,6 +270,11 @@ func Run(ctx context.Context, o Options) (res *Result, err error) {
 	for i := 1; i <= o.Workers; i++ {
 		name := fmt.Sprintf("worker-%d", i)
 		args := append([]string{"worker", "--instance-id", fmt.Sprintf("chaos-%d", i)}, stateDir(name)...)
+		if i > o.Workers-o.RandomIDs {
+			// A random id at each start: its state dir is still its own,
+			// as a replica's volume would be.
+			args = append([]string{"worker"}, stateDir(name)...)
+		}
 		procs.start(name, o.WorkerEnv, append(args, common...))
 	}
 	// The ranking is killed like the workers; its documents come at most
@@ -274,6 +305,12 @@ func Run(ctx context.Context, o Options) (res *Result, err error) {
 			if o.SteadyPosts == 0 {
 				return nil
 			}
+			if o.Nodes != nil {
+				// The bound is held through worker kills, not node outages:
+				// the rounds end before the steady phase.
+				j.say("load produced (%d posts); waiting for the node rounds to end", res.Creates)
+				restartWG.Wait()
+			}
 			j.say("load produced (%d posts); waiting for the pipeline to catch up before the steady phase (no kills meanwhile)", res.Creates)
 			began := time.Now()
 			dctx, dcancel := context.WithTimeout(pctx, o.Drain)
@@ -297,6 +334,15 @@ func Run(ctx context.Context, o Options) (res *Result, err error) {
 			return nil
 		}
 		produceErr = produce(pctx, o, res, j, watch, caughtUp, func() {
+			if o.Nodes != nil {
+				restartWG.Add(1)
+				go func() {
+					defer restartWG.Done()
+					restartErr = nodeRounds(pctx, o, res, j, watch)
+					res.BrokerRestarts = res.NodeKills["leader"] + res.NodeKills["controller"]
+				}()
+				return
+			}
 			if len(o.RestartBroker) == 0 {
 				return
 			}
@@ -326,7 +372,7 @@ func Run(ctx context.Context, o Options) (res *Result, err error) {
 	res.Kills, res.Crashes = procs.counts()
 	loadEnd := time.Now()
 	if restartErr != nil {
-		return res, fail(KindService, restartErr, "the broker restart failed (broker-restart.log)")
+		return res, fail(KindService, restartErr, "the broker restart failed (broker-restart.log, nodes.log)")
 	}
 	if produceErr != nil {
 		if ctx.Err() != nil {
