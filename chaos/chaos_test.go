@@ -168,9 +168,9 @@ func chaosSeeds(t *testing.T, onCluster bool) {
 		if !ok {
 			failed++
 		}
-		lines = append(lines, fmt.Sprintf("seed %-6d %-4s %7d posts %6d edits %6d deletes %4d poison %6d likes %5d unlikes %3d kills %3d crashes %d restarts%s  %5d hashtags %3d differ drift %-3d %5d lists checked %3d differ %4.0fs  %s",
+		lines = append(lines, fmt.Sprintf("seed %-6d %-4s %7d posts %6d edits %6d deletes %4d poison %6d likes %5d unlikes %3d kills %3d crashes %d restarts%s  %5d hashtags %3d differ drift %-3d %7d records logged, %d lost %5d lists checked %3d differ %4.0fs  %s",
 			seed, map[bool]string{true: "ok", false: "FAIL"}[ok], res.Creates, res.Edits, res.Deletes, res.Poison, res.Likes, res.Unlikes, res.Kills, res.Crashes,
-			res.BrokerRestarts, res.nodeKills(), res.Hashtags, res.Differ, res.Drift, res.Lists, res.ListsDiffer, res.Settled.Seconds(), res.Verdict))
+			res.BrokerRestarts, res.nodeKills(), res.Hashtags, res.Differ, res.Drift, res.Logged, res.Lost, res.Lists, res.ListsDiffer, res.Settled.Seconds(), res.Verdict))
 		total.Creates += res.Creates
 		total.Edits += res.Edits
 		total.Deletes += res.Deletes
@@ -178,15 +178,17 @@ func chaosSeeds(t *testing.T, onCluster bool) {
 		total.BrokerRestarts += res.BrokerRestarts
 		total.Differ += res.Differ
 		total.Drift += res.Drift
+		total.Logged += res.Logged
+		total.Lost += res.Lost
 		total.Likes += res.Likes
 		total.Unlikes += res.Unlikes
 		total.Lists += res.Lists
 		total.ListsDiffer += res.ListsDiffer
 	}
 	t.Logf("chaos summary:\n%s\ntotal: %d seeds, %d passed, %d failed; %d posts, %d edits, %d deletes, %d likes, %d unlikes, %d SIGKILLs, %d broker restarts; "+
-		"%d hashtags differ, drift %d; %d pages' lists checked, %d lists differ",
+		"%d hashtags differ, drift %d; %d input records logged, %d acknowledged ones lost; %d pages' lists checked, %d lists differ",
 		strings.Join(lines, "\n"), len(seeds), len(seeds)-failed, failed, total.Creates, total.Edits, total.Deletes, total.Likes, total.Unlikes, total.Kills,
-		total.BrokerRestarts, total.Differ, total.Drift, total.Lists, total.ListsDiffer)
+		total.BrokerRestarts, total.Differ, total.Drift, total.Logged, total.Lost, total.Lists, total.ListsDiffer)
 }
 
 // index appends the run to runs.tsv in parent: seed, verdict, folder;
