@@ -137,15 +137,14 @@ func activeController(ctx context.Context, cl kmsg.Requestor) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("describe quorum: %w", err)
 	}
-	for _, t := range resp.Topics {
-		for _, p := range t.Partitions {
-			if p.ErrorCode != 0 || p.LeaderID < 0 {
-				return 0, fmt.Errorf("describe quorum: error code %d, leader %d", p.ErrorCode, p.LeaderID)
-			}
-			return int(p.LeaderID), nil
-		}
+	if len(resp.Topics) == 0 || len(resp.Topics[0].Partitions) == 0 {
+		return 0, fmt.Errorf("describe quorum: no partition in the answer (error code %d)", resp.ErrorCode)
 	}
-	return 0, fmt.Errorf("describe quorum: no partition in the answer (error code %d)", resp.ErrorCode)
+	p0 := resp.Topics[0].Partitions[0]
+	if p0.ErrorCode != 0 || p0.LeaderID < 0 {
+		return 0, fmt.Errorf("describe quorum: error code %d, leader %d", p0.ErrorCode, p0.LeaderID)
+	}
+	return int(p0.LeaderID), nil
 }
 
 // awaitInSync waits (at most 3 minutes) until every partition has all its
