@@ -205,7 +205,8 @@ func index(t *testing.T, parent string, res *Result) {
 }
 
 // chaosPort is the client port of the chaos run's own broker (its
-// controller takes the next one).
+// controller takes the next one); TAGSTREAM_CHAOS_PORT picks another, for
+// a second checkout's run beside the first.
 const chaosPort = 19192
 
 // ownBroker starts a broker for the chaos run with services/kafka.sh on
@@ -214,7 +215,8 @@ const chaosPort = 19192
 // the command that restarts it.
 func ownBroker(t *testing.T, shared kafka.Cluster) (kafka.Cluster, []string) {
 	t.Helper()
-	kafkaSh, run := kafkaScript(t, []string{fmt.Sprintf("KAFKA_PORT=%d", chaosPort)})
+	port := envInt(t, "TAGSTREAM_CHAOS_PORT", chaosPort)
+	kafkaSh, run := kafkaScript(t, []string{fmt.Sprintf("KAFKA_PORT=%d", port)})
 	if _, err := run("up"); err != nil {
 		t.Fatal(err)
 	}
@@ -224,8 +226,8 @@ func ownBroker(t *testing.T, shared kafka.Cluster) (kafka.Cluster, []string) {
 		}
 	})
 	c := shared
-	c.Brokers = []string{fmt.Sprintf("127.0.0.1:%d", chaosPort)}
-	return c, []string{"env", fmt.Sprintf("KAFKA_PORT=%d", chaosPort), kafkaSh, "restart"}
+	c.Brokers = []string{fmt.Sprintf("127.0.0.1:%d", port)}
+	return c, []string{"env", fmt.Sprintf("KAFKA_PORT=%d", port), kafkaSh, "restart"}
 }
 
 // kafkaScript returns services/kafka.sh's path and a function that runs
