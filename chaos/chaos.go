@@ -66,6 +66,16 @@ type Options struct {
 	// RestartBroker, if set, is run once RestartAt of the load is
 	// produced: a command that stops the broker and starts it again.
 	RestartBroker []string
+	// Nodes, if set, replaces RestartBroker on a three-node cluster: from
+	// RestartAt of the load on, its rounds SIGKILL the broker leading the
+	// most partitions, then the active controller (NodeChaos).
+	Nodes *NodeChaos
+	// RandomIDs is how many of the Workers run without --instance-id, as
+	// the compose file's replicas do: a random id at every start, so each
+	// restart is a new member of the groups and a new transactional id
+	// (default 0: every worker has a fixed id). The steady phase kills
+	// only the others and the ranking: the bound is for fixed ids.
+	RandomIDs int
 	// Dir receives the run's folder: the verdict, the journal, the
 	// processes' logs and the end state (report.go lists the files).
 	Dir string
@@ -153,6 +163,13 @@ type Result struct {
 	Mix                                             Mix
 	Creates, Edits, Deletes, Poison, Likes, Unlikes int
 	Kills, Crashes, BrokerRestarts                  int
+	// NodeKills counts the SIGKILLs of cluster nodes by round (NodeChaos).
+	NodeKills map[string]int
+	// Logged is the number of records the input topics hold, every one
+	// the load had acknowledged (Creates, Edits, Deletes, Poison, Likes,
+	// Unlikes); Lost is how many acknowledged ones they lack (negative:
+	// more than produced).
+	Logged, Lost int
 	// Hashtags is the number of hashtags in the truth; Differ of those
 	// whose served count is not the truth, Drift the sum of |served-truth|.
 	Hashtags, Differ int
@@ -176,11 +193,24 @@ type Result struct {
 }
 
 func (r *Result) String() string {
-	return fmt.Sprintf("chaos seed %d: %d creates, %d edits, %d deletes, %d poison records, %d likes, %d unlikes; %d SIGKILLs, %d crashes, %d broker restarts; "+
-		"load %s, settled after %s; %d hashtags checked: %d differ, total drift %d %v; %d pages' lists checked: %d lists differ %v; %s",
-		r.Seed, r.Creates, r.Edits, r.Deletes, r.Poison, r.Likes, r.Unlikes, r.Kills, r.Crashes, r.BrokerRestarts,
-		r.Load.Round(time.Second), r.Settled.Round(time.Second), r.Hashtags, r.Differ, r.Drift, r.Examples,
+	return fmt.Sprintf("chaos seed %d: %d creates, %d edits, %d deletes, %d poison records, %d likes, %d unlikes; %d SIGKILLs, %d crashes, %d broker restarts%s; "+
+		"load %s, settled after %s; %d input records logged, %d acknowledged ones lost; %d hashtags checked: %d differ, total drift %d %v; %d pages' lists checked: %d lists differ %v; %s",
+		r.Seed, r.Creates, r.Edits, r.Deletes, r.Poison, r.Likes, r.Unlikes, r.Kills, r.Crashes, r.BrokerRestarts, r.nodeKills(),
+		r.Load.Round(time.Second), r.Settled.Round(time.Second), r.Logged, r.Lost, r.Hashtags, r.Differ, r.Drift, r.Examples,
 		r.Lists, r.ListsDiffer, r.ListExamples, r.Bound)
+}
+
+// nodeKills is ", node SIGKILLs: leader 1, controller 1" on a cluster run,
+// else empty.
+func (r *Result) nodeKills() string {
+	if len(r.NodeKills) == 0 {
+		return ""
+	}
+	var parts []string
+	for _, round := range NodeRounds {
+		parts = append(parts, fmt.Sprintf("%s %d", round, r.NodeKills[round]))
+	}
+	return ", node SIGKILLs: " + strings.Join(parts, ", ")
 }
 
 // Run runs the chaos experiment. It returns a *Failure whose kind says why
@@ -200,7 +230,7 @@ func Run(ctx context.Context, o Options) (res *Result, err error) {
 		return nil, fail(KindHarness, err, "journal")
 	}
 	defer j.close()
-	res = &Result{Seed: o.Seed, Mix: o.Mix, Dir: o.Dir}
+	res = &Result{Seed: o.Seed, Mix: o.Mix, Dir: o.Dir, NodeKills: map[string]int{}}
 	rep := &report{o: o, j: j}
 	var procs *supervisor
 	defer func() {
@@ -213,7 +243,8 @@ func Run(ctx context.Context, o Options) (res *Result, err error) {
 		rep.write(res, err)
 		fmt.Fprintf(o.Out, "chaos: seed %d: %s\nchaos: run folder %s\n", o.Seed, res.Verdict, o.Dir)
 	}()
-	j.event("seed %d, %d posts at %d/s, %d workers, %d partitions; mix %+v", o.Seed, o.Posts, o.Rate, o.Workers, o.Cluster.Partitions, o.Mix)
+	j.event("seed %d, %d posts at %d/s, %d workers (%d with random ids), %d partitions, replication %d; mix %+v",
+		o.Seed, o.Posts, o.Rate, o.Workers, o.RandomIDs, o.Cluster.Partitions, o.Cluster.ReplicationFactor(), o.Mix)
 
 	c := o.Cluster
 	prep, cancel := context.WithTimeout(ctx, 2*time.Minute)
@@ -225,7 +256,8 @@ func Run(ctx context.Context, o Options) (res *Result, err error) {
 	if err := c.EnsureTopics(prep, g0.Topics()); err != nil {
 		return res, fail(KindService, err, "create the topics")
 	}
-	common := []string{"--brokers", strings.Join(c.Brokers, ","), "--partitions", fmt.Sprint(c.Partitions), "--log-level", "info",
+	common := []string{"--brokers", strings.Join(c.Brokers, ","), "--partitions", fmt.Sprint(c.Partitions),
+		"--replication", fmt.Sprint(c.ReplicationFactor()), "--log-level", "info",
 		"--namespace", string(o.Namespace)}
 	httpAddr, err := testenv.FreeAddr()
 	if err != nil {
@@ -240,14 +272,23 @@ func Run(ctx context.Context, o Options) (res *Result, err error) {
 		}
 		return []string{"--state-dir", filepath.Join(o.Dir, "state", name)}
 	}
+	var fixed []string // the killed processes with an instance id
 	procs.start("api", o.APIEnv, append([]string{"api", "--http", httpAddr, "--secret", strings.Repeat("c", 32)}, common...))
 	for i := 1; i <= o.Workers; i++ {
 		name := fmt.Sprintf("worker-%d", i)
 		args := append([]string{"worker", "--instance-id", fmt.Sprintf("chaos-%d", i)}, stateDir(name)...)
+		if i > o.Workers-o.RandomIDs {
+			// A random id at each start: its state dir is still its own,
+			// as a replica's volume would be.
+			args = append([]string{"worker"}, stateDir(name)...)
+		} else {
+			fixed = append(fixed, name)
+		}
 		procs.start(name, o.WorkerEnv, append(args, common...))
 	}
 	// The ranking is killed like the workers; its documents come at most
 	// every 2 s, so the lists settle soon after the load.
+	fixed = append(fixed, "rank")
 	procs.start("rank", o.RankEnv, append(append([]string{"rank", "--instance-id", "chaos-rank", "--rank-interval", "2s"}, stateDir("rank")...), common...))
 	base := "http://" + httpAddr
 	if err := awaitReady(pctx, base); err != nil {
@@ -274,6 +315,12 @@ func Run(ctx context.Context, o Options) (res *Result, err error) {
 			if o.SteadyPosts == 0 {
 				return nil
 			}
+			// The bound is held through worker kills, not broker outages:
+			// the broker restart (or the node rounds) ends before the
+			// steady phase. A short load (20,000 posts, seed 4) otherwise
+			// ended during a 69 s restart that hid every steady delete.
+			j.say("load produced (%d posts); waiting for the broker restart or node rounds to end", res.Creates)
+			restartWG.Wait()
 			j.say("load produced (%d posts); waiting for the pipeline to catch up before the steady phase (no kills meanwhile)", res.Creates)
 			began := time.Now()
 			dctx, dcancel := context.WithTimeout(pctx, o.Drain)
@@ -297,6 +344,15 @@ func Run(ctx context.Context, o Options) (res *Result, err error) {
 			return nil
 		}
 		produceErr = produce(pctx, o, res, j, watch, caughtUp, func() {
+			if o.Nodes != nil {
+				restartWG.Add(1)
+				go func() {
+					defer restartWG.Done()
+					restartErr = nodeRounds(pctx, o, res, j, watch)
+					res.BrokerRestarts = res.NodeKills["leader"] + res.NodeKills["controller"]
+				}()
+				return
+			}
 			if len(o.RestartBroker) == 0 {
 				return
 			}
@@ -312,11 +368,15 @@ func Run(ctx context.Context, o Options) (res *Result, err error) {
 			}()
 		})
 	}()
-	procs.killUntil(mainDone, o.Mix.KillEvery, o.Mix.Burst, o.Seed)
+	procs.killUntil(mainDone, o.Mix.KillEvery, o.Mix.Burst, o.Seed, nil)
 	select {
 	case <-steady:
 		if o.SteadyKillEvery > 0 {
-			procs.killUntil(loadDone, o.SteadyKillEvery, 0, o.Seed+1)
+			// The bound is topology.md's for workers with an instance id:
+			// a SIGKILLed worker with a random id holds its partitions for
+			// the session timeout (10 s), then the group rebalances, so
+			// the steady phase kills only the fixed ids and the ranking.
+			procs.killUntil(loadDone, o.SteadyKillEvery, 0, o.Seed+1, fixed)
 		}
 	case <-loadDone:
 	}
@@ -326,7 +386,7 @@ func Run(ctx context.Context, o Options) (res *Result, err error) {
 	res.Kills, res.Crashes = procs.counts()
 	loadEnd := time.Now()
 	if restartErr != nil {
-		return res, fail(KindService, restartErr, "the broker restart failed (broker-restart.log)")
+		return res, fail(KindService, restartErr, "the broker restart failed (broker-restart.log, nodes.log)")
 	}
 	if produceErr != nil {
 		if ctx.Err() != nil {
@@ -343,6 +403,9 @@ func Run(ctx context.Context, o Options) (res *Result, err error) {
 	}
 	rep.truth = truth
 	res.Hashtags = len(truth.total)
+	if err := checkLogged(pctx, o, res, truth); err != nil {
+		return res, err
+	}
 	dctx, dcancel := context.WithTimeout(pctx, o.Drain)
 	defer dcancel()
 	if err := load.AwaitProcessed(dctx, c, []string{g0.Extractor(), g0.Counts()}, nil); err != nil {
@@ -419,6 +482,29 @@ func restartBroker(ctx context.Context, o Options) error {
 type truth struct {
 	total map[string]int64
 	parts map[string]map[int32]int64
+	// records is every record of posts, created the posts with a valid
+	// create, neither counting the sentinel posts (awaitViews).
+	records, created int
+}
+
+// checkLogged fails the run unless the input topics hold exactly the
+// records the load had acknowledged, and posts a post for every create:
+// with acks=all, min.insync.replicas 2 and no unclean leader election a
+// broker's loss must lose none of them, and the idempotent producer
+// writes none twice.
+func checkLogged(ctx context.Context, o Options, res *Result, t *truth) error {
+	likes := 0
+	if err := readAll(ctx, o.Cluster, o.Namespace.Likes(), false, func(*kgo.Record) { likes++ }); err != nil {
+		return fail(KindService, err, "reading the likes log")
+	}
+	acked := res.Creates + res.Edits + res.Deletes + res.Poison + res.Likes + res.Unlikes
+	res.Logged = t.records + likes
+	res.Lost = acked - res.Logged
+	if res.Lost != 0 || t.created != res.Creates {
+		return fail(KindLost, nil, "the load had %d records acknowledged (%d posts created), the input topics hold %d (%d posts created, %d likes and unlikes)",
+			acked, res.Creates, res.Logged, t.created, likes)
+	}
+	return nil
 }
 
 // groundTruth reads the whole posts topic and applies the semantics of
@@ -433,6 +519,10 @@ func groundTruth(ctx context.Context, c kafka.Cluster, ns topology.Namespace) (*
 	// Hashtags whose every post was edited away or deleted must read 0.
 	t := &truth{total: map[string]int64{}, parts: map[string]map[int32]int64{}}
 	err := readAll(ctx, c, ns.Posts(), false, func(r *kgo.Record) {
+		load := string(r.Key) != sentinelUser
+		if load {
+			t.records++
+		}
 		e, ok := truthEvent(r)
 		if !ok {
 			return
@@ -443,6 +533,9 @@ func groundTruth(ctx context.Context, c kafka.Cluster, ns topology.Namespace) (*
 		case e.Type == events.PostCreated && p == nil:
 			p = &post{keys: hashtag.Keys(e.Caption), partition: r.Partition}
 			posts[key] = p
+			if load {
+				t.created++
+			}
 		case e.Type == events.PostEdited && p != nil && !p.deleted:
 			p.keys = hashtag.Keys(e.Caption)
 		case e.Type == events.PostDeleted && p != nil && !p.deleted:

@@ -35,7 +35,24 @@ func (w testWriter) Write(p []byte) (int, error) {
 // under TAGSTREAM_CHAOS_DIR (default .chaos/ at the repository's root); a
 // passing run keeps only its small files there unless TAGSTREAM_CHAOS_KEEP
 // is set. It ends with one line per seed and a total.
-func TestChaos(t *testing.T) {
+func TestChaos(t *testing.T) { chaosSeeds(t, false) }
+
+// TestChaosCluster is TestChaos on a three-node cluster of its own
+// (services/kafka.sh with KAFKA_BROKERS=3 on TAGSTREAM_CHAOS_CLUSTER_PORT,
+// default 19300, and the next 11 ports), topics with replication factor 3
+// and min.insync.replicas 2, the run of `make chaos-cluster`: instead of
+// one broker restart, a SIGKILL of the broker leading the most partitions
+// and, in another round, of the active controller, each started again
+// after 20 s (NodeChaos), from half the load (the seed's RestartAt) on,
+// the load at TAGSTREAM_CHAOS_RATE events/s (default 500, TestChaos's
+// 2,000); TAGSTREAM_CHAOS_WORKERS workers (default 4), of
+// which TAGSTREAM_CHAOS_RANDOM_IDS (default 2) without --instance-id, as
+// the compose file's replicas. make test leaves it out (scripts/test.sh):
+// too long for its budget.
+func TestChaosCluster(t *testing.T) { chaosSeeds(t, true) }
+
+// chaosSeeds runs the seeds of TestChaos, on one broker or on a cluster.
+func chaosSeeds(t *testing.T, onCluster bool) {
 	shared := kafkatest.Cluster(t)
 	workerEnv, apiEnv := kafkatest.EnvOf(kafkatest.As(t, topology.RoleWorker)), kafkatest.EnvOf(kafkatest.As(t, topology.RoleAPI))
 	rankEnv := kafkatest.EnvOf(kafkatest.As(t, topology.RoleRank))
@@ -80,7 +97,23 @@ func TestChaos(t *testing.T) {
 	}
 	// The run restarts its broker: a broker of its own (services/kafka.sh
 	// on another port), so the tests running beside it keep theirs.
-	cluster, restart := ownBroker(t, shared)
+	var cluster kafka.Cluster
+	var restart []string
+	var nodes *NodeChaos
+	workers, randomIDs, perSeed := 0, 0, 14*time.Minute
+	rate := envInt(t, "TAGSTREAM_CHAOS_RATE", 0)
+	if onCluster {
+		if rate == 0 {
+			// 500 events/s: the load lasts about three minutes at 50,000
+			// posts, long enough for both node rounds to fall within it.
+			rate = 500
+		}
+		cluster, nodes = ownCluster(t, shared, envInt(t, "TAGSTREAM_CHAOS_CLUSTER_PORT", 19300))
+		workers, randomIDs = envInt(t, "TAGSTREAM_CHAOS_WORKERS", 4), envInt(t, "TAGSTREAM_CHAOS_RANDOM_IDS", 2)
+		perSeed = 25 * time.Minute
+	} else {
+		cluster, restart = ownBroker(t, shared)
+	}
 	t.Logf("chaos seeds %v, %d posts each; run folders under %s", seeds, posts, parent)
 	var lines []string
 	var total Result
@@ -92,7 +125,7 @@ func TestChaos(t *testing.T) {
 			dir := filepath.Join(parent, fmt.Sprintf("seed%d-%s", seed, time.Now().UTC().Format("20060102-150405")))
 			// Bounded so that make test's two seeds fit go test's 30m
 			// even if both take the longest drain.
-			ctx, cancel := context.WithTimeout(context.Background(), 14*time.Minute)
+			ctx, cancel := context.WithTimeout(context.Background(), perSeed)
 			defer cancel()
 			// The harness's own clients (the load, the truth, the
 			// report) log franz-go's warnings, the broker restart's
@@ -111,12 +144,17 @@ func TestChaos(t *testing.T) {
 			res, runErr = Run(ctx, Options{
 				Cluster: cluster, Namespace: kafkatest.NamespaceOn(t, cluster), Binary: bin, Posts: posts, Seed: int64(seed), WorkerEnv: workerEnv, APIEnv: apiEnv, RankEnv: rankEnv, CheckLists: checkLists,
 				RestartBroker: restart, Dir: dir, Out: testWriter{t}, Drain: 6 * time.Minute, SteadyKillEvery: steadyKill, Memory: memory,
-				SteadyRate: envInt(t, "TAGSTREAM_CHAOS_STEADY_RATE", 0),
+				SteadyRate: envInt(t, "TAGSTREAM_CHAOS_STEADY_RATE", 0), Rate: rate,
+				Nodes: nodes, Workers: workers, RandomIDs: randomIDs,
 			})
 			if runErr != nil {
 				t.Fatalf("%v\nrun folder: %s", runErr, dir)
 			}
-			if res.Kills < 3 || res.BrokerRestarts != 1 || res.Edits == 0 || res.Deletes == 0 || res.Poison == 0 || res.Likes == 0 || res.Unlikes == 0 || (res.Lists == 0) == checkLists {
+			restarts := res.BrokerRestarts == 1
+			if onCluster {
+				restarts = res.NodeKills["leader"] == 1 && res.NodeKills["controller"] == 1
+			}
+			if res.Kills < 3 || !restarts || res.Edits == 0 || res.Deletes == 0 || res.Poison == 0 || res.Likes == 0 || res.Unlikes == 0 || (res.Lists == 0) == checkLists {
 				t.Fatalf("the run did not exercise what it claims: %s\nrun folder: %s", res, dir)
 			}
 			if os.Getenv("TAGSTREAM_CHAOS_KEEP") == "" {
@@ -130,9 +168,9 @@ func TestChaos(t *testing.T) {
 		if !ok {
 			failed++
 		}
-		lines = append(lines, fmt.Sprintf("seed %-6d %-4s %7d posts %6d edits %6d deletes %4d poison %6d likes %5d unlikes %3d kills %3d crashes %d restarts  %5d hashtags %3d differ drift %-3d %5d lists checked %3d differ %4.0fs  %s",
+		lines = append(lines, fmt.Sprintf("seed %-6d %-4s %7d posts %6d edits %6d deletes %4d poison %6d likes %5d unlikes %3d kills %3d crashes %d restarts%s  %5d hashtags %3d differ drift %-3d %7d records logged, %d lost %5d lists checked %3d differ %4.0fs  %s",
 			seed, map[bool]string{true: "ok", false: "FAIL"}[ok], res.Creates, res.Edits, res.Deletes, res.Poison, res.Likes, res.Unlikes, res.Kills, res.Crashes,
-			res.BrokerRestarts, res.Hashtags, res.Differ, res.Drift, res.Lists, res.ListsDiffer, res.Settled.Seconds(), res.Verdict))
+			res.BrokerRestarts, res.nodeKills(), res.Hashtags, res.Differ, res.Drift, res.Logged, res.Lost, res.Lists, res.ListsDiffer, res.Settled.Seconds(), res.Verdict))
 		total.Creates += res.Creates
 		total.Edits += res.Edits
 		total.Deletes += res.Deletes
@@ -140,15 +178,17 @@ func TestChaos(t *testing.T) {
 		total.BrokerRestarts += res.BrokerRestarts
 		total.Differ += res.Differ
 		total.Drift += res.Drift
+		total.Logged += res.Logged
+		total.Lost += res.Lost
 		total.Likes += res.Likes
 		total.Unlikes += res.Unlikes
 		total.Lists += res.Lists
 		total.ListsDiffer += res.ListsDiffer
 	}
 	t.Logf("chaos summary:\n%s\ntotal: %d seeds, %d passed, %d failed; %d posts, %d edits, %d deletes, %d likes, %d unlikes, %d SIGKILLs, %d broker restarts; "+
-		"%d hashtags differ, drift %d; %d pages' lists checked, %d lists differ",
+		"%d hashtags differ, drift %d; %d input records logged, %d acknowledged ones lost; %d pages' lists checked, %d lists differ",
 		strings.Join(lines, "\n"), len(seeds), len(seeds)-failed, failed, total.Creates, total.Edits, total.Deletes, total.Likes, total.Unlikes, total.Kills,
-		total.BrokerRestarts, total.Differ, total.Drift, total.Lists, total.ListsDiffer)
+		total.BrokerRestarts, total.Differ, total.Drift, total.Logged, total.Lost, total.Lists, total.ListsDiffer)
 }
 
 // index appends the run to runs.tsv in parent: seed, verdict, folder;
@@ -165,7 +205,8 @@ func index(t *testing.T, parent string, res *Result) {
 }
 
 // chaosPort is the client port of the chaos run's own broker (its
-// controller takes the next one).
+// controller takes the next one); TAGSTREAM_CHAOS_PORT picks another, for
+// a second checkout's run beside the first.
 const chaosPort = 19192
 
 // ownBroker starts a broker for the chaos run with services/kafka.sh on
@@ -174,30 +215,69 @@ const chaosPort = 19192
 // the command that restarts it.
 func ownBroker(t *testing.T, shared kafka.Cluster) (kafka.Cluster, []string) {
 	t.Helper()
-	kafkaSh, err := filepath.Abs("../services/kafka.sh")
-	if err != nil {
-		t.Fatal(err)
-	}
-	run := func(arg string) error {
-		cmd := exec.Command(kafkaSh, arg)
-		cmd.Env = append(os.Environ(), fmt.Sprintf("KAFKA_PORT=%d", chaosPort))
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			return fmt.Errorf("KAFKA_PORT=%d services/kafka.sh %s: %v\n%s", chaosPort, arg, err, out)
-		}
-		return nil
-	}
-	if err := run("up"); err != nil {
+	port := envInt(t, "TAGSTREAM_CHAOS_PORT", chaosPort)
+	kafkaSh, run := kafkaScript(t, []string{fmt.Sprintf("KAFKA_PORT=%d", port)})
+	if _, err := run("up"); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		if err := run("down"); err != nil {
+		if _, err := run("down"); err != nil {
 			t.Error(err)
 		}
 	})
 	c := shared
-	c.Brokers = []string{fmt.Sprintf("127.0.0.1:%d", chaosPort)}
-	return c, []string{"env", fmt.Sprintf("KAFKA_PORT=%d", chaosPort), kafkaSh, "restart"}
+	c.Brokers = []string{fmt.Sprintf("127.0.0.1:%d", port)}
+	return c, []string{"env", fmt.Sprintf("KAFKA_PORT=%d", port), kafkaSh, "restart"}
+}
+
+// kafkaScript returns services/kafka.sh's path and a function that runs
+// it with env and arg: its standard output, or an error with its messages.
+func kafkaScript(t *testing.T, env []string) (string, func(arg string) (string, error)) {
+	t.Helper()
+	kafkaSh, err := filepath.Abs("../services/kafka.sh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return kafkaSh, func(arg string) (string, error) {
+		cmd := exec.Command(kafkaSh, arg)
+		cmd.Env = append(os.Environ(), env...)
+		var stderr strings.Builder
+		cmd.Stderr = &stderr
+		out, err := cmd.Output()
+		if err != nil {
+			return "", fmt.Errorf("%s services/kafka.sh %s: %w\n%s%s", strings.Join(env, " "), arg, err, out, stderr.String())
+		}
+		return strings.TrimSpace(string(out)), nil
+	}
+}
+
+// ownCluster starts a three-node cluster for the run with
+// services/kafka.sh (KAFKA_BROKERS=3 on port and the next 11) and stops it
+// when the test ends. It returns the cluster as shared's principal, with
+// replication factor 3, and the node operations of its rounds.
+func ownCluster(t *testing.T, shared kafka.Cluster, port int) (kafka.Cluster, *NodeChaos) {
+	t.Helper()
+	env := []string{fmt.Sprintf("KAFKA_PORT=%d", port), "KAFKA_BROKERS=3"}
+	kafkaSh, run := kafkaScript(t, env)
+	if _, err := run("up"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if _, err := run("down"); err != nil {
+			t.Error(err)
+		}
+	})
+	brokers, err := run("brokers")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := shared
+	c.Brokers = strings.Split(brokers, ",")
+	// The compose file's: every topic on all three brokers; with
+	// min.insync.replicas 2 (services/kafka/cluster.properties) an
+	// acknowledged write survives the loss of any one.
+	c.Replication = 3
+	return c, &NodeChaos{Command: append(append([]string{"env"}, env...), kafkaSh)}
 }
 
 // prune removes a passing run's process logs and state directories,

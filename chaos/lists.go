@@ -467,6 +467,10 @@ func (w *boundWatch) summary() (summary string, late []string) {
 	return summary, late
 }
 
+// sentinelUser is the user, and the key, of awaitViews's sentinel posts:
+// posts the load did not make (checkLogged leaves them out).
+const sentinelUser = "chaos-sentinel"
+
 // awaitViews posts one sentinel post in each partition's hashtag (a tag
 // that murmur2 puts in that partition) and waits until the API lists
 // each: then every partition's recent-table view has caught up with the
@@ -488,8 +492,8 @@ func awaitViews(ctx context.Context, o Options, base string) error {
 	}
 	stamp := time.Now().UnixNano()
 	for p, tag := range tags {
-		v, _ := json.Marshal(events.PostEvent{Type: events.PostCreated, UserID: "chaos-sentinel", PostID: fmt.Sprintf("s%d-%d", stamp, p), Caption: "#" + tag})
-		if err := cl.ProduceSync(ctx, &kgo.Record{Topic: o.Namespace.Posts(), Key: []byte("chaos-sentinel"), Value: v}).FirstErr(); err != nil {
+		v, _ := json.Marshal(events.PostEvent{Type: events.PostCreated, UserID: sentinelUser, PostID: fmt.Sprintf("s%d-%d", stamp, p), Caption: "#" + tag})
+		if err := cl.ProduceSync(ctx, &kgo.Record{Topic: o.Namespace.Posts(), Key: []byte(sentinelUser), Value: v}).FirstErr(); err != nil {
 			return fmt.Errorf("chaos: sentinel post: %w", err)
 		}
 	}

@@ -121,9 +121,14 @@ func (s *supervisor) runOnce(name string, env, args []string) error {
 
 // killUntil SIGKILLs a random worker at seeded random intervals (between
 // half and one and a half of every) until done is closed; with probability
-// burst it kills two workers at once.
-func (s *supervisor) killUntil(done <-chan struct{}, every time.Duration, burst float64, seed int64) {
+// burst it kills two workers at once. Among names if given, else among
+// every worker and the ranking.
+func (s *supervisor) killUntil(done <-chan struct{}, every time.Duration, burst float64, seed int64, names []string) {
 	r := rand.New(rand.NewSource(seed + 2))
+	workers := s.workers
+	if names != nil {
+		workers = names
+	}
 	for {
 		wait := every/2 + time.Duration(r.Int63n(int64(every)))
 		select {
@@ -133,11 +138,11 @@ func (s *supervisor) killUntil(done <-chan struct{}, every time.Duration, burst 
 			return
 		case <-time.After(wait):
 		}
-		victims := []string{s.workers[r.Intn(len(s.workers))]}
-		if len(s.workers) > 1 && r.Float64() < burst {
-			other := s.workers[r.Intn(len(s.workers)-1)]
+		victims := []string{workers[r.Intn(len(workers))]}
+		if len(workers) > 1 && r.Float64() < burst {
+			other := workers[r.Intn(len(workers)-1)]
 			if other == victims[0] {
-				other = s.workers[len(s.workers)-1]
+				other = workers[len(workers)-1]
 			}
 			victims = append(victims, other)
 		}

@@ -11,6 +11,10 @@ type Kind string
 
 // The kinds of failure, from the most to the least serious.
 const (
+	// KindLost: the input topics do not hold exactly the records the load
+	// had acknowledged: Kafka lost an acknowledged write (or duplicated
+	// one). What the ground truth is read from is then wrong itself.
+	KindLost Kind = "lost"
 	// KindDrift: the pipeline caught up, and counts differ from the
 	// ground truth. The exactly-once promise is broken.
 	KindDrift Kind = "drift"
