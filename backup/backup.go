@@ -32,6 +32,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"os"
 	"path/filepath"
@@ -173,31 +174,35 @@ func ReadManifest(dir string) (*Manifest, error) {
 type writer struct {
 	f       *os.File
 	buf     *bufio.Writer
-	sum     hashWriter
+	sum     *hashWriter
 	records int64
 	frame   []byte
 }
 
+// hashWriter is a SHA-256 that also counts the bytes written: a file's
+// size and sum, as the manifest records them.
 type hashWriter struct {
-	h interface {
-		io.Writer
-		Sum([]byte) []byte
-	}
+	hash.Hash
 	n int64
 }
 
+func newHashWriter() *hashWriter { return &hashWriter{Hash: sha256.New()} }
+
 func (h *hashWriter) Write(p []byte) (int, error) {
 	h.n += int64(len(p))
-	return h.h.Write(p)
+	return h.Hash.Write(p)
 }
+
+// sum is the SHA-256 in hex.
+func (h *hashWriter) sum() string { return hex.EncodeToString(h.Sum(nil)) }
 
 func newWriter(path string) (*writer, error) {
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("backup: %w", err)
 	}
-	w := &writer{f: f, sum: hashWriter{h: sha256.New()}}
-	w.buf = bufio.NewWriterSize(io.MultiWriter(f, &w.sum), 1<<20)
+	w := &writer{f: f, sum: newHashWriter()}
+	w.buf = bufio.NewWriterSize(io.MultiWriter(f, w.sum), 1<<20)
 	if _, err := w.buf.WriteString(magic); err != nil {
 		f.Close()
 		return nil, fmt.Errorf("backup: %w", err)
@@ -255,7 +260,7 @@ func (w *writer) close() (int64, string, error) {
 	if err != nil {
 		return 0, "", fmt.Errorf("backup: %w", err)
 	}
-	return w.sum.n, hex.EncodeToString(w.sum.h.Sum(nil)), nil
+	return w.sum.n, w.sum.sum(), nil
 }
 
 // Record is one record read back from a file.

@@ -2,8 +2,6 @@ package backup
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -356,7 +354,7 @@ func eachRecord(dir string, p Partition, fn func(*Record) error) error {
 	} else if fi.Size() != p.Bytes {
 		return fmt.Errorf("%w: %s is %d bytes long, the manifest says %d", ErrCorrupt, p.File, fi.Size(), p.Bytes)
 	}
-	h := &hashWriter{h: sha256.New()}
+	h := newHashWriter()
 	rd, err := newReader(io.TeeReader(io.LimitReader(f, p.Bytes), h), p.File)
 	if err != nil {
 		return err
@@ -387,7 +385,7 @@ func eachRecord(dir string, p Partition, fn func(*Record) error) error {
 	switch {
 	case h.n != p.Bytes:
 		return fmt.Errorf("%w: %s is %d bytes long, the manifest says %d", ErrCorrupt, p.File, h.n, p.Bytes)
-	case hex.EncodeToString(h.h.Sum(nil)) != p.SHA256:
+	case h.sum() != p.SHA256:
 		return fmt.Errorf("%w: %s's SHA-256 differs from the manifest's", ErrCorrupt, p.File)
 	case n != p.Records:
 		return fmt.Errorf("%w: %s holds %d records, the manifest says %d", ErrCorrupt, p.File, n, p.Records)
