@@ -161,6 +161,21 @@ tls_keystore() {
 
 # --- start/stop -------------------------------------------------------------
 
+# ports_free WHOSE [HINT]: fail unless the node's client, controller and
+# SASL_SSL ports (PORT, PORT+1, PORT+2) are free: never talk to a broker
+# whose data we do not own.
+ports_free() {
+  local port who
+  for port in "$PORT" "$CONTROLLER_PORT" "$((PORT + 2))"; do
+    who=$(listener_of "$port")
+    if [[ -n $who ]]; then
+      say "$HOST:$port is taken by a process that is not $1: $who"
+      [[ -z ${2:-} ]] || say "$2"
+      exit 1
+    fi
+  done
+}
+
 need_java17() {
   need java "Java 17+ (apt-get install openjdk-17-jre-headless): Kafka 4 brokers need it"
   local props v
@@ -260,15 +275,7 @@ up() {
   # Someone else on our ports (another checkout's broker, `tagstream run`
   # started with --kafka-listen 127.0.0.1:19092, ...): never talk to a broker
   # whose data we do not own, so fail rather than report it healthy.
-  local port who
-  for port in "$PORT" "$CONTROLLER_PORT" "$TLS_PORT"; do
-    who=$(listener_of "$port")
-    if [[ -n $who ]]; then
-      say "$HOST:$port is taken by a process that is not this checkout's Kafka: $who"
-      say "stop it, or stop the other checkout's broker with its own services/kafka.sh down"
-      exit 1
-    fi
-  done
+  ports_free "this checkout's Kafka" "stop it, or stop the other checkout's broker with its own services/kafka.sh down"
 
   need_java17
   resolve_classpath
@@ -395,11 +402,7 @@ node() {
 node_launch() {
   ours && return 0
   rm -f "$(pidfile)"
-  local port who
-  for port in "$PORT" "$CONTROLLER_PORT"; do
-    who=$(listener_of "$port")
-    [[ -z $who ]] || die "$HOST:$port is taken by a process that is not this cluster's node $NODE_ID: $who"
-  done
+  ports_free "this cluster's node $NODE_ID"
   need_java17
   resolve_classpath_shared
   render_props
