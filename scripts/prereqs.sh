@@ -8,7 +8,7 @@ prereqs() {
     "java|JDK 17 (Debian: apt-get install openjdk-17-jdk-headless): runs Kafka and Cassandra" \
     "mvn|Maven (Debian: apt-get install maven): fetches Kafka and Cassandra from Maven Central" \
     "curl|curl (Debian: apt-get install curl): health checks" \
-    "openssl|openssl (Debian: apt-get install openssl): docker/secrets.sh, which the compose test runs" \
+    "openssl|openssl (Debian: apt-get install openssl): services/tls.sh's certificates for the TLS listeners, and docker/secrets.sh, which the compose test runs" \
     "ss|iproute2 (Debian: apt-get install iproute2): which process holds a service's port" \
     "setsid|util-linux (Debian: apt-get install util-linux): services run in their own process group" \
     "flock|util-linux (Debian: apt-get install util-linux): one start or stop of a service at a time" \
